@@ -1,0 +1,28 @@
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/**
+ * Facts about this build, read once from the package's own package.json. Found by walking up from
+ * this file, so it works from src/ (tests) and dist/src/ (installed) alike.
+ */
+function readPackage(): { name: string; version: string } {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    try {
+      const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as {
+        name?: string;
+        version?: string;
+      };
+      if (pkg.name === 'edge-gatewayd' && pkg.version) return { name: pkg.name, version: pkg.version };
+    } catch {
+      // not here: keep walking up
+    }
+    const parent = dirname(dir);
+    if (parent === dir) return { name: 'edge-gatewayd', version: '0.0.0-unknown' };
+    dir = parent;
+  }
+}
+
+export const PACKAGE = readPackage();
+export const VERSION = PACKAGE.version;

@@ -1,0 +1,67 @@
+import type { Command } from 'commander';
+import { controlRequest, type DaemonStatus } from '../control/index.js';
+import { reportFailure } from './cli-failure.js';
+import { resolveSocketPath, type SocketOptions } from './socket-path.js';
+
+export function registerStatusCommand(program: Command): void {
+  program
+    .command('status')
+    .description('show the state of the running daemon')
+    .option('--json', 'print the status as JSON (for scripts)')
+    .option('-s, --socket <path>', 'control socket of the daemon (default: from the config file)')
+    .option('-c, --config <path>', 'read the control socket path from this config file')
+    .addHelpText(
+      'after',
+      '\nExit status: 0 running, 3 not running, 1 any other error.\n' +
+        'The --json form is stable: fields are only ever added.',
+    )
+    .action(async (options: SocketOptions & { json?: boolean }) => {
+      try {
+        const status = (await controlRequest(resolveSocketPath(options), 'status')) as DaemonStatus;
+        process.stdout.write(options.json ? `${JSON.stringify(status, null, 2)}\n` : formatStatus(status));
+      } catch (error) {
+        reportFailure(error, Boolean(options.json));
+      }
+    });
+}
+
+export function formatStatus(status: DaemonStatus): string {
+  const rows: [string, string][] = [
+    ['state', status.state],
+    ['version', status.version],
+    ['pid', String(status.pid)],
+    ['uptime', formatDuration(status.uptimeSeconds)],
+    ['config', status.configPath],
+    ['database', `${status.database.path} (schema ${status.database.schemaVersion})`],
+    ['log level', status.logLevel],
+    ['supervisor', supervisorLine(status.supervisor)],
+  ];
+  if (status.lastReload) {
+    rows.push([
+      'last reload',
+      `${status.lastReload.at} ${status.lastReload.ok ? 'ok' : 'FAILED'}: ${status.lastReload.message.split('\n')[0]}`,
+    ]);
+  }
+  if (status.restartRequiredFor.length > 0)
+    rows.push(['restart needed', status.restartRequiredFor.join(', ')]);
+  const width = Math.max(...rows.map(([label]) => label.length));
+  return `edge-gatewayd ${status.state}\n${rows.map(([label, value]) => `  ${label.padEnd(width)}  ${value}`).join('\n')}\n`;
+}
+
+function supervisorLine(supervisor: DaemonStatus['supervisor']): string {
+  if (!supervisor.notifySocket) return 'none (not started by systemd)';
+  return supervisor.watchdogUsec
+    ? `systemd, watchdog ${supervisor.watchdogUsec / 1e6} s`
+    : 'systemd, no watchdog';
+}
+
+export function formatDuration(totalSeconds: number): string {
+  const days = Math.floor(totalSeconds / 86_400);
+  const hours = Math.floor((totalSeconds % 86_400) / 3600);
+  const minutes = Math.floor((totalSeconds % 3600) / 60);
+  const seconds = totalSeconds % 60;
+  const parts = [days && `${days}d`, hours && `${hours}h`, minutes && `${minutes}m`, `${seconds}s`].filter(
+    Boolean,
+  );
+  return parts.slice(0, 3).join(' ');
+}

@@ -1,0 +1,63 @@
+import { z } from 'zod';
+
+/** Log levels pino understands, most severe first. */
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/**
+ * Where the daemon keeps state and its control socket when the config does not say.
+ * systemd hands these over as STATE_DIRECTORY / RUNTIME_DIRECTORY (StateDirectory=, RuntimeDirectory=).
+ */
+export interface ConfigDefaults {
+  stateDirectory: string;
+  runtimeDirectory: string;
+}
+
+export function defaultsFromEnvironment(env: NodeJS.ProcessEnv = process.env): ConfigDefaults {
+  // systemd may pass several colon-separated directories; the first is ours.
+  const first = (value: string | undefined) => value?.split(':')[0] || undefined;
+  return {
+    stateDirectory: first(env.STATE_DIRECTORY) ?? '/var/lib/edge-gatewayd',
+    runtimeDirectory: first(env.RUNTIME_DIRECTORY) ?? '/run/edge-gatewayd',
+  };
+}
+
+const absolutePath = z.string().min(1).startsWith('/', { message: 'an absolute path (starting with "/")' });
+
+/**
+ * The whole config file. Every table is strict (unknown keys are errors) and every key has a default
+ * except where a value can only come from the operator. Keep config/gateway.example.toml in step:
+ * a test loads it with every commented key switched on and checks it equals these defaults.
+ */
+export function configSchema(defaults: ConfigDefaults) {
+  return z.strictObject({
+    log: z
+      .strictObject({
+        level: z.enum(LOG_LEVELS).default('info'),
+        format: z.enum(['json', 'pretty']).default('json'),
+      })
+      .prefault({}),
+    store: z
+      .strictObject({
+        path: absolutePath.default(`${defaults.stateDirectory}/state.db`),
+      })
+      .prefault({}),
+    control: z
+      .strictObject({
+        socket: absolutePath.max(107).default(`${defaults.runtimeDirectory}/control.sock`),
+      })
+      .prefault({}),
+    daemon: z
+      .strictObject({
+        shutdown_timeout_ms: z.number().int().min(100).max(600_000).default(10_000),
+      })
+      .prefault({}),
+  });
+}
+
+export type Config = z.infer<ReturnType<typeof configSchema>>;
+
+/**
+ * Keys a running daemon can apply on SIGHUP. Everything else needs a restart; the reload says which.
+ * Paths are dotted key paths, as the operator writes them.
+ */
+export const RELOADABLE_KEYS: ReadonlySet<string> = new Set(['log.level']);

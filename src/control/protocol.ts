@@ -1,0 +1,43 @@
+/**
+ * The control socket protocol between gatewayctl and the running daemon: one JSON object per line.
+ *
+ *   request:  {"id": 1, "method": "status"}
+ *   response: {"id": 1, "result": {...}}  or  {"id": 1, "error": {"code": "EGW_…", "message": "…"}}
+ *
+ * It is local-only (a unix socket with owner-only permissions), so there is no authentication
+ * beyond the file mode.
+ */
+export interface ControlRequest {
+  id: number;
+  method: string;
+  params?: unknown;
+}
+
+export interface ControlErrorBody {
+  code: string;
+  message: string;
+  hint?: string;
+}
+
+export type ControlResponse = { id: number; result: unknown } | { id: number; error: ControlErrorBody };
+
+/** A line longer than this is a protocol error, not something to buffer forever. */
+export const MAX_LINE_BYTES = 64 * 1024;
+
+/** What `gatewayctl status` shows. Later modules add their sections (identity, key backend, …). */
+export interface DaemonStatus {
+  state: DaemonState;
+  version: string;
+  pid: number;
+  startedAt: string;
+  uptimeSeconds: number;
+  configPath: string;
+  database: { path: string; schemaVersion: number };
+  logLevel: string;
+  /** Keys changed by a reload that only take effect after a restart. */
+  restartRequiredFor: string[];
+  lastReload: { at: string; ok: boolean; message: string } | null;
+  supervisor: { notifySocket: boolean; watchdogUsec: number | null };
+}
+
+export type DaemonState = 'starting' | 'running' | 'reloading' | 'stopping';

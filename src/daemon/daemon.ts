@@ -1,0 +1,149 @@
+import { VERSION } from '../build-info/index.js';
+import { type Config, ConfigError, changedKeys, loadConfigFile, RELOADABLE_KEYS } from '../config/index.js';
+import { ControlServer, type DaemonState, type DaemonStatus } from '../control/index.js';
+import { GatewayError } from '../errors/index.js';
+import { Store } from '../store/index.js';
+import { createLogger, type Logger } from './logger.js';
+import { SupervisorNotifier } from './supervisor-notifier.js';
+
+/**
+ * The running gateway: owns the config, the state database, the control socket and the conversation
+ * with systemd. Start-up order matters: READY=1 goes out only once everything that serves is up.
+ */
+export class Daemon {
+  readonly configPath: string;
+  readonly log: Logger;
+  #config: Config;
+  #state: DaemonState = 'starting';
+  readonly #startedAt = new Date();
+  readonly #notifier: SupervisorNotifier;
+  readonly #restartRequiredFor = new Set<string>();
+  #lastReload: DaemonStatus['lastReload'] = null;
+  #store: Store | undefined;
+  #control: ControlServer | undefined;
+  #stopping: Promise<void> | undefined;
+
+  constructor(configPath: string, config: Config) {
+    this.configPath = configPath;
+    this.#config = config;
+    this.log = createLogger(config.log);
+    this.#notifier = new SupervisorNotifier((errno, message) =>
+      this.log.warn({ errno, message }, 'sd_notify failed; systemd will not see this state change'),
+    );
+  }
+
+  get state(): DaemonState {
+    return this.#state;
+  }
+
+  async start(): Promise<void> {
+    const { store: storeConfig, control: controlConfig } = this.#config;
+    this.log.info({ version: VERSION, config: this.configPath }, 'edge-gatewayd starting');
+
+    this.#notifier.status(`opening state database ${storeConfig.path}`);
+    this.#store = Store.open(storeConfig.path);
+    this.#store.setMeta('last_start_at', this.#startedAt.toISOString());
+    this.log.info(
+      { path: this.#store.path, schemaVersion: this.#store.schemaVersion },
+      'state database open',
+    );
+
+    this.#notifier.status('opening control socket');
+    this.#control = new ControlServer(controlConfig.socket).handle('status', () => this.status());
+    await this.#control.listen();
+    this.log.info({ path: controlConfig.socket }, 'control socket listening');
+
+    this.#state = 'running';
+    this.#notifier.ready(this.#statusLine());
+    this.#notifier.startWatchdog();
+    this.log.info(
+      { watchdogUsec: this.#notifier.watchdogUsec ?? null, supervised: this.#notifier.supervised },
+      'edge-gatewayd ready',
+    );
+  }
+
+  /**
+   * SIGHUP: re-read the config file, apply what can change while running, and say what needs a
+   * restart. A broken file changes nothing: the daemon keeps its current config and says why.
+   */
+  reload(): void {
+    if (this.#state !== 'running') return;
+    this.#state = 'reloading';
+    this.#notifier.reloading();
+    const at = new Date().toISOString();
+    try {
+      const next = loadConfigFile(this.configPath);
+      const changed = changedKeys(this.#config, next);
+      const applied = changed.filter((key) => RELOADABLE_KEYS.has(key));
+      const needRestart = changed.filter((key) => !RELOADABLE_KEYS.has(key));
+      if (applied.includes('log.level')) {
+        this.#config.log.level = next.log.level;
+        this.log.level = next.log.level;
+      }
+      for (const key of needRestart) this.#restartRequiredFor.add(key);
+      const message =
+        changed.length === 0
+          ? 'no changes'
+          : `applied: ${applied.join(', ') || 'none'}; needs restart: ${needRestart.join(', ') || 'none'}`;
+      this.#lastReload = { at, ok: true, message };
+      this.log.info({ applied, needRestart }, `configuration reloaded: ${message}`);
+    } catch (error) {
+      const message = error instanceof ConfigError ? error.message : String(error);
+      this.#lastReload = { at, ok: false, message };
+      this.log.error({ err: error }, 'configuration reload failed; keeping the previous configuration');
+    }
+    this.#state = 'running';
+    this.#notifier.ready(this.#statusLine());
+  }
+
+  /** Graceful stop: STOPPING=1, close what serves, then the database. Idempotent. */
+  stop(reason: string): Promise<void> {
+    this.#stopping ??= this.#stop(reason);
+    return this.#stopping;
+  }
+
+  async #stop(reason: string): Promise<void> {
+    this.#state = 'stopping';
+    this.#notifier.stopping(`stopping (${reason})`);
+    this.log.info({ reason }, 'edge-gatewayd stopping');
+    await this.#control?.close();
+    this.#store?.close();
+    this.log.info('edge-gatewayd stopped');
+  }
+
+  status(): DaemonStatus {
+    const store = this.#store;
+    return {
+      state: this.#state,
+      version: VERSION,
+      pid: process.pid,
+      startedAt: this.#startedAt.toISOString(),
+      uptimeSeconds: Math.floor((Date.now() - this.#startedAt.getTime()) / 1000),
+      configPath: this.configPath,
+      database: { path: this.#config.store.path, schemaVersion: store?.schemaVersion ?? 0 },
+      logLevel: this.#config.log.level,
+      restartRequiredFor: [...this.#restartRequiredFor],
+      lastReload: this.#lastReload,
+      supervisor: {
+        notifySocket: this.#notifier.supervised,
+        watchdogUsec: this.#notifier.watchdogUsec ?? null,
+      },
+    };
+  }
+
+  /** The one-line STATUS= systemd shows in `systemctl status`. */
+  #statusLine(): string {
+    const parts = [`running, state database schema ${this.#store?.schemaVersion ?? '?'}`];
+    if (this.#lastReload && !this.#lastReload.ok)
+      parts.push('last reload failed (see journal), previous config in use');
+    if (this.#restartRequiredFor.size > 0)
+      parts.push(`restart needed for ${[...this.#restartRequiredFor].join(', ')}`);
+    return parts.join('; ');
+  }
+
+  /** Reports a start-up failure to systemd before the process exits. */
+  reportFatal(error: unknown): void {
+    const text = error instanceof GatewayError ? error.message.split('\n')[0] : String(error);
+    this.#notifier.status(`failed: ${text}`);
+  }
+}

@@ -1,0 +1,1 @@
+export { Daemon } from './daemon.js';

@@ -1,0 +1,86 @@
+#!/usr/bin/env node
+import { Command } from 'commander';
+import { VERSION } from '../build-info/index.js';
+import { type Config, ConfigError, DEFAULT_CONFIG_PATH, loadConfigFile } from '../config/index.js';
+import { GatewayError } from '../errors/index.js';
+import { sdNotify } from '../native/systemd/index.js';
+import { Daemon } from './daemon.js';
+
+/** sysexits(3) EX_CONFIG: the unit's RestartPreventExitStatus= stops systemd from retrying a bad config. */
+const EXIT_CONFIG = 78;
+
+const program = new Command()
+  .name('edge-gatewayd')
+  .description(
+    'Secure IoT edge gateway daemon. Normally started by systemd (systemd/edge-gatewayd.service);\n' +
+      'talk to a running instance with gatewayctl.',
+  )
+  .version(VERSION)
+  .option('-c, --config <path>', 'configuration file (TOML)', DEFAULT_CONFIG_PATH)
+  .addHelpText(
+    'after',
+    `
+Signals:
+  SIGHUP            reload the configuration (log.level applies at once; the rest needs a restart)
+  SIGTERM, SIGINT   stop gracefully within daemon.shutdown_timeout_ms
+
+Exit status:
+  0   stopped cleanly
+  1   failed at start-up or while running (see the log)
+  ${EXIT_CONFIG}  the configuration file is invalid (systemd does not restart it)
+
+Environment (set by systemd):
+  NOTIFY_SOCKET, WATCHDOG_USEC, WATCHDOG_PID   sd_notify(3) readiness and watchdog
+  STATE_DIRECTORY, RUNTIME_DIRECTORY           default locations of state.db and control.sock`,
+  )
+  .parse();
+
+const { config: configPath } = program.opts<{ config: string }>();
+
+let config: Config;
+try {
+  config = loadConfigFile(configPath);
+} catch (error) {
+  if (!(error instanceof ConfigError)) throw error;
+  process.stderr.write(`edge-gatewayd: ${error.describe()}\n`);
+  sdNotify(`STATUS=failed: invalid configuration ${configPath}`);
+  process.exit(EXIT_CONFIG);
+}
+
+const daemon = new Daemon(configPath, config);
+
+const fail = (error: unknown, what: string) => {
+  const fields = error instanceof GatewayError ? { code: error.code, hint: error.hint } : {};
+  daemon.log.fatal(
+    { err: error, ...fields },
+    `${what}: ${error instanceof Error ? error.message : String(error)}`,
+  );
+  daemon.reportFatal(error);
+  process.exit(1);
+};
+
+process.on('uncaughtException', (error) => fail(error, 'uncaught exception'));
+process.on('unhandledRejection', (error) => fail(error, 'unhandled promise rejection'));
+
+const stopOn = (signal: NodeJS.Signals) => {
+  // A stop that overruns its budget is a bug; exit anyway so systemd does not have to SIGKILL us.
+  setTimeout(() => {
+    daemon.log.error({ timeoutMs: config.daemon.shutdown_timeout_ms }, 'graceful stop timed out; exiting');
+    process.exit(1);
+  }, config.daemon.shutdown_timeout_ms).unref();
+  daemon.stop(signal).then(
+    () => {
+      process.exitCode = 0;
+    },
+    (error) => fail(error, 'error while stopping'),
+  );
+};
+process.on('SIGTERM', stopOn);
+process.on('SIGINT', stopOn);
+process.on('SIGHUP', () => daemon.reload());
+
+try {
+  await daemon.start();
+} catch (error) {
+  fail(error, 'start-up failed');
+}

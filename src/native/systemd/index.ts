@@ -1,0 +1,2 @@
+export { sdNotify } from './sd-notify.js';
+export { watchdogIntervalUsec } from './watchdog.js';

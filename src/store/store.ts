@@ -1,0 +1,141 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import { MIGRATIONS, type Migration } from './migrations.js';
+import { StoreError } from './store-error.js';
+
+const CORRUPTION_CODES = new Set(['SQLITE_NOTADB', 'SQLITE_CORRUPT']);
+
+/**
+ * The gateway's state database (SQLite, WAL). One instance per process; it owns the connection.
+ *
+ * Opening never destroys anything: a corrupt file, a file from a newer schema or an unwritable
+ * location is a StoreError naming the path and what to do, and the file is left as it was.
+ */
+export class Store {
+  readonly path: string;
+  readonly schemaVersion: number;
+  readonly #db: Database.Database;
+  readonly #getMeta: Database.Statement<[string], { value: string }>;
+  readonly #setMeta: Database.Statement<[string, string, string]>;
+
+  private constructor(path: string, db: Database.Database, schemaVersion: number) {
+    this.path = path;
+    this.#db = db;
+    this.schemaVersion = schemaVersion;
+    this.#getMeta = db.prepare('SELECT value FROM gateway_meta WHERE key = ?');
+    this.#setMeta = db.prepare(
+      `INSERT INTO gateway_meta (key, value, updated_at) VALUES (?, ?, ?)
+       ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`,
+    );
+  }
+
+  /** Opens (creating when absent) and migrates the database at `path`. */
+  static open(path: string, migrations: readonly Migration[] = MIGRATIONS): Store {
+    let db: Database.Database;
+    try {
+      mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+      db = new Database(path, { timeout: 5_000 });
+    } catch (cause) {
+      throw unopenable(path, cause);
+    }
+    try {
+      checkIntegrity(db, path);
+      db.pragma('journal_mode = WAL');
+      // FULL: a certificate swap or an acknowledged telemetry message must survive power loss.
+      db.pragma('synchronous = FULL');
+      db.pragma('foreign_keys = ON');
+      const version = migrate(db, path, migrations);
+      return new Store(path, db, version);
+    } catch (cause) {
+      db.close();
+      if (cause instanceof StoreError) throw cause;
+      const code = (cause as { code?: string }).code ?? '';
+      if (CORRUPTION_CODES.has(code)) throw corrupt(path, String((cause as Error).message), cause);
+      throw unopenable(path, cause);
+    }
+  }
+
+  getMeta(key: string): string | undefined {
+    return this.#getMeta.get(key)?.value;
+  }
+
+  setMeta(key: string, value: string, now: Date = new Date()): void {
+    this.#setMeta.run(key, value, now.toISOString());
+  }
+
+  close(): void {
+    if (this.#db.open) this.#db.close();
+  }
+}
+
+function checkIntegrity(db: Database.Database, path: string): void {
+  const rows = db.pragma('quick_check') as { quick_check: string }[];
+  const findings = rows.map((row) => row.quick_check).filter((line) => line !== 'ok');
+  if (findings.length > 0) throw corrupt(path, findings.slice(0, 3).join('; '));
+}
+
+function migrate(db: Database.Database, path: string, migrations: readonly Migration[]): number {
+  const latest = migrations.reduce((max, m) => Math.max(max, m.version), 0);
+  const hasTable = db
+    .prepare("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'schema_migrations'")
+    .get();
+  const current = hasTable
+    ? ((db.prepare('SELECT max(version) AS v FROM schema_migrations').get() as { v: number | null }).v ?? 0)
+    : 0;
+  if (current > latest) {
+    throw new StoreError(
+      'EGW_STORE_SCHEMA_NEWER',
+      path,
+      `state database ${path} has schema version ${current}, newer than this edge-gatewayd understands (up to ${latest}); it was left unchanged`,
+      {
+        hint: 'run the edge-gatewayd version that wrote it (or newer), or restore a backup made for this version',
+      },
+    );
+  }
+  if (!hasTable) {
+    db.exec(`CREATE TABLE schema_migrations (
+      version    INTEGER PRIMARY KEY NOT NULL,
+      name       TEXT NOT NULL,
+      applied_at TEXT NOT NULL
+    ) STRICT`);
+  }
+  const record = db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)');
+  for (const migration of [...migrations].sort((a, b) => a.version - b.version)) {
+    if (migration.version <= current) continue;
+    try {
+      db.transaction(() => {
+        db.exec(migration.sql);
+        record.run(migration.version, migration.name, new Date().toISOString());
+      }).immediate();
+    } catch (cause) {
+      throw new StoreError(
+        'EGW_STORE_MIGRATION_FAILED',
+        path,
+        `migration ${migration.version} (${migration.name}) failed on ${path}: ${(cause as Error).message}; the database stays at schema version ${current}`,
+        { hint: 'report this with the log; the database was rolled back to its previous version', cause },
+      );
+    }
+  }
+  return Math.max(current, latest);
+}
+
+function corrupt(path: string, detail: string, cause?: unknown): StoreError {
+  return new StoreError(
+    'EGW_STORE_CORRUPT',
+    path,
+    `state database ${path} is corrupt or not a SQLite database (${detail})`,
+    {
+      hint: `move the file aside (it is not recreated automatically), restore a backup, or re-provision the gateway; the file was not modified`,
+      cause,
+    },
+  );
+}
+
+function unopenable(path: string, cause: unknown): StoreError {
+  const reason = cause instanceof Error ? cause.message : String(cause);
+  return new StoreError('EGW_STORE_UNOPENABLE', path, `cannot open state database ${path}: ${reason}`, {
+    hint: `check that ${dirname(path)} exists and is writable by the edge-gatewayd user (StateDirectory= in the unit creates it)`,
+    cause,
+  });
+}
