@@ -64,6 +64,18 @@ export class Store {
     this.#setMeta.run(key, value, now.toISOString());
   }
 
+  /** The connection settings that durability depends on, read back from SQLite (for diagnostics). */
+  settings(): { journalMode: string; synchronous: string; foreignKeys: boolean } {
+    const synchronous = ['off', 'normal', 'full', 'extra'][
+      Number(this.#db.pragma('synchronous', { simple: true }))
+    ];
+    return {
+      journalMode: String(this.#db.pragma('journal_mode', { simple: true })),
+      synchronous: synchronous ?? 'unknown',
+      foreignKeys: this.#db.pragma('foreign_keys', { simple: true }) === 1,
+    };
+  }
+
   close(): void {
     if (this.#db.open) this.#db.close();
   }
