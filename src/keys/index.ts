@@ -1,0 +1,4 @@
+export type { DeviceFactory, FactoryCertificates, KeyDevice, ProvisionableKeyDevice } from './key-device.js';
+export { KeyError, type KeyErrorCode } from './key-error.js';
+export type { HealthReport, KeyBackend, KeyStore, KeyStoreInfo } from './key-store.js';
+export { WorkerKeyStore, type WorkerKeyStoreOptions } from './worker/worker-key-store.js';

@@ -1,0 +1,43 @@
+/**
+ * The identity key service: one interface for every backend (TPM 2.0, ATECC608A, software).
+ *
+ * Nothing here can export a private key: callers get the public key and signatures over digests
+ * they computed themselves. Signatures are ECDSA P-256, returned as r‖s (IEEE P1363, 64 bytes),
+ * which is what WebCrypto and the hardware produce; pki/ and tls/ convert where DER is needed.
+ */
+export type KeyBackend = 'tpm' | 'atecc608' | 'software';
+
+export interface KeyStoreInfo {
+  backend: KeyBackend;
+  /** False only for the software store, which exists for development and says so. */
+  hardwareBacked: boolean;
+  /** e.g. "ATECC608A rev 0x6002", "TPM 2.0 IBM SW TPM", "software (PKCS#8 file)". */
+  model: string;
+  /** The secure element's serial number (hex), or a stable id for software keys. */
+  serial: string;
+  /** Where the key lives: "slot 0", "persistent handle 0x81010001", a file path. */
+  keyLocation: string;
+}
+
+export interface HealthReport {
+  ok: boolean;
+  /** One line per check, e.g. "sign/verify round trip: ok (0.8 ms)". */
+  checks: { name: string; ok: boolean; detail: string }[];
+}
+
+export interface KeyStore {
+  /** Known once open() resolved. */
+  readonly info: KeyStoreInfo;
+  /** SPKI DER of the identity key (ECDSA P-256). */
+  publicKey(): Promise<Uint8Array>;
+  /** ECDSA over a 32-byte SHA-256 digest, off the main thread for hardware backends. */
+  signDigest(digest: Uint8Array): Promise<Uint8Array>;
+  /**
+   * The same, blocking the calling thread until the device answers (bounded by the call timeout).
+   * Only for callers that cannot wait asynchronously: the TLS engine's OpenSSL sign callback.
+   * Everyone else uses signDigest().
+   */
+  signDigestSync(digest: Uint8Array): Uint8Array;
+  healthCheck(): Promise<HealthReport>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,212 @@
+import { createHash, createPublicKey, randomBytes, verify } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { KeyError } from '../key-error.js';
+import type { HealthReport, KeyBackend, KeyStore, KeyStoreInfo } from '../key-store.js';
+import { SYNC_DONE, SYNC_IDLE, SYNC_REQUEST, SyncChannel } from './sync-channel.js';
+import type { DeviceWorkerData, SerializedError, WorkerMethod, WorkerReply } from './worker-protocol.js';
+
+export interface WorkerKeyStoreOptions {
+  /** Per-call ceiling; a device that does not answer in time is restarted. */
+  callTimeoutMs?: number;
+  /** Test hook: a module exporting createDevice() to run instead of the backend's own. */
+  deviceModule?: string;
+}
+
+/**
+ * A KeyStore whose device lives in its own worker thread (one worker per device).
+ *
+ * - Async calls are messages to the worker; the worker runs them one at a time, so the device sees
+ *   serialized calls and the main event loop keeps serving while, say, an ATECC608A signs for 115 ms.
+ * - signDigestSync() shares memory with the worker and sleeps in Atomics.wait: only for the TLS
+ *   engine's synchronous OpenSSL callback. It queues behind any call already in the worker.
+ * - A call that overruns its timeout fails with EGW_KEY_TIMEOUT and the worker is replaced (the
+ *   device is re-opened on the next call), so one stuck transaction cannot wedge the gateway.
+ */
+export class WorkerKeyStore implements KeyStore {
+  #info: KeyStoreInfo | undefined;
+  #worker: Worker | undefined;
+  #nextId = 1;
+  #sequence = 0;
+  #closed = false;
+  readonly #pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  readonly #sync = new SyncChannel();
+  readonly #callTimeoutMs: number;
+
+  private constructor(
+    private readonly backend: KeyBackend,
+    private readonly params: unknown,
+    private readonly options: WorkerKeyStoreOptions,
+  ) {
+    this.#callTimeoutMs = options.callTimeoutMs ?? 5_000;
+  }
+
+  static async open(backend: KeyBackend, params: unknown, options: WorkerKeyStoreOptions = {}): Promise<WorkerKeyStore> {
+    const store = new WorkerKeyStore(backend, params, options);
+    try {
+      store.#info = (await store.#call('open')) as KeyStoreInfo;
+    } catch (error) {
+      await store.#terminate();
+      throw error;
+    }
+    return store;
+  }
+
+  get info(): KeyStoreInfo {
+    if (!this.#info) throw new KeyError('EGW_KEY_CLOSED', 'key store is not open');
+    return this.#info;
+  }
+
+  async publicKey(): Promise<Uint8Array> {
+    return new Uint8Array((await this.#call('publicKey')) as Uint8Array);
+  }
+
+  async signDigest(digest: Uint8Array): Promise<Uint8Array> {
+    checkDigest(digest);
+    return new Uint8Array((await this.#call('signDigest', digest)) as Uint8Array);
+  }
+
+  signDigestSync(digest: Uint8Array): Uint8Array {
+    checkDigest(digest);
+    const worker = this.#ensureWorker();
+    const sequence = ++this.#sequence;
+    this.#sync.write(digest);
+    this.#sync.post(SYNC_REQUEST, sequence);
+    worker.postMessage({ kind: 'sync', sequence });
+    if (!this.#sync.waitWhile(SYNC_REQUEST, this.#callTimeoutMs)) {
+      this.#sync.post(SYNC_IDLE);
+      void this.#terminate();
+      throw this.#timeoutError('signDigestSync');
+    }
+    const state = this.#sync.state;
+    const payload = this.#sync.read();
+    this.#sync.post(SYNC_IDLE);
+    if (state === SYNC_DONE) return payload;
+    throw deserialize(JSON.parse(new TextDecoder().decode(payload)) as SerializedError);
+  }
+
+  async healthCheck(): Promise<HealthReport> {
+    const checks: HealthReport['checks'] = [];
+    try {
+      const spki = await this.publicKey();
+      const data = randomBytes(32);
+      const started = performance.now();
+      const signature = await this.signDigest(createHash('sha256').update(data).digest());
+      const elapsed = (performance.now() - started).toFixed(1);
+      const key = createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' });
+      const ok = verify('sha256', data, { key, dsaEncoding: 'ieee-p1363' }, signature);
+      checks.push({ name: 'sign/verify round trip', ok, detail: ok ? `ok (${elapsed} ms)` : 'signature does not verify' });
+      checks.push(...((await this.#call('healthChecks')) as HealthReport['checks']));
+    } catch (error) {
+      checks.push({ name: 'device reachable', ok: false, detail: error instanceof Error ? error.message : String(error) });
+    }
+    return { ok: checks.every((check) => check.ok), checks };
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#worker) {
+      await this.#call('close').catch(() => undefined);
+      await this.#terminate();
+    }
+  }
+
+  #ensureWorker(): Worker {
+    if (this.#closed) throw new KeyError('EGW_KEY_CLOSED', 'key store is closed');
+    if (this.#worker) return this.#worker;
+    const workerData: DeviceWorkerData = {
+      backend: this.backend,
+      params: this.params,
+      sync: this.#sync.buffer,
+      ...(this.options.deviceModule ? { deviceModule: this.options.deviceModule } : {}),
+    };
+    const worker = new Worker(workerEntry(), { workerData });
+    worker.on('message', (reply: WorkerReply) => {
+      const pending = this.#pending.get(reply.id);
+      if (!pending) return;
+      this.#pending.delete(reply.id);
+      if (reply.ok) pending.resolve(reply.result);
+      else pending.reject(deserialize(reply.error));
+    });
+    worker.on('error', (error) => this.#failAll(new KeyError('EGW_KEY_DEVICE_ERROR', `key device worker crashed: ${error.message}`, { cause: error })));
+    worker.on('exit', () => {
+      if (this.#worker === worker) this.#worker = undefined;
+      this.#failAll(new KeyError('EGW_KEY_DEVICE_ERROR', 'key device worker exited'));
+    });
+    this.#worker = worker;
+    // A replacement worker must re-open the device before serving anything else.
+    if (this.#info) void this.#post(worker, 'open').catch(() => undefined);
+    return worker;
+  }
+
+  #call(method: WorkerMethod, arg?: Uint8Array): Promise<unknown> {
+    return this.#post(this.#ensureWorker(), method, arg);
+  }
+
+  #post(worker: Worker, method: WorkerMethod, arg?: Uint8Array): Promise<unknown> {
+    const id = this.#nextId++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#pending.delete(id);
+        reject(this.#timeoutError(method));
+        void this.#terminate();
+      }, this.#callTimeoutMs);
+      this.#pending.set(id, {
+        resolve: (value) => {
+          clearTimeout(timer);
+          resolve(value);
+        },
+        reject: (error) => {
+          clearTimeout(timer);
+          reject(error);
+        },
+      });
+      worker.postMessage({ kind: 'call', id, method, arg });
+    });
+  }
+
+  #timeoutError(method: string): KeyError {
+    return new KeyError('EGW_KEY_TIMEOUT', `${this.backend} key device did not answer ${method} within ${this.#callTimeoutMs} ms`, {
+      hint: 'the device is restarted on the next call; if this repeats, check the bus/TPM (identity.key.call_timeout_ms sets the limit)',
+    });
+  }
+
+  #failAll(error: Error): void {
+    for (const [id, pending] of this.#pending) {
+      this.#pending.delete(id);
+      pending.reject(error);
+    }
+  }
+
+  async #terminate(): Promise<void> {
+    const worker = this.#worker;
+    this.#worker = undefined;
+    if (worker) await worker.terminate();
+  }
+}
+
+function checkDigest(digest: Uint8Array): void {
+  if (digest.length !== 32) {
+    throw new KeyError('EGW_KEY_BAD_DIGEST', `expected a 32-byte SHA-256 digest, got ${digest.length} bytes`);
+  }
+}
+
+function deserialize(error: SerializedError): KeyError {
+  return new KeyError(error.code, error.message, error.hint ? { hint: error.hint } : {});
+}
+
+/**
+ * The compiled worker entry. Under the tests the caller is TypeScript source (src/…/*.ts), which a
+ * worker thread cannot load, so the built copy in dist/ is used (`npm test` builds first).
+ */
+function workerEntry(): URL {
+  const here = new URL('./device-worker.js', import.meta.url);
+  if (existsSync(fileURLToPath(here))) return here;
+  const built = fileURLToPath(here).replace(/\/src\/keys\/worker\//, '/dist/src/keys/worker/');
+  if (!existsSync(built)) {
+    throw new KeyError('EGW_KEY_DEVICE_ERROR', `key device worker ${built} is missing: run \`npm run build\``);
+  }
+  return pathToFileURL(built);
+}
