@@ -46,6 +46,63 @@ export function configSchema(defaults: ConfigDefaults) {
         socket: absolutePath.max(107).default(`${defaults.runtimeDirectory}/control.sock`),
       })
       .prefault({}),
+    identity: z
+      .strictObject({
+        certificate_dir: absolutePath.default(`${defaults.stateDirectory}/identity`),
+        key: z
+          .strictObject({
+            backend: z.enum(['tpm', 'atecc608', 'software']).default('tpm'),
+            call_timeout_ms: z.number().int().min(100).max(60_000).default(5_000),
+            tpm: z
+              .strictObject({
+                tcti: z.string().min(1).default('device:/dev/tpmrm0'),
+                persistent_handle: z
+                  .number()
+                  .int()
+                  .refine((handle) => handle >= 0x81000000 && handle <= 0x817fffff, {
+                    message: 'a persistent owner handle, 0x81000000 to 0x817fffff',
+                  })
+                  .default(0x81010001),
+              })
+              .prefault({}),
+            atecc608: z
+              .strictObject({
+                bus: z.number().int().min(0).max(255).default(1),
+                address: z.number().int().min(0x08).max(0x77).default(0x60),
+                key_slot: z.number().int().min(0).max(15).default(0),
+                simulator_state: z
+                  .string()
+                  .refine((value) => value === '' || value.startsWith('/'), {
+                    message: 'an absolute path, or "" for the real part',
+                  })
+                  .default(''),
+                simulator_timing: z.boolean().default(true),
+              })
+              .prefault({}),
+            software: z
+              .strictObject({
+                path: absolutePath.default(`${defaults.stateDirectory}/identity-key.pem`),
+              })
+              .prefault({}),
+          })
+          .prefault({}),
+        csr: z
+          .strictObject({
+            common_name: z.string().min(1).default('device-{serial}'),
+            san_dns: z.array(z.string().min(1)).default(['device-{serial}']),
+            san_uri: z.array(z.string().min(1)).default([]),
+            server_auth: z.boolean().default(true),
+            device_type: z.string().min(1).default('edge-gateway'),
+            device_type_oid: z
+              .string()
+              .regex(/^[0-2](\.(0|[1-9][0-9]*))+$/, {
+                message: 'a dotted OID such as "1.3.6.1.4.1.12345.1.1"',
+              })
+              .default('1.3.6.1.4.1.12345.1.1'),
+          })
+          .prefault({}),
+      })
+      .prefault({}),
     daemon: z
       .strictObject({
         shutdown_timeout_ms: z.number().int().min(100).max(600_000).default(10_000),

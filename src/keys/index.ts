@@ -1,4 +1,12 @@
+export { InProcessKeyStore } from './in-process-key-store.js';
 export type { DeviceFactory, FactoryCertificates, KeyDevice, ProvisionableKeyDevice } from './key-device.js';
 export { KeyError, type KeyErrorCode } from './key-error.js';
 export type { HealthReport, KeyBackend, KeyStore, KeyStoreInfo } from './key-store.js';
+export {
+  deviceParams,
+  type KeyStoreSettings,
+  openKeyStore,
+  openProvisionableDevice,
+} from './open-key-store.js';
+export { type SoftwareDeviceParams, SoftwareKeyDevice } from './software/index.js';
 export { WorkerKeyStore, type WorkerKeyStoreOptions } from './worker/worker-key-store.js';

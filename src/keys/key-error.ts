@@ -17,7 +17,11 @@ export type KeyErrorCode =
   | 'EGW_KEY_CLOSED';
 
 export class KeyError extends GatewayError {
-  constructor(code: KeyErrorCode | string, message: string, options: { hint?: string; cause?: unknown } = {}) {
+  constructor(
+    code: KeyErrorCode | string,
+    message: string,
+    options: { hint?: string; cause?: unknown } = {},
+  ) {
     super(code, message, options);
   }
 }

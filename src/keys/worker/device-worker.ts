@@ -23,7 +23,8 @@ let device: KeyDevice | undefined;
 
 async function loadDevice(): Promise<KeyDevice> {
   const specifier = data.deviceModule ?? BACKEND_MODULES[data.backend];
-  if (!specifier) throw new GatewayError('EGW_KEY_DEVICE_ERROR', `no worker device for backend "${data.backend}"`);
+  if (!specifier)
+    throw new GatewayError('EGW_KEY_DEVICE_ERROR', `no worker device for backend "${data.backend}"`);
   const module = (await import(new URL(specifier, import.meta.url).href)) as { createDevice: DeviceFactory };
   return module.createDevice(data.params);
 }

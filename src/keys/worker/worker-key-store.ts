@@ -1,9 +1,9 @@
-import { createHash, createPublicKey, randomBytes, verify } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { KeyError } from '../key-error.js';
 import type { HealthReport, KeyBackend, KeyStore, KeyStoreInfo } from '../key-store.js';
+import { signVerifyRoundTrip } from '../round-trip-check.js';
 import { SYNC_DONE, SYNC_IDLE, SYNC_REQUEST, SyncChannel } from './sync-channel.js';
 import type { DeviceWorkerData, SerializedError, WorkerMethod, WorkerReply } from './worker-protocol.js';
 
@@ -42,7 +42,11 @@ export class WorkerKeyStore implements KeyStore {
     this.#callTimeoutMs = options.callTimeoutMs ?? 5_000;
   }
 
-  static async open(backend: KeyBackend, params: unknown, options: WorkerKeyStoreOptions = {}): Promise<WorkerKeyStore> {
+  static async open(
+    backend: KeyBackend,
+    params: unknown,
+    options: WorkerKeyStoreOptions = {},
+  ): Promise<WorkerKeyStore> {
     const store = new WorkerKeyStore(backend, params, options);
     try {
       store.#info = (await store.#call('open')) as KeyStoreInfo;
@@ -89,17 +93,19 @@ export class WorkerKeyStore implements KeyStore {
   async healthCheck(): Promise<HealthReport> {
     const checks: HealthReport['checks'] = [];
     try {
-      const spki = await this.publicKey();
-      const data = randomBytes(32);
-      const started = performance.now();
-      const signature = await this.signDigest(createHash('sha256').update(data).digest());
-      const elapsed = (performance.now() - started).toFixed(1);
-      const key = createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' });
-      const ok = verify('sha256', data, { key, dsaEncoding: 'ieee-p1363' }, signature);
-      checks.push({ name: 'sign/verify round trip', ok, detail: ok ? `ok (${elapsed} ms)` : 'signature does not verify' });
+      checks.push(
+        await signVerifyRoundTrip(
+          () => this.publicKey(),
+          (digest) => this.signDigest(digest),
+        ),
+      );
       checks.push(...((await this.#call('healthChecks')) as HealthReport['checks']));
     } catch (error) {
-      checks.push({ name: 'device reachable', ok: false, detail: error instanceof Error ? error.message : String(error) });
+      checks.push({
+        name: 'device reachable',
+        ok: false,
+        detail: error instanceof Error ? error.message : String(error),
+      });
     }
     return { ok: checks.every((check) => check.ok), checks };
   }
@@ -130,7 +136,11 @@ export class WorkerKeyStore implements KeyStore {
       if (reply.ok) pending.resolve(reply.result);
       else pending.reject(deserialize(reply.error));
     });
-    worker.on('error', (error) => this.#failAll(new KeyError('EGW_KEY_DEVICE_ERROR', `key device worker crashed: ${error.message}`, { cause: error })));
+    worker.on('error', (error) =>
+      this.#failAll(
+        new KeyError('EGW_KEY_DEVICE_ERROR', `key device worker crashed: ${error.message}`, { cause: error }),
+      ),
+    );
     worker.on('exit', () => {
       if (this.#worker === worker) this.#worker = undefined;
       this.#failAll(new KeyError('EGW_KEY_DEVICE_ERROR', 'key device worker exited'));
@@ -168,9 +178,13 @@ export class WorkerKeyStore implements KeyStore {
   }
 
   #timeoutError(method: string): KeyError {
-    return new KeyError('EGW_KEY_TIMEOUT', `${this.backend} key device did not answer ${method} within ${this.#callTimeoutMs} ms`, {
-      hint: 'the device is restarted on the next call; if this repeats, check the bus/TPM (identity.key.call_timeout_ms sets the limit)',
-    });
+    return new KeyError(
+      'EGW_KEY_TIMEOUT',
+      `${this.backend} key device did not answer ${method} within ${this.#callTimeoutMs} ms`,
+      {
+        hint: 'the device is restarted on the next call; if this repeats, check the bus/TPM (identity.key.call_timeout_ms sets the limit)',
+      },
+    );
   }
 
   #failAll(error: Error): void {
@@ -206,7 +220,10 @@ function workerEntry(): URL {
   if (existsSync(fileURLToPath(here))) return here;
   const built = fileURLToPath(here).replace(/\/src\/keys\/worker\//, '/dist/src/keys/worker/');
   if (!existsSync(built)) {
-    throw new KeyError('EGW_KEY_DEVICE_ERROR', `key device worker ${built} is missing: run \`npm run build\``);
+    throw new KeyError(
+      'EGW_KEY_DEVICE_ERROR',
+      `key device worker ${built} is missing: run \`npm run build\``,
+    );
   }
   return pathToFileURL(built);
 }

@@ -11,7 +11,9 @@ export interface DeviceWorkerData {
 
 export type WorkerMethod = 'open' | 'publicKey' | 'signDigest' | 'healthChecks' | 'close';
 
-export type HostMessage = { kind: 'call'; id: number; method: WorkerMethod; arg?: Uint8Array } | { kind: 'sync'; sequence: number };
+export type HostMessage =
+  | { kind: 'call'; id: number; method: WorkerMethod; arg?: Uint8Array }
+  | { kind: 'sync'; sequence: number };
 
 export interface SerializedError {
   code: string;
@@ -19,4 +21,6 @@ export interface SerializedError {
   hint?: string;
 }
 
-export type WorkerReply = { id: number; ok: true; result: unknown } | { id: number; ok: false; error: SerializedError };
+export type WorkerReply =
+  | { id: number; ok: true; result: unknown }
+  | { id: number; ok: false; error: SerializedError };

@@ -1,0 +1,64 @@
+import { InProcessKeyStore } from './in-process-key-store.js';
+import type { DeviceFactory, ProvisionableKeyDevice } from './key-device.js';
+import type { KeyBackend, KeyStore } from './key-store.js';
+import { SoftwareKeyDevice } from './software/index.js';
+import { WorkerKeyStore } from './worker/worker-key-store.js';
+
+/** Everything needed to reach the identity key, whatever the backend (from [identity.key]). */
+export interface KeyStoreSettings {
+  backend: KeyBackend;
+  callTimeoutMs: number;
+  certificateDir: string;
+  tpm: { tcti: string; persistentHandle: number };
+  atecc608: {
+    bus: number;
+    address: number;
+    keySlot: number;
+    simulator?: { statePath: string; timing: boolean };
+  };
+  software: { path: string };
+}
+
+/** The parameters the backend's device is created with, in its worker or in the CLI. */
+export function deviceParams(settings: KeyStoreSettings): unknown {
+  switch (settings.backend) {
+    case 'tpm':
+      return { ...settings.tpm, certificateDir: settings.certificateDir };
+    case 'atecc608':
+      return { ...settings.atecc608 };
+    case 'software':
+      return { ...settings.software, certificateDir: settings.certificateDir };
+  }
+}
+
+/** Opens the identity key for the daemon: hardware in its own worker, software in process. */
+export async function openKeyStore(settings: KeyStoreSettings): Promise<KeyStore> {
+  if (settings.backend === 'software') {
+    return new InProcessKeyStore(
+      new SoftwareKeyDevice(deviceParams(settings) as SoftwareKeyDevice['params']),
+    );
+  }
+  return WorkerKeyStore.open(settings.backend, deviceParams(settings), {
+    callTimeoutMs: settings.callTimeoutMs,
+  });
+}
+
+/**
+ * The device itself, on the calling thread, for provisioning (gatewayctl provision …): a short-lived
+ * CLI may block while the part works, and it needs the operations a running daemon never does.
+ */
+export async function openProvisionableDevice(settings: KeyStoreSettings): Promise<ProvisionableKeyDevice> {
+  const params = deviceParams(settings);
+  switch (settings.backend) {
+    case 'software':
+      return new SoftwareKeyDevice(params as SoftwareKeyDevice['params']);
+    case 'tpm':
+      return ((await import('./tpm/tpm-device.js')) as { createDevice: DeviceFactory }).createDevice(
+        params,
+      ) as ProvisionableKeyDevice;
+    case 'atecc608':
+      return (
+        (await import('./atecc608/atecc608-device.js')) as { createDevice: DeviceFactory }
+      ).createDevice(params) as ProvisionableKeyDevice;
+  }
+}

@@ -1,0 +1,1 @@
+export { type SoftwareDeviceParams, SoftwareKeyDevice } from './software-key-device.js';
