@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
  * Facts about this build, read once from the package's own package.json. Found by walking up from
  * this file, so it works from src/ (tests) and dist/src/ (installed) alike.
  */
-function readPackage(): { name: string; version: string } {
+function readPackage(): { name: string; version: string; root: string } {
   let dir = dirname(fileURLToPath(import.meta.url));
   for (;;) {
     try {
@@ -14,15 +14,18 @@ function readPackage(): { name: string; version: string } {
         name?: string;
         version?: string;
       };
-      if (pkg.name === 'edge-gatewayd' && pkg.version) return { name: pkg.name, version: pkg.version };
+      if (pkg.name === 'edge-gatewayd' && pkg.version)
+        return { name: pkg.name, version: pkg.version, root: dir };
     } catch {
       // not here: keep walking up
     }
     const parent = dirname(dir);
-    if (parent === dir) return { name: 'edge-gatewayd', version: '0.0.0-unknown' };
+    if (parent === dir) return { name: 'edge-gatewayd', version: '0.0.0-unknown', root: process.cwd() };
     dir = parent;
   }
 }
 
 export const PACKAGE = readPackage();
 export const VERSION = PACKAGE.version;
+/** The installed package's folder (holds scripts/, config/, systemd/). */
+export const PACKAGE_ROOT = PACKAGE.root;

@@ -2,11 +2,14 @@
 import { Command } from 'commander';
 import { VERSION } from '../build-info/index.js';
 import { registerConfigCommands } from './config-command.js';
+import { registerProvisionCommands } from './provision-command.js';
 import { registerStatusCommand } from './status-command.js';
 
 const program = new Command()
   .name('gatewayctl')
-  .description('Operate and provision edge-gatewayd: query the running daemon, check configuration.')
+  .description(
+    'Operate and provision edge-gatewayd: query the running daemon, check configuration,\nprovision the identity key and factory certificate.',
+  )
   .version(VERSION)
   .showHelpAfterError('(run with --help for usage)')
   .addHelpText(
@@ -16,11 +19,14 @@ Examples:
   gatewayctl status                      state of the running daemon
   gatewayctl status --json | jq .state   the same, for scripts
   gatewayctl config check /etc/edge-gatewayd/gateway.toml
+  gatewayctl provision factory --ca-dir /srv/factory-ca --yes
+  gatewayctl provision verify --ca /srv/factory-ca/root.crt
 
 Errors carry a stable code (EGW_…) in --json output; scripts should match on it, not on the text.`,
   );
 
 registerStatusCommand(program);
 registerConfigCommands(program);
+registerProvisionCommands(program);
 
 await program.parseAsync();

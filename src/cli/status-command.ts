@@ -35,6 +35,7 @@ export function formatStatus(status: DaemonStatus): string {
     ['database', `${status.database.path} (schema ${status.database.schemaVersion})`],
     ['log level', status.logLevel],
     ['supervisor', supervisorLine(status.supervisor)],
+    ['identity key', identityKeyLine(status.identityKey)],
   ];
   if (status.lastReload) {
     rows.push([
@@ -46,6 +47,12 @@ export function formatStatus(status: DaemonStatus): string {
     rows.push(['restart needed', status.restartRequiredFor.join(', ')]);
   const width = Math.max(...rows.map(([label]) => label.length));
   return `edge-gatewayd ${status.state}\n${rows.map(([label, value]) => `  ${label.padEnd(width)}  ${value}`).join('\n')}\n`;
+}
+
+function identityKeyLine(key: DaemonStatus['identityKey']): string {
+  if (!key.available) return `${key.backend}: UNAVAILABLE (${key.error.code}: ${key.error.message})`;
+  const warning = key.hardwareBacked ? '' : ' — NOT hardware-backed (development only)';
+  return `${key.model}, serial ${key.serial}, ${key.keyLocation}${warning}`;
 }
 
 function supervisorLine(supervisor: DaemonStatus['supervisor']): string {

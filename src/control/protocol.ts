@@ -38,6 +38,23 @@ export interface DaemonStatus {
   restartRequiredFor: string[];
   lastReload: { at: string; ok: boolean; message: string } | null;
   supervisor: { notifySocket: boolean; watchdogUsec: number | null };
+  /** The identity key as the key service found it at start-up. */
+  identityKey: IdentityKeyStatus;
 }
+
+export type IdentityKeyStatus =
+  | {
+      available: true;
+      backend: string;
+      hardwareBacked: boolean;
+      model: string;
+      serial: string;
+      keyLocation: string;
+    }
+  | {
+      available: false;
+      backend: string;
+      error: { code: string; message: string; hint?: string | undefined };
+    };
 
 export type DaemonState = 'starting' | 'running' | 'reloading' | 'stopping';

@@ -2,6 +2,8 @@ import { VERSION } from '../build-info/index.js';
 import { type Config, ConfigError, changedKeys, loadConfigFile, RELOADABLE_KEYS } from '../config/index.js';
 import { ControlServer, type DaemonState, type DaemonStatus } from '../control/index.js';
 import { GatewayError } from '../errors/index.js';
+import { keySettingsFromConfig } from '../identity/index.js';
+import { type KeyStore, openKeyStore } from '../keys/index.js';
 import { Store } from '../store/index.js';
 import { createLogger, type Logger } from './logger.js';
 import { SupervisorNotifier } from './supervisor-notifier.js';
@@ -21,6 +23,8 @@ export class Daemon {
   #lastReload: DaemonStatus['lastReload'] = null;
   #store: Store | undefined;
   #control: ControlServer | undefined;
+  #keys: KeyStore | undefined;
+  #keyError: GatewayError | undefined;
   #stopping: Promise<void> | undefined;
 
   constructor(configPath: string, config: Config) {
@@ -48,6 +52,8 @@ export class Daemon {
       'state database open',
     );
 
+    await this.#openIdentityKey();
+
     this.#notifier.status('opening control socket');
     this.#control = new ControlServer(controlConfig.socket).handle('status', () => this.status());
     await this.#control.listen();
@@ -60,6 +66,35 @@ export class Daemon {
       { watchdogUsec: this.#notifier.watchdogUsec ?? null, supervised: this.#notifier.supervised },
       'edge-gatewayd ready',
     );
+  }
+
+  /**
+   * The identity key is looked for at start-up. A gateway whose key is missing or whose secure
+   * element does not answer keeps running (so gatewayctl can say what is wrong) but reports it.
+   */
+  async #openIdentityKey(): Promise<void> {
+    const settings = keySettingsFromConfig(this.#config);
+    this.#notifier.status(`opening identity key (${settings.backend})`);
+    try {
+      this.#keys = await openKeyStore(settings);
+      const info = this.#keys.info;
+      this.log.info({ key: info }, `identity key in ${info.model} (${info.keyLocation})`);
+      if (!info.hardwareBacked) {
+        this.log.warn(
+          { key: info },
+          'identity key is NOT hardware-backed: development only; set identity.key.backend to "tpm" or "atecc608"',
+        );
+      }
+    } catch (error) {
+      this.#keyError =
+        error instanceof GatewayError
+          ? error
+          : new GatewayError('EGW_KEY_DEVICE_ERROR', String((error as Error)?.message ?? error));
+      this.log.error(
+        { err: error, code: this.#keyError.code, hint: this.#keyError.hint },
+        `identity key unavailable: ${this.#keyError.message}`,
+      );
+    }
   }
 
   /**
@@ -107,6 +142,7 @@ export class Daemon {
     this.#notifier.stopping(`stopping (${reason})`);
     this.log.info({ reason }, 'edge-gatewayd stopping');
     await this.#control?.close();
+    await this.#keys?.close();
     this.#store?.close();
     this.log.info('edge-gatewayd stopped');
   }
@@ -128,12 +164,32 @@ export class Daemon {
         notifySocket: this.#notifier.supervised,
         watchdogUsec: this.#notifier.watchdogUsec ?? null,
       },
+      identityKey: this.#identityKeyStatus(),
+    };
+  }
+
+  #identityKeyStatus(): DaemonStatus['identityKey'] {
+    if (this.#keys) return { available: true, ...this.#keys.info };
+    const error = this.#keyError;
+    return {
+      available: false,
+      backend: this.#config.identity.key.backend,
+      error: {
+        code: error?.code ?? 'EGW_KEY_CLOSED',
+        message: error?.message ?? 'not opened',
+        hint: error?.hint,
+      },
     };
   }
 
   /** The one-line STATUS= systemd shows in `systemctl status`. */
   #statusLine(): string {
     const parts = [`running, state database schema ${this.#store?.schemaVersion ?? '?'}`];
+    if (this.#keys)
+      parts.push(
+        `identity key: ${this.#keys.info.backend}${this.#keys.info.hardwareBacked ? '' : ' (NOT hardware-backed)'}`,
+      );
+    else parts.push(`identity key unavailable: ${this.#keyError?.code ?? 'unknown'}`);
     if (this.#lastReload && !this.#lastReload.ok)
       parts.push('last reload failed (see journal), previous config in use');
     if (this.#restartRequiredFor.size > 0)

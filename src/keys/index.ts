@@ -8,5 +8,6 @@ export {
   openKeyStore,
   openProvisionableDevice,
 } from './open-key-store.js';
+export { signVerifyRoundTrip } from './round-trip-check.js';
 export { type SoftwareDeviceParams, SoftwareKeyDevice } from './software/index.js';
 export { WorkerKeyStore, type WorkerKeyStoreOptions } from './worker/worker-key-store.js';

@@ -1,5 +1,5 @@
-import * as x509 from '@peculiar/x509';
 import { type DigestSigner, digestSignerCrypto } from './digest-signer-crypto.js';
+import * as x509 from './x509.js';
 
 /** What goes into the gateway's CSR, from [identity.csr]. `{serial}` in names becomes the serial. */
 export interface CsrProfile {

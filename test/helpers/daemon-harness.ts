@@ -17,6 +17,7 @@ export function builtEntry(relative: 'daemon' | 'cli'): string {
 
 export interface GatewayFixture {
   dir: string;
+  keyPath: string;
   configPath: string;
   dbPath: string;
   socketPath: string;
@@ -31,10 +32,13 @@ export function gatewayFixture(extra = ''): GatewayFixture {
     configPath: join(dir, 'gateway.toml'),
     dbPath: join(dir, 'state', 'state.db'),
     socketPath: join(dir, 'run', 'control.sock'),
+    keyPath: join(dir, 'identity-key.pem'),
     writeConfig(more = '') {
       writeFileSync(
         fixture.configPath,
-        `[store]\npath = "${fixture.dbPath}"\n[control]\nsocket = "${fixture.socketPath}"\n${more}`,
+        `[store]\npath = "${fixture.dbPath}"\n[control]\nsocket = "${fixture.socketPath}"\n` +
+          `[identity]\ncertificate_dir = "${dir}/identity"\n[identity.key]\nbackend = "software"\n` +
+          `[identity.key.software]\npath = "${fixture.keyPath}"\n${more}`,
       );
     },
   };

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ServiceSupervisor } from '../../hw-sim/systemd/index.js';
+import { SoftwareKeyDevice } from '../../src/keys/index.js';
 import { MIGRATIONS } from '../../src/store/index.js';
 import { builtEntry, gatewayctl, gatewayFixture, startDaemon } from '../helpers/daemon-harness.js';
 
@@ -50,7 +51,7 @@ describe('edge-gatewayd under a systemd-style supervisor', () => {
 
     const ready = await service.waitReady();
     expect(ready.find((line) => line.startsWith('STATUS='))).toBe(
-      `STATUS=running, state database schema ${latestSchema}`,
+      `STATUS=running, state database schema ${latestSchema}; identity key unavailable: EGW_KEY_NOT_FOUND`,
     );
     // Progress STATUS= messages come before READY=1, READY=1 before the first keep-alive.
     const messages = service.notify.messages;
@@ -80,14 +81,19 @@ describe('edge-gatewayd under a systemd-style supervisor', () => {
       restartRequiredFor: [],
       lastReload: null,
       supervisor: { notifySocket: true, watchdogUsec: 400_000 },
+      identityKey: { available: false, backend: 'software', error: { code: 'EGW_KEY_NOT_FOUND' } },
     });
     expect(Number.isInteger(status.uptimeSeconds)).toBe(true);
 
     const human = await gatewayctl('status', '--config', fixture.configPath);
     expect(human.code).toBe(0);
     expect(human.stdout).toMatch(/^edge-gatewayd running\n/);
-    expect(human.stdout).toContain(`database    ${fixture.dbPath} (schema ${latestSchema})`);
-    expect(human.stdout).toContain('supervisor  systemd, watchdog 0.4 s');
+    const columns = human.stdout.replace(/ +/g, ' ');
+    expect(columns).toContain(`database ${fixture.dbPath} (schema ${latestSchema})`);
+    expect(columns).toContain('supervisor systemd, watchdog 0.4 s');
+    expect(columns).toContain(
+      `identity key software: UNAVAILABLE (EGW_KEY_NOT_FOUND: no software identity key at ${fixture.keyPath})`,
+    );
 
     // Reload: log.level applies at once, store.path is reported as needing a restart.
     fixture.writeConfig('[log]\nlevel = "debug"\n');
@@ -99,7 +105,7 @@ describe('edge-gatewayd under a systemd-style supervisor', () => {
     expect(reloading).toContain('RELOADING=1');
     expect(reloading.find((line) => line.startsWith('MONOTONIC_USEC='))).toMatch(/^MONOTONIC_USEC=\d+$/);
     expect(lastReadyStatus(service)).toBe(
-      'STATUS=running, state database schema 1; restart needed for store.path',
+      'STATUS=running, state database schema 1; identity key unavailable: EGW_KEY_NOT_FOUND; restart needed for store.path',
     );
     const reloaded = await statusJson(fixture.socketPath);
     expect(reloaded.logLevel).toBe('debug');
@@ -119,7 +125,7 @@ describe('edge-gatewayd under a systemd-style supervisor', () => {
     expect(afterBadReload.lastReload.ok).toBe(false);
     expect(afterBadReload.lastReload.message).toContain('log.level: expected one of');
     expect(lastReadyStatus(service)).toBe(
-      'STATUS=running, state database schema 1; last reload failed (see journal), previous config in use; restart needed for store.path',
+      'STATUS=running, state database schema 1; identity key unavailable: EGW_KEY_NOT_FOUND; last reload failed (see journal), previous config in use; restart needed for store.path',
     );
 
     const exit = await service.stop('SIGTERM');
@@ -140,6 +146,29 @@ describe('edge-gatewayd under a systemd-style supervisor', () => {
         .split('\n')
         .every((line) => line.startsWith('{')),
     ).toBe(true);
+  });
+
+  it('opens the identity key at start-up and reports a software key as not hardware-backed', async () => {
+    const fixture = gatewayFixture();
+    new SoftwareKeyDevice({ path: fixture.keyPath, certificateDir: fixture.dir }).generateKey({
+      overwrite: false,
+    });
+    const service = track(startDaemon(fixture.configPath));
+    const ready = await service.waitReady();
+    expect(ready).toContain(
+      `STATUS=running, state database schema ${latestSchema}; identity key: software (NOT hardware-backed)`,
+    );
+    const status = await statusJson(fixture.socketPath);
+    expect(status.identityKey).toMatchObject({
+      available: true,
+      backend: 'software',
+      hardwareBacked: false,
+      keyLocation: fixture.keyPath,
+    });
+    const warning = service.logRecords().find((record) => record.level === 40);
+    expect(warning?.msg).toContain('identity key is NOT hardware-backed');
+    const human = await gatewayctl('status', '--socket', fixture.socketPath);
+    expect(human.stdout).toContain('NOT hardware-backed (development only)');
   });
 
   it('runs without systemd: no NOTIFY_SOCKET means the notifications are silent no-ops', async () => {

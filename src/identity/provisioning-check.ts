@@ -1,0 +1,110 @@
+import type { ProvisionableKeyDevice } from '../keys/index.js';
+import { signVerifyRoundTrip } from '../keys/index.js';
+import { X509Certificate } from '../pki/index.js';
+import { sameBytes } from './certificate-material.js';
+
+/** One line of `gatewayctl provision verify`. `ok: null` means the check does not apply here. */
+export interface CheckItem {
+  name: string;
+  ok: boolean | null;
+  detail: string;
+}
+
+export interface ProvisioningReport {
+  ok: boolean;
+  serial: string;
+  backend: string;
+  items: CheckItem[];
+}
+
+/**
+ * The technician's pass/fail checklist: key present and not exportable, certificate present and
+ * matching the key, chain verifies (to `rootCa` when given), zones locked, and a live signature.
+ */
+export async function verifyProvisioning(
+  device: ProvisionableKeyDevice,
+  options: { rootCa?: X509Certificate } = {},
+): Promise<ProvisioningReport> {
+  const info = device.connect();
+  const items: CheckItem[] = [];
+  const add = (name: string, ok: boolean | null, detail: string) => items.push({ name, ok, detail });
+
+  const hasKey = device.hasKey();
+  add('identity key present', hasKey, hasKey ? info.keyLocation : `no key at ${info.keyLocation}`);
+  add(
+    'key not exportable',
+    info.hardwareBacked,
+    info.hardwareBacked
+      ? `generated and held inside ${info.model}; no operation exports it`
+      : 'software key: a file anyone with root can copy (development only)',
+  );
+
+  const stored = device.readCertificates();
+  const certificate = stored.device ? new X509Certificate(stored.device) : undefined;
+  const signer = stored.signer ? new X509Certificate(stored.signer) : undefined;
+  add('device certificate present', Boolean(certificate), certificate ? certificate.subject : 'none stored');
+
+  if (certificate && hasKey) {
+    device.open();
+    const matches = sameBytes(certificate.publicKey.rawData, device.publicKey());
+    add(
+      'certificate matches key',
+      matches,
+      matches ? 'same public key' : 'the certificate is for another key',
+    );
+  } else {
+    add('certificate matches key', false, 'needs both a key and a certificate');
+  }
+  add('chain verifies', ...(await chainVerdict(certificate, signer, options.rootCa)));
+
+  const locked = device.lockState();
+  if (locked === null) add('zones locked', null, 'not applicable to this backend');
+  else
+    add(
+      'zones locked',
+      locked.config && locked.data,
+      `config ${lockWord(locked.config)}, data ${lockWord(locked.data)}`,
+    );
+
+  if (hasKey) {
+    device.open();
+    const roundTrip = await signVerifyRoundTrip(
+      async () => device.publicKey(),
+      async (digest) => device.signDigest(digest),
+    );
+    add('key signs', roundTrip.ok, roundTrip.detail);
+  } else {
+    add('key signs', false, 'no key');
+  }
+  return {
+    ok: items.every((item) => item.ok !== false),
+    serial: info.serial,
+    backend: info.backend,
+    items,
+  };
+}
+
+async function chainVerdict(
+  certificate: X509Certificate | undefined,
+  signer: X509Certificate | undefined,
+  root: X509Certificate | undefined,
+): Promise<[boolean, string]> {
+  if (!certificate || !signer) return [false, 'device or signer certificate missing'];
+  if (!(await certificate.verify({ publicKey: signer.publicKey, signatureOnly: true }))) {
+    return [false, `device certificate is not signed by ${signer.subject}`];
+  }
+  const now = new Date();
+  if (now < certificate.notBefore || now > certificate.notAfter) {
+    return [
+      false,
+      `device certificate is valid ${certificate.notBefore.toISOString()} to ${certificate.notAfter.toISOString()}`,
+    ];
+  }
+  if (!root) return [true, `signed by ${signer.subject} (pass --ca ROOT.crt to check up to the root)`];
+  if (!(await signer.verify({ publicKey: root.publicKey, signatureOnly: true }))) {
+    return [false, `signer ${signer.subject} is not signed by ${root.subject}`];
+  }
+  return [true, `${certificate.subject} ← ${signer.subject} ← ${root.subject}`];
+}
+
+const lockWord = (locked: boolean) => (locked ? 'locked' : 'UNLOCKED');

@@ -1,0 +1,31 @@
+/**
+ * `npm run bench [-- NAME…]`: benchmarks, printed as one JSON document on stdout (figures carry
+ * their unit in the key: _ms, _per_s, _kb). Progress goes to stderr. Not tests: nothing here fails
+ * on a figure.
+ */
+import { benchKeys } from './keys-bench.js';
+
+const benches: Record<string, () => Promise<unknown>> = {
+  keys: benchKeys,
+};
+
+const wanted = process.argv.slice(2);
+const unknown = wanted.filter((name) => !(name in benches));
+if (unknown.length > 0) {
+  process.stderr.write(
+    `unknown benchmark(s): ${unknown.join(', ')}; known: ${Object.keys(benches).join(', ')}\n`,
+  );
+  process.exit(2);
+}
+const results: Record<string, unknown> = {
+  machine: {
+    node: process.version,
+    cpus: (await import('node:os')).cpus().length,
+    at: new Date().toISOString(),
+  },
+};
+for (const name of wanted.length > 0 ? wanted : Object.keys(benches)) {
+  process.stderr.write(`bench ${name}…\n`);
+  results[name] = await (benches[name] as () => Promise<unknown>)();
+}
+process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
