@@ -1,0 +1,221 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { type CommandResult, gatewayctl } from '../helpers/daemon-harness.js';
+import { opensslVerifyCsr } from '../helpers/openssl.js';
+
+const factoryCa = new URL('../../scripts/factory-ca.sh', import.meta.url).pathname;
+let caDir: string;
+
+beforeAll(() => {
+  caDir = join(mkdtempSync(join(tmpdir(), 'egw-ca-')), 'factory-ca');
+  execFileSync(factoryCa, ['init', caDir], { stdio: 'pipe' });
+});
+
+/** A config for the software backend in a fresh directory (the TPM and ATECC608A runs are in their own tests). */
+function softwareGateway() {
+  const dir = mkdtempSync(join(tmpdir(), 'egw-prov-'));
+  const config = join(dir, 'gateway.toml');
+  writeFileSync(
+    config,
+    `[identity]\ncertificate_dir = "${dir}/identity"\n[identity.key]\nbackend = "software"\n` +
+      `[identity.key.software]\npath = "${dir}/identity-key.pem"\n`,
+  );
+  return { dir, config };
+}
+
+const json = (result: CommandResult) => JSON.parse(result.stdout);
+
+describe('factory CA kit', () => {
+  it('makes a P-256 root and intermediate that verify, and refuses to overwrite them', () => {
+    const text = execFileSync(
+      'openssl',
+      ['x509', '-in', join(caDir, 'intermediate.crt'), '-noout', '-text'],
+      {
+        encoding: 'utf8',
+      },
+    );
+    expect(text).toContain('ASN1 OID: prime256v1');
+    expect(text).toMatch(/CA:TRUE, pathlen:0/);
+    execFileSync('openssl', ['verify', '-CAfile', join(caDir, 'root.crt'), join(caDir, 'intermediate.crt')]);
+    expect(() => execFileSync(factoryCa, ['init', caDir], { stdio: 'pipe' })).toThrow(
+      /refusing to overwrite/,
+    );
+  });
+});
+
+describe('gatewayctl provision (software backend)', () => {
+  it('factory: key, CSR, signature, certificates; verify passes every check but exportability', async () => {
+    const gw = softwareGateway();
+    const run = await gatewayctl('provision', 'factory', '--config', gw.config, '--ca-dir', caDir, '--yes');
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/^\[1\/6\] !! connected to software key .*NOT hardware-backed/m);
+    expect(run.stdout).toMatch(/^\[4\/6\] ok signed by the factory CA/m);
+    expect(run.stdout).toMatch(/^\[6\/6\] -- lock zones: nothing to lock on this backend$/m);
+
+    const certificate = join(gw.dir, 'identity', 'device.der');
+    const text = execFileSync('openssl', ['x509', '-inform', 'DER', '-in', certificate, '-noout', '-text'], {
+      encoding: 'utf8',
+    });
+    expect(text).toMatch(/Subject: CN = device-[0-9A-F]{18}, serialNumber = [0-9A-F]{18}/);
+    expect(text).toMatch(/TLS Web Client Authentication, TLS Web Server Authentication/);
+    expect(text).toMatch(/CA:FALSE/);
+    expect(text).toMatch(/1\.3\.6\.1\.4\.1\.12345\.1\.1:\s+\.\.edge-gateway/);
+
+    const verify = await gatewayctl(
+      'provision',
+      'verify',
+      '--config',
+      gw.config,
+      '--ca',
+      join(caDir, 'root.crt'),
+      '--json',
+    );
+    expect(verify.code).toBe(1);
+    const report = json(verify);
+    const verdicts = Object.fromEntries(
+      report.items.map((item: { name: string; ok: boolean | null }) => [item.name, item.ok]),
+    );
+    expect(verdicts).toEqual({
+      'identity key present': true,
+      'key not exportable': false,
+      'device certificate present': true,
+      'certificate matches key': true,
+      'chain verifies': true,
+      'zones locked': null,
+      'key signs': true,
+    });
+  });
+
+  it('refuses to replace an identity without --force, and replaces it with --force', async () => {
+    const gw = softwareGateway();
+    expect((await gatewayctl('provision', 'factory', '-c', gw.config, '--ca-dir', caDir)).code).toBe(0);
+    const firstKey = readFileSync(join(gw.dir, 'identity-key.pem'), 'utf8');
+
+    const again = await gatewayctl('provision', 'factory', '-c', gw.config, '--ca-dir', caDir, '--json');
+    expect(again.code).toBe(1);
+    expect(json(again)).toMatchObject({
+      ok: false,
+      code: 'EGW_PROVISION_EXISTS',
+      message: 'this gateway already has an identity (an identity key and a device certificate)',
+    });
+    expect(readFileSync(join(gw.dir, 'identity-key.pem'), 'utf8')).toBe(firstKey);
+
+    const forced = await gatewayctl(
+      'provision',
+      'factory',
+      '-c',
+      gw.config,
+      '--ca-dir',
+      caDir,
+      '--force',
+      '--json',
+    );
+    expect(forced.code).toBe(0);
+    expect(json(forced).ok).toBe(true);
+    expect(readFileSync(join(gw.dir, 'identity-key.pem'), 'utf8')).not.toBe(firstKey);
+  });
+
+  it('hands a CSR to the line CA, then installs what it issued', async () => {
+    const gw = softwareGateway();
+    const csrPath = join(gw.dir, 'device.csr');
+    const made = await gatewayctl('provision', 'factory', '-c', gw.config, '--csr-out', csrPath);
+    expect(made.code).toBe(0);
+    expect(made.stdout).toContain('next: have the factory CA sign');
+    opensslVerifyCsr(readFileSync(csrPath, 'utf8'));
+    expect(existsSync(join(gw.dir, 'identity', 'device.der'))).toBe(false);
+
+    const issued = join(gw.dir, 'device.crt');
+    execFileSync(factoryCa, ['sign', caDir, csrPath, issued], { stdio: 'pipe' });
+    const installed = await gatewayctl(
+      'provision',
+      'install-certs',
+      '-c',
+      gw.config,
+      '--cert',
+      issued,
+      '--signer',
+      join(caDir, 'intermediate.crt'),
+      '--json',
+    );
+    expect(installed.code).toBe(0);
+    expect(json(installed).certificate.subject).toMatch(/^CN=device-/);
+    expect(existsSync(join(gw.dir, 'identity', 'device.der'))).toBe(true);
+  });
+
+  it('refuses a certificate issued for another key, or by another CA', async () => {
+    const gw = softwareGateway();
+    const other = softwareGateway();
+    await gatewayctl('provision', 'factory', '-c', gw.config, '--csr-out', join(gw.dir, 'a.csr'));
+    await gatewayctl('provision', 'factory', '-c', other.config, '--csr-out', join(other.dir, 'b.csr'));
+    execFileSync(factoryCa, ['sign', caDir, join(other.dir, 'b.csr'), join(other.dir, 'b.crt')], {
+      stdio: 'pipe',
+    });
+    const wrongKey = await gatewayctl(
+      'provision',
+      'install-certs',
+      '-c',
+      gw.config,
+      '--cert',
+      join(other.dir, 'b.crt'),
+      '--signer',
+      join(caDir, 'intermediate.crt'),
+      '--json',
+    );
+    expect(json(wrongKey)).toMatchObject({ code: 'EGW_PROVISION_MISMATCH' });
+    expect(json(wrongKey).message).toMatch(/is for another key than this gateway's$/);
+
+    execFileSync(factoryCa, ['sign', caDir, join(gw.dir, 'a.csr'), join(gw.dir, 'a.crt')], { stdio: 'pipe' });
+    const wrongSigner = await gatewayctl(
+      'provision',
+      'install-certs',
+      '-c',
+      gw.config,
+      '--cert',
+      join(gw.dir, 'a.crt'),
+      '--signer',
+      join(caDir, 'root.crt'),
+      '--json',
+    );
+    expect(json(wrongSigner).code).toBe('EGW_PROVISION_MISMATCH');
+    expect(json(wrongSigner).message).toMatch(
+      /was not issued by O=edge-gatewayd factory, CN=edge-gatewayd factory root CA$/,
+    );
+  });
+
+  it('the factory CA refuses a CSR whose subject is not the device profile', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'egw-prov-'));
+    execFileSync('openssl', [
+      'ecparam',
+      '-name',
+      'prime256v1',
+      '-genkey',
+      '-noout',
+      '-out',
+      join(dir, 'k.pem'),
+    ]);
+    execFileSync('openssl', [
+      'req',
+      '-new',
+      '-key',
+      join(dir, 'k.pem'),
+      '-subj',
+      '/CN=laptop',
+      '-out',
+      join(dir, 'x.csr'),
+    ]);
+    expect(() =>
+      execFileSync(factoryCa, ['sign', caDir, join(dir, 'x.csr'), join(dir, 'x.crt')], { stdio: 'pipe' }),
+    ).toThrow(/CSR subject CN must be device-<serial in hex>, found: laptop/);
+  });
+
+  it('lock is refused where there is nothing to lock', async () => {
+    const gw = softwareGateway();
+    const result = await gatewayctl('provision', 'lock', '-c', gw.config, '--yes');
+    expect(result.code).toBe(1);
+    expect(result.stderr).toBe('gatewayctl: this key backend has no zones to lock\n');
+  });
+});
