@@ -79,7 +79,7 @@ export async function provisionFactory(options: FactoryProvisioningOptions): Pro
     signDigest: async (digest: Uint8Array) => device.signDigest(digest),
   };
   const csr = await buildCsr(signer, options.csrProfile(info.serial));
-  step('built the certificate signing request', 'done', csr.subject);
+  step('built the certificate signing request', 'done', readableName(csr.subject));
 
   if (!options.caDir) {
     const target = options.csrOut ?? join(process.cwd(), `device-${info.serial}.csr`);
@@ -114,7 +114,7 @@ export async function provisionFactory(options: FactoryProvisioningOptions): Pro
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
-  step(`signed by the factory CA (${options.caDir})`, 'done', `issuer ${certificate.issuer}`);
+  step(`signed by the factory CA (${options.caDir})`, 'done', `issuer ${readableName(certificate.issuer)}`);
 
   const signerCertificate = readCertificateFile(join(options.caDir, 'intermediate.crt'));
   const installed = await installCertificates({ ...options, certificate, signerCertificate, step });
@@ -141,7 +141,7 @@ export async function installCertificates(
   if (!sameBytes(certificate.publicKey.rawData, device.publicKey())) {
     throw new GatewayError(
       'EGW_PROVISION_MISMATCH',
-      `certificate ${certificate.subject} is for another key than this gateway's`,
+      `certificate ${readableName(certificate.subject)} is for another key than this gateway's`,
       {
         hint: 'the CSR was made on another gateway or before the key was regenerated: make a new CSR with `gatewayctl provision factory --csr-out`',
       },
@@ -150,7 +150,7 @@ export async function installCertificates(
   if (!(await certificate.verify({ publicKey: signerCertificate.publicKey, signatureOnly: true }))) {
     throw new GatewayError(
       'EGW_PROVISION_MISMATCH',
-      `certificate ${certificate.subject} was not issued by ${signerCertificate.subject}`,
+      `certificate ${readableName(certificate.subject)} was not issued by ${readableName(signerCertificate.subject)}`,
       { hint: 'pass the certificate of the CA that signed it with --signer (the factory intermediate)' },
     );
   }
@@ -161,7 +161,7 @@ export async function installCertificates(
   step(
     'stored the device and signer certificates',
     'done',
-    `${certificate.subject}, valid until ${certificate.notAfter.toISOString()}`,
+    `${readableName(certificate.subject)}, valid until ${certificate.notAfter.toISOString()}`,
   );
 
   let locked = device.lockState();
@@ -182,8 +182,8 @@ export async function installCertificates(
   }
   return {
     certificate: {
-      subject: certificate.subject,
-      issuer: certificate.issuer,
+      subject: readableName(certificate.subject),
+      issuer: readableName(certificate.issuer),
       notAfter: certificate.notAfter.toISOString(),
       sha256: sha256(new Uint8Array(certificate.rawData)),
     },

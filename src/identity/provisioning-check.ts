@@ -1,6 +1,6 @@
 import type { ProvisionableKeyDevice } from '../keys/index.js';
 import { signVerifyRoundTrip } from '../keys/index.js';
-import { X509Certificate } from '../pki/index.js';
+import { readableName, X509Certificate } from '../pki/index.js';
 import { sameBytes } from './certificate-material.js';
 
 /** One line of `gatewayctl provision verify`. `ok: null` means the check does not apply here. */
@@ -42,7 +42,7 @@ export async function verifyProvisioning(
   const stored = device.readCertificates();
   const certificate = stored.device ? new X509Certificate(stored.device) : undefined;
   const signer = stored.signer ? new X509Certificate(stored.signer) : undefined;
-  add('device certificate present', Boolean(certificate), certificate ? certificate.subject : 'none stored');
+  add('device certificate present', Boolean(certificate), certificate ? readableName(certificate.subject) : 'none stored');
 
   if (certificate && hasKey) {
     device.open();
@@ -91,7 +91,7 @@ async function chainVerdict(
 ): Promise<[boolean, string]> {
   if (!certificate || !signer) return [false, 'device or signer certificate missing'];
   if (!(await certificate.verify({ publicKey: signer.publicKey, signatureOnly: true }))) {
-    return [false, `device certificate is not signed by ${signer.subject}`];
+    return [false, `device certificate is not signed by ${readableName(signer.subject)}`];
   }
   const now = new Date();
   if (now < certificate.notBefore || now > certificate.notAfter) {
@@ -100,11 +100,11 @@ async function chainVerdict(
       `device certificate is valid ${certificate.notBefore.toISOString()} to ${certificate.notAfter.toISOString()}`,
     ];
   }
-  if (!root) return [true, `signed by ${signer.subject} (pass --ca ROOT.crt to check up to the root)`];
+  if (!root) return [true, `signed by ${readableName(signer.subject)} (pass --ca ROOT.crt to check up to the root)`];
   if (!(await signer.verify({ publicKey: root.publicKey, signatureOnly: true }))) {
-    return [false, `signer ${signer.subject} is not signed by ${root.subject}`];
+    return [false, `signer ${readableName(signer.subject)} is not signed by ${readableName(root.subject)}`];
   }
-  return [true, `${certificate.subject} ← ${signer.subject} ← ${root.subject}`];
+  return [true, [certificate, signer, root].map((c) => readableName(c.subject)).join(' ← ')];
 }
 
 const lockWord = (locked: boolean) => (locked ? 'locked' : 'UNLOCKED');
