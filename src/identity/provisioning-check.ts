@@ -42,7 +42,11 @@ export async function verifyProvisioning(
   const stored = device.readCertificates();
   const certificate = stored.device ? new X509Certificate(stored.device) : undefined;
   const signer = stored.signer ? new X509Certificate(stored.signer) : undefined;
-  add('device certificate present', Boolean(certificate), certificate ? readableName(certificate.subject) : 'none stored');
+  add(
+    'device certificate present',
+    Boolean(certificate),
+    certificate ? readableName(certificate.subject) : 'none stored',
+  );
 
   if (certificate && hasKey) {
     device.open();
@@ -100,7 +104,8 @@ async function chainVerdict(
       `device certificate is valid ${certificate.notBefore.toISOString()} to ${certificate.notAfter.toISOString()}`,
     ];
   }
-  if (!root) return [true, `signed by ${readableName(signer.subject)} (pass --ca ROOT.crt to check up to the root)`];
+  if (!root)
+    return [true, `signed by ${readableName(signer.subject)} (pass --ca ROOT.crt to check up to the root)`];
   if (!(await signer.verify({ publicKey: root.publicKey, signatureOnly: true }))) {
     return [false, `signer ${readableName(signer.subject)} is not signed by ${readableName(root.subject)}`];
   }

@@ -30,7 +30,10 @@ export class WorkerKeyStore implements KeyStore {
   #nextId = 1;
   #sequence = 0;
   #closed = false;
-  readonly #pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  readonly #pending = new Map<
+    number,
+    { worker: Worker; resolve: (v: unknown) => void; reject: (e: Error) => void }
+  >();
   readonly #sync = new SyncChannel();
   readonly #callTimeoutMs: number;
 
@@ -113,8 +116,9 @@ export class WorkerKeyStore implements KeyStore {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#worker) {
-      await this.#call('close').catch(() => undefined);
+    const worker = this.#worker;
+    if (worker) {
+      await this.#post(worker, 'close').catch(() => undefined);
       await this.#terminate();
     }
   }
@@ -138,12 +142,14 @@ export class WorkerKeyStore implements KeyStore {
     });
     worker.on('error', (error) =>
       this.#failAll(
+        worker,
+
         new KeyError('EGW_KEY_DEVICE_ERROR', `key device worker crashed: ${error.message}`, { cause: error }),
       ),
     );
     worker.on('exit', () => {
       if (this.#worker === worker) this.#worker = undefined;
-      this.#failAll(new KeyError('EGW_KEY_DEVICE_ERROR', 'key device worker exited'));
+      this.#failAll(worker, new KeyError('EGW_KEY_DEVICE_ERROR', 'key device worker exited'));
     });
     this.#worker = worker;
     // A replacement worker must re-open the device before serving anything else.
@@ -164,6 +170,7 @@ export class WorkerKeyStore implements KeyStore {
         void this.#terminate();
       }, this.#callTimeoutMs);
       this.#pending.set(id, {
+        worker,
         resolve: (value) => {
           clearTimeout(timer);
           resolve(value);
@@ -187,8 +194,10 @@ export class WorkerKeyStore implements KeyStore {
     );
   }
 
-  #failAll(error: Error): void {
+  /** Rejects the calls that were waiting on `worker` (a replacement's calls are not its business). */
+  #failAll(worker: Worker, error: Error): void {
     for (const [id, pending] of this.#pending) {
+      if (pending.worker !== worker) continue;
       this.#pending.delete(id);
       pending.reject(error);
     }
