@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../build-info/index.js';
 import { GatewayError } from '../errors/index.js';
 import type { KeyStoreInfo, ProvisionableKeyDevice } from '../keys/index.js';
-import { buildCsr, type CsrProfile, X509Certificate } from '../pki/index.js';
+import { buildCsr, type CsrProfile, readableName, X509Certificate } from '../pki/index.js';
 import { readCertificateFile, sameBytes } from './certificate-material.js';
 
 /** One line of progress, as a technician sees it ("[3/7] signing … done"). */
