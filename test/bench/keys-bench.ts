@@ -1,0 +1,47 @@
+/**
+ * `npm run bench -- keys`: signatures/s and p50/p99 latency of the identity key per backend, with
+ * node:crypto signing in the same run as the reference, and the main thread's event-loop delay while
+ * hardware signatures are under way (they run in the device's worker, so it should stay small).
+ */
+import { createHash, generateKeyPairSync, sign } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { InProcessKeyStore, type KeyStore, SoftwareKeyDevice } from '../../src/keys/index.js';
+import { eventLoopDelayDuring, type LatencyFigures, measureLatency } from './measure.js';
+
+const digest = createHash('sha256').update('edge-gatewayd bench').digest();
+
+interface BackendFigures extends LatencyFigures {
+  sync?: LatencyFigures;
+  event_loop_delay_while_signing?: { p99_ms: number; max_ms: number };
+}
+
+async function measureStore(store: KeyStore, count: number): Promise<BackendFigures> {
+  const figures: BackendFigures = await measureLatency(() => store.signDigest(digest), count);
+  figures.sync = await measureLatency(() => store.signDigestSync(digest), count);
+  // Concurrent signatures queue in the worker while the loop keeps running timers.
+  figures.event_loop_delay_while_signing = await eventLoopDelayDuring(() =>
+    Promise.all(Array.from({ length: Math.min(count, 50) }, () => store.signDigest(digest))),
+  );
+  return figures;
+}
+
+export async function benchKeys(): Promise<Record<string, unknown>> {
+  const results: Record<string, unknown> = {};
+  const work = mkdtempSync(join(tmpdir(), 'egw-bench-keys-'));
+  try {
+    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const data = Buffer.from('edge-gatewayd bench');
+    results.reference_node_crypto_sign = await measureLatency(() => sign('sha256', data, privateKey), 2000);
+
+    const params = { path: join(work, 'software.pem'), certificateDir: work };
+    new SoftwareKeyDevice(params).generateKey({ overwrite: false });
+    const software = new InProcessKeyStore(new SoftwareKeyDevice(params));
+    results.software = await measureStore(software, 2000);
+    await software.close();
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+  return results;
+}
