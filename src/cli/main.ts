@@ -8,7 +8,7 @@ import { registerStatusCommand } from './status-command.js';
 const program = new Command()
   .name('gatewayctl')
   .description(
-    'Operate and provision edge-gatewayd: query the running daemon, check configuration,\nprovision the identity key and factory certificate.',
+    'Operate and provision edge-gatewayd: query the running daemon, check configuration, provision the identity key and factory certificate.',
   )
   .version(VERSION)
   .showHelpAfterError('(run with --help for usage)')

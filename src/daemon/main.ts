@@ -12,7 +12,7 @@ const EXIT_CONFIG = 78;
 const program = new Command()
   .name('edge-gatewayd')
   .description(
-    'Secure IoT edge gateway daemon. Normally started by systemd (systemd/edge-gatewayd.service);\n' +
+    'Secure IoT edge gateway daemon. Normally started by systemd (systemd/edge-gatewayd.service); ' +
       'talk to a running instance with gatewayctl.',
   )
   .version(VERSION)

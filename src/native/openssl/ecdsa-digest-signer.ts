@@ -22,7 +22,8 @@ export class EcdsaDigestSigner {
     } finally {
       c.BIO_free(bio);
     }
-    if (!this.#key) throw new GatewayError('EGW_OPENSSL_KEY', `cannot parse the private key: ${lastOpenSslError()}`);
+    if (!this.#key)
+      throw new GatewayError('EGW_OPENSSL_KEY', `cannot parse the private key: ${lastOpenSslError()}`);
     this.#ctx = c.EVP_PKEY_CTX_new(this.#key, null);
     if (!this.#ctx || c.EVP_PKEY_sign_init(this.#ctx) !== 1) {
       const reason = lastOpenSslError();

@@ -19,7 +19,13 @@ export interface LibCrypto {
   EVP_PKEY_CTX_new(key: unknown, engine: null): unknown;
   EVP_PKEY_CTX_free(ctx: unknown): void;
   EVP_PKEY_sign_init(ctx: unknown): number;
-  EVP_PKEY_sign(ctx: unknown, signature: Buffer, length: [number], digest: Uint8Array, digestLength: number): number;
+  EVP_PKEY_sign(
+    ctx: unknown,
+    signature: Buffer,
+    length: [number],
+    digest: Uint8Array,
+    digestLength: number,
+  ): number;
 }
 
 let bound: LibCrypto | undefined;
