@@ -59,10 +59,11 @@ export function configSchema(defaults: ConfigDefaults) {
                 persistent_handle: z
                   .number()
                   .int()
-                  .refine((handle) => handle >= 0x81000000 && handle <= 0x817fffff, {
-                    message: 'a persistent owner handle, 0x81000000 to 0x817fffff',
+                  .refine((handle) => handle >= 0x81000000 && handle <= 0x8100ffff, {
+                    // TCG provisioning guidance: 0x8101xxxx is for endorsement keys, 0x818xxxxx for the platform.
+                    message: 'a persistent owner handle, 0x81000000 to 0x8100ffff',
                   })
-                  .default(0x81010001),
+                  .default(0x81000100),
               })
               .prefault({}),
             atecc608: z

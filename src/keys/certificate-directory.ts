@@ -1,38 +1,98 @@
-import { chmodSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import type { FactoryCertificates } from './key-device.js';
+import { KeyError } from './key-error.js';
+
+const FILES: Record<keyof FactoryCertificates, string> = { device: 'device.der', signer: 'signer.der' };
 
 /**
- * Factory certificates kept as DER files beside the state database, for backends whose part has
- * no room for them (TPM: NV space is scarce and shared; software). Written atomically, 0600.
+ * The factory certificates of a TPM-held or software key, kept as DER files next to each other (`device.der`,
+ * `signer.der`). A TPM has NV indices for this, but files are simpler to inspect and replace, and
+ * the certificates are public anyway: the directory is 0700 and the files 0600 only so that nobody
+ * else can swap them.
+ *
+ * Writes are atomic (temporary file, fsync, rename, fsync of the directory): a power cut leaves the
+ * old certificate or the new one, never half of one.
  */
-export class CertificateFiles {
-  constructor(readonly directory: string) {}
+export class CertificateDirectory {
+  constructor(readonly dir: string) {}
 
   store(certificates: FactoryCertificates): void {
-    mkdirSync(this.directory, { recursive: true, mode: 0o700 });
-    for (const [name, der] of Object.entries(certificates) as [keyof FactoryCertificates, Uint8Array][]) {
-      const target = this.#path(name);
-      const temporary = `${target}.tmp-${process.pid}`;
-      writeFileSync(temporary, der, { mode: 0o600 });
-      chmodSync(temporary, 0o600);
-      renameSync(temporary, target);
+    try {
+      mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+      for (const kind of ['device', 'signer'] as const)
+        this.#writeAtomically(FILES[kind], certificates[kind]);
+      const dirFd = openSync(this.dir, 'r');
+      try {
+        fsyncSync(dirFd);
+      } finally {
+        closeSync(dirFd);
+      }
+    } catch (error) {
+      throw this.#error(error, 'write');
     }
   }
 
   read(): Partial<FactoryCertificates> {
     const found: Partial<FactoryCertificates> = {};
-    for (const name of ['device', 'signer'] as const) {
+    for (const kind of ['device', 'signer'] as const) {
+      const path = join(this.dir, FILES[kind]);
+      if (!existsSync(path)) continue;
       try {
-        found[name] = new Uint8Array(readFileSync(this.#path(name)));
+        found[kind] = new Uint8Array(readFileSync(path));
       } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+        throw this.#error(error, 'read');
       }
     }
     return found;
   }
 
-  #path(name: keyof FactoryCertificates): string {
-    return join(this.directory, `${name}.der`);
+  #writeAtomically(name: string, der: Uint8Array): void {
+    const target = join(this.dir, name);
+    const temporary = join(this.dir, `.${name}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+    const fd = openSync(temporary, 'wx', 0o600);
+    try {
+      writeSync(fd, der);
+      fsyncSync(fd);
+    } catch (error) {
+      closeSync(fd);
+      rmSync(temporary, { force: true });
+      throw error;
+    }
+    closeSync(fd);
+    renameSync(temporary, target);
+  }
+
+  #error(error: unknown, verb: 'read' | 'write'): KeyError {
+    const code = (error as NodeJS.ErrnoException).code;
+    const reason = error instanceof Error ? error.message : String(error);
+    if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
+      return new KeyError(
+        'EGW_KEY_FILE_PERMISSIONS',
+        `cannot ${verb} the factory certificates in ${this.dir}: ${reason}`,
+        {
+          hint: `run as the gateway's service user, or give it ${this.dir} (chown; mode 0700)`,
+          cause: error,
+        },
+      );
+    }
+    return new KeyError(
+      'EGW_KEY_DEVICE_ERROR',
+      `cannot ${verb} the factory certificates in ${this.dir}: ${reason}`,
+      {
+        cause: error,
+      },
+    );
   }
 }

@@ -3,7 +3,7 @@ import { chmodSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import { EcdsaDigestSigner } from '../../native/openssl/index.js';
-import { CertificateFiles } from '../certificate-files.js';
+import { CertificateDirectory } from '../certificate-directory.js';
 import type { FactoryCertificates, ProvisionableKeyDevice } from '../key-device.js';
 import { KeyError } from '../key-error.js';
 import type { KeyStoreInfo } from '../key-store.js';
@@ -20,13 +20,13 @@ export interface SoftwareDeviceParams {
  */
 export class SoftwareKeyDevice implements ProvisionableKeyDevice {
   readonly params: SoftwareDeviceParams;
-  readonly #certificates: CertificateFiles;
+  readonly #certificates: CertificateDirectory;
   #signer: EcdsaDigestSigner | undefined;
   #spki: Uint8Array | undefined;
 
   constructor(params: SoftwareDeviceParams) {
     this.params = params;
-    this.#certificates = new CertificateFiles(params.certificateDir);
+    this.#certificates = new CertificateDirectory(params.certificateDir);
   }
 
   connect(): KeyStoreInfo {

@@ -106,7 +106,7 @@ describe('bad configs name the key, the value found and what is expected', () =>
     [
       'TPM handle outside the persistent range',
       '[identity.key.tpm]\npersistent_handle = 0x80000001\n',
-      '  - identity.key.tpm.persistent_handle: expected a persistent owner handle, 0x81000000 to 0x817fffff, found 2147483649',
+      '  - identity.key.tpm.persistent_handle: expected a persistent owner handle, 0x81000000 to 0x8100ffff, found 2147483649',
     ],
     [
       'unknown key backend',

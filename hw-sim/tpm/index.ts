@@ -1,0 +1,1 @@
+export { type SwtpmOptions, SwtpmProcess } from './swtpm-process.js';

@@ -1,0 +1,1 @@
+export { createDevice, type TpmDeviceParams, TpmKeyDevice } from './tpm-device.js';

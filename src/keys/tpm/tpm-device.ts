@@ -1,0 +1,490 @@
+import { createHash } from 'node:crypto';
+import {
+  decodeEccSignature,
+  decodePublic,
+  decodeRc,
+  ESYS_TR,
+  EsysContext,
+  type PublicArea,
+  TPM2_ALG,
+  TPM2_ECC_NIST_P256,
+  TPM2_PT,
+  TPM2_RC,
+  TPMA_OBJECT,
+  TPMA_PERMANENT_IN_LOCKOUT,
+  Tss2Error,
+} from '../../native/tss2/index.js';
+import { CertificateDirectory } from '../certificate-directory.js';
+import type { FactoryCertificates, ProvisionableKeyDevice } from '../key-device.js';
+import { KeyError } from '../key-error.js';
+import type { KeyStoreInfo } from '../key-store.js';
+import { EK_TEMPLATE, IDENTITY_KEY_TEMPLATE, STORAGE_PRIMARY_TEMPLATE } from './key-templates.js';
+import { p256Spki, p1363Signature } from './p256.js';
+import { hexHandle, isConnectionFailure, type TpmErrorContext, tpmKeyError } from './tpm-errors.js';
+
+export interface TpmDeviceParams {
+  /** tpm2-tss TCTI string: `device:/dev/tpmrm0` on boards, `swtpm:host=127.0.0.1,port=P` in tests. */
+  tcti: string;
+  /** Where the identity key persists, 0x81000000–0x81FFFFFF (e.g. 0x81010001). */
+  persistentHandle: number;
+  /** Holds device.der and signer.der (the factory certificates). */
+  certificateDir: string;
+}
+
+/** What occupies the persistent handle. */
+type Occupant = { kind: 'absent' } | { kind: 'identity' | 'other'; object: number; area: PublicArea };
+
+/** Called by the device worker (worker/device-worker.ts) and by gatewayctl provision. */
+export function createDevice(params: unknown): TpmKeyDevice {
+  return new TpmKeyDevice(checkParams(params));
+}
+
+/**
+ * The identity key in a TPM 2.0, through tpm2-tss ESYS.
+ *
+ * The key is an ECDSA P-256 key created under the owner hierarchy's storage primary key and made
+ * persistent at `persistentHandle`; its private part never leaves the TPM. The storage primary is
+ * recreated (deterministically) only while a key is generated and flushed right after.
+ *
+ * This object owns one ESYS context, which is not thread-safe: it is used by one thread (the key
+ * worker, or the provisioning CLI), one call at a time.
+ *
+ * KeyStoreInfo.serial is the hex SHA-256 of the TPM's TCG default ECC P-256 endorsement key point
+ * (x‖y), which is unique per TPM, survives TPM2_Clear and matches the manufacturer's EK certificate.
+ * When the endorsement hierarchy cannot be used (an endorsement password is set), it falls back to
+ * the SHA-256 of manufacturer, vendor string and firmware version, which names the TPM model only.
+ */
+export class TpmKeyDevice implements ProvisionableKeyDevice {
+  #esys: EsysContext | undefined;
+  #info: KeyStoreInfo | undefined;
+  #key: { object: number; spki: Uint8Array } | undefined;
+  readonly #certificates: CertificateDirectory;
+
+  constructor(readonly params: TpmDeviceParams) {
+    this.#certificates = new CertificateDirectory(params.certificateDir);
+  }
+
+  connect(): KeyStoreInfo {
+    if (this.#esys && this.#info) return this.#info;
+    const esys = this.#run('connecting to the TPM', () => EsysContext.open(this.params.tcti));
+    this.#esys = esys;
+    try {
+      const fixed = this.#startedProperties(esys);
+      this.#info = {
+        backend: 'tpm',
+        hardwareBacked: true,
+        model: modelOf(fixed),
+        serial: this.#serial(esys, fixed),
+        keyLocation: `persistent handle ${hexHandle(this.params.persistentHandle)}`,
+      };
+      return this.#info;
+    } catch (error) {
+      this.#dropConnection();
+      throw error;
+    }
+  }
+
+  open(): KeyStoreInfo {
+    const info = this.connect();
+    this.#requireKey();
+    return info;
+  }
+
+  /** True when the persistent handle holds an ECC P-256 signing key (anything else there: false). */
+  hasKey(): boolean {
+    if (this.#key) return true;
+    this.connect();
+    const occupant = this.#occupant();
+    this.#release(occupant);
+    return occupant.kind === 'identity';
+  }
+
+  publicKey(): Uint8Array {
+    return new Uint8Array(this.#requireKey().spki);
+  }
+
+  signDigest(digest: Uint8Array): Uint8Array {
+    if (digest.length !== 32) {
+      throw new KeyError(
+        'EGW_KEY_BAD_DIGEST',
+        `expected a 32-byte SHA-256 digest, got ${digest.length} bytes`,
+      );
+    }
+    try {
+      return this.#sign(digest);
+    } catch (error) {
+      // A restarted TPM service (swtpm, tpm2-abrmd) drops our connection: reconnect once and retry.
+      // Signing twice is harmless: each call yields a fresh, valid signature.
+      if (!isConnectionFailure(error)) throw this.#keyError(error, 'signing a digest');
+      this.#dropConnection();
+      this.open();
+      return this.#run('signing a digest after reconnecting', () => this.#sign(digest));
+    }
+  }
+
+  generateKey(options: { overwrite: boolean }): Uint8Array {
+    this.connect();
+    const esys = this.#context();
+    const handle = this.params.persistentHandle;
+    // Start from a fresh look at the handle: the key this device had open may be about to go.
+    this.#forgetKey();
+    const occupant = this.#occupant();
+    if (occupant.kind !== 'absent') {
+      if (!options.overwrite || occupant.kind === 'other') {
+        this.#release(occupant);
+        throw new KeyError(
+          'EGW_KEY_EXISTS',
+          `persistent handle ${hexHandle(handle)} on the TPM (${this.params.tcti}) already holds ${describe(occupant.area)}`,
+          {
+            hint:
+              occupant.kind === 'identity'
+                ? 'use --force to replace it (the old key is destroyed), or choose another identity.key.tpm.persistent_handle'
+                : 'this is not an identity key and is never replaced automatically: choose another identity.key.tpm.persistent_handle, or evict it yourself if nothing needs it (tpm2_evictcontrol -C o -c <handle>)',
+          },
+        );
+      }
+      this.#run('evicting the old identity key', () => {
+        esys.evictControl(occupant.object, handle);
+        esys.closeTr(occupant.object);
+      });
+    }
+
+    const key = this.#run('creating the identity key', () => {
+      const primary = esys.createPrimary(ESYS_TR.RH_OWNER, STORAGE_PRIMARY_TEMPLATE);
+      try {
+        const created = esys.create(primary.object, IDENTITY_KEY_TEMPLATE);
+        const loaded = esys.load(primary.object, created.private, created.public);
+        try {
+          return { object: esys.evictControl(loaded, handle), spki: spkiOf(decodePublic(created.public)) };
+        } finally {
+          esys.flush(loaded);
+        }
+      } finally {
+        esys.flush(primary.object);
+      }
+    });
+    this.#key = key;
+    return new Uint8Array(key.spki);
+  }
+
+  storeCertificates(certificates: FactoryCertificates): void {
+    this.#certificates.store(certificates);
+  }
+
+  readCertificates(): Partial<FactoryCertificates> {
+    return this.#certificates.read();
+  }
+
+  lockState(): null {
+    return null;
+  }
+
+  lock(): void {
+    throw new KeyError('EGW_KEY_DEVICE_ERROR', 'the TPM backend has no lockable zones', {
+      hint: 'locking applies to the ATECC608A only; a TPM key is protected by its attributes (fixedTPM, fixedParent)',
+    });
+  }
+
+  healthChecks(): { name: string; ok: boolean; detail: string }[] {
+    const esys = this.#context();
+    const checks: { name: string; ok: boolean; detail: string }[] = [];
+    try {
+      const result = esys.testResult();
+      checks.push({
+        name: 'TPM self-test',
+        ok: result === 0,
+        detail: result === 0 ? 'passed' : `failed: ${decodeRc(result).text}`,
+      });
+    } catch (error) {
+      checks.push({
+        name: 'TPM self-test',
+        ok: false,
+        detail: this.#keyError(error, 'reading the self-test result').message,
+      });
+    }
+    try {
+      const v = esys.tpmProperties(TPM2_PT.PERMANENT, TPM2_PT.LOCKOUT_RECOVERY - TPM2_PT.PERMANENT + 1);
+      const inLockout = ((v.get(TPM2_PT.PERMANENT) ?? 0) & TPMA_PERMANENT_IN_LOCKOUT) !== 0;
+      const counter = v.get(TPM2_PT.LOCKOUT_COUNTER) ?? 0;
+      const max = v.get(TPM2_PT.MAX_AUTH_FAIL) ?? 0;
+      const interval = v.get(TPM2_PT.LOCKOUT_INTERVAL) ?? 0;
+      checks.push({
+        name: 'dictionary-attack lockout',
+        ok: !inLockout,
+        detail: `${inLockout ? 'IN LOCKOUT' : 'not locked out'}: ${counter} of ${max} failed authorizations counted (one forgiven every ${interval} s)`,
+      });
+    } catch (error) {
+      checks.push({
+        name: 'dictionary-attack lockout',
+        ok: false,
+        detail: this.#keyError(error, 'reading the lockout counter').message,
+      });
+    }
+    if (this.#key) {
+      const expected = this.#key.spki;
+      try {
+        const now = spkiOf(decodePublic(esys.readPublic(this.#key.object)));
+        const same = Buffer.from(now).equals(Buffer.from(expected));
+        checks.push({
+          name: 'identity key',
+          ok: same,
+          detail: same
+            ? `present at persistent handle ${hexHandle(this.params.persistentHandle)}`
+            : `the key at persistent handle ${hexHandle(this.params.persistentHandle)} changed since it was opened`,
+        });
+      } catch (error) {
+        checks.push({
+          name: 'identity key',
+          ok: false,
+          detail: this.#keyError(error, 'reading the identity key').message,
+        });
+      }
+    }
+    return checks;
+  }
+
+  close(): void {
+    this.#forgetKey();
+    this.#dropConnection();
+  }
+
+  #sign(digest: Uint8Array): Uint8Array {
+    const key = this.#requireKey();
+    const signature = decodeEccSignature(this.#context().signEcdsa(key.object, digest));
+    return p1363Signature(signature.r, signature.s);
+  }
+
+  #requireKey(): { object: number; spki: Uint8Array } {
+    if (this.#key) return this.#key;
+    this.connect();
+    const handle = this.params.persistentHandle;
+    const occupant = this.#occupant();
+    if (occupant.kind === 'absent') {
+      throw new KeyError(
+        'EGW_KEY_NOT_FOUND',
+        `no identity key at persistent handle ${hexHandle(handle)} on the TPM (${this.params.tcti})`,
+        {
+          hint: 'run gatewayctl provision factory to create it, or check identity.key.tpm.persistent_handle (tpm2_getcap handles-persistent lists what is there)',
+        },
+      );
+    }
+    if (occupant.kind === 'other') {
+      this.#release(occupant);
+      throw new KeyError(
+        'EGW_KEY_NOT_FOUND',
+        `persistent handle ${hexHandle(handle)} on the TPM (${this.params.tcti}) holds ${describe(occupant.area)}, not an ECC P-256 signing key`,
+        {
+          hint: 'point identity.key.tpm.persistent_handle at the identity key, or provision one at a free handle (gatewayctl provision factory)',
+        },
+      );
+    }
+    this.#key = { object: occupant.object, spki: spkiOf(occupant.area) };
+    return this.#key;
+  }
+
+  /** Looks at the persistent handle; the caller owns the returned ESYS_TR (see #release). */
+  #occupant(): Occupant {
+    const esys = this.#context();
+    const handle = this.params.persistentHandle;
+    let object: number;
+    try {
+      object = esys.trFromTpmPublic(handle);
+    } catch (error) {
+      if (
+        error instanceof Tss2Error &&
+        error.decoded.layer === 'TPM' &&
+        error.decoded.base === TPM2_RC.HANDLE
+      ) {
+        return { kind: 'absent' };
+      }
+      throw this.#keyError(error, 'looking for the identity key', handle);
+    }
+    const area = this.#run('reading the identity key', () => decodePublic(esys.readPublic(object)), handle);
+    return { kind: isIdentityKey(area) ? 'identity' : 'other', object, area };
+  }
+
+  #release(occupant: Occupant): void {
+    if (occupant.kind !== 'absent' && occupant.object !== this.#key?.object) {
+      this.#run('releasing a handle', () => this.#context().closeTr(occupant.object));
+    }
+  }
+
+  /**
+   * The fixed TPM properties (0x100…0x10C). Also the first command after connecting: a TPM that
+   * nobody started (no firmware or OS ran TPM2_Startup, swtpm without startup-clear) answers
+   * TPM_RC_INITIALIZE, and gets Startup(CLEAR) before the command is retried.
+   */
+  #startedProperties(esys: EsysContext): Map<number, number> {
+    const read = () =>
+      esys.tpmProperties(TPM2_PT.FAMILY_INDICATOR, TPM2_PT.FIRMWARE_VERSION_2 - TPM2_PT.FAMILY_INDICATOR + 1);
+    try {
+      return read();
+    } catch (error) {
+      if (
+        !(
+          error instanceof Tss2Error &&
+          error.decoded.layer === 'TPM' &&
+          error.decoded.base === TPM2_RC.INITIALIZE
+        )
+      ) {
+        throw this.#keyError(error, 'reading the TPM properties');
+      }
+    }
+    return this.#run('starting the TPM (TPM2_Startup CLEAR)', () => {
+      esys.startup();
+      return read();
+    });
+  }
+
+  #serial(esys: EsysContext, fixed: Map<number, number>): string {
+    try {
+      const ek = esys.createPrimary(ESYS_TR.RH_ENDORSEMENT, EK_TEMPLATE);
+      esys.flush(ek.object);
+      const point = decodePublic(ek.public).ecc;
+      if (!point) throw new Error('the endorsement key is not an ECC key');
+      return createHash('sha256').update(point.x).update(point.y).digest('hex');
+    } catch (error) {
+      if (isConnectionFailure(error)) throw this.#keyError(error, 'creating the endorsement key');
+      const tags: number[] = [TPM2_PT.MANUFACTURER, TPM2_PT.VENDOR_STRING_1, TPM2_PT.VENDOR_STRING_2];
+      tags.push(
+        TPM2_PT.VENDOR_STRING_3,
+        TPM2_PT.VENDOR_STRING_4,
+        TPM2_PT.FIRMWARE_VERSION_1,
+        TPM2_PT.FIRMWARE_VERSION_2,
+      );
+      const identity = tags.map((tag) => (fixed.get(tag) ?? 0).toString(16).padStart(8, '0')).join('');
+      return createHash('sha256').update(identity).digest('hex');
+    }
+  }
+
+  #context(): EsysContext {
+    if (!this.#esys || this.#esys.closed) {
+      throw new KeyError('EGW_KEY_CLOSED', `the TPM device (${this.params.tcti}) is not connected`, {
+        hint: 'call open() or connect() first',
+      });
+    }
+    return this.#esys;
+  }
+
+  #forgetKey(): void {
+    const key = this.#key;
+    this.#key = undefined;
+    if (key && this.#esys && !this.#esys.closed) {
+      try {
+        this.#esys.closeTr(key.object);
+      } catch {
+        // The handle is forgotten either way; closing ESYS below frees everything.
+      }
+    }
+  }
+
+  #dropConnection(): void {
+    this.#key = undefined;
+    this.#info = undefined;
+    this.#esys?.close();
+    this.#esys = undefined;
+  }
+
+  #run<T>(action: string, fn: () => T, handle?: number): T {
+    try {
+      return fn();
+    } catch (error) {
+      throw this.#keyError(error, action, handle);
+    }
+  }
+
+  #keyError(error: unknown, action: string, handle: number = this.params.persistentHandle): KeyError {
+    const context: TpmErrorContext = { tcti: this.params.tcti, action, handle };
+    return tpmKeyError(error, context);
+  }
+}
+
+function checkParams(params: unknown): TpmDeviceParams {
+  const p = (params ?? {}) as Partial<TpmDeviceParams>;
+  const problems: string[] = [];
+  if (typeof p.tcti !== 'string' || p.tcti === '')
+    problems.push('tcti must be a TCTI string such as "device:/dev/tpmrm0"');
+  if (
+    typeof p.persistentHandle !== 'number' ||
+    !Number.isInteger(p.persistentHandle) ||
+    p.persistentHandle < 0x81000000 ||
+    p.persistentHandle > 0x81ffffff
+  ) {
+    const shown =
+      typeof p.persistentHandle === 'number' ? hexHandle(p.persistentHandle) : String(p.persistentHandle);
+    problems.push(`persistentHandle ${shown} is not a persistent handle (0x81000000–0x81FFFFFF)`);
+  }
+  if (typeof p.certificateDir !== 'string' || p.certificateDir === '')
+    problems.push('certificateDir must be a directory path');
+  if (problems.length > 0) {
+    throw new KeyError('EGW_KEY_DEVICE_ERROR', `invalid TPM key parameters: ${problems.join('; ')}`, {
+      hint: 'check [identity.key.tpm] in gateway.toml (tcti, persistent_handle) and identity.key.certificate_dir',
+    });
+  }
+  return {
+    tcti: p.tcti as string,
+    persistentHandle: p.persistentHandle as number,
+    certificateDir: p.certificateDir as string,
+  };
+}
+
+/** An ECC P-256, unrestricted signing key whose scheme (if fixed) is ECDSA with SHA-256. */
+function isIdentityKey(area: PublicArea): boolean {
+  const ecc = area.ecc;
+  if (!ecc || ecc.curve !== TPM2_ECC_NIST_P256) return false;
+  if (!(area.attributes & TPMA_OBJECT.SIGN_ENCRYPT) || area.attributes & TPMA_OBJECT.RESTRICTED) return false;
+  return (
+    ecc.scheme === TPM2_ALG.NULL || (ecc.scheme === TPM2_ALG.ECDSA && ecc.schemeHash === TPM2_ALG.SHA256)
+  );
+}
+
+function describe(area: PublicArea): string {
+  if (isIdentityKey(area)) return 'an ECC P-256 signing key';
+  const kind =
+    area.type === TPM2_ALG.RSA
+      ? 'an RSA key'
+      : area.type === TPM2_ALG.ECC
+        ? 'an ECC key'
+        : `an object of type 0x${area.type.toString(16)}`;
+  const uses: string[] = [];
+  if (area.attributes & TPMA_OBJECT.RESTRICTED) uses.push('restricted');
+  if (area.attributes & TPMA_OBJECT.DECRYPT) uses.push('decryption');
+  if (area.attributes & TPMA_OBJECT.SIGN_ENCRYPT) uses.push('signing');
+  const curve =
+    area.ecc && area.ecc.curve !== TPM2_ECC_NIST_P256 ? ` on curve 0x${area.ecc.curve.toString(16)}` : '';
+  const hint =
+    area.attributes & TPMA_OBJECT.RESTRICTED && area.attributes & TPMA_OBJECT.DECRYPT
+      ? ' (a storage key or an endorsement key)'
+      : '';
+  return `${kind}${curve}${uses.length ? ` (${uses.join(', ')})` : ''}${hint}`;
+}
+
+function spkiOf(area: PublicArea): Uint8Array {
+  if (!area.ecc) throw new Error('not an ECC key');
+  return p256Spki(area.ecc.x, area.ecc.y);
+}
+
+/** e.g. "TPM 2.0 IBM (SW TPM), firmware 8217.4131.22.13878". */
+function modelOf(fixed: Map<number, number>): string {
+  const text = (...tags: number[]) => {
+    const bytes = Buffer.alloc(tags.length * 4);
+    for (const [i, tag] of tags.entries()) bytes.writeUInt32BE((fixed.get(tag) ?? 0) >>> 0, i * 4);
+    return bytes
+      .toString('latin1')
+      .replace(/[^\x20-\x7e]/g, ' ')
+      .replace(/\s+/g, ' ')
+      .trim();
+  };
+  const family = text(TPM2_PT.FAMILY_INDICATOR) || '2.0';
+  const manufacturer = text(TPM2_PT.MANUFACTURER) || 'unknown manufacturer';
+  const vendor = text(
+    TPM2_PT.VENDOR_STRING_1,
+    TPM2_PT.VENDOR_STRING_2,
+    TPM2_PT.VENDOR_STRING_3,
+    TPM2_PT.VENDOR_STRING_4,
+  );
+  const v1 = fixed.get(TPM2_PT.FIRMWARE_VERSION_1) ?? 0;
+  const v2 = fixed.get(TPM2_PT.FIRMWARE_VERSION_2) ?? 0;
+  const firmware = [v1 >>> 16, v1 & 0xffff, v2 >>> 16, v2 & 0xffff].join('.');
+  return `TPM ${family} ${manufacturer}${vendor ? ` (${vendor})` : ''}, firmware ${firmware}`;
+}
