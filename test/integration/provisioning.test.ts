@@ -2,7 +2,8 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SwtpmProcess } from '../../hw-sim/tpm/index.js';
 import { type CommandResult, gatewayctl } from '../helpers/daemon-harness.js';
 import { opensslVerifyCsr } from '../helpers/openssl.js';
 
@@ -217,5 +218,58 @@ describe('gatewayctl provision (software backend)', () => {
     const result = await gatewayctl('provision', 'lock', '-c', gw.config, '--yes');
     expect(result.code).toBe(1);
     expect(result.stderr).toBe('gatewayctl: this key backend has no zones to lock\n');
+  });
+});
+
+describe('gatewayctl provision (TPM 2.0 on swtpm)', () => {
+  let swtpm: SwtpmProcess;
+  beforeAll(async () => {
+    swtpm = await SwtpmProcess.start();
+  });
+  afterAll(async () => {
+    await swtpm?.stop();
+  });
+
+  function tpmGateway() {
+    const dir = mkdtempSync(join(tmpdir(), 'egw-prov-tpm-'));
+    const config = join(dir, 'gateway.toml');
+    writeFileSync(
+      config,
+      `[identity]\ncertificate_dir = "${dir}/identity"\n[identity.key]\nbackend = "tpm"\n` +
+        `[identity.key.tpm]\ntcti = "${swtpm.tcti}"\npersistent_handle = 0x81000123\n`,
+    );
+    return { dir, config };
+  }
+
+  it('makes a CSR openssl accepts, and a factory identity whose checklist passes entirely', async () => {
+    const gw = tpmGateway();
+    const csrPath = join(gw.dir, 'device.csr');
+    const made = await gatewayctl('provision', 'factory', '-c', gw.config, '--csr-out', csrPath);
+    expect(made.stderr).toBe('');
+    expect(made.stdout).toMatch(/^\[1\/4\] ok connected to TPM 2\.0 .*: serial [0-9A-F]{18}$/m);
+    expect(made.stdout).toMatch(/^\[2\/4\] ok generated the identity key \(persistent handle 0x81000123\)/m);
+    expect(opensslVerifyCsr(readFileSync(csrPath, 'utf8'))).toMatch(
+      /Subject: CN = device-[0-9A-F]+, serialNumber = /,
+    );
+
+    const issued = join(gw.dir, 'device.crt');
+    execFileSync(factoryCa, ['sign', caDir, csrPath, issued], { stdio: 'pipe' });
+    const installed = await gatewayctl(
+      'provision',
+      'install-certs',
+      '-c',
+      gw.config,
+      '--cert',
+      issued,
+      '--signer',
+      join(caDir, 'intermediate.crt'),
+    );
+    expect(installed.code).toBe(0);
+
+    const verify = await gatewayctl('provision', 'verify', '-c', gw.config, '--ca', join(caDir, 'root.crt'));
+    expect(verify.stdout).toMatch(/\[PASS\] key not exportable: generated and held inside TPM 2\.0/);
+    expect(verify.stdout).toContain('[ n/a] zones locked: not applicable to this backend');
+    expect(verify.stdout).toMatch(/result: PASS\n$/);
+    expect(verify.code).toBe(0);
   });
 });

@@ -49,8 +49,10 @@ export function createDevice(params: unknown): TpmKeyDevice {
  * This object owns one ESYS context, which is not thread-safe: it is used by one thread (the key
  * worker, or the provisioning CLI), one call at a time.
  *
- * KeyStoreInfo.serial is the hex SHA-256 of the TPM's TCG default ECC P-256 endorsement key point
- * (x‖y), which is unique per TPM, survives TPM2_Clear and matches the manufacturer's EK certificate.
+ * KeyStoreInfo.serial is the first 9 bytes (18 hex digits, upper case, the shape of an ATECC608A
+ * serial) of the SHA-256 of the TPM's TCG default ECC P-256 endorsement key point (x‖y), which is
+ * unique per TPM, survives TPM2_Clear and matches the manufacturer's EK certificate. Short enough
+ * that CN=device-<serial> stays within X.520's 64 characters.
  * When the endorsement hierarchy cannot be used (an endorsement password is set), it falls back to
  * the SHA-256 of manufacturer, vendor string and firmware version, which names the TPM model only.
  */
@@ -342,7 +344,7 @@ export class TpmKeyDevice implements ProvisionableKeyDevice {
       esys.flush(ek.object);
       const point = decodePublic(ek.public).ecc;
       if (!point) throw new Error('the endorsement key is not an ECC key');
-      return createHash('sha256').update(point.x).update(point.y).digest('hex');
+      return shortSerial(createHash('sha256').update(point.x).update(point.y).digest());
     } catch (error) {
       if (isConnectionFailure(error)) throw this.#keyError(error, 'creating the endorsement key');
       const tags: number[] = [TPM2_PT.MANUFACTURER, TPM2_PT.VENDOR_STRING_1, TPM2_PT.VENDOR_STRING_2];
@@ -353,7 +355,7 @@ export class TpmKeyDevice implements ProvisionableKeyDevice {
         TPM2_PT.FIRMWARE_VERSION_2,
       );
       const identity = tags.map((tag) => (fixed.get(tag) ?? 0).toString(16).padStart(8, '0')).join('');
-      return createHash('sha256').update(identity).digest('hex');
+      return shortSerial(createHash('sha256').update(identity).digest());
     }
   }
 
@@ -487,4 +489,8 @@ function modelOf(fixed: Map<number, number>): string {
   const v2 = fixed.get(TPM2_PT.FIRMWARE_VERSION_2) ?? 0;
   const firmware = [v1 >>> 16, v1 & 0xffff, v2 >>> 16, v2 & 0xffff].join('.');
   return `TPM ${family} ${manufacturer}${vendor ? ` (${vendor})` : ''}, firmware ${firmware}`;
+}
+
+function shortSerial(hash: Buffer): string {
+  return hash.subarray(0, 9).toString('hex').toUpperCase();
 }
