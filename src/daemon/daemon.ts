@@ -82,7 +82,7 @@ export class Daemon {
       if (!info.hardwareBacked) {
         this.log.warn(
           { key: info },
-          'identity key is NOT hardware-backed: development only; set identity.key.backend to "tpm" or "atecc608"',
+          `identity key is NOT hardware-backed (${info.model}): for development and tests only; production gateways use a TPM or a real ATECC608A`,
         );
       }
     } catch (error) {

@@ -36,7 +36,7 @@ export async function verifyProvisioning(
     info.hardwareBacked,
     info.hardwareBacked
       ? `generated and held inside ${info.model}; no operation exports it`
-      : 'software key: a file anyone with root can copy (development only)',
+      : `${info.model} keeps the key in a file (development and tests only)`,
   );
 
   const stored = device.readCertificates();

@@ -67,7 +67,10 @@ describe('WorkerKeyStore', () => {
   it('times out a hung synchronous call the same way', async () => {
     const store = await open(0, 300);
     expect(() => store.signDigestSync(digest(1, 0))).toThrow(
-      expect.objectContaining({ code: 'EGW_KEY_TIMEOUT', message: 'atecc608 key device did not answer signDigestSync within 300 ms' }),
+      expect.objectContaining({
+        code: 'EGW_KEY_TIMEOUT',
+        message: 'atecc608 key device did not answer signDigestSync within 300 ms',
+      }),
     );
     expect(Array.from(store.signDigestSync(digest(0, 6)))).toEqual([1, 6]);
   });
