@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SwtpmProcess } from '../../hw-sim/tpm/index.js';
+import { createDevice as createAteccDevice } from '../../src/keys/atecc608/index.js';
 import { InProcessKeyStore, type KeyStore, SoftwareKeyDevice, WorkerKeyStore } from '../../src/keys/index.js';
 import { createDevice as createTpmDevice } from '../../src/keys/tpm/index.js';
 import { eventLoopDelayDuring, type LatencyFigures, measureLatency } from './measure.js';
@@ -44,6 +45,23 @@ export async function benchKeys(): Promise<Record<string, unknown>> {
     const software = new InProcessKeyStore(new SoftwareKeyDevice(params));
     results.software = await measureStore(software, 2000, false);
     await software.close();
+
+    for (const timing of [false, true]) {
+      const ateccParams = {
+        bus: 1,
+        address: 0x60,
+        keySlot: 0,
+        simulator: { statePath: join(work, `atecc-${timing}.json`), timing },
+      };
+      const provisioner = createAteccDevice(ateccParams);
+      provisioner.connect();
+      provisioner.generateKey({ overwrite: true });
+      provisioner.close();
+      const atecc = await WorkerKeyStore.open('atecc608', ateccParams);
+      results[timing ? 'atecc608_simulator_modelled_timing' : 'atecc608_simulator_no_timing'] =
+        await measureStore(atecc, timing ? 40 : 300, true);
+      await atecc.close();
+    }
 
     const swtpm = await SwtpmProcess.start();
     try {

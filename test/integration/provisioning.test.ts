@@ -273,3 +273,74 @@ describe('gatewayctl provision (TPM 2.0 on swtpm)', () => {
     expect(verify.code).toBe(0);
   });
 });
+
+describe('gatewayctl provision (ATECC608A simulator)', () => {
+  function ateccGateway() {
+    const dir = mkdtempSync(join(tmpdir(), 'egw-prov-atecc-'));
+    const config = join(dir, 'gateway.toml');
+    writeFileSync(
+      config,
+      `[identity.key]\nbackend = "atecc608"\n[identity.key.atecc608]\n` +
+        `simulator_state = "${dir}/atecc608.json"\nsimulator_timing = false\n`,
+    );
+    return { dir, config };
+  }
+
+  it('provisions slot 0, stores the certificates, locks after --yes, and refuses to lock twice', async () => {
+    const gw = ateccGateway();
+    const run = await gatewayctl('provision', 'factory', '-c', gw.config, '--ca-dir', caDir, '--yes');
+    expect(run.stderr).toBe('');
+    expect(run.stdout).toMatch(
+      /^\[1\/6\] !! connected to ATECC608A rev 0x6002 \(hw-sim simulator\): serial 0123[0-9A-F]{12}EE; NOT hardware-backed/m,
+    );
+    expect(run.stdout).toMatch(/^\[2\/6\] ok generated the identity key \(slot 0\)/m);
+    expect(run.stdout).toMatch(/^\[6\/6\] ok locked the configuration and data zones/m);
+    expect(run.code).toBe(0);
+
+    const verify = json(
+      await gatewayctl('provision', 'verify', '-c', gw.config, '--ca', join(caDir, 'root.crt'), '--json'),
+    );
+    const verdicts = Object.fromEntries(
+      verify.items.map((item: { name: string; ok: boolean | null }) => [item.name, item.ok]),
+    );
+    expect(verdicts).toEqual({
+      'identity key present': true,
+      'key not exportable': false, // the simulator's key is in its state file, and it says so
+      'device certificate present': true,
+      'certificate matches key': true,
+      'chain verifies': true,
+      'zones locked': true,
+      'key signs': true,
+    });
+
+    const twice = await gatewayctl('provision', 'lock', '-c', gw.config, '--yes', '--json');
+    expect(twice.code).toBe(1);
+    expect(json(twice)).toMatchObject({
+      code: 'EGW_KEY_LOCKED',
+      message: 'the configuration and data zones are already locked; refusing to lock twice',
+    });
+  });
+
+  it('leaves the zones unlocked without confirmation, says so, and locks later with provision lock', async () => {
+    const gw = ateccGateway();
+    const run = await gatewayctl('provision', 'factory', '-c', gw.config, '--ca-dir', caDir);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/^\[6\/6\] !! lock zones: NOT locked: run `gatewayctl provision lock --yes`/m);
+    const before = json(await gatewayctl('provision', 'verify', '-c', gw.config, '--json'));
+    expect(before.items.find((item: { name: string }) => item.name === 'zones locked')).toMatchObject({
+      ok: false,
+      detail: 'config locked, data UNLOCKED',
+    });
+    const lock = await gatewayctl('provision', 'lock', '-c', gw.config, '--yes');
+    expect(lock).toMatchObject({ code: 0, stdout: 'locked the configuration and data zones\n' });
+  });
+
+  it("makes a CSR with the part's key that openssl accepts", async () => {
+    const gw = ateccGateway();
+    const csrPath = join(gw.dir, 'device.csr');
+    expect((await gatewayctl('provision', 'factory', '-c', gw.config, '--csr-out', csrPath)).code).toBe(0);
+    expect(opensslVerifyCsr(readFileSync(csrPath, 'utf8'))).toMatch(
+      /Subject: CN = device-0123[0-9A-F]{12}EE, serialNumber = 0123[0-9A-F]{12}EE/,
+    );
+  });
+});
