@@ -1,12 +1,17 @@
 /**
  * `npm run demo`: the gateway on its embedded default (simulated everything), end to end.
  *
- * At this stage: start edge-gatewayd the way systemd would (NOTIFY_SOCKET, watchdog) on a temporary
- * state directory with the example config, wait for READY=1, show `gatewayctl status`, reload it with
- * SIGHUP, and stop it cleanly with SIGTERM. Later work grows this into the full sensor-to-broker flow.
+ * At this stage, on a temporary state directory with the example config:
+ *   1. a factory CA kit (scripts/factory-ca.sh) and a simulated ATECC608A (hw-sim/atecc608, modelled
+ *      execution times) stand in for the factory line and the secure element;
+ *   2. a technician's provisioning run: key generated in the part, CSR, factory certificate, lock,
+ *      then the verify checklist;
+ *   3. edge-gatewayd started the way systemd would (NOTIFY_SOCKET, watchdog), READY=1 awaited,
+ *      `gatewayctl status` shown, a SIGHUP reload, and a clean SIGTERM stop.
+ * Later work grows this into the full sensor-to-broker flow.
  */
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +19,7 @@ import { ServiceSupervisor } from '../hw-sim/systemd/index.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const daemonMain = join(root, 'dist/src/daemon/main.js');
+const factoryCa = join(root, 'scripts/factory-ca.sh');
 const gatewayctl = join(root, 'dist/src/cli/main.js');
 
 const say = (text: string) => process.stdout.write(`\n\x1b[1m==> ${text}\x1b[0m\n`);
@@ -25,6 +31,7 @@ const showStatus = (configPath: string) =>
   );
 
 const workDir = mkdtempSync(join(tmpdir(), 'edge-gatewayd-demo-'));
+mkdirSync(join(workDir, 'state'), { recursive: true });
 const configPath = join(workDir, 'gateway.toml');
 const example = readFileSync(join(root, 'config/gateway.example.toml'), 'utf8');
 writeFileSync(
@@ -32,8 +39,43 @@ writeFileSync(
   example
     .replace('# path = "/var/lib/edge-gatewayd/state.db"', `path = "${workDir}/state/state.db"`)
     .replace('# socket = "/run/edge-gatewayd/control.sock"', `socket = "${workDir}/run/control.sock"`)
-    .replace('# format = "json"', 'format = "pretty"'),
+    .replace('# format = "json"', 'format = "pretty"')
+    .replace('# backend = "tpm"', 'backend = "atecc608"')
+    .replace('# simulator_state = ""', `simulator_state = "${workDir}/state/atecc608-simulator.json"`),
 );
+const run = (command: string, args: string[]) => {
+  const result = spawnSync(command, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  process.stdout.write(result.stdout + result.stderr);
+  return result.status ?? 1;
+};
+
+say('factory line: a factory CA kit (scripts/factory-ca.sh init)');
+run(factoryCa, ['init', join(workDir, 'factory-ca')]);
+say('technician: gatewayctl provision factory (simulated ATECC608A, modelled timing)');
+if (
+  run(process.execPath, [
+    gatewayctl,
+    'provision',
+    'factory',
+    '--config',
+    configPath,
+    '--ca-dir',
+    join(workDir, 'factory-ca'),
+    '--yes',
+  ]) !== 0
+) {
+  throw new Error('provisioning failed');
+}
+say('technician: gatewayctl provision verify (the simulator is honest: its key is in a file, not hardware)');
+run(process.execPath, [
+  gatewayctl,
+  'provision',
+  'verify',
+  '--config',
+  configPath,
+  '--ca',
+  join(workDir, 'factory-ca/root.crt'),
+]);
 
 say(`starting edge-gatewayd with ${configPath} (as systemd would: NOTIFY_SOCKET, WatchdogSec=10s)`);
 const service = ServiceSupervisor.start({

@@ -81,7 +81,7 @@ export class Daemon {
       this.log.info({ key: info }, `identity key in ${info.model} (${info.keyLocation})`);
       if (!info.hardwareBacked) {
         this.log.warn(
-          { key: info },
+          { backend: info.backend },
           `identity key is NOT hardware-backed (${info.model}): for development and tests only; production gateways use a TPM or a real ATECC608A`,
         );
       }
