@@ -1,0 +1,14 @@
+import { GatewayError } from '../errors/index.js';
+
+/**
+ * TLS/DTLS failures. Codes name the cause an operator can act on:
+ *   EGW_TLS_UNKNOWN_CA, EGW_TLS_HOSTNAME_MISMATCH, EGW_TLS_CERT_EXPIRED, EGW_TLS_CERT_NOT_YET_VALID,
+ *   EGW_TLS_BAD_CERT (other verification failures), EGW_TLS_ALERT (the peer sent an alert),
+ *   EGW_TLS_PROTOCOL (malformed or unexpected records), EGW_TLS_CONFIG (our own setup is wrong),
+ *   EGW_TLS_CLOSED, EGW_TLS_TIMEOUT, EGW_DTLS_LIMIT (session or rate limits).
+ */
+export class TlsError extends GatewayError {
+  constructor(code: string, message: string, options: { hint?: string; cause?: unknown } = {}) {
+    super(code, message, options);
+  }
+}
