@@ -29,6 +29,24 @@ function softwareGateway() {
 
 const json = (result: CommandResult) => JSON.parse(result.stdout);
 
+/** The line CA signs the gateway's CSR (factory-ca.sh), then the technician installs the result. */
+function signAndInstall(gw: { dir: string; config: string }, csrPath: string, ...extra: string[]) {
+  const issued = join(gw.dir, 'device.crt');
+  execFileSync(factoryCa, ['sign', caDir, csrPath, issued], { stdio: 'pipe' });
+  const signer = join(caDir, 'intermediate.crt');
+  return gatewayctl(
+    'provision',
+    'install-certs',
+    '-c',
+    gw.config,
+    '--cert',
+    issued,
+    '--signer',
+    signer,
+    ...extra,
+  );
+}
+
 describe('factory CA kit', () => {
   it('makes a P-256 root and intermediate that verify, and refuses to overwrite them', () => {
     const text = execFileSync(
@@ -129,19 +147,7 @@ describe('gatewayctl provision (software backend)', () => {
     opensslVerifyCsr(readFileSync(csrPath, 'utf8'));
     expect(existsSync(join(gw.dir, 'identity', 'device.der'))).toBe(false);
 
-    const issued = join(gw.dir, 'device.crt');
-    execFileSync(factoryCa, ['sign', caDir, csrPath, issued], { stdio: 'pipe' });
-    const installed = await gatewayctl(
-      'provision',
-      'install-certs',
-      '-c',
-      gw.config,
-      '--cert',
-      issued,
-      '--signer',
-      join(caDir, 'intermediate.crt'),
-      '--json',
-    );
+    const installed = await signAndInstall(gw, csrPath, '--json');
     expect(installed.code).toBe(0);
     expect(json(installed).certificate.subject).toMatch(/^CN=device-/);
     expect(existsSync(join(gw.dir, 'identity', 'device.der'))).toBe(true);
@@ -252,18 +258,7 @@ describe('gatewayctl provision (TPM 2.0 on swtpm)', () => {
       /Subject: CN = device-[0-9A-F]+, serialNumber = /,
     );
 
-    const issued = join(gw.dir, 'device.crt');
-    execFileSync(factoryCa, ['sign', caDir, csrPath, issued], { stdio: 'pipe' });
-    const installed = await gatewayctl(
-      'provision',
-      'install-certs',
-      '-c',
-      gw.config,
-      '--cert',
-      issued,
-      '--signer',
-      join(caDir, 'intermediate.crt'),
-    );
+    const installed = await signAndInstall(gw, csrPath);
     expect(installed.code).toBe(0);
 
     const verify = await gatewayctl('provision', 'verify', '-c', gw.config, '--ca', join(caDir, 'root.crt'));
