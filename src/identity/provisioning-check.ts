@@ -31,6 +31,7 @@ export async function verifyProvisioning(
 
   const hasKey = device.hasKey();
   add('identity key present', hasKey, hasKey ? info.keyLocation : `no key at ${info.keyLocation}`);
+  if (hasKey) device.open();
   add(
     'key not exportable',
     info.hardwareBacked,
@@ -49,7 +50,6 @@ export async function verifyProvisioning(
   );
 
   if (certificate && hasKey) {
-    device.open();
     const matches = sameBytes(certificate.publicKey.rawData, device.publicKey());
     add(
       'certificate matches key',
@@ -71,7 +71,6 @@ export async function verifyProvisioning(
     );
 
   if (hasKey) {
-    device.open();
     const roundTrip = await signVerifyRoundTrip(
       async () => device.publicKey(),
       async (digest) => device.signDigest(digest),
