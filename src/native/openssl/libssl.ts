@@ -22,6 +22,8 @@ export const SSL_CTRL = {
   DTLS_HANDLE_TIMEOUT: 74,
   CHAIN_CERT: 89,
   SET_GROUPS_LIST: 92,
+  SET_SIGALGS_LIST: 98,
+  SET_CLIENT_SIGALGS_LIST: 102,
   SET_MIN_PROTO_VERSION: 123,
   SET_MAX_PROTO_VERSION: 124,
 } as const;
@@ -38,7 +40,29 @@ export const SSL_ERROR = {
 
 export const SSL_VERIFY = { NONE: 0, PEER: 1, FAIL_IF_NO_PEER_CERT: 2, CLIENT_ONCE: 4 } as const;
 
-export const SSL_MODE = { RELEASE_BUFFERS: 0x10, AUTO_RETRY: 0x4 } as const;
+export const SSL_MODE = {
+  ENABLE_PARTIAL_WRITE: 0x1,
+  ACCEPT_MOVING_WRITE_BUFFER: 0x2,
+  AUTO_RETRY: 0x4,
+  RELEASE_BUFFERS: 0x10,
+} as const;
+
+/** SSL_get_shutdown() bits. */
+export const SSL_SHUTDOWN_STATE = { SENT: 1, RECEIVED: 2 } as const;
+
+/** TLSEXT_NAMETYPE_host_name, the larg of SSL_ctrl(SET_TLSEXT_HOSTNAME). */
+export const TLSEXT_NAMETYPE_HOST_NAME = 0;
+
+/** Error-queue code layout (openssl/err.h, 3.0): library in bits 23–30, reason in 0–22, bit 31 = system error. */
+export const ERR_CODE = {
+  LIB_SHIFT: 23,
+  LIB_MASK: 0xff,
+  REASON_MASK: 0x7fffff,
+  SYSTEM_FLAG: 0x80000000,
+} as const;
+export const ERR_LIB = { SSL: 20, X509: 11 } as const;
+/** SSL reasons: an alert received from the peer is reported as SSL_AD_REASON_OFFSET + its description. */
+export const SSL_R = { CERTIFICATE_VERIFY_FAILED: 134, AD_REASON_OFFSET: 1000 } as const;
 
 export const SSL_OP = {
   NO_QUERY_MTU: 0x1000n,
@@ -100,6 +124,7 @@ export interface LibSsl {
   SSL_is_init_finished(ssl: Pointer): number;
   SSL_get_shutdown(ssl: Pointer): number;
   SSL_alert_desc_string_long(value: number): string;
+  SSL_get_ex_data_X509_STORE_CTX_idx(): number;
   // memory BIOs
   BIO_s_mem(): Pointer;
   BIO_new(type: Pointer): Pointer;
@@ -120,6 +145,10 @@ export interface LibSsl {
   X509_STORE_CTX_get_current_cert(ctx: Pointer): Pointer;
   X509_STORE_CTX_get0_chain(ctx: Pointer): Pointer;
   X509_verify_cert_error_string(error: number): string;
+  X509_STORE_CTX_get_ex_data(ctx: Pointer, index: number): Pointer;
+  X509_get_subject_name(x509: Pointer): Pointer;
+  X509_NAME_oneline(name: Pointer, buffer: Buffer, size: number): Pointer;
+  ERR_reason_error_string(code: number): string | null;
   OPENSSL_sk_num(stack: Pointer): number;
   OPENSSL_sk_value(stack: Pointer, index: number): Pointer;
 }
@@ -183,6 +212,7 @@ export function libssl(): LibSsl {
     SSL_is_init_finished: f('int SSL_is_init_finished(const SSL *)'),
     SSL_get_shutdown: f('int SSL_get_shutdown(const SSL *)'),
     SSL_alert_desc_string_long: f('const char *SSL_alert_desc_string_long(int)'),
+    SSL_get_ex_data_X509_STORE_CTX_idx: f('int SSL_get_ex_data_X509_STORE_CTX_idx(void)'),
     BIO_s_mem: f('const void *BIO_s_mem(void)'),
     BIO_new: f('BIO *BIO_new(const void *)'),
     BIO_free: f('int BIO_free(BIO *)'),
@@ -201,6 +231,10 @@ export function libssl(): LibSsl {
     X509_STORE_CTX_get_current_cert: f('X509 *X509_STORE_CTX_get_current_cert(X509_STORE_CTX *)'),
     X509_STORE_CTX_get0_chain: f('OPENSSL_STACK *X509_STORE_CTX_get0_chain(X509_STORE_CTX *)'),
     X509_verify_cert_error_string: f('const char *X509_verify_cert_error_string(long)'),
+    X509_STORE_CTX_get_ex_data: f('void *X509_STORE_CTX_get_ex_data(const X509_STORE_CTX *, int)'),
+    X509_get_subject_name: f('void *X509_get_subject_name(const X509 *)'),
+    X509_NAME_oneline: f('char *X509_NAME_oneline(const void *, _Out_ uint8_t *, int)'),
+    ERR_reason_error_string: f('const char *ERR_reason_error_string(unsigned long)'),
     OPENSSL_sk_num: f('int OPENSSL_sk_num(const OPENSSL_STACK *)'),
     OPENSSL_sk_value: f('void *OPENSSL_sk_value(const OPENSSL_STACK *, int)'),
   };

@@ -1,0 +1,4 @@
+export { TlsClientContext } from './tls-client-context.js';
+export type { TlsClientOptions, TlsCredentialOptions, TlsVersion } from './tls-client-options.js';
+export { connectTls, TlsClientStream } from './tls-client-stream.js';
+export { VerifyFailure, X509_V_ERR } from './verify-failure.js';
