@@ -3,10 +3,12 @@
  * their unit in the key: _ms, _per_s, _kb). Progress goes to stderr. Not tests: nothing here fails
  * on a figure.
  */
+import { benchDtls } from './dtls-bench.js';
 import { benchKeys } from './keys-bench.js';
 
 const benches: Record<string, () => Promise<unknown>> = {
   keys: benchKeys,
+  dtls: benchDtls,
 };
 
 const wanted = process.argv.slice(2);

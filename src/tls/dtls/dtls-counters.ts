@@ -1,0 +1,95 @@
+import type { HandshakeFailureReason } from './handshake-failure.js';
+
+/** A snapshot of the DTLS server's counters (monotonic since construction) and current gauges. */
+export interface DtlsStats {
+  /** Sessions in the table now: handshaking + established. */
+  sessionsActive: number;
+  sessionsHandshaking: number;
+  sessionsEstablished: number;
+  /** Source addresses the rate limiter tracks now (bounded). */
+  rateLimiterAddresses: number;
+  datagramsReceived: number;
+  datagramsSent: number;
+  /** Not DTLS, truncated, or an unparseable ClientHello: dropped before OpenSSL saw it. */
+  datagramsMalformed: number;
+  /** Well-formed, but neither a ClientHello nor for a known session (e.g. a peer we forgot). */
+  datagramsUnexpected: number;
+  /** Records of an epoch the session cannot be in. */
+  datagramsWrongEpoch: number;
+  sendErrors: number;
+  /** Datagrams whose processing threw (a bug, or OpenSSL out of memory): dropped, others unaffected. */
+  processingErrors: number;
+  clientHellos: number;
+  cookiesSent: number;
+  cookiesInvalid: number;
+  /** HelloVerifyRequests not sent because they were larger than the ClientHello (anti-amplification). */
+  amplificationDropped: number;
+  handshakesRateLimited: number;
+  handshakesStarted: number;
+  handshakesCompleted: number;
+  handshakesResumed: number;
+  handshakesFailed: number;
+  handshakesFailedByReason: Partial<Record<HandshakeFailureReason, number>>;
+  /** Established sessions replaced by a new handshake from the same address and port (a rebooted peer). */
+  sessionsReplaced: number;
+  sessionsEvictedIdle: number;
+  sessionsClosedByPeer: number;
+  sessionsRefusedLimit: number;
+  renegotiationsRefused: number;
+  retransmissions: number;
+  messagesReceived: number;
+  messagesSent: number;
+}
+
+type CounterName = {
+  [K in keyof DtlsStats]: DtlsStats[K] extends number ? K : never;
+}[keyof DtlsStats];
+
+type GaugeName = 'sessionsActive' | 'sessionsHandshaking' | 'sessionsEstablished' | 'rateLimiterAddresses';
+
+/** The counters behind `DtlsServer.stats()`. */
+export class DtlsCounters {
+  readonly #values = new Map<Exclude<CounterName, GaugeName>, number>();
+  readonly #failures: Partial<Record<HandshakeFailureReason, number>> = {};
+
+  add(name: Exclude<CounterName, GaugeName | 'handshakesFailed'>, amount = 1): void {
+    this.#values.set(name, (this.#values.get(name) ?? 0) + amount);
+  }
+
+  failed(reason: HandshakeFailureReason): void {
+    this.#values.set('handshakesFailed', (this.#values.get('handshakesFailed') ?? 0) + 1);
+    this.#failures[reason] = (this.#failures[reason] ?? 0) + 1;
+  }
+
+  snapshot(gauges: Pick<DtlsStats, GaugeName>): DtlsStats {
+    const value = (name: Exclude<CounterName, GaugeName>) => this.#values.get(name) ?? 0;
+    return {
+      ...gauges,
+      datagramsReceived: value('datagramsReceived'),
+      datagramsSent: value('datagramsSent'),
+      datagramsMalformed: value('datagramsMalformed'),
+      datagramsUnexpected: value('datagramsUnexpected'),
+      datagramsWrongEpoch: value('datagramsWrongEpoch'),
+      sendErrors: value('sendErrors'),
+      processingErrors: value('processingErrors'),
+      clientHellos: value('clientHellos'),
+      cookiesSent: value('cookiesSent'),
+      cookiesInvalid: value('cookiesInvalid'),
+      amplificationDropped: value('amplificationDropped'),
+      handshakesRateLimited: value('handshakesRateLimited'),
+      handshakesStarted: value('handshakesStarted'),
+      handshakesCompleted: value('handshakesCompleted'),
+      handshakesResumed: value('handshakesResumed'),
+      handshakesFailed: value('handshakesFailed'),
+      handshakesFailedByReason: { ...this.#failures },
+      sessionsReplaced: value('sessionsReplaced'),
+      sessionsEvictedIdle: value('sessionsEvictedIdle'),
+      sessionsClosedByPeer: value('sessionsClosedByPeer'),
+      sessionsRefusedLimit: value('sessionsRefusedLimit'),
+      renegotiationsRefused: value('renegotiationsRefused'),
+      retransmissions: value('retransmissions'),
+      messagesReceived: value('messagesReceived'),
+      messagesSent: value('messagesSent'),
+    };
+  }
+}

@@ -1,0 +1,290 @@
+import koffi from 'koffi';
+import { libcrypto } from '../../native/openssl/libcrypto.js';
+import {
+  libssl,
+  type Pointer,
+  SSL_CTRL,
+  SSL_MODE,
+  SSL_OP,
+  SSL_SESS_CACHE,
+  SSL_VERIFY,
+  TLS_VERSION,
+} from '../../native/openssl/libssl.js';
+import { DTLS_CONST, libsslDtls, registerCallback, X509_V_ERR } from '../../native/openssl/libssl-dtls.js';
+import { dersFromX509Stack, x509FromDer } from '../openssl-objects.js';
+import { TlsError } from '../tls-error.js';
+import { CookieSecret } from './cookie-secret.js';
+import type { ResolvedDtlsServerOptions } from './dtls-server-options.js';
+import { HandshakeFailure } from './handshake-failure.js';
+import { PeerIdentity } from './peer-identity.js';
+
+/** What the shared SSL_CTX's callbacks need to know from, and tell to, the server. */
+export interface DtlsContextEvents {
+  /** The canonical peer string ("family|address|port") the SSL object is talking to. */
+  peerOf(ssl: bigint): string | undefined;
+  cookieRejected(): void;
+  /** OpenSSL and the trust hook accepted the chain (DER, leaf first, to the anchor). */
+  chainVerified(ssl: bigint, chain: Uint8Array[], subject: string): void;
+  chainRejected(ssl: bigint, failure: HandshakeFailure): void;
+  /** We sent a no_renegotiation alert. */
+  renegotiationRefused(ssl: bigint): void;
+}
+
+/**
+ * The one SSL_CTX every session of a DtlsServer shares: certificates, trust anchors, ciphers, limits,
+ * session cache, and the C callbacks (cookie generate/verify, certificate verify, info) bound to JS.
+ *
+ * Why shared: per-session contexts would duplicate the certificate store and key for every sensor and
+ * defeat the session cache. Callbacks find their session through the SSL pointer they are given.
+ */
+export class DtlsServerContext {
+  readonly ctx: Pointer;
+  readonly cookies = new CookieSecret();
+  readonly #options: ResolvedDtlsServerOptions;
+  readonly #events: DtlsContextEvents;
+  readonly #callbacks: bigint[] = [];
+  #freed = false;
+
+  constructor(options: ResolvedDtlsServerOptions, events: DtlsContextEvents) {
+    this.#options = options;
+    this.#events = events;
+    const ssl = libssl();
+    const dtls = libsslDtls();
+    libcrypto().ERR_clear_error();
+    this.ctx = ssl.SSL_CTX_new(ssl.DTLS_server_method());
+    if (!this.ctx) throw configError('cannot create the DTLS SSL_CTX');
+    try {
+      this.#configure();
+      this.#register('egw_dtls_cookie_generate_cb', (s: bigint, cookie: bigint, length: bigint) =>
+        this.#generateCookie(s, cookie, length),
+      );
+      dtls.SSL_CTX_set_cookie_generate_cb(this.ctx, this.#callbacks.at(-1) as bigint);
+      this.#register('egw_dtls_cookie_verify_cb', (s: bigint, cookie: bigint, length: number) =>
+        this.#verifyCookie(s, cookie, length),
+      );
+      dtls.SSL_CTX_set_cookie_verify_cb(this.ctx, this.#callbacks.at(-1) as bigint);
+      this.#register('egw_dtls_verify_cb', (ok: number, store: bigint) => this.#verifyCertificate(ok, store));
+      dtls.SSL_CTX_set_verify(
+        this.ctx,
+        SSL_VERIFY.PEER | SSL_VERIFY.FAIL_IF_NO_PEER_CERT,
+        this.#callbacks.at(-1) as bigint,
+      );
+      this.#register('egw_dtls_info_cb', (s: bigint, where: number, ret: number) =>
+        this.#info(s, where, ret),
+      );
+      dtls.SSL_CTX_set_info_callback(this.ctx, this.#callbacks.at(-1) as bigint);
+    } catch (error) {
+      this.free();
+      throw error;
+    }
+    this.cookies.start(options.cookieRotationMs);
+  }
+
+  /** Applies the verification time (clock floor) to a session's SSL before its handshake runs. */
+  prepareSession(sslPointer: Pointer): void {
+    const time = this.#options.verificationTime?.();
+    if (!time) return;
+    const dtls = libsslDtls();
+    dtls.X509_VERIFY_PARAM_set_time(
+      dtls.SSL_get0_param(sslPointer),
+      BigInt(Math.floor(time.getTime() / 1000)),
+    );
+  }
+
+  /** Drops a session from the resumption cache (e.g. the trust hook rejected it on resumption). */
+  forgetSession(sslPointer: Pointer): void {
+    const dtls = libsslDtls();
+    const session = dtls.SSL_get_session(sslPointer);
+    if (session) dtls.SSL_CTX_remove_session(this.ctx, session);
+  }
+
+  free(): void {
+    if (this.#freed) return;
+    this.#freed = true;
+    this.cookies.stop();
+    if (this.ctx) libssl().SSL_CTX_free(this.ctx);
+    for (const callback of this.#callbacks) koffi.unregister(callback);
+    this.#callbacks.length = 0;
+  }
+
+  #configure(): void {
+    const ssl = libssl();
+    const dtls = libsslDtls();
+    const o = this.#options;
+    ssl.SSL_CTX_set_options(
+      this.ctx,
+      SSL_OP.NO_QUERY_MTU | SSL_OP.NO_RENEGOTIATION | SSL_OP.CIPHER_SERVER_PREFERENCE | SSL_OP.NO_TICKET,
+    );
+    ssl.SSL_CTX_ctrl(this.ctx, SSL_CTRL.SET_MIN_PROTO_VERSION, TLS_VERSION.DTLS1_2, null);
+    // RELEASE_BUFFERS frees TLS record buffers when drained; OpenSSL 3.0 ignores it for DTLS, so
+    // DtlsSession also frees them explicitly between datagrams (SSL_free_buffers).
+    ssl.SSL_CTX_ctrl(this.ctx, SSL_CTRL.MODE, SSL_MODE.RELEASE_BUFFERS, null);
+    if (ssl.SSL_CTX_set_cipher_list(this.ctx, o.ciphers) !== 1) {
+      throw configError(`no usable cipher in "${o.ciphers}"`);
+    }
+    ssl.SSL_CTX_ctrl(this.ctx, DTLS_CONST.SSL_CTRL_SET_MAX_CERT_LIST, o.maxHandshakeMessageBytes, null);
+    ssl.SSL_CTX_set_verify_depth(this.ctx, o.maxChainDepth);
+    // The server verifies clients: chain purpose sslclient (EKU clientAuth or no EKU at all).
+    if (dtls.SSL_CTX_set_purpose(this.ctx, DTLS_CONST.X509_PURPOSE_SSL_CLIENT) !== 1) {
+      throw configError('cannot set the certificate purpose to SSL client');
+    }
+    this.#useCertificates();
+    const context = Buffer.from(o.sessionIdContext);
+    ssl.SSL_CTX_set_session_id_context(this.ctx, context, context.length);
+    if (o.sessionCache === false) {
+      ssl.SSL_CTX_ctrl(this.ctx, SSL_CTRL.SET_SESS_CACHE_MODE, SSL_SESS_CACHE.OFF, null);
+    } else {
+      ssl.SSL_CTX_ctrl(this.ctx, SSL_CTRL.SET_SESS_CACHE_MODE, SSL_SESS_CACHE.SERVER, null);
+      ssl.SSL_CTX_ctrl(this.ctx, DTLS_CONST.SSL_CTRL_SET_SESS_CACHE_SIZE, o.sessionCache.size, null);
+      ssl.SSL_CTX_set_timeout(this.ctx, o.sessionCache.timeoutSeconds);
+    }
+  }
+
+  #useCertificates(): void {
+    const ssl = libssl();
+    const dtls = libsslDtls();
+    const o = this.#options;
+    const [leafDer, ...intermediates] = o.certificateChain;
+    const leaf = x509FromDer(leafDer as Uint8Array);
+    try {
+      if (ssl.SSL_CTX_use_certificate(this.ctx, leaf) !== 1)
+        throw configError('cannot use the server certificate');
+    } finally {
+      ssl.X509_free(leaf);
+    }
+    for (const der of intermediates) {
+      const x509 = x509FromDer(der);
+      try {
+        if (ssl.SSL_CTX_ctrl(this.ctx, SSL_CTRL.CHAIN_CERT, 1, x509) !== 1) {
+          throw configError('cannot add a chain certificate');
+        }
+      } finally {
+        ssl.X509_free(x509);
+      }
+    }
+    libcrypto().ERR_clear_error();
+    if (
+      ssl.SSL_CTX_use_PrivateKey(this.ctx, o.privateKey) !== 1 ||
+      ssl.SSL_CTX_check_private_key(this.ctx) !== 1
+    ) {
+      throw configError('the private key does not match the server certificate');
+    }
+    const store = ssl.SSL_CTX_get_cert_store(this.ctx);
+    for (const der of o.ca) {
+      const x509 = x509FromDer(der);
+      try {
+        ssl.X509_STORE_add_cert(store, x509);
+        // Sent in the CertificateRequest so a sensor with several certificates picks the right one.
+        dtls.SSL_CTX_add_client_CA(this.ctx, x509);
+      } finally {
+        ssl.X509_free(x509);
+      }
+    }
+    libcrypto().ERR_clear_error();
+  }
+
+  #register(
+    prototype: Parameters<typeof registerCallback>[1],
+    callback: Parameters<typeof registerCallback>[0],
+  ): void {
+    this.#callbacks.push(registerCallback(callback, prototype));
+  }
+
+  // Callbacks run inside SSL calls: they must never throw into C, so each one catches everything.
+
+  #generateCookie(sslPointer: bigint, cookie: bigint, length: bigint): number {
+    try {
+      const peer = this.#events.peerOf(sslPointer);
+      if (peer === undefined) return 0;
+      const value = this.cookies.cookieFor(peer);
+      new Uint8Array(koffi.view(cookie, value.length)).set(value);
+      koffi.encode(length, 'unsigned int', value.length);
+      return 1;
+    } catch {
+      return 0;
+    }
+  }
+
+  #verifyCookie(sslPointer: bigint, cookie: bigint, length: number): number {
+    try {
+      const peer = this.#events.peerOf(sslPointer);
+      if (peer === undefined || length !== CookieSecret.COOKIE_LENGTH) {
+        this.#events.cookieRejected();
+        return 0;
+      }
+      const ok = this.cookies.verify(peer, new Uint8Array(koffi.view(cookie, length)));
+      if (!ok) this.#events.cookieRejected();
+      return ok ? 1 : 0;
+    } catch {
+      return 0;
+    }
+  }
+
+  #verifyCertificate(preverifyOk: number, store: Pointer): number {
+    const ssl = libssl();
+    const dtls = libsslDtls();
+    let sslPointer: bigint | null = null;
+    try {
+      sslPointer = dtls.X509_STORE_CTX_get_ex_data(store, dtls.SSL_get_ex_data_X509_STORE_CTX_idx());
+      if (sslPointer === null) return 0;
+      const depth = ssl.X509_STORE_CTX_get_error_depth(store);
+      if (preverifyOk !== 1) {
+        const error = ssl.X509_STORE_CTX_get_error(store);
+        this.#events.chainRejected(sslPointer, HandshakeFailure.fromVerifyError(error, depth));
+        return 0;
+      }
+      if (depth > 0) return 1;
+      if (this.#options.requireClientAuthEku) {
+        const usage = dtls.X509_get_extended_key_usage(ssl.X509_STORE_CTX_get_current_cert(store));
+        if (usage === DTLS_CONST.XKU_ABSENT || (usage & DTLS_CONST.XKU_SSL_CLIENT) === 0) {
+          ssl.X509_STORE_CTX_set_error(store, X509_V_ERR.INVALID_PURPOSE);
+          this.#events.chainRejected(
+            sslPointer,
+            new HandshakeFailure('badPurpose', 'the client certificate has no extendedKeyUsage clientAuth'),
+          );
+          return 0;
+        }
+      }
+      const chain = dersFromX509Stack(ssl.X509_STORE_CTX_get0_chain(store));
+      const verdict = this.#options.verifyPeer(chain);
+      if (!verdict.ok) {
+        ssl.X509_STORE_CTX_set_error(store, X509_V_ERR.APPLICATION_VERIFICATION);
+        this.#events.chainRejected(sslPointer, new HandshakeFailure('rejectedByPolicy', verdict.reason));
+        return 0;
+      }
+      this.#events.chainVerified(
+        sslPointer,
+        chain,
+        PeerIdentity.subjectOf(ssl.X509_STORE_CTX_get_current_cert(store)),
+      );
+      return 1;
+    } catch (error) {
+      if (sslPointer !== null) {
+        const message = error instanceof Error ? error.message : String(error);
+        this.#events.chainRejected(
+          sslPointer,
+          new HandshakeFailure('rejectedByPolicy', `verifyPeer threw: ${message}`),
+        );
+      }
+      ssl.X509_STORE_CTX_set_error(store, X509_V_ERR.APPLICATION_VERIFICATION);
+      return 0;
+    }
+  }
+
+  #info(sslPointer: bigint, where: number, ret: number): void {
+    try {
+      if ((where & DTLS_CONST.SSL_CB_ALERT) !== 0 && (where & DTLS_CONST.SSL_CB_WRITE) !== 0) {
+        if ((ret & 0xff) === DTLS_CONST.SSL_AD_NO_RENEGOTIATION)
+          this.#events.renegotiationRefused(sslPointer);
+      }
+    } catch {
+      // an info callback has nothing to report back to OpenSSL
+    }
+  }
+}
+
+function configError(message: string): TlsError {
+  return new TlsError('EGW_TLS_CONFIG', `DTLS server: ${message}`, {
+    hint: 'check the server certificate chain, private key, CA certificates and cipher list',
+  });
+}

@@ -1,0 +1,160 @@
+import type { Pointer } from '../../native/openssl/libssl.js';
+import { TlsError } from '../tls-error.js';
+import type { TokenBucketSettings } from './handshake-rate-limiter.js';
+
+/** The trust decision after OpenSSL's own chain check. `chain` is DER, leaf first, up to the anchor. */
+export type PeerVerdict = { ok: true } | { ok: false; reason: string };
+export type PeerVerifier = (chain: Uint8Array[]) => PeerVerdict;
+
+export interface DtlsServerOptions {
+  /** The gateway's certificate chain, DER, leaf first (intermediates follow; the root may be left out). */
+  certificateChain: readonly Uint8Array[];
+  /**
+   * The gateway's private key as an EVP_PKEY* (a software key from privateKeyFromPkcs8, or the
+   * hardware-key hook). The SSL_CTX takes its own reference: the caller still frees its pointer.
+   */
+  privateKey: Pointer;
+  /** Trust anchors for sensor (client) certificates, DER. */
+  ca: readonly Uint8Array[];
+  /**
+   * Called once OpenSSL has verified the chain to one of `ca` (and again when a session is resumed, so
+   * a revoked sensor cannot live on through resumption). Default: accept (the chain check only).
+   * Must be synchronous and quick: it runs inside the handshake.
+   */
+  verifyPeer?: PeerVerifier;
+  /** Require extendedKeyUsage clientAuth to be present in the leaf (not only "no EKU"). Default true. */
+  requireClientAuthEku?: boolean;
+  /** Time to verify certificates at (the trust module's clock floor); default: the system clock. */
+  verificationTime?: () => Date;
+  /** OpenSSL cipher list (DTLS 1.2). Default ECDHE-ECDSA with AES-128/256-GCM and AES-128-CCM-8. */
+  ciphers?: string;
+  /** Largest datagram we send, bytes (records + DTLS headers, without IP/UDP). Default 1200. */
+  mtu?: number;
+  /** A handshake not finished by then is dropped and its state freed. Default 30 s. */
+  handshakeTimeoutMs?: number;
+  /** An established session without traffic for this long is closed. Default 5 min. */
+  idleTimeoutMs?: number;
+  /** Sessions (handshaking + established) the server keeps at most. Default 5000. */
+  maxSessions?: number;
+  /** Largest handshake message a peer may announce (its certificate chain, mostly). Default 8192. */
+  maxHandshakeMessageBytes?: number;
+  /** Longest client certificate chain accepted (intermediates between leaf and anchor). Default 4. */
+  maxChainDepth?: number;
+  handshakeRate?: {
+    /** Per source IP. Default 10/s, burst 20 (a handshake costs 2 ClientHellos, more on lossy links). */
+    perAddress?: TokenBucketSettings;
+    /** Whole server. Default 500/s, burst 1000. */
+    global?: TokenBucketSettings;
+    /** Bound of the per-address table. Default 4096. */
+    maxTrackedAddresses?: number;
+  };
+  /** Cookie secret rotation interval; the previous secret stays valid one more interval. Default 2 min. */
+  cookieRotationMs?: number;
+  /** Server-side session cache for abbreviated handshakes; false disables resumption. */
+  sessionCache?: { size?: number; timeoutSeconds?: number } | false;
+  /** Session id context: sessions resume only on a server with the same context. */
+  sessionIdContext?: string;
+  /** SO_RCVBUF: datagrams queue here while the loop is busy (e.g. one slow hardware signature). */
+  receiveBufferBytes?: number;
+}
+
+export interface ResolvedDtlsServerOptions {
+  certificateChain: readonly Uint8Array[];
+  privateKey: Pointer;
+  ca: readonly Uint8Array[];
+  verifyPeer: PeerVerifier;
+  requireClientAuthEku: boolean;
+  verificationTime: (() => Date) | undefined;
+  ciphers: string;
+  mtu: number;
+  handshakeTimeoutMs: number;
+  idleTimeoutMs: number;
+  maxSessions: number;
+  maxHandshakeMessageBytes: number;
+  maxChainDepth: number;
+  perAddressRate: TokenBucketSettings;
+  globalRate: TokenBucketSettings;
+  maxTrackedAddresses: number;
+  cookieRotationMs: number;
+  sessionCache: { size: number; timeoutSeconds: number } | false;
+  sessionIdContext: string;
+  receiveBufferBytes: number;
+}
+
+export const DEFAULT_DTLS_CIPHERS =
+  'ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-AES128-CCM8';
+
+/** Fills in defaults and rejects values that cannot work, with the option's name in the message. */
+export function resolveDtlsServerOptions(options: DtlsServerOptions): ResolvedDtlsServerOptions {
+  if (options.certificateChain.length === 0) configError('certificateChain', 'needs at least the leaf');
+  if (!options.privateKey) configError('privateKey', 'is NULL');
+  if (options.ca.length === 0) configError('ca', 'needs at least one trust anchor for sensor certificates');
+  const cache = options.sessionCache ?? {};
+  const resolved: ResolvedDtlsServerOptions = {
+    certificateChain: options.certificateChain,
+    privateKey: options.privateKey,
+    ca: options.ca,
+    verifyPeer: options.verifyPeer ?? (() => ({ ok: true })),
+    requireClientAuthEku: options.requireClientAuthEku ?? true,
+    verificationTime: options.verificationTime,
+    ciphers: options.ciphers ?? DEFAULT_DTLS_CIPHERS,
+    mtu: integer('mtu', options.mtu ?? 1200, 256, 65507),
+    handshakeTimeoutMs: integer('handshakeTimeoutMs', options.handshakeTimeoutMs ?? 30_000, 1, 600_000),
+    idleTimeoutMs: integer('idleTimeoutMs', options.idleTimeoutMs ?? 300_000, 1, 86_400_000),
+    maxSessions: integer('maxSessions', options.maxSessions ?? 5000, 1, 1_000_000),
+    maxHandshakeMessageBytes: integer(
+      'maxHandshakeMessageBytes',
+      options.maxHandshakeMessageBytes ?? 8192,
+      1024,
+      102_400,
+    ),
+    maxChainDepth: integer('maxChainDepth', options.maxChainDepth ?? 4, 1, 16),
+    perAddressRate: bucket(
+      'handshakeRate.perAddress',
+      options.handshakeRate?.perAddress ?? { ratePerSecond: 10, burst: 20 },
+    ),
+    globalRate: bucket(
+      'handshakeRate.global',
+      options.handshakeRate?.global ?? { ratePerSecond: 500, burst: 1000 },
+    ),
+    maxTrackedAddresses: integer(
+      'handshakeRate.maxTrackedAddresses',
+      options.handshakeRate?.maxTrackedAddresses ?? 4096,
+      1,
+      1_000_000,
+    ),
+    cookieRotationMs: integer('cookieRotationMs', options.cookieRotationMs ?? 120_000, 1000, 86_400_000),
+    sessionCache:
+      cache === false
+        ? false
+        : {
+            size: integer('sessionCache.size', cache.size ?? 2048, 1, 1_000_000),
+            timeoutSeconds: integer('sessionCache.timeoutSeconds', cache.timeoutSeconds ?? 3600, 1, 604_800),
+          },
+    sessionIdContext: options.sessionIdContext ?? 'edge-gatewayd/dtls',
+    receiveBufferBytes: integer('receiveBufferBytes', options.receiveBufferBytes ?? 1 << 20, 4096, 1 << 30),
+  };
+  if (Buffer.byteLength(resolved.sessionIdContext) > 32)
+    configError('sessionIdContext', 'is longer than 32 bytes');
+  return resolved;
+}
+
+function integer(name: string, value: number, min: number, max: number): number {
+  if (!Number.isInteger(value) || value < min || value > max) {
+    configError(name, `must be an integer from ${min} to ${max} (got ${value})`);
+  }
+  return value;
+}
+
+function bucket(name: string, value: TokenBucketSettings): TokenBucketSettings {
+  if (!(value.ratePerSecond > 0))
+    configError(`${name}.ratePerSecond`, `must be > 0 (got ${value.ratePerSecond})`);
+  if (!(value.burst >= 1)) configError(`${name}.burst`, `must be >= 1 (got ${value.burst})`);
+  return value;
+}
+
+function configError(name: string, problem: string): never {
+  throw new TlsError('EGW_TLS_CONFIG', `DTLS server option ${name} ${problem}`, {
+    hint: 'fix the DTLS server configuration',
+  });
+}

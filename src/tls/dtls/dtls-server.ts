@@ -1,0 +1,508 @@
+/**
+ * DTLS 1.2 server endpoint of edge-gatewayd, on node's own OpenSSL through koffi and memory BIOs.
+ *
+ * Datagram path. Every datagram is first framed by scanDtlsRecords (no OpenSSL involved):
+ *   - from a known peer (address + port) it goes to that peer's DtlsSession; an epoch-0 ClientHello
+ *     from a peer whose session is established goes through the cookie exchange again, and a valid
+ *     cookie replaces the old session (a rebooted sensor on the same port, RFC 6347 §4.2.8);
+ *   - from an unknown peer only an unfragmented ClientHello is looked at. It passes the per-address and
+ *     global token buckets, then DTLSv1_listen on ONE shared listener SSL object: the cookie is
+ *     HMAC-SHA256(rotating secret, family|address|port), so no per-peer SSL object or buffer exists
+ *     before the client proved it receives at its address. A HelloVerifyRequest larger than the
+ *     ClientHello it answers is not sent (anti-amplification). Only a valid cookie turns the listener
+ *     into that peer's session (and a fresh listener is made), subject to maxSessions.
+ *   - anything else is dropped and counted; one peer's garbage never reaches another peer's session.
+ *
+ * Sessions share one SSL_CTX (DtlsServerContext): mutual X.509 with the sslclient purpose, the trust
+ * hook after OpenSSL's chain check, a server-side session cache (session ids, no tickets, so the
+ * verified chain of a resumed sensor is known and the hook runs again on resumption), renegotiation
+ * refused, MTU set explicitly and output cut into datagrams on record boundaries.
+ *
+ * Signing and the event loop. OpenSSL signs the ServerKeyExchange synchronously inside
+ * SSL_do_handshake, on this thread. With a software key that is ~0.1 ms. With a hardware key (the key
+ * store's EVP_PKEY hook: TPM tens of ms, ATECC608A up to ~115 ms) the call blocks for one signature:
+ * there is at most ONE signature pending at a time, because handshakes are driven one datagram at a
+ * time on the loop. Meanwhile other sessions' datagrams wait in the kernel socket buffer (SO_RCVBUF,
+ * `receiveBufferBytes`), and are processed in order as soon as the signature returns; nothing is lost
+ * unless the buffer overflows, and DTLS/CoAP retransmit if it does. Throughput of full handshakes is
+ * then bounded by the signer (~9/s for an ATECC608A); resumed handshakes need no signature. The test
+ * dtls-event-loop checks that established sessions keep their round trips going between handshakes.
+ */
+import dgram, { type RemoteInfo } from 'node:dgram';
+import { EventEmitter } from 'node:events';
+import { isIPv6 } from 'node:net';
+import koffi from 'koffi';
+import { libcrypto } from '../../native/openssl/libcrypto.js';
+import { BIO_CTRL, libssl, type Pointer } from '../../native/openssl/libssl.js';
+import { DTLS_CONST, libsslDtls } from '../../native/openssl/libssl-dtls.js';
+import { derFromX509, dersFromX509Stack } from '../openssl-objects.js';
+import { TlsError } from '../tls-error.js';
+import { DtlsCounters, type DtlsStats } from './dtls-counters.js';
+import { isInitialClientHello, largestHandshakeMessage, scanDtlsRecords } from './dtls-record-scanner.js';
+import { DtlsServerContext } from './dtls-server-context.js';
+import {
+  type DtlsServerOptions,
+  type ResolvedDtlsServerOptions,
+  resolveDtlsServerOptions,
+} from './dtls-server-options.js';
+import {
+  type DtlsPeerAddress,
+  DtlsSession,
+  type DtlsSessionEndReason,
+  type DtlsSessionHost,
+  type SslWithBios,
+} from './dtls-session.js';
+import { HandshakeFailure, type HandshakeFailureReason } from './handshake-failure.js';
+import { HandshakeRateLimiter } from './handshake-rate-limiter.js';
+import { PeerIdentity } from './peer-identity.js';
+
+/** An established session as the server's users see it. */
+export interface DtlsPeer extends DtlsPeerAddress {
+  identity: PeerIdentity;
+  /** The handshake resumed a cached session (no certificate exchange, no signature). */
+  resumed: boolean;
+  cipher: string;
+}
+
+export interface DtlsHandshakeFailedEvent extends DtlsPeerAddress {
+  reason: HandshakeFailureReason;
+  error: TlsError;
+}
+
+export type DtlsServerEvents = {
+  session: [peer: DtlsPeer];
+  sessionEnd: [peer: DtlsPeer, reason: DtlsSessionEndReason];
+  handshakeFailed: [failure: DtlsHandshakeFailedEvent];
+  message: [plaintext: Buffer, peer: DtlsPeer];
+  error: [error: Error];
+  listening: [];
+  close: [];
+};
+
+export class DtlsServer extends EventEmitter<DtlsServerEvents> {
+  readonly #options: ResolvedDtlsServerOptions;
+  readonly #context: DtlsServerContext;
+  readonly #counters = new DtlsCounters();
+  readonly #limiter: HandshakeRateLimiter;
+  readonly #sessions = new Map<string, DtlsSession>();
+  readonly #bySsl = new Map<bigint, DtlsSession>();
+  /** Verified chains by session id, so a resumed session has the same identity and can be re-checked. */
+  readonly #resumable = new Map<string, { identity: PeerIdentity; at: number }>();
+  readonly #host: DtlsSessionHost;
+  readonly #bioAddress: Pointer;
+  #listener: SslWithBios;
+  #listenerPeer: string | undefined;
+  #socket: dgram.Socket | undefined;
+  #sweepTimer: NodeJS.Timeout | undefined;
+  #closed = false;
+
+  constructor(options: DtlsServerOptions) {
+    super();
+    this.#options = resolveDtlsServerOptions(options);
+    const o = this.#options;
+    this.#limiter = new HandshakeRateLimiter(o.perAddressRate, o.globalRate, o.maxTrackedAddresses);
+    this.#context = new DtlsServerContext(o, {
+      peerOf: (ssl) => (ssl === this.#listener.ssl ? this.#listenerPeer : this.#bySsl.get(ssl)?.key),
+      cookieRejected: () => this.#counters.add('cookiesInvalid'),
+      chainVerified: (ssl, chain, subject) => {
+        const session = this.#bySsl.get(ssl);
+        if (session) session.context = new PeerIdentity(chain, subject);
+      },
+      chainRejected: (ssl, failure) => {
+        const session = this.#bySsl.get(ssl);
+        if (session) session.failure ??= failure;
+      },
+      renegotiationRefused: () => this.#counters.add('renegotiationsRefused'),
+    });
+    try {
+      this.#listener = DtlsSession.newSsl(this.#context.ctx, o.mtu);
+      this.#bioAddress = libsslDtls().BIO_ADDR_new();
+    } catch (error) {
+      this.#context.free();
+      throw error;
+    }
+    this.#host = {
+      sendDatagram: (session, datagram) => this.#send(session.peer, datagram),
+      handshakeCompleted: (session) => this.#handshakeCompleted(session),
+      handshakeFailed: (session, failure) => this.#handshakeFailed(session, failure),
+      plaintext: (session, data) => {
+        this.#counters.add('messagesReceived');
+        this.#notify('message', data, session.context as DtlsPeer);
+      },
+      ended: (session, reason) => this.#ended(session, reason),
+      retransmitted: () => this.#counters.add('retransmissions'),
+    };
+  }
+
+  /** Binds the UDP socket. `host` '::' listens on IPv6 and (dual-stack) IPv4. Default 0.0.0.0:5684. */
+  listen(
+    where: { port?: number; host?: string } = {},
+  ): Promise<{ address: string; port: number; family: string }> {
+    if (this.#closed) return Promise.reject(new TlsError('EGW_TLS_CLOSED', 'the DTLS server is closed'));
+    if (this.#socket)
+      return Promise.reject(new TlsError('EGW_TLS_CONFIG', 'the DTLS server is already listening'));
+    const host = where.host ?? '0.0.0.0';
+    const socket = dgram.createSocket({ type: isIPv6(host) ? 'udp6' : 'udp4' });
+    this.#socket = socket;
+    return new Promise((resolve, reject) => {
+      const onError = (error: Error) => {
+        this.#socket = undefined;
+        socket.close();
+        reject(
+          new TlsError(
+            'EGW_TLS_CONFIG',
+            `cannot listen for DTLS on ${host}:${where.port ?? 5684}: ${error.message}`,
+            {
+              hint: 'is the port in use, or the address not configured on this host?',
+              cause: error,
+            },
+          ),
+        );
+      };
+      socket.once('error', onError);
+      socket.bind({ port: where.port ?? 5684, address: host }, () => {
+        socket.off('error', onError);
+        try {
+          socket.setRecvBufferSize(this.#options.receiveBufferBytes);
+        } catch {
+          // the kernel caps SO_RCVBUF at net.core.rmem_max; a smaller buffer still works
+        }
+        socket.on('message', (message, rinfo) => this.#onDatagram(message, rinfo));
+        socket.on('error', (error) => {
+          if (this.listenerCount('error') > 0) this.emit('error', error);
+        });
+        this.#startSweep();
+        this.emit('listening');
+        resolve(socket.address());
+      });
+    });
+  }
+
+  address(): { address: string; port: number; family: string } {
+    if (!this.#socket) throw new TlsError('EGW_TLS_CLOSED', 'the DTLS server is not listening');
+    return this.#socket.address();
+  }
+
+  /** Encrypts `data` as one DTLS record to the established session of address:port. */
+  send(address: string, port: number, data: Uint8Array): void {
+    const session = this.#sessions.get(peerKey(address, port));
+    if (session?.state !== 'established') {
+      throw new TlsError('EGW_TLS_CLOSED', `no established DTLS session with ${address}:${port}`, {
+        hint: 'the sensor must (re)connect before the gateway can send to it',
+      });
+    }
+    session.write(data);
+    this.#counters.add('messagesSent');
+  }
+
+  /** The established sessions now. */
+  peers(): DtlsPeer[] {
+    const peers: DtlsPeer[] = [];
+    for (const session of this.#sessions.values()) {
+      if (session.state === 'established') peers.push(session.context as DtlsPeer);
+    }
+    return peers;
+  }
+
+  /** Closes one session (close_notify), e.g. when its sensor's certificate was revoked. */
+  endSession(address: string, port: number): boolean {
+    const session = this.#sessions.get(peerKey(address, port));
+    if (!session) return false;
+    session.close('closedLocally', true);
+    this.#forget(session);
+    return true;
+  }
+
+  stats(): DtlsStats {
+    let handshaking = 0;
+    for (const session of this.#sessions.values()) if (session.state === 'handshaking') handshaking++;
+    return this.#counters.snapshot({
+      sessionsActive: this.#sessions.size,
+      sessionsHandshaking: handshaking,
+      sessionsEstablished: this.#sessions.size - handshaking,
+      rateLimiterAddresses: this.#limiter.trackedAddresses,
+    });
+  }
+
+  /** Sends close_notify to every established session, frees all OpenSSL state and closes the socket. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#sweepTimer) clearInterval(this.#sweepTimer);
+    for (const session of [...this.#sessions.values()]) {
+      session.close('serverClosed', true);
+      this.#forget(session);
+    }
+    libssl().SSL_free(this.#listener.ssl);
+    libsslDtls().BIO_ADDR_free(this.#bioAddress);
+    this.#context.free();
+    const socket = this.#socket;
+    this.#socket = undefined;
+    if (socket) await new Promise<void>((resolve) => socket.close(() => resolve()));
+    this.emit('close');
+  }
+
+  #onDatagram(datagram: Buffer, rinfo: RemoteInfo): void {
+    if (this.#closed) return;
+    this.#counters.add('datagramsReceived');
+    const scan = scanDtlsRecords(datagram);
+    if (!scan.ok) {
+      this.#counters.add('datagramsMalformed');
+      return;
+    }
+    const peer: DtlsPeerAddress = {
+      address: rinfo.address,
+      port: rinfo.port,
+      family: rinfo.family === 'IPv6' ? 'IPv6' : 'IPv4',
+    };
+    const key = peerKey(peer.address, peer.port);
+    const session = this.#sessions.get(key);
+    const clientHello = isInitialClientHello(scan.records);
+    try {
+      if (!session) {
+        if (clientHello) this.#listen(datagram, peer, key, undefined);
+        else this.#counters.add('datagramsUnexpected');
+        return;
+      }
+      if (session.state === 'established') {
+        if (clientHello) {
+          this.#listen(datagram, peer, key, session);
+          return;
+        }
+        // Renegotiation is refused, so an established session only ever reads epoch 1.
+        if (!scan.records.some((record) => record.epoch === 1)) {
+          this.#counters.add('datagramsWrongEpoch');
+          return;
+        }
+      } else {
+        if (!scan.records.some((record) => record.epoch <= 1)) {
+          this.#counters.add('datagramsWrongEpoch');
+          return;
+        }
+        const largest = largestHandshakeMessage(scan.records);
+        if (largest > this.#options.maxHandshakeMessageBytes) {
+          session.abort(
+            new HandshakeFailure(
+              'messageTooLarge',
+              `peer announced a ${largest}-byte handshake message (limit ${this.#options.maxHandshakeMessageBytes})`,
+            ),
+          );
+          return;
+        }
+      }
+      session.receive(datagram);
+    } catch (error) {
+      // A bug or an OpenSSL surprise on one peer's datagram must not take the others down.
+      this.#counters.add('processingErrors');
+      if (this.listenerCount('error') > 0) this.emit('error', error as Error);
+    }
+  }
+
+  /** The stateless cookie exchange; creates a session only for a ClientHello with a valid cookie. */
+  #listen(datagram: Buffer, peer: DtlsPeerAddress, key: string, existing: DtlsSession | undefined): void {
+    this.#counters.add('clientHellos');
+    if (!this.#limiter.take(peer.address)) {
+      this.#counters.add('handshakesRateLimited');
+      return;
+    }
+    const ssl = libssl();
+    const listener = this.#listener;
+    ssl.BIO_ctrl(listener.readBio, DTLS_CONST.BIO_CTRL_RESET, 0, null);
+    ssl.BIO_ctrl(listener.writeBio, DTLS_CONST.BIO_CTRL_RESET, 0, null);
+    ssl.BIO_write(listener.readBio, datagram, datagram.length);
+    libcrypto().ERR_clear_error();
+    this.#listenerPeer = key;
+    let result: number;
+    try {
+      result = libsslDtls().DTLSv1_listen(listener.ssl, this.#bioAddress);
+    } finally {
+      this.#listenerPeer = undefined;
+    }
+    HandshakeFailure.drainErrorQueue();
+    const pending = ssl.BIO_ctrl(listener.writeBio, BIO_CTRL.PENDING, 0, null);
+    const output = Buffer.alloc(Math.max(0, pending));
+    if (pending > 0) ssl.BIO_read(listener.writeBio, output, pending);
+    if (result <= 0) {
+      if (result < 0) this.#counters.add('datagramsMalformed');
+      if (output.length === 0) return;
+      if (output.length > datagram.length) {
+        this.#counters.add('amplificationDropped');
+        return;
+      }
+      this.#counters.add('cookiesSent');
+      this.#send(peer, output);
+      return;
+    }
+    if (!existing && this.#sessions.size >= this.#options.maxSessions) {
+      this.#counters.add('sessionsRefusedLimit');
+      this.#reportFailure(
+        peer,
+        new HandshakeFailure('sessionLimit', `${this.#options.maxSessions} sessions already exist`),
+      );
+      return;
+    }
+    if (existing) {
+      existing.close('replaced', false);
+      this.#forget(existing);
+    }
+    this.#listener = DtlsSession.newSsl(this.#context.ctx, this.#options.mtu);
+    const session = new DtlsSession(listener, peer, key, this.#host, this.#options);
+    this.#sessions.set(key, session);
+    this.#bySsl.set(listener.ssl as bigint, session);
+    this.#context.prepareSession(listener.ssl);
+    this.#counters.add('handshakesStarted');
+    session.accept();
+  }
+
+  #handshakeCompleted(session: DtlsSession): void {
+    const resumed = session.resumed;
+    const sessionId = this.#sessionId(session.ssl);
+    let identity = session.context instanceof PeerIdentity ? session.context : undefined;
+    if (resumed) {
+      identity = this.#resumable.get(sessionId)?.identity ?? this.#sentIdentity(session.ssl);
+      const verdict = identity
+        ? this.#verifyAgain(identity.chain as Uint8Array[])
+        : { ok: false as const, reason: 'no client certificate in the session' };
+      if (!verdict.ok) {
+        this.#context.forgetSession(session.ssl);
+        this.#resumable.delete(sessionId);
+        session.abort(new HandshakeFailure('rejectedByPolicy', `on resumption: ${verdict.reason}`));
+        return;
+      }
+    } else if (identity && this.#options.sessionCache !== false && sessionId !== '') {
+      this.#resumable.set(sessionId, { identity, at: Date.now() });
+      while (this.#resumable.size > this.#options.sessionCache.size) {
+        this.#resumable.delete(this.#resumable.keys().next().value as string);
+      }
+    }
+    if (!identity) {
+      session.abort(new HandshakeFailure('noPeerCertificate', 'no verified client certificate'));
+      return;
+    }
+    const peer: DtlsPeer = { ...session.peer, identity, resumed, cipher: session.cipher };
+    session.context = peer;
+    session.lastActivity = Date.now();
+    this.#counters.add('handshakesCompleted');
+    if (resumed) this.#counters.add('handshakesResumed');
+    this.#notify('session', peer);
+  }
+
+  #verifyAgain(chain: Uint8Array[]): ReturnType<ResolvedDtlsServerOptions['verifyPeer']> {
+    try {
+      return this.#options.verifyPeer(chain);
+    } catch (error) {
+      return {
+        ok: false,
+        reason: `verifyPeer threw: ${error instanceof Error ? error.message : String(error)}`,
+      };
+    }
+  }
+
+  #handshakeFailed(session: DtlsSession, failure: HandshakeFailure): void {
+    this.#forget(session);
+    this.#reportFailure(session.peer, failure);
+  }
+
+  #reportFailure(peer: DtlsPeerAddress, failure: HandshakeFailure): void {
+    this.#counters.failed(failure.reason);
+    if (this.listenerCount('handshakeFailed') === 0) return;
+    const where = peer.family === 'IPv6' ? `[${peer.address}]:${peer.port}` : `${peer.address}:${peer.port}`;
+    this.#notify('handshakeFailed', { ...peer, reason: failure.reason, error: failure.toError(where) });
+  }
+
+  #ended(session: DtlsSession, reason: DtlsSessionEndReason): void {
+    this.#forget(session);
+    if (reason === 'idle') this.#counters.add('sessionsEvictedIdle');
+    else if (reason === 'closedByPeer') this.#counters.add('sessionsClosedByPeer');
+    else if (reason === 'replaced') this.#counters.add('sessionsReplaced');
+    if (session.context) this.#notify('sessionEnd', session.context as DtlsPeer, reason);
+  }
+
+  /**
+   * Emits from inside datagram processing. A throwing listener must not unwind through a session that
+   * is half-way through a datagram: the error goes to 'error' listeners, or is rethrown on the next
+   * tick (an uncaught exception, as from any emitter) once our state is consistent.
+   */
+  #notify<K extends 'session' | 'sessionEnd' | 'handshakeFailed' | 'message'>(
+    event: K,
+    ...args: DtlsServerEvents[K]
+  ): void {
+    try {
+      (this.emit as (name: string, ...values: unknown[]) => boolean)(event, ...args);
+    } catch (error) {
+      if (this.listenerCount('error') > 0) this.emit('error', error as Error);
+      else
+        process.nextTick(() => {
+          throw error;
+        });
+    }
+  }
+
+  #forget(session: DtlsSession): void {
+    if (this.#sessions.get(session.key) === session) this.#sessions.delete(session.key);
+    this.#bySsl.delete(session.ssl as bigint);
+  }
+
+  #send(peer: DtlsPeerAddress, datagram: Buffer): void {
+    const socket = this.#socket;
+    if (!socket) return;
+    this.#counters.add('datagramsSent');
+    socket.send(datagram, peer.port, peer.address, (error) => {
+      if (error) this.#counters.add('sendErrors');
+    });
+  }
+
+  #sessionId(sslPointer: Pointer): string {
+    const dtls = libsslDtls();
+    const session = dtls.SSL_get_session(sslPointer);
+    if (!session) return '';
+    const length: [number] = [0];
+    const id = dtls.SSL_SESSION_get_id(session, length);
+    if (id === null || length[0] === 0) return '';
+    return Buffer.from(koffi.view(id, length[0])).toString('hex');
+  }
+
+  /** The chain the peer sent (leaf first), for a resumed session whose verified chain we no longer hold. */
+  #sentIdentity(sslPointer: Pointer): PeerIdentity | undefined {
+    const ssl = libssl();
+    const leaf = ssl.SSL_get1_peer_certificate(sslPointer);
+    if (!leaf) return undefined;
+    try {
+      // On a server, SSL_get_peer_cert_chain leaves the leaf out.
+      const chain = [derFromX509(leaf), ...dersFromX509Stack(ssl.SSL_get_peer_cert_chain(sslPointer))];
+      return new PeerIdentity(chain, PeerIdentity.subjectOf(leaf));
+    } finally {
+      ssl.X509_free(leaf);
+    }
+  }
+
+  #startSweep(): void {
+    const idle = this.#options.idleTimeoutMs;
+    const every = Math.min(10_000, Math.max(25, Math.floor(idle / 4)));
+    this.#sweepTimer = setInterval(() => this.#sweep(), every);
+    this.#sweepTimer.unref();
+  }
+
+  #sweep(): void {
+    const now = Date.now();
+    for (const session of [...this.#sessions.values()]) {
+      if (session.state === 'established' && now - session.lastActivity >= this.#options.idleTimeoutMs) {
+        session.close('idle', true);
+      }
+    }
+    this.#limiter.prune();
+    if (this.#options.sessionCache !== false) {
+      const oldest = now - this.#options.sessionCache.timeoutSeconds * 1000;
+      for (const [id, entry] of this.#resumable) {
+        if (entry.at >= oldest) break;
+        this.#resumable.delete(id);
+      }
+    }
+  }
+}
+
+/** The session table key, also the cookie's HMAC input: family|address|port. */
+function peerKey(address: string, port: number): string {
+  // Only IPv6 text forms contain ':' (cheaper than net.isIPv6 on every datagram).
+  return `${address.includes(':') ? 'IPv6' : 'IPv4'}|${address}|${port}`;
+}

@@ -1,0 +1,186 @@
+/**
+ * `npm run bench -- dtls`: our DTLS endpoint (+ node-coap) and libcoap's coap-server-openssl, side by
+ * side in one run, under the same load generator (our DtlsClient), the same certificates (ECDSA
+ * P-256, mutual auth) and the same cipher (ECDHE-ECDSA-AES128-GCM-SHA256). Each server runs in its
+ * own process; RSS per idle session is read from /proc.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DtlsClient, type DtlsClientOptions, privateKeyFromPkcs8 } from '../../src/tls/index.js';
+import { makeBenchPki } from './dtls/bench-pki.js';
+import { coapCode, coapGet } from './dtls/coap-get.js';
+import { measureLatency, round } from './measure.js';
+
+const CIPHER = 'ECDHE-ECDSA-AES128-GCM-SHA256';
+const here = dirname(fileURLToPath(import.meta.url));
+
+interface ServerUnderTest {
+  name: string;
+  process: ChildProcess;
+  port: number;
+}
+
+async function startOurs(pkiDir: string): Promise<ServerUnderTest> {
+  const child = spawn(process.execPath, [join(here, 'dtls/dtls-bench-server.js'), pkiDir], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const line = await new Promise<string>((resolve, reject) => {
+    child.stdout?.once('data', (chunk: Buffer) => resolve(chunk.toString()));
+    child.once('exit', (code) => reject(new Error(`bench server exited with ${code}`)));
+  });
+  return { name: 'edge-gatewayd', process: child, port: (JSON.parse(line) as { port: number }).port };
+}
+
+async function startLibcoap(pkiDir: string): Promise<ServerUnderTest> {
+  const port = 20_000 + Math.floor(Math.random() * 20_000);
+  const child = spawn(
+    'coap-server-openssl',
+    [
+      '-A',
+      '127.0.0.1',
+      '-p',
+      String(port),
+      '-c',
+      join(pkiDir, 'server.pem'),
+      '-j',
+      join(pkiDir, 'server.key'),
+      '-C',
+      join(pkiDir, 'ca.pem'),
+      '-v',
+      '0',
+    ],
+    { stdio: 'ignore' },
+  );
+  child.once('error', () => undefined);
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  if (child.exitCode !== null)
+    throw new Error('coap-server-openssl did not start: apt-get install libcoap3-bin');
+  return { name: 'libcoap coap-server-openssl', process: child, port: port + 1 }; // libcoap: DTLS on port+1
+}
+
+function rssKb(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0);
+}
+
+/** Runs `work` from `concurrency` loops for `seconds`; returns completions per second and errors. */
+async function throughput(seconds: number, concurrency: number, work: () => Promise<void>) {
+  const deadline = performance.now() + seconds * 1000;
+  let done = 0;
+  const errors = new Map<string, number>();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (performance.now() < deadline) {
+        try {
+          await work();
+          done++;
+        } catch (error) {
+          const key = error instanceof Error ? error.message.slice(0, 120) : String(error);
+          errors.set(key, (errors.get(key) ?? 0) + 1);
+          if (done === 0 && (errors.get(key) ?? 0) > 20) return; // failing outright: stop this loop
+        }
+      }
+    }),
+  );
+  return { per_s: round(done / seconds, 1), completed: done, errors: Object.fromEntries(errors) };
+}
+
+/** Opens `count` sessions, 16 handshakes at a time, and keeps them open (idle). */
+async function openSessions(count: number, options: DtlsClientOptions) {
+  const open: DtlsClient[] = [];
+  let started = 0;
+  let failed = 0;
+  await Promise.all(
+    Array.from({ length: 16 }, async () => {
+      while (started < count) {
+        started++;
+        try {
+          open.push(await DtlsClient.connect(options));
+        } catch {
+          failed++;
+        }
+      }
+    }),
+  );
+  return { open, failed };
+}
+
+async function measureServer(server: ServerUnderTest, client: DtlsClientOptions, sessionCounts: number[]) {
+  const options = { ...client, port: server.port };
+  const result: Record<string, unknown> = {};
+  const probe = await DtlsClient.connect(options);
+  result.probe_response = coapCode(await probe.request(coapGet(1)));
+  const session = probe.saveSession();
+  probe.close();
+
+  result.full_handshakes = await throughput(4, 8, async () => (await DtlsClient.connect(options)).close());
+  let resumedCount = 0;
+  result.resumed_handshakes = await throughput(3, 8, async () => {
+    const resumed = await DtlsClient.connect({ ...options, resume: session });
+    if (resumed.resumed) resumedCount++;
+    resumed.close();
+  });
+  (result.resumed_handshakes as Record<string, unknown>).actually_resumed = resumedCount;
+  DtlsClient.freeSession(session);
+
+  const connection = await DtlsClient.connect(options);
+  let id = 2;
+  result.request_round_trips = await measureLatency(() => connection.request(coapGet(id++)), 3000, 100);
+  connection.close();
+
+  const pid = server.process.pid ?? 0;
+  const idle: Record<string, unknown> = {};
+  for (const count of sessionCounts) {
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const before = rssKb(pid);
+    const { open, failed } = await openSessions(count, options);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const after = rssKb(pid);
+    idle[`sessions_${count}`] = {
+      sessions: open.length,
+      failed_handshakes: failed,
+      rss_before_kb: before,
+      rss_after_kb: after,
+      rss_per_session_kb: round((after - before) / Math.max(1, open.length), 1),
+    };
+    for (const connectionToClose of open) connectionToClose.close();
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+  result.idle_sessions = idle;
+  return result;
+}
+
+export async function benchDtls(): Promise<Record<string, unknown>> {
+  const dir = mkdtempSync(join(tmpdir(), 'egw-bench-dtls-'));
+  const pki = makeBenchPki(dir);
+  const client: DtlsClientOptions = {
+    host: '127.0.0.1',
+    port: 0,
+    ca: [pki.der(pki.caPem)],
+    certificateChain: [pki.der(pki.clientCertPem)],
+    privateKey: privateKeyFromPkcs8(pki.pkcs8(pki.clientKeyPem)),
+    ciphers: CIPHER,
+  };
+  const sessionCounts = (process.env.BENCH_DTLS_SESSIONS ?? '1000,5000').split(',').map(Number);
+  const results: Record<string, unknown> = {
+    cipher: CIPHER,
+    load_generator: 'DtlsClient (koffi/OpenSSL), one UDP socket per session',
+  };
+  try {
+    for (const start of [startOurs, startLibcoap]) {
+      const server = await start(dir);
+      try {
+        process.stderr.write(`  dtls: ${server.name}\n`);
+        results[server.name] = await measureServer(server, client, sessionCounts);
+      } finally {
+        server.process.kill();
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return results;
+}

@@ -1,0 +1,33 @@
+/**
+ * Our DTLS endpoint with node-coap on top, as its own process so the benchmark measures its CPU and
+ * RSS apart from the load generator. Argument: the bench PKI directory. Prints {"port": N} when ready.
+ * Answers every request with a payload as long as libcoap's coap-server index (148 bytes on the wire).
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import coap from 'coap';
+import { CoapDtlsSocket, DtlsServer, privateKeyFromPkcs8 } from '../../../src/tls/index.js';
+
+const dir = process.argv[2] ?? '.';
+const der = (file: string) =>
+  new Uint8Array(
+    Buffer.from(readFileSync(join(dir, file), 'utf8').replace(/-----[^-]+-----|\s/g, ''), 'base64'),
+  );
+
+const server = new DtlsServer({
+  certificateChain: [der('server.pem')],
+  privateKey: privateKeyFromPkcs8(der('server.key')),
+  ca: [der('ca.pem')],
+  maxSessions: 10_000,
+  // One load generator on one address opens thousands of sessions: lift the per-source limit.
+  handshakeRate: {
+    perAddress: { ratePerSecond: 100_000, burst: 100_000 },
+    global: { ratePerSecond: 100_000, burst: 100_000 },
+  },
+});
+const { port } = await server.listen({ host: '127.0.0.1', port: 0 });
+const payload = Buffer.alloc(136, 'x');
+coap
+  .createServer((_request: unknown, response: { end(body: Buffer): void }) => response.end(payload))
+  .listen(new CoapDtlsSocket(server) as never);
+process.stdout.write(`${JSON.stringify({ port })}\n`);
