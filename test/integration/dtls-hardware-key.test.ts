@@ -5,13 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SwtpmProcess } from '../../hw-sim/tpm/index.js';
 import { createDevice as createAteccDevice } from '../../src/keys/atecc608/index.js';
 import { type KeyStore, WorkerKeyStore } from '../../src/keys/index.js';
-import {
-  DtlsClient,
-  DtlsServer,
-  keyStorePrivateKey,
-  privateKeyFromPkcs8,
-  x509FromDer,
-} from '../../src/tls/index.js';
+import { DtlsClient, DtlsServer, keyStorePrivateKey, privateKeyFromPkcs8 } from '../../src/tls/index.js';
 import { derOfCertFile, TestPki, tpmKeyStore } from '../helpers/tls-peers.js';
 
 /**
