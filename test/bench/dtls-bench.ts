@@ -23,8 +23,8 @@ interface ServerUnderTest {
   port: number;
 }
 
-async function startOurs(pkiDir: string): Promise<ServerUnderTest> {
-  const child = spawn(process.execPath, [join(here, 'dtls/dtls-bench-server.js'), pkiDir], {
+async function startOurs(pkiDir: string, key: 'software' | 'atecc' = 'software'): Promise<ServerUnderTest> {
+  const child = spawn(process.execPath, [join(here, 'dtls/dtls-bench-server.js'), pkiDir, key], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const line = await new Promise<string>((resolve, reject) => {
@@ -153,6 +153,44 @@ async function measureServer(server: ServerUnderTest, client: DtlsClientOptions,
   return result;
 }
 
+/**
+ * How long one established session waits while the server signs new handshakes: a busy session does
+ * back-to-back round trips while `handshakes` newcomers connect one after another. With the key in the
+ * ATECC608A simulator, each ServerKeyExchange blocks the loop for one ~55 ms signature, no more.
+ */
+async function sessionStallDuringHandshakes(
+  server: ServerUnderTest,
+  client: DtlsClientOptions,
+  handshakes: number,
+) {
+  const options = { ...client, port: server.port };
+  const busy = await DtlsClient.connect(options);
+  const samples: number[] = [];
+  let running = true;
+  const load = (async () => {
+    let id = 1;
+    while (running) {
+      const started = performance.now();
+      await busy.request(coapGet(id++));
+      samples.push(performance.now() - started);
+    }
+  })();
+  const started = performance.now();
+  for (let i = 0; i < handshakes; i++) (await DtlsClient.connect(options)).close();
+  const handshakeMs = (performance.now() - started) / handshakes;
+  running = false;
+  await load;
+  busy.close();
+  samples.sort((a, b) => a - b);
+  return {
+    handshakes,
+    mean_handshake_ms: round(handshakeMs),
+    busy_session_round_trips: samples.length,
+    busy_session_p50_ms: round(samples[Math.floor(samples.length / 2)] ?? 0),
+    busy_session_max_ms: round(samples.at(-1) ?? 0),
+  };
+}
+
 export async function benchDtls(): Promise<Record<string, unknown>> {
   const dir = mkdtempSync(join(tmpdir(), 'egw-bench-dtls-'));
   const pki = makeBenchPki(dir);
@@ -179,6 +217,17 @@ export async function benchDtls(): Promise<Record<string, unknown>> {
         server.process.kill();
       }
     }
+    const stall: Record<string, unknown> = {};
+    for (const key of ['software', 'atecc'] as const) {
+      const server = await startOurs(dir, key);
+      try {
+        stall[key === 'atecc' ? 'server_key_atecc608_simulator_timed' : 'server_key_software'] =
+          await sessionStallDuringHandshakes(server, client, 20);
+      } finally {
+        server.process.kill();
+      }
+    }
+    results['edge-gatewayd busy session while handshakes are signed'] = stall;
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

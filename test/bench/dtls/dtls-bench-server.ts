@@ -2,11 +2,13 @@
  * Our DTLS endpoint with node-coap on top, as its own process so the benchmark measures its CPU and
  * RSS apart from the load generator. Argument: the bench PKI directory. Prints {"port": N} when ready.
  * Answers every request with a payload as long as libcoap's coap-server index (148 bytes on the wire).
+ * Second argument `atecc`: the server key is in the ATECC608A simulator (modelled timing) instead.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import coap from 'coap';
 import { CoapDtlsSocket, DtlsServer, privateKeyFromPkcs8 } from '../../../src/tls/index.js';
+import { ateccServerIdentity } from './hardware-key-server.js';
 
 const dir = process.argv[2] ?? '.';
 const der = (file: string) =>
@@ -14,9 +16,13 @@ const der = (file: string) =>
     Buffer.from(readFileSync(join(dir, file), 'utf8').replace(/-----[^-]+-----|\s/g, ''), 'base64'),
   );
 
+const identity =
+  process.argv[3] === 'atecc'
+    ? await ateccServerIdentity(dir)
+    : { chain: [der('server.pem')], key: privateKeyFromPkcs8(der('server.key')) };
 const server = new DtlsServer({
-  certificateChain: [der('server.pem')],
-  privateKey: privateKeyFromPkcs8(der('server.key')),
+  certificateChain: identity.chain,
+  privateKey: identity.key,
   ca: [der('ca.pem')],
   maxSessions: 10_000,
   // One load generator on one address opens thousands of sessions: lift the per-source limit.
