@@ -23,38 +23,7 @@ export const DTLS_CONST = {
   SSL_AD_NO_RENEGOTIATION: 100,
   /** XN_FLAG_RFC2253 without ASN1_STRFLGS_ESC_MSB: RFC 2253 order and escaping, UTF-8 kept readable. */
   XN_FLAG_RFC2253_UTF8: 0x1110313,
-  SSL_AD_REASON_OFFSET: 1000,
 } as const;
-
-/** X509_V_ERR_* values the server maps to failure reasons. */
-export const X509_V_ERR = {
-  UNABLE_TO_GET_ISSUER_CERT: 2,
-  CERT_NOT_YET_VALID: 9,
-  CERT_HAS_EXPIRED: 10,
-  DEPTH_ZERO_SELF_SIGNED_CERT: 18,
-  SELF_SIGNED_CERT_IN_CHAIN: 19,
-  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: 20,
-  UNABLE_TO_VERIFY_LEAF_SIGNATURE: 21,
-  CERT_CHAIN_TOO_LONG: 22,
-  CERT_REVOKED: 23,
-  INVALID_PURPOSE: 26,
-  CERT_UNTRUSTED: 27,
-  CERT_REJECTED: 28,
-  APPLICATION_VERIFICATION: 50,
-} as const;
-
-/** SSL_R_* reason codes (ERR_GET_REASON of an ERR_LIB_SSL error). */
-export const SSL_R = {
-  CERTIFICATE_VERIFY_FAILED: 134,
-  EXCESSIVE_MESSAGE_SIZE: 152,
-  NO_CERTIFICATES_RETURNED: 176,
-  NO_SHARED_CIPHER: 193,
-  PEER_DID_NOT_RETURN_A_CERTIFICATE: 199,
-  NO_RENEGOTIATION: 339,
-  LENGTH_TOO_LONG: 404,
-} as const;
-
-export const ERR_LIB_SSL = 20;
 
 /** int (*)(SSL *, unsigned char *cookie, unsigned int *cookie_len): cookie buffer holds 255 bytes. */
 export type CookieGenerateCallback = (ssl: bigint, cookie: bigint, cookieLength: bigint) => number;

@@ -28,6 +28,26 @@ export const SSL_CTRL = {
   SET_MAX_PROTO_VERSION: 124,
 } as const;
 
+/** X509_V_ERR_* values (openssl/x509_vfy.h, OpenSSL 3.0) that the TLS and DTLS layers map to failures. */
+export const X509_V_ERR = {
+  UNABLE_TO_GET_ISSUER_CERT: 2,
+  CERT_NOT_YET_VALID: 9,
+  CERT_HAS_EXPIRED: 10,
+  DEPTH_ZERO_SELF_SIGNED_CERT: 18,
+  SELF_SIGNED_CERT_IN_CHAIN: 19,
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: 20,
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: 21,
+  CERT_CHAIN_TOO_LONG: 22,
+  CERT_REVOKED: 23,
+  INVALID_PURPOSE: 26,
+  CERT_UNTRUSTED: 27,
+  CERT_REJECTED: 28,
+  APPLICATION_VERIFICATION: 50,
+  HOSTNAME_MISMATCH: 62,
+  EMAIL_MISMATCH: 63,
+  IP_ADDRESS_MISMATCH: 64,
+} as const;
+
 export const SSL_ERROR = {
   NONE: 0,
   SSL: 1,
@@ -62,7 +82,16 @@ export const ERR_CODE = {
 } as const;
 export const ERR_LIB = { SSL: 20, X509: 11 } as const;
 /** SSL reasons: an alert received from the peer is reported as SSL_AD_REASON_OFFSET + its description. */
-export const SSL_R = { CERTIFICATE_VERIFY_FAILED: 134, AD_REASON_OFFSET: 1000 } as const;
+export const SSL_R = {
+  CERTIFICATE_VERIFY_FAILED: 134,
+  EXCESSIVE_MESSAGE_SIZE: 152,
+  NO_CERTIFICATES_RETURNED: 176,
+  NO_SHARED_CIPHER: 193,
+  PEER_DID_NOT_RETURN_A_CERTIFICATE: 199,
+  NO_RENEGOTIATION: 339,
+  LENGTH_TOO_LONG: 404,
+  AD_REASON_OFFSET: 1000,
+} as const;
 
 export const SSL_OP = {
   NO_QUERY_MTU: 0x1000n,

@@ -9,8 +9,9 @@ import {
   SSL_SESS_CACHE,
   SSL_VERIFY,
   TLS_VERSION,
+  X509_V_ERR,
 } from '../../native/openssl/libssl.js';
-import { DTLS_CONST, libsslDtls, registerCallback, X509_V_ERR } from '../../native/openssl/libssl-dtls.js';
+import { DTLS_CONST, libsslDtls, registerCallback } from '../../native/openssl/libssl-dtls.js';
 import { dersFromX509Stack, x509FromDer } from '../openssl-objects.js';
 import { TlsError } from '../tls-error.js';
 import { CookieSecret } from './cookie-secret.js';

@@ -1,6 +1,6 @@
 import { libcrypto } from '../../native/openssl/libcrypto.js';
-import { libssl } from '../../native/openssl/libssl.js';
-import { DTLS_CONST, ERR_LIB_SSL, SSL_R, X509_V_ERR } from '../../native/openssl/libssl-dtls.js';
+import { ERR_LIB, libssl, SSL_R, X509_V_ERR } from '../../native/openssl/libssl.js';
+import { DTLS_CONST } from '../../native/openssl/libssl-dtls.js';
 import { TlsError } from '../tls-error.js';
 
 /** Why a handshake did not produce a session: stable names, used as counter keys and in events. */
@@ -102,11 +102,11 @@ export class HandshakeFailure {
    */
   static fromErrorQueue(): HandshakeFailure {
     const errors = HandshakeFailure.drainErrorQueue();
-    const ssl = errors.find((e) => e.library === ERR_LIB_SSL);
+    const ssl = errors.find((e) => e.library === ERR_LIB.SSL);
     const detail = errors.map((e) => e.text).join('; ') || 'no OpenSSL error queued';
     if (!ssl) return new HandshakeFailure('protocol', detail);
-    if (ssl.reason >= DTLS_CONST.SSL_AD_REASON_OFFSET) {
-      const alert = ssl.reason - DTLS_CONST.SSL_AD_REASON_OFFSET;
+    if (ssl.reason >= SSL_R.AD_REASON_OFFSET) {
+      const alert = ssl.reason - SSL_R.AD_REASON_OFFSET;
       return new HandshakeFailure(
         'peerAlert',
         `peer sent alert ${libssl().SSL_alert_desc_string_long(alert)}`,

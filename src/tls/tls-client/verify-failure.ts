@@ -1,20 +1,6 @@
 import koffi from 'koffi';
-import { libssl, type Pointer } from '../../native/openssl/libssl.js';
+import { libssl, type Pointer, X509_V_ERR } from '../../native/openssl/libssl.js';
 import { TlsError } from '../tls-error.js';
-
-/** X509_V_ERR_* values (openssl/x509_vfy.h, 3.0) that get their own error code. */
-export const X509_V_ERR = {
-  UNABLE_TO_GET_ISSUER_CERT: 2,
-  CERT_NOT_YET_VALID: 9,
-  CERT_HAS_EXPIRED: 10,
-  DEPTH_ZERO_SELF_SIGNED_CERT: 18,
-  SELF_SIGNED_CERT_IN_CHAIN: 19,
-  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: 20,
-  UNABLE_TO_VERIFY_LEAF_SIGNATURE: 21,
-  HOSTNAME_MISMATCH: 62,
-  EMAIL_MISMATCH: 63,
-  IP_ADDRESS_MISMATCH: 64,
-} as const;
 
 const UNKNOWN_CA: readonly number[] = [
   X509_V_ERR.UNABLE_TO_GET_ISSUER_CERT,

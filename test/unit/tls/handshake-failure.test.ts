@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { X509_V_ERR } from '../../../src/native/openssl/libssl-dtls.js';
+import { X509_V_ERR } from '../../../src/native/openssl/libssl.js';
 import { HandshakeFailure } from '../../../src/tls/dtls/handshake-failure.js';
 
 describe('HandshakeFailure', () => {
