@@ -36,6 +36,7 @@ export function formatStatus(status: DaemonStatus): string {
     ['log level', status.logLevel],
     ['supervisor', supervisorLine(status.supervisor)],
     ['identity key', identityKeyLine(status.identityKey)],
+    ['sensors', sensorLine(status.sensorEndpoint)],
   ];
   if (status.lastReload) {
     rows.push([
@@ -47,6 +48,13 @@ export function formatStatus(status: DaemonStatus): string {
     rows.push(['restart needed', status.restartRequiredFor.join(', ')]);
   const width = Math.max(...rows.map(([label]) => label.length));
   return `edge-gatewayd ${status.state}\n${rows.map(([label, value]) => `  ${label.padEnd(width)}  ${value}`).join('\n')}\n`;
+}
+
+function sensorLine(endpoint: DaemonStatus['sensorEndpoint']): string {
+  if (!endpoint) return 'endpoint disabled (downstream.dtls.enabled = false)';
+  const { listening, sessionsEstablished, handshakesCompleted, handshakesResumed, handshakesFailed } =
+    endpoint;
+  return `coaps on ${listening}, ${sessionsEstablished} sessions, ${handshakesCompleted} handshakes (${handshakesResumed} resumed, ${handshakesFailed} refused); key: ${endpoint.serverKey}`;
 }
 
 function identityKeyLine(key: DaemonStatus['identityKey']): string {

@@ -104,12 +104,59 @@ export function configSchema(defaults: ConfigDefaults) {
           .prefault({}),
       })
       .prefault({}),
+    downstream: z
+      .strictObject({
+        dtls: dtlsSchema(),
+      })
+      .prefault({}),
     daemon: z
       .strictObject({
         shutdown_timeout_ms: z.number().int().min(100).max(600_000).default(10_000),
       })
       .prefault({}),
   });
+}
+
+const optionalPath = z
+  .string()
+  .refine((value) => value === '' || value.startsWith('/'), { message: 'an absolute path, or "" for none' })
+  .default('');
+
+/** [downstream.dtls]: the CoAP/DTLS endpoint sensors connect to. */
+function dtlsSchema() {
+  return z
+    .strictObject({
+      enabled: z.boolean().default(false),
+      host: z.string().min(1).default('::'),
+      port: z.number().int().min(0).max(65535).default(5684),
+      server_key: z.enum(['identity', 'file']).default('identity'),
+      key_file: optionalPath,
+      certificate_file: optionalPath,
+      sensor_ca_files: z.array(absolutePath).default([]),
+      ciphers: z.string().default(''),
+      mtu: z.number().int().min(256).max(9000).default(1200),
+      handshake_timeout_ms: z.number().int().min(1000).max(600_000).default(30_000),
+      idle_timeout_ms: z.number().int().min(1000).max(86_400_000).default(300_000),
+      max_sessions: z.number().int().min(1).max(1_000_000).default(5000),
+      handshakes_per_second_per_address: z.number().min(0.1).max(100_000).default(10),
+      handshake_burst_per_address: z.number().int().min(1).max(100_000).default(20),
+    })
+    .superRefine((dtls, context) => {
+      if (dtls.server_key === 'file') {
+        for (const key of ['key_file', 'certificate_file'] as const) {
+          if (!dtls[key])
+            context.addIssue({ code: 'custom', path: [key], message: 'a file when server_key = "file"' });
+        }
+      }
+      if (dtls.enabled && dtls.sensor_ca_files.length === 0) {
+        context.addIssue({
+          code: 'custom',
+          path: ['sensor_ca_files'],
+          message: 'at least one sensor CA file when the endpoint is enabled',
+        });
+      }
+    })
+    .prefault({});
 }
 
 export type Config = z.infer<ReturnType<typeof configSchema>>;

@@ -40,6 +40,17 @@ export interface DaemonStatus {
   supervisor: { notifySocket: boolean; watchdogUsec: number | null };
   /** The identity key as the key service found it at start-up. */
   identityKey: IdentityKeyStatus;
+  /** The CoAP/DTLS endpoint for sensors, or null when downstream.dtls.enabled is false. */
+  sensorEndpoint: {
+    listening: string;
+    serverKey: string;
+    sessionsEstablished: number;
+    sessionsHandshaking: number;
+    handshakesCompleted: number;
+    handshakesResumed: number;
+    handshakesFailed: number;
+    datagramsMalformed: number;
+  } | null;
 }
 
 export type IdentityKeyStatus =

@@ -1,6 +1,7 @@
 import { VERSION } from '../build-info/index.js';
 import { type Config, ConfigError, changedKeys, loadConfigFile, RELOADABLE_KEYS } from '../config/index.js';
 import { ControlServer, type DaemonState, type DaemonStatus } from '../control/index.js';
+import { SensorEndpoint } from '../downstream/index.js';
 import { GatewayError } from '../errors/index.js';
 import { keySettingsFromConfig } from '../identity/index.js';
 import { type KeyStore, openKeyStore } from '../keys/index.js';
@@ -25,6 +26,7 @@ export class Daemon {
   #control: ControlServer | undefined;
   #keys: KeyStore | undefined;
   #keyError: GatewayError | undefined;
+  #sensors: SensorEndpoint | undefined;
   #stopping: Promise<void> | undefined;
 
   constructor(configPath: string, config: Config) {
@@ -53,6 +55,11 @@ export class Daemon {
     );
 
     await this.#openIdentityKey();
+
+    if (this.#config.downstream.dtls.enabled) {
+      this.#notifier.status('starting the sensor endpoint (CoAP over DTLS)');
+      this.#sensors = await SensorEndpoint.start(this.#config.downstream.dtls, this.#keys, this.log);
+    }
 
     this.#notifier.status('opening control socket');
     this.#control = new ControlServer(controlConfig.socket).handle('status', () => this.status());
@@ -142,6 +149,7 @@ export class Daemon {
     this.#notifier.stopping(`stopping (${reason})`);
     this.log.info({ reason }, 'edge-gatewayd stopping');
     await this.#control?.close();
+    await this.#sensors?.close();
     await this.#keys?.close();
     this.#store?.close();
     this.log.info('edge-gatewayd stopped');
@@ -165,6 +173,7 @@ export class Daemon {
         watchdogUsec: this.#notifier.watchdogUsec ?? null,
       },
       identityKey: this.#identityKeyStatus(),
+      sensorEndpoint: this.#sensors?.status() ?? null,
     };
   }
 

@@ -34,6 +34,10 @@ export class InProcessKeyStore implements KeyStore {
     return this.#open().signDigest(digest);
   }
 
+  async certificates(): Promise<{ device?: Uint8Array; signer?: Uint8Array }> {
+    return this.#open().readCertificates();
+  }
+
   async healthCheck(): Promise<HealthReport> {
     const checks = [
       await signVerifyRoundTrip(

@@ -13,6 +13,8 @@ export interface KeyDevice {
   publicKey(): Uint8Array;
   /** ECDSA P-256 over a 32-byte digest → r‖s (64 bytes). */
   signDigest(digest: Uint8Array): Uint8Array;
+  /** The factory certificates stored with the key (in the part, or beside it for TPM/software). */
+  readCertificates(): Partial<FactoryCertificates>;
   /** Backend-specific checks beyond a sign/verify round trip (which the host always runs). */
   healthChecks?(): { name: string; ok: boolean; detail: string }[];
   close(): void;
@@ -35,7 +37,6 @@ export interface ProvisionableKeyDevice extends KeyDevice {
   generateKey(options: { overwrite: boolean }): Uint8Array;
   /** Stores the device certificate and the certificate of its signer (the factory CA), DER. */
   storeCertificates(certificates: FactoryCertificates): void;
-  readCertificates(): Partial<FactoryCertificates>;
   /** Lock state of the part's zones, or null where locking does not apply (TPM, software). */
   lockState(): { config: boolean; data: boolean } | null;
   /** Locks what lockState() reports (config zone, then data zone). EGW_KEY_LOCKED if already locked. */

@@ -38,6 +38,8 @@ export interface KeyStore {
    * Everyone else uses signDigest().
    */
   signDigestSync(digest: Uint8Array): Uint8Array;
+  /** The device certificate and its signer stored with the key (either may be missing before provisioning). */
+  certificates(): Promise<{ device?: Uint8Array; signer?: Uint8Array }>;
   healthCheck(): Promise<HealthReport>;
   close(): Promise<void>;
 }

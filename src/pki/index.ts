@@ -1,4 +1,5 @@
 export { type BuiltCsr, buildCsr, type CsrProfile } from './csr-builder.js';
 export { type DigestSigner, digestSignerCrypto } from './digest-signer-crypto.js';
+export { pemBlocks } from './pem.js';
 export { readableName } from './readable-name.js';
 export { X509Certificate } from './x509.js';

@@ -40,6 +40,7 @@ function slowKeyStore(pkcs8: Uint8Array, blockMs: number): KeyStore & { signatur
       store.signatures++;
       return signer.sign(digest);
     },
+    certificates: async () => ({}),
     healthCheck: async () => ({ ok: true, checks: [] }),
     close: async () => signer.free(),
   };

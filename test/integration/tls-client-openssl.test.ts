@@ -205,6 +205,7 @@ describe.each([
           hint: 'check the TPM',
         });
       },
+      certificates: () => tpm.certificates(),
       healthCheck: () => tpm.healthCheck(),
       close: async () => undefined,
     };

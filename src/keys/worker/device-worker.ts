@@ -47,6 +47,8 @@ async function call(method: string, arg: Uint8Array | undefined): Promise<unknow
       return device.publicKey();
     case 'signDigest':
       return device.signDigest(arg ?? new Uint8Array());
+    case 'readCertificates':
+      return device.readCertificates();
     case 'healthChecks':
       return device.healthChecks?.() ?? [];
     case 'close':

@@ -93,6 +93,10 @@ export class WorkerKeyStore implements KeyStore {
     throw deserialize(JSON.parse(new TextDecoder().decode(payload)) as SerializedError);
   }
 
+  async certificates(): Promise<{ device?: Uint8Array; signer?: Uint8Array }> {
+    return (await this.#call('readCertificates')) as { device?: Uint8Array; signer?: Uint8Array };
+  }
+
   async healthCheck(): Promise<HealthReport> {
     const checks: HealthReport['checks'] = [];
     try {

@@ -9,7 +9,13 @@ export interface DeviceWorkerData {
   deviceModule?: string;
 }
 
-export type WorkerMethod = 'open' | 'publicKey' | 'signDigest' | 'healthChecks' | 'close';
+export type WorkerMethod =
+  | 'open'
+  | 'publicKey'
+  | 'signDigest'
+  | 'readCertificates'
+  | 'healthChecks'
+  | 'close';
 
 export type HostMessage =
   | { kind: 'call'; id: number; method: WorkerMethod; arg?: Uint8Array }

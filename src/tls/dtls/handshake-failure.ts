@@ -1,6 +1,5 @@
 import { libcrypto } from '../../native/openssl/libcrypto.js';
 import { ERR_LIB, libssl, SSL_R, X509_V_ERR } from '../../native/openssl/libssl.js';
-import { DTLS_CONST } from '../../native/openssl/libssl-dtls.js';
 import { TlsError } from '../tls-error.js';
 
 /** Why a handshake did not produce a session: stable names, used as counter keys and in events. */

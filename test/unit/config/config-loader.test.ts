@@ -119,6 +119,16 @@ describe('bad configs name the key, the value found and what is expected', () =>
       '  - identity.csr.device_type_oid: expected a dotted OID such as "1.3.6.1.4.1.12345.1.1", found "1.3.x"',
     ],
     [
+      'DTLS endpoint enabled without sensor trust anchors',
+      '[downstream.dtls]\nenabled = true\n',
+      '  - downstream.dtls.sensor_ca_files: expected at least one sensor CA file when the endpoint is enabled, found nothing',
+    ],
+    [
+      'dedicated DTLS key without its files',
+      '[downstream.dtls]\nserver_key = "file"\ncertificate_file = "/etc/edge-gatewayd/dtls.pem"\n',
+      '  - downstream.dtls.key_file: expected a file when server_key = "file", found nothing',
+    ],
+    [
       'boolean where a string belongs',
       '[log]\nformat = true\n',
       '  - log.format: expected one of "json", "pretty"; found true',

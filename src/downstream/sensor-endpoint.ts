@@ -1,0 +1,116 @@
+import coap from 'coap';
+import type { Config } from '../config/index.js';
+import type { KeyStore } from '../keys/index.js';
+import { CoapDtlsSocket, DtlsServer } from '../tls/index.js';
+import { endpointCredentials } from './endpoint-credentials.js';
+
+type DtlsSettings = Config['downstream']['dtls'];
+
+interface Log {
+  info(fields: object, message: string): void;
+  warn(fields: object, message: string): void;
+  debug(fields: object, message: string): void;
+}
+
+export interface SensorEndpointStatus {
+  listening: string;
+  serverKey: string;
+  sessionsEstablished: number;
+  sessionsHandshaking: number;
+  handshakesCompleted: number;
+  handshakesResumed: number;
+  handshakesFailed: number;
+  datagramsMalformed: number;
+}
+
+/**
+ * Where sensors connect: CoAP (node-coap) over our DTLS 1.2 endpoint, mutual X.509. Requests are
+ * answered 4.04 until the proxy routes are installed (telemetry up, commands down).
+ */
+export class SensorEndpoint {
+  readonly #dtls: DtlsServer;
+  readonly #coap: ReturnType<typeof coap.createServer>;
+  readonly #listening: string;
+  readonly #serverKey: string;
+
+  private constructor(
+    dtls: DtlsServer,
+    server: ReturnType<typeof coap.createServer>,
+    listening: string,
+    serverKey: string,
+  ) {
+    this.#dtls = dtls;
+    this.#coap = server;
+    this.#listening = listening;
+    this.#serverKey = serverKey;
+  }
+
+  static async start(
+    settings: DtlsSettings,
+    identity: KeyStore | undefined,
+    log: Log,
+  ): Promise<SensorEndpoint> {
+    const credentials = await endpointCredentials(settings, identity);
+    const dtls = new DtlsServer({
+      certificateChain: credentials.certificateChain,
+      privateKey: credentials.privateKey,
+      ca: credentials.sensorCas,
+      ...(settings.ciphers ? { ciphers: settings.ciphers } : {}),
+      mtu: settings.mtu,
+      handshakeTimeoutMs: settings.handshake_timeout_ms,
+      idleTimeoutMs: settings.idle_timeout_ms,
+      maxSessions: settings.max_sessions,
+      handshakeRate: {
+        perAddress: {
+          ratePerSecond: settings.handshakes_per_second_per_address,
+          burst: settings.handshake_burst_per_address,
+        },
+      },
+    });
+    dtls.on('session', (peer) =>
+      log.debug(
+        { peer: `${peer.address}:${peer.port}`, subject: peer.identity.subject },
+        'sensor session established',
+      ),
+    );
+    dtls.on('handshakeFailed', (event) =>
+      log.info({ peer: `${event.address}:${event.port}`, reason: event.reason }, 'sensor handshake refused'),
+    );
+    const address = await dtls.listen({ host: settings.host, port: settings.port });
+    const server = coap.createServer(
+      (_request: unknown, response: { code: string; end(body: string): void }) => {
+        response.code = '4.04';
+        response.end('no route: the telemetry and command routes are not installed');
+      },
+    );
+    server.listen(new CoapDtlsSocket(dtls) as never);
+    const listening =
+      address.family === 'IPv6'
+        ? `[${address.address}]:${address.port}`
+        : `${address.address}:${address.port}`;
+    log.info(
+      { listening, serverKey: credentials.keyDescription, sensorCas: credentials.sensorCas.length },
+      'sensor endpoint (CoAP over DTLS) listening',
+    );
+    return new SensorEndpoint(dtls, server, listening, credentials.keyDescription);
+  }
+
+  status(): SensorEndpointStatus {
+    const stats = this.#dtls.stats();
+    return {
+      listening: this.#listening,
+      serverKey: this.#serverKey,
+      sessionsEstablished: stats.sessionsEstablished,
+      sessionsHandshaking: stats.sessionsHandshaking,
+      handshakesCompleted: stats.handshakesCompleted,
+      handshakesResumed: stats.handshakesResumed,
+      handshakesFailed: stats.handshakesFailed,
+      datagramsMalformed: stats.datagramsMalformed,
+    };
+  }
+
+  async close(): Promise<void> {
+    await new Promise<void>((resolve) => this.#coap.close(() => resolve()));
+    await this.#dtls.close();
+  }
+}
