@@ -7,7 +7,10 @@
  *   2. a technician's provisioning run: key generated in the part, CSR, factory certificate, lock,
  *      then the verify checklist;
  *   3. edge-gatewayd started the way systemd would (NOTIFY_SOCKET, watchdog), READY=1 awaited,
- *      `gatewayctl status` shown, a SIGHUP reload, and a clean SIGTERM stop.
+ *      `gatewayctl status` shown;
+ *   4. a sensor (libcoap's coap-client-openssl, its certificate from a demo sensor CA) reaches the
+ *      gateway over CoAP/DTLS, mutual X.509, the gateway signing with the key in the simulated part;
+ *   5. a SIGHUP reload and a clean SIGTERM stop.
  * Later work grows this into the full sensor-to-broker flow.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -41,14 +44,76 @@ writeFileSync(
     .replace('# socket = "/run/edge-gatewayd/control.sock"', `socket = "${workDir}/run/control.sock"`)
     .replace('# format = "json"', 'format = "pretty"')
     .replace('# backend = "tpm"', 'backend = "atecc608"')
-    .replace('# simulator_state = ""', `simulator_state = "${workDir}/state/atecc608-simulator.json"`),
+    .replace('# simulator_state = ""', `simulator_state = "${workDir}/state/atecc608-simulator.json"`)
+    .replace('# enabled = false', 'enabled = true')
+    .replace('# host = "::"', 'host = "127.0.0.1"')
+    .replace('# port = 5684', 'port = 0')
+    .replace('# sensor_ca_files = []', `sensor_ca_files = ["${workDir}/sensors/ca.pem"]`),
 );
+/** A sensor vendor's CA and one sensor certificate, as a fleet operator would receive them. */
+function makeDemoSensor(dir: string): void {
+  mkdirSync(dir, { recursive: true });
+  const openssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+  openssl(
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-keyout',
+    'ca.key',
+    '-subj',
+    '/CN=Demo Sensor CA',
+    '-days',
+    '2',
+    '-out',
+    'ca.pem',
+  );
+  openssl(
+    'req',
+    '-new',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-keyout',
+    'sensor.key',
+    '-subj',
+    '/CN=sensor-0001',
+    '-out',
+    'sensor.csr',
+  );
+  writeFileSync(join(dir, 'sensor.ext'), 'extendedKeyUsage=clientAuth\nbasicConstraints=CA:FALSE\n');
+  openssl(
+    'x509',
+    '-req',
+    '-in',
+    'sensor.csr',
+    '-CA',
+    'ca.pem',
+    '-CAkey',
+    'ca.key',
+    '-CAcreateserial',
+    '-days',
+    '2',
+    '-extfile',
+    'sensor.ext',
+    '-out',
+    'sensor.pem',
+  );
+}
+
 const run = (command: string, args: string[]) => {
   const result = spawnSync(command, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   process.stdout.write(result.stdout + result.stderr);
   return result.status ?? 1;
 };
 
+say('sensor vendor: a demo sensor CA and one sensor certificate (openssl, ECDSA P-256, EKU clientAuth)');
+makeDemoSensor(join(workDir, 'sensors'));
 say('factory line: a factory CA kit (scripts/factory-ca.sh init)');
 run(factoryCa, ['init', join(workDir, 'factory-ca')]);
 say('technician: gatewayctl provision factory (simulated ATECC608A, modelled timing)');
@@ -91,6 +156,30 @@ try {
   say('systemd saw: WATCHDOG=1');
 
   say(`gatewayctl status --config ${configPath}`);
+  showStatus(configPath);
+
+  const status = JSON.parse(
+    execFileSync(process.execPath, [gatewayctl, 'status', '--json', '--config', configPath], {
+      encoding: 'utf8',
+    }),
+  ) as { sensorEndpoint: { listening: string } | null };
+  const port = status.sensorEndpoint?.listening.split(':').at(-1);
+  const uri = `coaps://127.0.0.1:${port}/telemetry`;
+  say(`sensor: coap-client-openssl -m get ${uri} (mutual X.509; 4.04 until the proxy routes arrive)`);
+  const sensor = join(workDir, 'sensors');
+  run('coap-client-openssl', [
+    '-m',
+    'get',
+    '-B',
+    '10',
+    '-c',
+    `${sensor}/sensor.pem`,
+    '-j',
+    `${sensor}/sensor.key`,
+    '-R',
+    join(workDir, 'factory-ca/root.crt'),
+    uri,
+  ]);
   showStatus(configPath);
 
   say('raising log.level to "debug" and reloading with SIGHUP (systemctl reload)');
