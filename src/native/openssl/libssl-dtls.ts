@@ -59,6 +59,10 @@ export interface LibSslDtls {
   SSL_renegotiate(ssl: Pointer): number;
   SSL_free_buffers(ssl: Pointer): number;
   SSL_alloc_buffers(ssl: Pointer): number;
+  /** Replaces the SSL's read BIO; the SSL takes ownership of `bio` and frees the previous one. */
+  SSL_set0_rbio(ssl: Pointer, bio: Pointer): void;
+  /** Replaces the SSL's write BIO; the SSL takes ownership of `bio` and frees the previous one. */
+  SSL_set0_wbio(ssl: Pointer, bio: Pointer): void;
   X509_VERIFY_PARAM_set_time(param: Pointer, time: bigint): void;
   X509_get_extended_key_usage(x509: Pointer): number;
   X509_get_subject_name(x509: Pointer): Pointer;
@@ -102,6 +106,8 @@ export function libsslDtls(): LibSslDtls {
     SSL_renegotiate: f('int SSL_renegotiate(SSL *)'),
     SSL_free_buffers: f('int SSL_free_buffers(SSL *)'),
     SSL_alloc_buffers: f('int SSL_alloc_buffers(SSL *)'),
+    SSL_set0_rbio: f('void SSL_set0_rbio(SSL *, BIO *)'),
+    SSL_set0_wbio: f('void SSL_set0_wbio(SSL *, BIO *)'),
     X509_VERIFY_PARAM_set_time: f('void X509_VERIFY_PARAM_set_time(void *, int64_t)'),
     X509_get_extended_key_usage: f('uint32_t X509_get_extended_key_usage(X509 *)'),
     X509_get_subject_name: f('void *X509_get_subject_name(const X509 *)'),
