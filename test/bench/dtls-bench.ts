@@ -5,12 +5,11 @@
  * own process; RSS per idle session is read from /proc.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DtlsClient, type DtlsClientOptions, privateKeyFromPkcs8 } from '../../src/tls/index.js';
-import { makeBenchPki } from './dtls/bench-pki.js';
+import { DtlsClient, type DtlsClientOptions } from '../../src/tls/index.js';
+import { makeDtlsPki } from '../helpers/dtls-pki.js';
 import { coapCode, coapGet } from './dtls/coap-get.js';
 import { measureLatency, round } from './measure.js';
 
@@ -192,14 +191,14 @@ async function sessionStallDuringHandshakes(
 }
 
 export async function benchDtls(): Promise<Record<string, unknown>> {
-  const dir = mkdtempSync(join(tmpdir(), 'egw-bench-dtls-'));
-  const pki = makeBenchPki(dir);
+  const pki = makeDtlsPki();
+  const dir = pki.dir;
   const client: DtlsClientOptions = {
     host: '127.0.0.1',
     port: 0,
-    ca: [pki.der(pki.caPem)],
-    certificateChain: [pki.der(pki.clientCertPem)],
-    privateKey: privateKeyFromPkcs8(pki.pkcs8(pki.clientKeyPem)),
+    ca: [pki.der('ca')],
+    certificateChain: [pki.der('sensor')],
+    privateKey: pki.key('sensor'),
     ciphers: CIPHER,
   };
   const sessionCounts = (process.env.BENCH_DTLS_SESSIONS ?? '1000,5000').split(',').map(Number);
@@ -229,7 +228,7 @@ export async function benchDtls(): Promise<Record<string, unknown>> {
     }
     results['edge-gatewayd busy session while handshakes are signed'] = stall;
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    pki.remove();
   }
   return results;
 }

@@ -7,7 +7,7 @@ import type { ServiceSupervisor } from '../../hw-sim/systemd/index.js';
 import { DtlsClient } from '../../src/tls/index.js';
 import { coapCode, coapGet } from '../bench/dtls/coap-get.js';
 import { gatewayctl, gatewayFixture, startDaemon } from '../helpers/daemon-harness.js';
-import { type DtlsPki, makeDtlsPki } from '../unit/tls/dtls-fixtures.js';
+import { type DtlsPki, makeDtlsPki } from '../helpers/dtls-pki.js';
 
 /**
  * The daemon's CoAP/DTLS endpoint for sensors, signing its handshakes with the gateway identity

@@ -13,7 +13,7 @@ import {
   startDtlsServer,
   until,
   waitFor,
-} from '../unit/tls/dtls-fixtures.js';
+} from '../helpers/dtls-pki.js';
 
 /**
  * Hostile and broken input against a live server. Every test runs against its own server with one good

@@ -13,7 +13,7 @@ import {
   startDtlsServer,
   until,
   waitFor,
-} from '../unit/tls/dtls-fixtures.js';
+} from '../helpers/dtls-pki.js';
 
 /**
  * node-coap on the DTLS endpoint, driven by libcoap's coap-client-openssl (a real sensor-side stack)

@@ -1,13 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DtlsClient } from '../../src/tls/dtls/dtls-client.js';
 import type { DtlsHandshakeFailedEvent, DtlsPeer, DtlsServer } from '../../src/tls/dtls/dtls-server.js';
-import {
-  connectSensor,
-  type DtlsPki,
-  makeDtlsPki,
-  startDtlsServer,
-  waitFor,
-} from '../unit/tls/dtls-fixtures.js';
+import { connectSensor, type DtlsPki, makeDtlsPki, startDtlsServer, waitFor } from '../helpers/dtls-pki.js';
 
 let pki: DtlsPki;
 let server: DtlsServer;

@@ -5,7 +5,7 @@ import type { KeyStore } from '../../src/keys/index.js';
 import { EcdsaDigestSigner } from '../../src/native/openssl/index.js';
 import type { DtlsServer } from '../../src/tls/dtls/dtls-server.js';
 import { keyStorePrivateKey } from '../../src/tls/key-store-private-key.js';
-import { connectSensor, type DtlsPki, makeDtlsPki, startDtlsServer } from '../unit/tls/dtls-fixtures.js';
+import { connectSensor, type DtlsPki, makeDtlsPki, startDtlsServer } from '../helpers/dtls-pki.js';
 
 /**
  * Handshakes (with their synchronous ECDSA signature inside SSL_do_handshake) must not starve the

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DtlsPeer, DtlsServer } from '../../src/tls/dtls/dtls-server.js';
-import { type DtlsPki, makeDtlsPki, run, startDtlsServer, waitFor } from '../unit/tls/dtls-fixtures.js';
+import { type DtlsPki, makeDtlsPki, run, startDtlsServer, waitFor } from '../helpers/dtls-pki.js';
 
 /** Interop with `openssl s_client -dtls1_2`: mutual auth, session resumption, renegotiation refused. */
 let pki: DtlsPki;

@@ -2,6 +2,7 @@
  * Our DTLS endpoint with node-coap on top, as its own process so the benchmark measures its CPU and
  * RSS apart from the load generator. Argument: the bench PKI directory. Prints {"port": N} when ready.
  * Answers every request with a payload as long as libcoap's coap-server index (148 bytes on the wire).
+ * The PKI directory is test/helpers/dtls-pki.ts's: server.pem, server.key, ca.pem.
  * Second argument `atecc`: the server key is in the ATECC608A simulator (modelled timing) instead.
  */
 import { readFileSync } from 'node:fs';

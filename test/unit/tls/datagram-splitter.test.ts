@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DatagramSplitter } from '../../../src/tls/dtls/datagram-splitter.js';
-import { rawRecord } from './dtls-fixtures.js';
+import { rawRecord } from '../../helpers/dtls-pki.js';
 
 describe('DatagramSplitter', () => {
   it('packs whole records into datagrams no larger than the MTU', () => {

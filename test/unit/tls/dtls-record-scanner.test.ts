@@ -4,7 +4,7 @@ import {
   largestHandshakeMessage,
   scanDtlsRecords,
 } from '../../../src/tls/dtls/dtls-record-scanner.js';
-import { clientHello, rawRecord } from './dtls-fixtures.js';
+import { clientHello, rawRecord } from '../../helpers/dtls-pki.js';
 
 describe('scanDtlsRecords', () => {
   it('reads a ClientHello datagram and recognises it as the start of a handshake', () => {

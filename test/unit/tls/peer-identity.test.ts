@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { libssl } from '../../../src/native/openssl/libssl.js';
 import { PeerIdentity } from '../../../src/tls/dtls/peer-identity.js';
 import { x509FromDer } from '../../../src/tls/openssl-objects.js';
-import { type DtlsPki, makeDtlsPki } from './dtls-fixtures.js';
+import { type DtlsPki, makeDtlsPki } from '../../helpers/dtls-pki.js';
 
 let pki: DtlsPki;
 beforeAll(() => {

@@ -2,11 +2,11 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Pointer } from '../../../src/native/openssl/libssl.js';
-import { DtlsClient } from '../../../src/tls/dtls/dtls-client.js';
-import { DtlsServer } from '../../../src/tls/dtls/dtls-server.js';
-import type { DtlsServerOptions } from '../../../src/tls/dtls/dtls-server-options.js';
-import { privateKeyFromPkcs8 } from '../../../src/tls/openssl-objects.js';
+import type { Pointer } from '../../src/native/openssl/libssl.js';
+import { DtlsClient } from '../../src/tls/dtls/dtls-client.js';
+import { DtlsServer } from '../../src/tls/dtls/dtls-server.js';
+import type { DtlsServerOptions } from '../../src/tls/dtls/dtls-server-options.js';
+import { privateKeyFromPkcs8 } from '../../src/tls/openssl-objects.js';
 
 /**
  * Test PKI for the DTLS tests, made with the openssl CLI (EC P-256): a sensor CA, the gateway's server
