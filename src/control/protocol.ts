@@ -1,3 +1,5 @@
+import type { SensorEndpointStatus } from '../downstream/index.js';
+
 /**
  * The control socket protocol between gatewayctl and the running daemon: one JSON object per line.
  *
@@ -41,16 +43,7 @@ export interface DaemonStatus {
   /** The identity key as the key service found it at start-up. */
   identityKey: IdentityKeyStatus;
   /** The CoAP/DTLS endpoint for sensors, or null when downstream.dtls.enabled is false. */
-  sensorEndpoint: {
-    listening: string;
-    serverKey: string;
-    sessionsEstablished: number;
-    sessionsHandshaking: number;
-    handshakesCompleted: number;
-    handshakesResumed: number;
-    handshakesFailed: number;
-    datagramsMalformed: number;
-  } | null;
+  sensorEndpoint: SensorEndpointStatus | null;
 }
 
 export type IdentityKeyStatus =
