@@ -124,6 +124,15 @@ export async function startDtlsServer(
   return { server, port };
 }
 
+/** startDtlsServer that echoes every message back prefixed "echo:", so a test sees it went through the session. */
+export async function startEchoServer(pki: DtlsPki): Promise<{ server: DtlsServer; port: number }> {
+  const started = await startDtlsServer(pki);
+  started.server.on('message', (data, peer) =>
+    started.server.send(peer.address, peer.port, Buffer.concat([Buffer.from('echo:'), data])),
+  );
+  return started;
+}
+
 /** A DtlsClient presenting `sensor` (default: the good sensor). */
 export function connectSensor(
   pki: DtlsPki,

@@ -219,25 +219,7 @@ export class TestPki {
 
   /** A software client key (PKCS#8 DER) and its chain from the factory CA. */
   softwareClient(serial: string): { pkcs8: Uint8Array; chain: Uint8Array[] } {
-    const key = join(this.dir, `software-${serial}.key`);
-    const csr = join(this.dir, `software-${serial}.csr`);
-    const cert = join(this.dir, `software-${serial}.crt`);
-    tool('openssl', [
-      'req',
-      ...[
-        '-new',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:P-256',
-        '-nodes',
-        '-keyout',
-        key,
-        '-out',
-        csr,
-      ],
-      ...['-subj', `/CN=device-${serial}/serialNumber=${serial}`],
-    ]);
+    const { key, csr, cert } = this.#clientRequest(`software-${serial}`, serial);
     tool('bash', [factoryCa, 'sign', this.factoryDir, csr, cert]);
     return {
       pkcs8: pkcs8OfKeyFile(key),
@@ -247,45 +229,48 @@ export class TestPki {
 
   /** A client key and certificate from the rogue CA (the broker must refuse it). */
   rogueClient(serial: string): { pkcs8: Uint8Array; chain: Uint8Array[] } {
-    const key = join(this.dir, `rogue-client-${serial}.key`);
-    const csr = join(this.dir, `rogue-client-${serial}.csr`);
-    const cert = join(this.dir, `rogue-client-${serial}.crt`);
+    const { key, csr, cert } = this.#clientRequest(`rogue-client-${serial}`, serial);
     const ext = join(this.dir, 'rogue-client.ext');
     writeFileSync(
       ext,
       'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n',
     );
-    tool('openssl', [
-      'req',
-      ...[
-        '-new',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:P-256',
-        '-nodes',
-        '-keyout',
-        key,
-        '-out',
-        csr,
-      ],
-      ...['-subj', `/CN=device-${serial}/serialNumber=${serial}`],
-    ]);
+    const signing = ['-CA', this.rogueCa, '-CAkey', join(this.dir, 'rogue-ca.key'), '-CAcreateserial'];
     tool('openssl', [
       'x509',
-      ...[
-        '-req',
-        '-in',
-        csr,
-        '-CA',
-        this.rogueCa,
-        '-CAkey',
-        join(this.dir, 'rogue-ca.key'),
-        '-CAcreateserial',
-      ],
-      ...['-sha256', '-days', '30', '-extfile', ext, '-out', cert],
+      '-req',
+      '-in',
+      csr,
+      ...signing,
+      '-sha256',
+      '-days',
+      '30',
+      '-extfile',
+      ext,
+      '-out',
+      cert,
     ]);
     return { pkcs8: pkcs8OfKeyFile(key), chain: [derOfCertFile(cert)] };
+  }
+
+  /** A fresh P-256 key and CSR for device-<serial> as `name`.key/.csr; `cert` is where its certificate goes. */
+  #clientRequest(name: string, serial: string): { key: string; csr: string; cert: string } {
+    const [key, csr, cert] = ['key', 'csr', 'crt'].map((ext) => join(this.dir, `${name}.${ext}`)) as [
+      string,
+      string,
+      string,
+    ];
+    const newKey = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key];
+    tool('openssl', [
+      'req',
+      '-new',
+      ...newKey,
+      '-out',
+      csr,
+      '-subj',
+      `/CN=device-${serial}/serialNumber=${serial}`,
+    ]);
+    return { key, csr, cert };
   }
 }
 

@@ -1,7 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DtlsClient } from '../../src/tls/dtls/dtls-client.js';
 import type { DtlsHandshakeFailedEvent, DtlsPeer, DtlsServer } from '../../src/tls/dtls/dtls-server.js';
-import { connectSensor, type DtlsPki, makeDtlsPki, startDtlsServer, waitFor } from '../helpers/dtls-pki.js';
+import {
+  connectSensor,
+  type DtlsPki,
+  makeDtlsPki,
+  startDtlsServer,
+  startEchoServer,
+  waitFor,
+} from '../helpers/dtls-pki.js';
 
 let pki: DtlsPki;
 let server: DtlsServer;
@@ -9,11 +16,7 @@ let port: number;
 
 beforeAll(async () => {
   pki = makeDtlsPki();
-  ({ server, port } = await startDtlsServer(pki));
-  // Echo with a prefix, so a test sees the reply went through the server's session.
-  server.on('message', (data, peer) =>
-    server.send(peer.address, peer.port, Buffer.concat([Buffer.from('echo:'), data])),
-  );
+  ({ server, port } = await startEchoServer(pki));
 });
 
 afterAll(async () => {

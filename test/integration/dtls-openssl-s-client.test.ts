@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DtlsPeer, DtlsServer } from '../../src/tls/dtls/dtls-server.js';
-import { type DtlsPki, makeDtlsPki, run, startDtlsServer, waitFor } from '../helpers/dtls-pki.js';
+import { type DtlsPki, makeDtlsPki, run, startEchoServer, waitFor } from '../helpers/dtls-pki.js';
 
 /** Interop with `openssl s_client -dtls1_2`: mutual auth, session resumption, renegotiation refused. */
 let pki: DtlsPki;
@@ -9,10 +9,7 @@ let port: number;
 
 beforeAll(async () => {
   pki = makeDtlsPki();
-  ({ server, port } = await startDtlsServer(pki));
-  server.on('message', (data, peer) =>
-    server.send(peer.address, peer.port, Buffer.concat([Buffer.from('echo:'), data])),
-  );
+  ({ server, port } = await startEchoServer(pki));
 });
 
 afterAll(async () => {
