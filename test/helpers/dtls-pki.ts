@@ -145,6 +145,7 @@ export function connectSensor(
     handshakeTimeoutMs?: number;
     extraChain?: Uint8Array[];
     localPort?: number;
+    ciphers?: string;
   } = {},
 ): Promise<DtlsClient> {
   return DtlsClient.connect({
@@ -157,6 +158,7 @@ export function connectSensor(
     ...(extra.mtu ? { mtu: extra.mtu } : {}),
     ...(extra.handshakeTimeoutMs ? { handshakeTimeoutMs: extra.handshakeTimeoutMs } : {}),
     ...(extra.localPort ? { localPort: extra.localPort } : {}),
+    ...(extra.ciphers ? { ciphers: extra.ciphers } : {}),
   });
 }
 

@@ -55,6 +55,12 @@ export interface LibSslDtls {
   SSL_get0_verified_chain(ssl: Pointer): Pointer;
   SSL_get_session(ssl: Pointer): Pointer;
   SSL_SESSION_get_id(session: Pointer, length: [number]): bigint | null;
+  /** Copies the session's master secret into `out`; returns its length (48 for TLS/DTLS 1.2). */
+  SSL_SESSION_get_master_key(session: Pointer, out: Buffer, length: number): number;
+  SSL_get_client_random(ssl: Pointer, out: Buffer, length: number): number;
+  SSL_get_server_random(ssl: Pointer, out: Buffer, length: number): number;
+  /** Marks close_notify as sent/received without sending: SSL_free then keeps the session cached. */
+  SSL_set_shutdown(ssl: Pointer, mode: number): void;
   SSL_get0_param(ssl: Pointer): Pointer;
   SSL_renegotiate(ssl: Pointer): number;
   SSL_free_buffers(ssl: Pointer): number;
@@ -102,6 +108,12 @@ export function libsslDtls(): LibSslDtls {
     SSL_get0_verified_chain: f('OPENSSL_STACK *SSL_get0_verified_chain(const SSL *)'),
     SSL_get_session: f('SSL_SESSION *SSL_get_session(const SSL *)'),
     SSL_SESSION_get_id: f('const void *SSL_SESSION_get_id(const SSL_SESSION *, _Out_ unsigned int *)'),
+    SSL_SESSION_get_master_key: f(
+      'size_t SSL_SESSION_get_master_key(const SSL_SESSION *, _Out_ uint8_t *, size_t)',
+    ),
+    SSL_get_client_random: f('size_t SSL_get_client_random(const SSL *, _Out_ uint8_t *, size_t)'),
+    SSL_get_server_random: f('size_t SSL_get_server_random(const SSL *, _Out_ uint8_t *, size_t)'),
+    SSL_set_shutdown: f('void SSL_set_shutdown(SSL *, int)'),
     SSL_get0_param: f('void *SSL_get0_param(SSL *)'),
     SSL_renegotiate: f('int SSL_renegotiate(SSL *)'),
     SSL_free_buffers: f('int SSL_free_buffers(SSL *)'),

@@ -6,6 +6,8 @@ export interface DtlsStats {
   sessionsActive: number;
   sessionsHandshaking: number;
   sessionsEstablished: number;
+  /** Established sessions whose records JS protects (their OpenSSL connection state is freed). */
+  sessionsOnJsRecordLayer: number;
   /** Source addresses the rate limiter tracks now (bounded). */
   rateLimiterAddresses: number;
   datagramsReceived: number;
@@ -36,6 +38,8 @@ export interface DtlsStats {
   sessionsClosedByPeer: number;
   sessionsRefusedLimit: number;
   renegotiationsRefused: number;
+  /** Records of established sessions dropped because they failed authentication or were replays. */
+  recordsRejected: number;
   retransmissions: number;
   messagesReceived: number;
   messagesSent: number;
@@ -45,7 +49,12 @@ type CounterName = {
   [K in keyof DtlsStats]: DtlsStats[K] extends number ? K : never;
 }[keyof DtlsStats];
 
-type GaugeName = 'sessionsActive' | 'sessionsHandshaking' | 'sessionsEstablished' | 'rateLimiterAddresses';
+type GaugeName =
+  | 'sessionsActive'
+  | 'sessionsHandshaking'
+  | 'sessionsEstablished'
+  | 'sessionsOnJsRecordLayer'
+  | 'rateLimiterAddresses';
 
 /** The counters behind `DtlsServer.stats()`. */
 export class DtlsCounters {
@@ -87,6 +96,7 @@ export class DtlsCounters {
       sessionsClosedByPeer: value('sessionsClosedByPeer'),
       sessionsRefusedLimit: value('sessionsRefusedLimit'),
       renegotiationsRefused: value('renegotiationsRefused'),
+      recordsRejected: value('recordsRejected'),
       retransmissions: value('retransmissions'),
       messagesReceived: value('messagesReceived'),
       messagesSent: value('messagesSent'),

@@ -25,6 +25,8 @@ export interface DtlsRecordInfo {
   contentType: number;
   version: number;
   epoch: number;
+  /** 48-bit sequence number within the epoch. */
+  sequence: number;
   /** Offset of the record header in the datagram. */
   offset: number;
   /** Length of the record body (without the 13-byte header). */
@@ -72,7 +74,8 @@ export function scanDtlsRecords(datagram: Uint8Array): DtlsScanResult {
     if (offset + RECORD_HEADER_LENGTH + length > datagram.length) {
       return { ok: false, reason: `truncated record at byte ${offset}: ${length} bytes announced` };
     }
-    const record: DtlsRecordInfo = { contentType, version, epoch, offset, length };
+    const sequence = readUint(datagram, offset + 5, 6);
+    const record: DtlsRecordInfo = { contentType, version, epoch, sequence, offset, length };
     if (contentType === DTLS_CONTENT_TYPE.HANDSHAKE && epoch === 0) {
       const body = offset + RECORD_HEADER_LENGTH;
       if (length < HANDSHAKE_HEADER_LENGTH) return { ok: false, reason: 'truncated handshake header' };

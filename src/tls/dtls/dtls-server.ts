@@ -88,6 +88,8 @@ export class DtlsServer extends EventEmitter<DtlsServerEvents> {
   readonly #limiter: HandshakeRateLimiter;
   readonly #sessions = new Map<string, DtlsSession>();
   readonly #bySsl = new Map<bigint, DtlsSession>();
+  /** The SSL pointer a session started with (it frees its SSL once on the JS record layer). */
+  readonly #sslOf = new WeakMap<DtlsSession, Pointer>();
   /** Verified chains by session id, so a resumed session has the same identity and can be re-checked. */
   readonly #resumable = new Map<string, { identity: PeerIdentity; at: number }>();
   readonly #host: DtlsSessionHost;
@@ -133,6 +135,9 @@ export class DtlsServer extends EventEmitter<DtlsServerEvents> {
       },
       ended: (session, reason) => this.#ended(session, reason),
       retransmitted: () => this.#counters.add('retransmissions'),
+      released: (session) => this.#bySsl.delete(this.#sslOf.get(session) as bigint),
+      renegotiationRefused: () => this.#counters.add('renegotiationsRefused'),
+      recordRejected: () => this.#counters.add('recordsRejected'),
     };
   }
 
@@ -217,11 +222,16 @@ export class DtlsServer extends EventEmitter<DtlsServerEvents> {
 
   stats(): DtlsStats {
     let handshaking = 0;
-    for (const session of this.#sessions.values()) if (session.state === 'handshaking') handshaking++;
+    let onJsRecordLayer = 0;
+    for (const session of this.#sessions.values()) {
+      if (session.state === 'handshaking') handshaking++;
+      if (session.onJsRecordLayer) onJsRecordLayer++;
+    }
     return this.#counters.snapshot({
       sessionsActive: this.#sessions.size,
       sessionsHandshaking: handshaking,
       sessionsEstablished: this.#sessions.size - handshaking,
+      sessionsOnJsRecordLayer: onJsRecordLayer,
       rateLimiterAddresses: this.#limiter.trackedAddresses,
     });
   }
@@ -292,7 +302,7 @@ export class DtlsServer extends EventEmitter<DtlsServerEvents> {
           return;
         }
       }
-      session.receive(datagram);
+      session.receive(datagram, scan.records);
     } catch (error) {
       // A bug or an OpenSSL surprise on one peer's datagram must not take the others down.
       this.#counters.add('processingErrors');
@@ -351,6 +361,7 @@ export class DtlsServer extends EventEmitter<DtlsServerEvents> {
     const session = new DtlsSession(listener, peer, key, this.#host, this.#options);
     this.#sessions.set(key, session);
     this.#bySsl.set(listener.ssl as bigint, session);
+    this.#sslOf.set(session, listener.ssl);
     this.#context.prepareSession(listener.ssl);
     this.#counters.add('handshakesStarted');
     session.accept();
@@ -442,7 +453,9 @@ export class DtlsServer extends EventEmitter<DtlsServerEvents> {
 
   #forget(session: DtlsSession): void {
     if (this.#sessions.get(session.key) === session) this.#sessions.delete(session.key);
-    this.#bySsl.delete(session.ssl as bigint);
+    // A freed SSL's address may already belong to a newer session: only remove our own entry.
+    const ssl = this.#sslOf.get(session) as bigint;
+    if (this.#bySsl.get(ssl) === session) this.#bySsl.delete(ssl);
   }
 
   #send(peer: DtlsPeerAddress, datagram: Buffer): void {

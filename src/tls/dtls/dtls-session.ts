@@ -8,7 +8,9 @@ import {
 } from '../../native/openssl/libssl-dtls.js';
 import { TlsError } from '../tls-error.js';
 import { DatagramSplitter } from './datagram-splitter.js';
+import { type DtlsRecordInfo, scanDtlsRecords } from './dtls-record-scanner.js';
 import { HandshakeFailure } from './handshake-failure.js';
+import { aeadSuiteNamed, deriveEpochKeys, RecordChannel } from './record-layer/index.js';
 
 export interface DtlsPeerAddress {
   address: string;
@@ -35,7 +37,16 @@ export interface DtlsSessionHost {
   plaintext(session: DtlsSession, data: Buffer): void;
   ended(session: DtlsSession, reason: DtlsSessionEndReason): void;
   retransmitted(session: DtlsSession): void;
+  /** The session freed its SSL object (its records are protected in JS from now on). */
+  released?(session: DtlsSession): void;
+  /** The JS record layer refused an encrypted ClientHello (OpenSSL reports its own through the context). */
+  renegotiationRefused?(session: DtlsSession): void;
+  /** The JS record layer dropped a record that failed authentication or was a replay. */
+  recordRejected?(session: DtlsSession): void;
 }
+
+/** Who protects the records of an established session. */
+export type DtlsRecordLayer = 'js' | 'openssl';
 
 /** One SSL object with its two memory BIOs, as made for the listener, a session or a client. */
 export interface SslWithBios {
@@ -55,16 +66,26 @@ const TIMEVAL: DtlsTimeval = { tv_sec: 0, tv_usec: 0 };
  * bounded by the MTU, so steady traffic never causes a swap per datagram (see #renewBiosIfGrown).
  */
 const BIO_RENEW_ABOVE_BYTES = 4096;
+/** Epoch of the keys the first (and, renegotiation being refused, only) handshake establishes. */
+const FIRST_EPOCH = 1;
+const SHUTDOWN_SENT_AND_RECEIVED = 3;
 
 /**
  * One DTLS association over memory BIOs: feeds received datagrams to OpenSSL, drives the handshake,
  * reads plaintext, writes what OpenSSL produced as MTU-sized datagrams, and runs the retransmission
  * and handshake-deadline timers. Everything is synchronous; the owner does the UDP I/O.
+ *
+ * With `recordLayer: 'js'` (servers), an established session hands its records to a RecordChannel
+ * and frees its SSL object: the keys are derived from the session's master secret and randoms, the
+ * write sequence continues after the last record OpenSSL sent, and the replay window starts with the
+ * peer records OpenSSL consumed. The SSL_SESSION stays in the context's cache, so resumption works.
+ * Suites the channel cannot run (non-AEAD) stay with OpenSSL.
  */
 export class DtlsSession {
   readonly peer: DtlsPeerAddress;
   readonly key: string;
-  readonly ssl: Pointer;
+  /** The SSL object; null once the session runs on the JS record layer. */
+  ssl: Pointer;
   /** Last authenticated plaintext received (idle eviction looks at it). */
   lastActivity = Date.now();
   state: DtlsSessionState = 'handshaking';
@@ -85,14 +106,25 @@ export class DtlsSession {
   #buffersReleased = false;
   #bufferUsers = 0;
   #deadlineTimer: NodeJS.Timeout | undefined;
+  readonly #recordLayer: DtlsRecordLayer;
+  #channel: RecordChannel | undefined;
+  /** Set when the handshake completed and the session should move to the JS record layer. */
+  #releaseDue = false;
+  /** Highest sequence number of the records we sent in the first epoch (tracked for the handover). */
+  #lastWriteSequence = -1;
+  /** What went out when the handshake completed: our final flight, if we sent the last one. */
+  #finalFlight: Buffer[] = [];
+  #cipher: string | undefined;
+  #resumed: boolean | undefined;
 
   constructor(
     bios: SslWithBios,
     peer: DtlsPeerAddress,
     key: string,
     host: DtlsSessionHost,
-    options: { mtu: number; handshakeTimeoutMs: number },
+    options: { mtu: number; handshakeTimeoutMs: number; recordLayer?: DtlsRecordLayer },
   ) {
+    this.#recordLayer = options.recordLayer ?? 'openssl';
     this.ssl = bios.ssl;
     this.#readBio = bios.readBio;
     this.#writeBio = bios.writeBio;
@@ -142,9 +174,13 @@ export class DtlsSession {
     this.#pump();
   }
 
-  /** One received datagram (already checked for record framing). */
-  receive(datagram: Buffer): void {
+  /** One received datagram (already checked for record framing; `records` is its scan, if at hand). */
+  receive(datagram: Buffer, records?: readonly DtlsRecordInfo[]): void {
     if (this.state === 'closed') return;
+    if (this.#channel) {
+      this.#channel.receive(datagram, records ?? scannedRecords(datagram));
+      return;
+    }
     const ssl = libssl();
     if (datagram.length > this.#bioHighWater) this.#bioHighWater = datagram.length;
     this.#allocBuffers();
@@ -158,6 +194,10 @@ export class DtlsSession {
     if (!this.closed && ssl.BIO_ctrl(this.#readBio, BIO_CTRL.PENDING, 0, null) > 0) {
       ssl.BIO_ctrl(this.#readBio, DTLS_CONST.BIO_CTRL_RESET, 0, null);
     }
+    if (this.#releaseDue && this.state === 'established' && this.#bufferUsers === 0) {
+      this.#releaseDue = false;
+      if (this.#moveToRecordChannel(records ?? scannedRecords(datagram))) return;
+    }
     this.#renewBiosIfGrown();
   }
 
@@ -169,6 +209,17 @@ export class DtlsSession {
     const ssl = libssl();
     libcrypto().ERR_clear_error();
     const buffer = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.length);
+    if (this.#channel) {
+      if (buffer.length > RecordChannel.MAX_PLAINTEXT) {
+        throw new TlsError(
+          'EGW_TLS_PROTOCOL',
+          `a ${buffer.length}-byte DTLS write to ${describe(this.peer)} exceeds one record (${RecordChannel.MAX_PLAINTEXT} bytes)`,
+          { hint: 'split the message (CoAP: block-wise transfer)' },
+        );
+      }
+      this.#channel.write(buffer);
+      return;
+    }
     let written: number;
     this.#allocBuffers();
     try {
@@ -199,16 +250,22 @@ export class DtlsSession {
     this.#releaseBuffers();
   }
 
+  /** The session's records are protected by the JS RecordChannel (its SSL object is freed). */
+  get onJsRecordLayer(): boolean {
+    return this.#channel !== undefined;
+  }
+
   get closed(): boolean {
     return this.state === 'closed';
   }
 
   /** Whether this handshake resumed a cached session. */
   get resumed(): boolean {
-    return libssl().SSL_session_reused(this.ssl) === 1;
+    return this.#resumed ?? libssl().SSL_session_reused(this.ssl) === 1;
   }
 
   get cipher(): string {
+    if (this.#cipher !== undefined) return this.#cipher;
     const ssl = libssl();
     const cipher = ssl.SSL_get_current_cipher(this.ssl);
     return cipher ? ssl.SSL_CIPHER_get_name(cipher) : '';
@@ -218,7 +275,9 @@ export class DtlsSession {
   close(reason: DtlsSessionEndReason, notify = true): void {
     if (this.state === 'closed') return;
     const wasEstablished = this.state === 'established';
-    if (wasEstablished && notify) {
+    if (wasEstablished && notify && this.#channel) {
+      this.#channel.closeNotify();
+    } else if (wasEstablished && notify) {
       this.#allocBuffers();
       libcrypto().ERR_clear_error();
       libssl().SSL_shutdown(this.ssl);
@@ -231,7 +290,7 @@ export class DtlsSession {
 
   /** Ends a handshake that has not completed (or a resumed session the trust hook rejected). */
   abort(failure: HandshakeFailure): void {
-    if (this.state === 'established') {
+    if (this.state === 'established' && !this.#channel) {
       this.#allocBuffers();
       libcrypto().ERR_clear_error();
       libssl().SSL_shutdown(this.ssl);
@@ -248,8 +307,13 @@ export class DtlsSession {
       if (result === 1) {
         this.state = 'established';
         this.#clearDeadline();
+        this.#resumed = ssl.SSL_session_reused(this.ssl) === 1;
+        this.#cipher = this.cipher;
+        // Our final flight goes out before the host looks at the session (it may already write).
+        this.#finalFlight = this.#flush();
         this.#host.handshakeCompleted(this);
         if (this.state !== 'established') return; // the host rejected it
+        this.#releaseDue = this.#recordLayer === 'js';
       } else {
         const error = ssl.SSL_get_error(this.ssl, result);
         if (error !== SSL_ERROR.WANT_READ && error !== SSL_ERROR.WANT_WRITE) {
@@ -295,7 +359,7 @@ export class DtlsSession {
    */
   #allocBuffers(): void {
     this.#bufferUsers++;
-    if (this.#buffersReleased) {
+    if (this.#buffersReleased && this.ssl) {
       libsslDtls().SSL_alloc_buffers(this.ssl);
       this.#buffersReleased = false;
     }
@@ -304,7 +368,7 @@ export class DtlsSession {
   /** Pairs with #allocBuffers; only the outermost user frees (a 'message' listener may write meanwhile). */
   #releaseBuffers(): void {
     this.#bufferUsers--;
-    if (this.#bufferUsers === 0 && this.state === 'established' && !this.#buffersReleased) {
+    if (this.#bufferUsers === 0 && this.state === 'established' && !this.#buffersReleased && this.ssl) {
       this.#buffersReleased = libsslDtls().SSL_free_buffers(this.ssl) === 1;
     }
   }
@@ -339,19 +403,82 @@ export class DtlsSession {
     this.#biosFromHandshake = false;
   }
 
-  #flush(): void {
+  /** Sends what OpenSSL wrote; returns the datagrams. */
+  #flush(): Buffer[] {
     const ssl = libssl();
     const pending = ssl.BIO_ctrl(this.#writeBio, BIO_CTRL.PENDING, 0, null);
-    if (pending <= 0) return;
+    if (pending <= 0) return [];
     if (pending > this.#bioHighWater) this.#bioHighWater = pending;
     const output = Buffer.alloc(pending);
     ssl.BIO_read(this.#writeBio, output, pending);
-    for (const datagram of this.#splitter.split(output)) this.#host.sendDatagram(this, datagram);
+    if (this.#recordLayer === 'js') this.#trackWriteSequence(output);
+    const datagrams = this.#splitter.split(output);
+    for (const datagram of datagrams) this.#host.sendDatagram(this, datagram);
+    return datagrams;
+  }
+
+  /** OpenSSL does not say where its write sequence is: read it off the records it produced. */
+  #trackWriteSequence(output: Buffer): void {
+    for (const record of scannedRecords(output)) {
+      if (record.epoch === FIRST_EPOCH && record.sequence > this.#lastWriteSequence) {
+        this.#lastWriteSequence = record.sequence;
+      }
+    }
+  }
+
+  /**
+   * Hands the established session to a RecordChannel and frees the SSL object (see the class comment).
+   * `records` is the datagram that completed the handshake: OpenSSL consumed its first-epoch records.
+   * False (the session stays with OpenSSL) for a suite the channel does not run.
+   */
+  #moveToRecordChannel(records: readonly DtlsRecordInfo[]): boolean {
+    const suite = aeadSuiteNamed(this.cipher);
+    const dtls = libsslDtls();
+    const session = suite ? dtls.SSL_get_session(this.ssl) : null;
+    if (!suite || !session || this.#lastWriteSequence < 0) return false;
+    const master = Buffer.alloc(48);
+    const clientRandom = Buffer.alloc(32);
+    const serverRandom = Buffer.alloc(32);
+    const masterLength = dtls.SSL_SESSION_get_master_key(session, master, master.length);
+    dtls.SSL_get_client_random(this.ssl, clientRandom, clientRandom.length);
+    dtls.SSL_get_server_random(this.ssl, serverRandom, serverRandom.length);
+    if (masterLength !== master.length) return false;
+    const keys = deriveEpochKeys(suite, master, clientRandom, serverRandom);
+    master.fill(0);
+    this.#channel = new RecordChannel(
+      suite,
+      keys,
+      {
+        epoch: FIRST_EPOCH,
+        nextWriteSequence: this.#lastWriteSequence + 1,
+        received: records.filter((record) => record.epoch === FIRST_EPOCH).map((record) => record.sequence),
+        lastFlight: this.#finalFlight,
+      },
+      {
+        send: (datagram) => this.#host.sendDatagram(this, datagram),
+        plaintext: (data) => {
+          this.lastActivity = Date.now();
+          this.#host.plaintext(this, data);
+        },
+        peerClosed: (fatal) => this.close(fatal ? 'protocolError' : 'closedByPeer', !fatal),
+        renegotiationRefused: () => this.#host.renegotiationRefused?.(this),
+        retransmitted: () => this.#host.retransmitted(this),
+        rejected: () => this.#host.recordRejected?.(this),
+      },
+    );
+    this.#finalFlight = [];
+    // Without "shutdown sent", SSL_free would drop the session from the cache as a bad one.
+    dtls.SSL_set_shutdown(this.ssl, SHUTDOWN_SENT_AND_RECEIVED);
+    libssl().SSL_free(this.ssl);
+    this.ssl = null;
+    this.#host.released?.(this);
+    return true;
   }
 
   #armRetransmit(): void {
     if (this.#retransmitTimer) clearTimeout(this.#retransmitTimer);
     this.#retransmitTimer = undefined;
+    if (!this.ssl) return;
     if (libsslDtls().DTLS_get_timeout(this.ssl, TIMEVAL) !== 1) return;
     const ms = Math.max(1, Math.ceil(TIMEVAL.tv_sec * 1000 + TIMEVAL.tv_usec / 1000));
     this.#retransmitTimer = setTimeout(() => this.#onRetransmitTimer(), ms);
@@ -394,7 +521,9 @@ export class DtlsSession {
     this.#clearDeadline();
     if (this.#retransmitTimer) clearTimeout(this.#retransmitTimer);
     this.#retransmitTimer = undefined;
-    libssl().SSL_free(this.ssl);
+    this.#channel?.stop();
+    if (this.ssl) libssl().SSL_free(this.ssl);
+    this.ssl = null;
   }
 }
 
@@ -412,6 +541,12 @@ function newMemBios(): { readBio: Pointer; writeBio: Pointer } | null {
   ssl.BIO_ctrl(readBio, BIO_CTRL.SET_BUF_MEM_EOF_RETURN, BIO_EOF_RETRY, null);
   ssl.BIO_ctrl(writeBio, BIO_CTRL.SET_BUF_MEM_EOF_RETURN, BIO_EOF_RETRY, null);
   return { readBio, writeBio };
+}
+
+/** The records of a datagram we framed or produced ourselves (never malformed; [] if it were). */
+function scannedRecords(datagram: Buffer): readonly DtlsRecordInfo[] {
+  const scan = scanDtlsRecords(datagram);
+  return scan.ok ? scan.records : [];
 }
 
 function describe(peer: DtlsPeerAddress): string {
