@@ -22,15 +22,22 @@ interface ServerUnderTest {
   port: number;
 }
 
-async function startOurs(pkiDir: string, key: 'software' | 'atecc' = 'software'): Promise<ServerUnderTest> {
-  const child = spawn(process.execPath, [join(here, 'dtls/dtls-bench-server.js'), pkiDir, key], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+async function startOurs(
+  pkiDir: string,
+  key: 'software' | 'atecc' = 'software',
+  recordLayer: 'js' | 'openssl' = 'js',
+): Promise<ServerUnderTest> {
+  const child = spawn(
+    process.execPath,
+    [join(here, 'dtls/dtls-bench-server.js'), pkiDir, key, recordLayer],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   const line = await new Promise<string>((resolve, reject) => {
     child.stdout?.once('data', (chunk: Buffer) => resolve(chunk.toString()));
     child.once('exit', (code) => reject(new Error(`bench server exited with ${code}`)));
   });
-  return { name: 'edge-gatewayd', process: child, port: (JSON.parse(line) as { port: number }).port };
+  const name = recordLayer === 'js' ? 'edge-gatewayd' : 'edge-gatewayd (OpenSSL record layer)';
+  return { name, process: child, port: (JSON.parse(line) as { port: number }).port };
 }
 
 async function startLibcoap(pkiDir: string): Promise<ServerUnderTest> {
@@ -207,8 +214,13 @@ export async function benchDtls(): Promise<Record<string, unknown>> {
     load_generator: 'DtlsClient (koffi/OpenSSL), one UDP socket per session',
   };
   try {
-    for (const start of [startOurs, startLibcoap]) {
-      const server = await start(dir);
+    const servers = [
+      () => startOurs(dir),
+      () => startOurs(dir, 'software', 'openssl'),
+      () => startLibcoap(dir),
+    ];
+    for (const start of servers) {
+      const server = await start();
       try {
         process.stderr.write(`  dtls: ${server.name}\n`);
         results[server.name] = await measureServer(server, client, sessionCounts);

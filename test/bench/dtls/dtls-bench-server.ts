@@ -4,6 +4,7 @@
  * Answers every request with a payload as long as libcoap's coap-server index (148 bytes on the wire).
  * The PKI directory is test/helpers/dtls-pki.ts's: server.pem, server.key, ca.pem.
  * Second argument `atecc`: the server key is in the ATECC608A simulator (modelled timing) instead.
+ * Third argument `openssl`: established sessions stay on OpenSSL's record layer (default: the JS one).
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -26,6 +27,7 @@ const server = new DtlsServer({
   privateKey: identity.key,
   ca: [der('ca.pem')],
   maxSessions: 10_000,
+  recordLayer: process.argv[4] === 'openssl' ? 'openssl' : 'js',
   // One load generator on one address opens thousands of sessions: lift the per-source limit.
   handshakeRate: {
     perAddress: { ratePerSecond: 100_000, burst: 100_000 },
