@@ -18,6 +18,7 @@ packages=(
   swtpm swtpm-tools libtss2-dev libtss2-tcti-swtpm0 tpm2-tools   # TPM 2.0 simulator and tpm2-tss
   mosquitto mosquitto-clients                      # MQTT 5 broker for upstream tests
   libcoap3-bin                                     # coap-client-openssl / coap-server-openssl
+  curl                                             # an independent HTTPS client for the EST server tests
 )
 
 missing=()

@@ -29,3 +29,10 @@ export const PACKAGE = readPackage();
 export const VERSION = PACKAGE.version;
 /** The installed package's folder (holds scripts/, config/, systemd/). */
 export const PACKAGE_ROOT = PACKAGE.root;
+
+/**
+ * No wall clock reading before this instant can be right: this release did not exist yet. A board
+ * without an RTC boots at 1970; the identity and trust modules use this (and the last time they saw)
+ * as a floor for validity checks. Move it forward with each release.
+ */
+export const BUILD_TIME_FLOOR = new Date('2026-11-01T00:00:00Z');

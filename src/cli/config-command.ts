@@ -16,6 +16,8 @@ export function registerConfigCommands(program: Command): void {
     .action((path: string, options: { json?: boolean }) => {
       try {
         const effective = loadConfigFile(path);
+        // Secrets stay out of terminals and scripts' logs: say whether one is set, not what it is.
+        if (effective.identity.est.password !== '') effective.identity.est.password = '(set, not shown)';
         process.stdout.write(
           options.json
             ? `${JSON.stringify({ ok: true, path, config: effective }, null, 2)}\n`

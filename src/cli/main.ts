@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import { VERSION } from '../build-info/index.js';
 import { registerConfigCommands } from './config-command.js';
+import { registerIdentityCommands } from './identity-command.js';
 import { registerProvisionCommands } from './provision-command.js';
 import { registerStatusCommand } from './status-command.js';
 
@@ -21,6 +22,8 @@ Examples:
   gatewayctl config check /etc/edge-gatewayd/gateway.toml
   gatewayctl provision factory --ca-dir /srv/factory-ca --yes
   gatewayctl provision verify --ca /srv/factory-ca/root.crt
+  gatewayctl identity status --json      operational certificate, expiry, renewal time
+  gatewayctl identity renew --now        renew over EST now
 
 Errors carry a stable code (EGW_…) in --json output; scripts should match on it, not on the text.`,
   );
@@ -28,5 +31,6 @@ Errors carry a stable code (EGW_…) in --json output; scripts should match on i
 registerStatusCommand(program);
 registerConfigCommands(program);
 registerProvisionCommands(program);
+registerIdentityCommands(program);
 
 await program.parseAsync();

@@ -37,6 +37,7 @@ export function formatStatus(status: DaemonStatus): string {
     ['supervisor', supervisorLine(status.supervisor)],
     ['identity key', identityKeyLine(status.identityKey)],
     ['sensors', sensorLine(status.sensorEndpoint)],
+    ['identity', identityLine(status.identity)],
   ];
   if (status.lastReload) {
     rows.push([
@@ -55,6 +56,15 @@ function sensorLine(endpoint: DaemonStatus['sensorEndpoint']): string {
   const { listening, sessionsEstablished, handshakesCompleted, handshakesResumed, handshakesFailed } =
     endpoint;
   return `coaps on ${listening}, ${sessionsEstablished} sessions, ${handshakesCompleted} handshakes (${handshakesResumed} resumed, ${handshakesFailed} refused); key: ${endpoint.serverKey}`;
+}
+
+function identityLine(identity: DaemonStatus['identity']): string {
+  if (!identity) return 'factory certificate only (identity.est.url not set)';
+  const certificate = identity.subject
+    ? `${identity.subject}, issuer ${identity.issuer}, expires ${identity.notAfter}${identity.expired ? ' (EXPIRED)' : ''}`
+    : 'no operational certificate yet';
+  const trouble = identity.lastError ? `; last error: ${identity.lastError}` : '';
+  return `${identity.state}: ${certificate}; key ${identity.keyBackend}${trouble}`;
 }
 
 function identityKeyLine(key: DaemonStatus['identityKey']): string {

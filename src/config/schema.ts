@@ -102,6 +102,34 @@ export function configSchema(defaults: ConfigDefaults) {
               .default('1.3.6.1.4.1.12345.1.1'),
           })
           .prefault({}),
+        est: z
+          .strictObject({
+            url: z
+              .string()
+              .refine((value) => value === '' || /^https:\/\/[^/]+/.test(value), {
+                message: 'an https:// URL, or "" for none',
+              })
+              .default(''),
+            label: z
+              .string()
+              .regex(/^[A-Za-z0-9._~-]*$/, { message: 'one URL path segment (letters, digits, . _ ~ -)' })
+              .default(''),
+            trust_anchor_file: optionalPath,
+            username: z.string().default(''),
+            password: z.string().default(''),
+            timeout_ms: z.number().int().min(1000).max(600_000).default(60_000),
+          })
+          .prefault({}),
+        renewal: z
+          .strictObject({
+            lifetime_fraction: z.number().gt(0).lt(1).default(0.8),
+            days_before_expiry: z.number().min(0).max(3650).default(30),
+            jitter_fraction: z.number().min(0).max(0.2).default(0.02),
+            retry_initial_ms: z.number().int().min(10).max(86_400_000).default(5_000),
+            retry_max_ms: z.number().int().min(10).max(604_800_000).default(3_600_000),
+            rebootstrap_when_expired: z.boolean().default(true),
+          })
+          .prefault({}),
       })
       .prefault({}),
     downstream: z

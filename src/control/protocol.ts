@@ -1,4 +1,5 @@
 import type { SensorEndpointStatus } from '../downstream/index.js';
+import type { IdentityStatus } from '../identity/index.js';
 
 /**
  * The control socket protocol between gatewayctl and the running daemon: one JSON object per line.
@@ -44,6 +45,8 @@ export interface DaemonStatus {
   identityKey: IdentityKeyStatus;
   /** The CoAP/DTLS endpoint for sensors, or null when downstream.dtls.enabled is false. */
   sensorEndpoint: SensorEndpointStatus | null;
+  /** The operational identity lifecycle, or null when identity.est.url is "" (factory identity only). */
+  identity: IdentityStatus | null;
 }
 
 export type IdentityKeyStatus =

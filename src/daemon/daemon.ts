@@ -1,11 +1,20 @@
+import { readFileSync } from 'node:fs';
 import { VERSION } from '../build-info/index.js';
 import { type Config, ConfigError, changedKeys, loadConfigFile, RELOADABLE_KEYS } from '../config/index.js';
 import { ControlServer, type DaemonState, type DaemonStatus } from '../control/index.js';
 import { SensorEndpoint } from '../downstream/index.js';
 import { GatewayError } from '../errors/index.js';
-import { keySettingsFromConfig } from '../identity/index.js';
+import {
+  csrProfileFromConfig,
+  IdentityLifecycle,
+  IdentityRecords,
+  keySettingsFromConfig,
+} from '../identity/index.js';
 import { type KeyStore, openKeyStore } from '../keys/index.js';
+import { pemBlocks } from '../pki/index.js';
 import { Store } from '../store/index.js';
+import { keyStorePrivateKey } from '../tls/index.js';
+import { ClockFloor, TrustBundleStore } from '../trust/index.js';
 import { createLogger, type Logger } from './logger.js';
 import { SupervisorNotifier } from './supervisor-notifier.js';
 
@@ -27,6 +36,7 @@ export class Daemon {
   #keys: KeyStore | undefined;
   #keyError: GatewayError | undefined;
   #sensors: SensorEndpoint | undefined;
+  #identity: IdentityLifecycle | undefined;
   #stopping: Promise<void> | undefined;
 
   constructor(configPath: string, config: Config) {
@@ -55,6 +65,7 @@ export class Daemon {
     );
 
     await this.#openIdentityKey();
+    await this.#startIdentityLifecycle();
 
     if (this.#config.downstream.dtls.enabled) {
       this.#notifier.status('starting the sensor endpoint (CoAP over DTLS)');
@@ -62,7 +73,12 @@ export class Daemon {
     }
 
     this.#notifier.status('opening control socket');
-    this.#control = new ControlServer(controlConfig.socket).handle('status', () => this.status());
+    this.#control = new ControlServer(controlConfig.socket)
+      .handle('status', () => this.status())
+      .handle('identity.status', () => this.#lifecycle().status())
+      .handle('identity.enroll', () => this.#lifecycle().enrollNow())
+      .handle('identity.renew', () => this.#lifecycle().renewNow())
+      .handle('identity.rollback', () => this.#lifecycle().rollback());
     await this.#control.listen();
     this.log.info({ path: controlConfig.socket }, 'control socket listening');
 
@@ -102,6 +118,73 @@ export class Daemon {
         `identity key unavailable: ${this.#keyError.message}`,
       );
     }
+  }
+
+  /**
+   * Zero touch: with an EST server configured, the lifecycle enrols the gateway on its own and renews
+   * it before expiry. It runs in the background: READY does not wait for the network.
+   */
+  async #startIdentityLifecycle(): Promise<void> {
+    const est = this.#config.identity.est;
+    if (!est.url || !this.#keys || !this.#store) {
+      if (est.url && !this.#keys)
+        this.log.warn('identity lifecycle not started: the identity key is unavailable');
+      return;
+    }
+    let anchors: Uint8Array[] = [];
+    let problem = 'is empty: the EST server must be pinned by an explicit trust anchor (RFC 7030 §4.1.1)';
+    try {
+      if (est.trust_anchor_file) anchors = pemBlocks(readFileSync(est.trust_anchor_file, 'latin1'));
+      problem = 'holds no PEM certificate';
+    } catch (error) {
+      problem = `cannot be read: ${(error as Error).message}`;
+    }
+    if (anchors.length === 0) {
+      throw new ConfigError('EGW_CONFIG_INVALID', this.configPath, [
+        {
+          path: 'identity.est.trust_anchor_file',
+          message: `${JSON.stringify(est.trust_anchor_file)} ${problem}; point it at the EST root PEM from the factory image`,
+        },
+      ]);
+    }
+    const keys = this.#keys;
+    const serial = keys.info.serial;
+    const trust = new TrustBundleStore(this.#store);
+    this.#identity = new IdentityLifecycle({
+      records: new IdentityRecords(this.#store),
+      keys,
+      privateKey: keyStorePrivateKey(keys, await keys.publicKey()),
+      csrProfile: csrProfileFromConfig(this.#config, serial),
+      est: {
+        url: est.url,
+        label: est.label,
+        trustAnchors: anchors,
+        ...(est.username ? { basicAuth: { username: est.username, password: est.password } } : {}),
+        timeoutMs: est.timeout_ms,
+      },
+      policy: {
+        lifetimeFraction: this.#config.identity.renewal.lifetime_fraction,
+        daysBeforeExpiry: this.#config.identity.renewal.days_before_expiry,
+        jitterFraction: this.#config.identity.renewal.jitter_fraction,
+        retryInitialMs: this.#config.identity.renewal.retry_initial_ms,
+        retryMaxMs: this.#config.identity.renewal.retry_max_ms,
+        rebootstrapWhenExpired: this.#config.identity.renewal.rebootstrap_when_expired,
+      },
+      clock: new ClockFloor(this.#store),
+      log: this.log,
+      caCertificatesReceived: (certificates) => trust.replaceFromSource('upstream', 'est', certificates),
+    });
+    this.#identity.start();
+    this.log.info({ est: est.url }, 'identity lifecycle started (EST)');
+  }
+
+  #lifecycle(): IdentityLifecycle {
+    if (this.#identity) return this.#identity;
+    throw new GatewayError('EGW_IDENTITY_DISABLED', 'the identity lifecycle is not running', {
+      hint: this.#config.identity.est.url
+        ? 'the identity key is unavailable: see `gatewayctl status`'
+        : 'set identity.est.url (and identity.est.trust_anchor_file) to enrol over EST',
+    });
   }
 
   /**
@@ -149,6 +232,7 @@ export class Daemon {
     this.#notifier.stopping(`stopping (${reason})`);
     this.log.info({ reason }, 'edge-gatewayd stopping');
     await this.#control?.close();
+    await this.#identity?.stop();
     await this.#sensors?.close();
     await this.#keys?.close();
     this.#store?.close();
@@ -174,6 +258,7 @@ export class Daemon {
       },
       identityKey: this.#identityKeyStatus(),
       sensorEndpoint: this.#sensors?.status() ?? null,
+      identity: this.#identity?.status() ?? null,
     };
   }
 

@@ -1,5 +1,13 @@
 export { readCertificateFile } from './certificate-material.js';
 export {
+  csrAttributesFromBody,
+  type EnrollOutcome,
+  EstClient,
+  type EstClientOptions,
+  EstError,
+  retryAfterMs,
+} from './est/index.js';
+export {
   type FactoryProvisioningOptions,
   installCertificates,
   type ProvisioningHooks,
@@ -8,4 +16,15 @@ export {
   provisionFactory,
 } from './factory-provisioning.js';
 export { csrProfileFromConfig, keySettingsFromConfig } from './key-settings.js';
+export {
+  type EstSettings,
+  IdentityLifecycle,
+  type IdentityLifecycleOptions,
+  IdentityRecords,
+  type IdentityState,
+  type IdentityStatus,
+  type RenewalPolicy,
+  renewalTime,
+  retryDelayMs,
+} from './lifecycle/index.js';
 export { type CheckItem, type ProvisioningReport, verifyProvisioning } from './provisioning-check.js';

@@ -1,5 +1,6 @@
+export { type BuiltChain, buildChain } from './chain-builder.js';
 export { type BuiltCsr, buildCsr, type CsrProfile } from './csr-builder.js';
 export { type DigestSigner, digestSignerCrypto } from './digest-signer-crypto.js';
 export { pemBlocks } from './pem.js';
 export { readableName } from './readable-name.js';
-export { X509Certificate } from './x509.js';
+export { X509Certificate, X509Certificates } from './x509.js';

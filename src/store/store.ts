@@ -64,6 +64,19 @@ export class Store {
     this.#setMeta.run(key, value, now.toISOString());
   }
 
+  /**
+   * A prepared statement on the state database, for the modules that keep their own tables here
+   * (identity, trust, outbox). Prepare once and keep it: preparing is the expensive part.
+   */
+  prepare<Params extends unknown[] = unknown[], Row = unknown>(sql: string): Database.Statement<Params, Row> {
+    return this.#db.prepare<Params, Row>(sql);
+  }
+
+  /** Runs `work` in one transaction (BEGIN IMMEDIATE): all of it is durable, or none of it. */
+  transaction<T>(work: () => T): T {
+    return this.#db.transaction(work).immediate();
+  }
+
   /** The connection settings that durability depends on, read back from SQLite (for diagnostics). */
   settings(): { journalMode: string; synchronous: string; foreignKeys: boolean } {
     const synchronous = ['off', 'normal', 'full', 'extra'][

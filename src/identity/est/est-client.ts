@@ -1,0 +1,226 @@
+import { request } from 'node:http';
+import { buildChain, type X509Certificate } from '../../pki/index.js';
+import { connectTls, type TlsClientContext } from '../../tls/index.js';
+import { type CsrAttribute, certificatesFromPkcs7Body, csrAttributesFromBody, excerpt } from './est-body.js';
+import { EstError, hintForStatus } from './est-error.js';
+
+export interface EstClientOptions {
+  /** The server, e.g. https://est.example.net:8443 (the /.well-known/est/ path is added). */
+  url: string;
+  /** RFC 7030 §3.2.2 label (one path segment after /.well-known/est/), if the server uses one. */
+  label?: string;
+  /**
+   * TLS: the explicit trust anchor(s) for the EST server (from the factory image) and the client
+   * identity it authenticates with (factory for enrolment, operational for re-enrolment).
+   */
+  context: TlsClientContext;
+  /** HTTP Basic credentials, for servers that want them in addition to the client certificate. */
+  basicAuth?: { username: string; password: string };
+  /** Per call. Default 60 s. */
+  timeoutMs?: number;
+}
+
+/** The answer to /simpleenroll or /simplereenroll. */
+export type EnrollOutcome =
+  | { status: 'issued'; certificate: X509Certificate; chain: X509Certificate[] }
+  | { status: 'pending'; retryAfterMs: number };
+
+interface HttpAnswer {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Buffer;
+}
+
+const MAX_BODY_BYTES = 1 << 20;
+const DEFAULT_RETRY_AFTER_MS = 60_000;
+
+/**
+ * An EST client (RFC 7030) over the gateway's own TLS client stream, so the TLS client certificate
+ * is signed by the key in hardware. One connection per call: calls are rare (enrolment, renewal).
+ */
+export class EstClient {
+  readonly #base: URL;
+  readonly #options: EstClientOptions;
+
+  constructor(options: EstClientOptions) {
+    let url: URL;
+    try {
+      url = new URL(options.url);
+    } catch (cause) {
+      throw new EstError('EGW_EST_UNREACHABLE', `EST URL ${JSON.stringify(options.url)} is not a URL`, {
+        hint: 'set identity.est.url to https://host[:port]',
+        cause,
+      });
+    }
+    if (url.protocol !== 'https:') {
+      throw new EstError('EGW_EST_UNREACHABLE', `EST URL ${options.url} is not https`, {
+        hint: 'EST runs over TLS only (RFC 7030 §3.3)',
+      });
+    }
+    const label = options.label ? `${encodeURIComponent(options.label)}/` : '';
+    this.#base = new URL(`/.well-known/est/${label}`, url);
+    this.#options = options;
+  }
+
+  /** /cacerts: the CA certificates (root and intermediates) of the EST CA. */
+  async cacerts(): Promise<X509Certificate[]> {
+    const answer = await this.#call('GET', 'cacerts');
+    this.#expectOk(answer, 'cacerts');
+    return certificatesFromPkcs7Body(answer.body, 'cacerts');
+  }
+
+  /** /csrattrs: what the CA wants in the CSR (RFC 7030 §4.5); [] when it says nothing (204/404). */
+  async csrattrs(): Promise<CsrAttribute[]> {
+    const answer = await this.#call('GET', 'csrattrs');
+    if (answer.status === 204 || answer.status === 404) return [];
+    this.#expectOk(answer, 'csrattrs');
+    return csrAttributesFromBody(answer.body);
+  }
+
+  /** /simpleenroll with a DER PKCS#10; `caCertificates` (from cacerts) completes a leaf-only answer. */
+  simpleenroll(csrDer: Uint8Array, caCertificates: readonly X509Certificate[]): Promise<EnrollOutcome> {
+    return this.#enroll('simpleenroll', csrDer, caCertificates);
+  }
+
+  /** /simplereenroll: the same, authenticated by the current operational certificate. */
+  simplereenroll(csrDer: Uint8Array, caCertificates: readonly X509Certificate[]): Promise<EnrollOutcome> {
+    return this.#enroll('simplereenroll', csrDer, caCertificates);
+  }
+
+  async #enroll(
+    operation: 'simpleenroll' | 'simplereenroll',
+    csrDer: Uint8Array,
+    caCertificates: readonly X509Certificate[],
+  ): Promise<EnrollOutcome> {
+    // Base64 with line breaks and a trailing newline, as RFC 7030 examples and most servers expect.
+    const lines =
+      Buffer.from(csrDer)
+        .toString('base64')
+        .match(/.{1,64}/g) ?? [];
+    const answer = await this.#call('POST', operation, {
+      body: Buffer.from(`${lines.join('\n')}\n`),
+      contentType: 'application/pkcs10',
+    });
+    if (answer.status === 202) {
+      return { status: 'pending', retryAfterMs: retryAfterMs(answer.headers['retry-after']) };
+    }
+    this.#expectOk(answer, operation);
+    const received = certificatesFromPkcs7Body(answer.body, operation);
+    const leaf = received.find((certificate) => !isCa(certificate)) ?? (received[0] as X509Certificate);
+    const pool = [...received.filter((certificate) => certificate !== leaf), ...caCertificates];
+    const built = await buildChain(leaf, pool);
+    if (!built.complete) {
+      throw new EstError(
+        'EGW_EST_BAD_CERTIFICATE',
+        `the certificate from ${operation} (issuer ${leaf.issuer}) does not chain to the EST CA certificates from /cacerts`,
+        { hint: 'the server issued from a CA it does not publish: check the EST server configuration' },
+      );
+    }
+    return { status: 'issued', certificate: leaf, chain: built.certificates };
+  }
+
+  #expectOk(answer: HttpAnswer, operation: string): void {
+    if (answer.status >= 200 && answer.status < 300) return;
+    const body = excerpt(answer.body);
+    throw new EstError(
+      'EGW_EST_HTTP',
+      `EST ${operation} at ${this.#base.origin} answered ${answer.status}: ${body}`,
+      { status: answer.status, bodyExcerpt: body, hint: hintForStatus(answer.status) },
+    );
+  }
+
+  #call(
+    method: 'GET' | 'POST',
+    operation: string,
+    send?: { body: Buffer; contentType: string },
+  ): Promise<HttpAnswer> {
+    const url = new URL(operation, this.#base);
+    const timeoutMs = this.#options.timeoutMs ?? 60_000;
+    const headers: Record<string, string> = { accept: '*/*' };
+    if (send) {
+      headers['content-type'] = send.contentType;
+      headers['content-transfer-encoding'] = 'base64';
+      headers['content-length'] = String(send.body.length);
+    }
+    const basic = this.#options.basicAuth;
+    if (basic) {
+      headers.authorization = `Basic ${Buffer.from(`${basic.username}:${basic.password}`).toString('base64')}`;
+    }
+    const port = Number(url.port || 443);
+    return new Promise<HttpAnswer>((resolve, reject) => {
+      const req = request(
+        {
+          method,
+          host: url.hostname,
+          port,
+          path: url.pathname,
+          headers,
+          createConnection: () =>
+            connectTls({
+              host: url.hostname.replace(/^\[|\]$/g, ''),
+              port,
+              context: this.#options.context,
+              handshakeTimeoutMs: timeoutMs,
+            }),
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          let size = 0;
+          res.on('data', (chunk: Buffer) => {
+            size += chunk.length;
+            if (size > MAX_BODY_BYTES) {
+              req.destroy(
+                new EstError('EGW_EST_RESPONSE', `EST ${operation} response exceeds ${MAX_BODY_BYTES} bytes`),
+              );
+              return;
+            }
+            chunks.push(chunk);
+          });
+          res.on('end', () =>
+            resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }),
+          );
+          res.on('error', (error) => reject(this.#transportError(operation, error)));
+        },
+      );
+      req.setTimeout(timeoutMs, () =>
+        req.destroy(
+          new EstError(
+            'EGW_EST_TIMEOUT',
+            `EST ${operation} at ${url.origin}: no answer within ${timeoutMs} ms`,
+            {
+              hint: 'the server is slow or unreachable: the gateway retries with backoff',
+            },
+          ),
+        ),
+      );
+      req.on('error', (error) => reject(this.#transportError(operation, error)));
+      req.end(send?.body);
+    });
+  }
+
+  #transportError(operation: string, error: Error): EstError {
+    if (error instanceof EstError) return error;
+    const reason = error.message;
+    const code = (error as { code?: string }).code;
+    return new EstError('EGW_EST_UNREACHABLE', `EST ${operation} at ${this.#base.origin} failed: ${reason}`, {
+      hint: code?.startsWith('EGW_TLS')
+        ? ((error as { hint?: string }).hint ?? 'the TLS handshake with the EST server failed')
+        : 'is the EST server running and reachable from here (identity.est.url)?',
+      cause: error,
+    });
+  }
+}
+
+function isCa(certificate: X509Certificate): boolean {
+  const constraints = certificate.getExtension('2.5.29.19') as { ca?: boolean } | null;
+  return constraints?.ca === true;
+}
+
+/** Retry-After: delta-seconds or an HTTP-date (RFC 9110 §10.2.3); a default when absent or odd. */
+export function retryAfterMs(header: string | string[] | undefined, now = Date.now()): number {
+  const value = Array.isArray(header) ? header[0] : header;
+  if (!value) return DEFAULT_RETRY_AFTER_MS;
+  if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000;
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? DEFAULT_RETRY_AFTER_MS : Math.max(0, date - now);
+}

@@ -1,0 +1,4 @@
+/** The EST (RFC 7030) client the identity lifecycle enrols and renews with. */
+export { type CsrAttribute, csrAttributesFromBody } from './est-body.js';
+export { type EnrollOutcome, EstClient, type EstClientOptions, retryAfterMs } from './est-client.js';
+export { EstError, type EstErrorCode } from './est-error.js';

@@ -1,0 +1,497 @@
+import { GatewayError } from '../../errors/index.js';
+import type { KeyStore } from '../../keys/index.js';
+import { buildCsr, type CsrProfile, type X509Certificate } from '../../pki/index.js';
+import { TlsClientContext } from '../../tls/index.js';
+import { sameBytes } from '../certificate-material.js';
+import { EstClient, EstError } from '../est/index.js';
+import type { CertificateRecord, IdentityRecords, IdentityState } from './identity-records.js';
+import { type RenewalPolicy, renewalTime, retryDelayMs } from './renewal-policy.js';
+
+/** Where the EST server is and how the gateway authenticates to it. */
+export interface EstSettings {
+  url: string;
+  label?: string;
+  /** The EST server's explicit trust anchor(s), DER (from the factory image). */
+  trustAnchors: Uint8Array[];
+  basicAuth?: { username: string; password: string };
+  timeoutMs: number;
+}
+
+/** The time validity is judged at (trust's ClockFloor). */
+export interface LifecycleClock {
+  now(): Date;
+  readonly behind: boolean;
+  remember(): void;
+}
+
+/** The structured events the lifecycle logs (pino-compatible). */
+export interface LifecycleLog {
+  info(fields: object, message: string): void;
+  warn(fields: object, message: string): void;
+  error(fields: object, message: string): void;
+}
+
+export interface IdentityLifecycleOptions {
+  records: IdentityRecords;
+  keys: KeyStore;
+  /** An EVP_PKEY* signing with `keys` (keyStorePrivateKey), for the TLS client certificate. */
+  privateKey: unknown;
+  csrProfile: CsrProfile;
+  est: EstSettings;
+  policy: RenewalPolicy;
+  clock: LifecycleClock;
+  log: LifecycleLog;
+  /** The EST CA certificates from /cacerts, for the upstream trust bundle. */
+  caCertificatesReceived(certificates: X509Certificate[]): void;
+  /**
+   * Proves a pending identity before it is committed: a mutual-TLS connection with it. Default: a
+   * /cacerts call to the EST server authenticated by the new certificate.
+   */
+  prove?(chain: X509Certificate[], context: TlsClientContext): Promise<void>;
+  random?: () => number;
+}
+
+export interface IdentityStatus {
+  state: IdentityState;
+  since: string;
+  /** Which certificate the gateway presents now. */
+  presenting: 'factory' | 'operational' | 'none';
+  subject: string | null;
+  issuer: string | null;
+  serial: string | null;
+  notAfter: string | null;
+  expired: boolean;
+  renewAt: string | null;
+  keyBackend: string;
+  hardwareBacked: boolean;
+  attempts: number;
+  nextAttemptAt: string | null;
+  lastError: string | null;
+  pending: { subject: string; serial: string } | null;
+  est: string | null;
+  /** The system clock is behind the clock floor: validity is judged at the floor. */
+  clockBehindFloor: boolean;
+  clockUsed: string;
+}
+
+/** setTimeout's limit is ~24.8 days; longer waits are taken in steps and re-evaluated. */
+const MAX_TIMER_MS = 86_400_000;
+
+/**
+ * The gateway's own identity over time: factory → enrolling → operational → renewing → operational,
+ * persisted in SQLite (IdentityRecords) so a restart — or a power cut at any point — resumes where it
+ * stood. A new certificate is installed as pending, proven by a mutual-TLS connection, then committed;
+ * a failed proof rolls back to the last good identity. Retries back off exponentially with jitter;
+ * `202 Retry-After` is honoured. Runs by itself once started (zero touch); gatewayctl can ask it to
+ * enrol, renew now or roll back.
+ */
+export class IdentityLifecycle {
+  readonly #o: IdentityLifecycleOptions;
+  readonly #random: () => number;
+  #timer: NodeJS.Timeout | undefined;
+  #running: Promise<void> | undefined;
+  #stopped = false;
+
+  constructor(options: IdentityLifecycleOptions) {
+    this.#o = options;
+    this.#random = options.random ?? Math.random;
+  }
+
+  /** Starts the loop: recovers a pending certificate, then enrols or schedules renewal. */
+  start(): void {
+    this.#schedule(0);
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    await this.#running?.catch(() => undefined);
+  }
+
+  /** The certificate chain the gateway presents now (operational when committed, else factory). */
+  async presentedChain(): Promise<{ source: 'factory' | 'operational'; chain: Uint8Array[] } | undefined> {
+    const active = this.#o.records.active();
+    if (active && active.notAfter > this.#o.clock.now()) {
+      return {
+        source: 'operational',
+        chain: withoutRoot(active.chain).map((c) => new Uint8Array(c.rawData)),
+      };
+    }
+    const factory = await this.#factoryChain().catch(() => undefined);
+    return factory ? { source: 'factory', chain: factory } : undefined;
+  }
+
+  status(): IdentityStatus {
+    const records = this.#o.records;
+    const state = records.state();
+    const active = records.active();
+    const pending = records.pending();
+    const now = this.#o.clock.now();
+    const info = this.#o.keys.info;
+    return {
+      state: state.state,
+      since: state.since.toISOString(),
+      presenting: active && active.notAfter > now ? 'operational' : 'factory',
+      subject: active?.subject ?? null,
+      issuer: active?.issuer ?? null,
+      serial: active?.serial ?? null,
+      notAfter: active?.notAfter.toISOString() ?? null,
+      expired: active ? active.notAfter <= now : false,
+      renewAt: active ? this.#renewAt(active).toISOString() : null,
+      keyBackend: info.backend,
+      hardwareBacked: info.hardwareBacked,
+      attempts: state.attempts,
+      nextAttemptAt: state.nextAttemptAt?.toISOString() ?? null,
+      lastError: state.lastError ?? null,
+      pending: pending ? { subject: pending.subject, serial: pending.serial } : null,
+      est: this.#o.est.url,
+      clockBehindFloor: this.#o.clock.behind,
+      clockUsed: now.toISOString(),
+    };
+  }
+
+  /** gatewayctl identity enroll: enrol with the factory identity now, whatever the state. */
+  enrollNow(): Promise<IdentityStatus> {
+    return this.#commanded(() => this.#obtain('simpleenroll'));
+  }
+
+  /** gatewayctl identity renew --now: re-enrol with the operational identity now. */
+  renewNow(): Promise<IdentityStatus> {
+    if (!this.#o.records.active()) {
+      return Promise.reject(
+        new GatewayError('EGW_IDENTITY_NO_OPERATIONAL', 'there is no operational certificate to renew', {
+          hint: 'run `gatewayctl identity enroll` (or wait for the automatic enrolment)',
+        }),
+      );
+    }
+    return this.#commanded(() => this.#obtain('simplereenroll'));
+  }
+
+  /** Runs an operator's request; a failure is recorded (and retried) as in the loop, then reported. */
+  async #commanded(work: () => Promise<void>): Promise<IdentityStatus> {
+    try {
+      await this.#runExclusive(work);
+    } catch (error) {
+      this.#failed(error);
+      if (error instanceof ProofHandled || error instanceof EnrollmentPending) {
+        throw new GatewayError('EGW_IDENTITY_NOT_DONE', this.#o.records.state().lastError ?? 'not done', {
+          hint: 'the gateway keeps its current identity and retries by itself; see `gatewayctl identity status`',
+        });
+      }
+      throw error;
+    }
+    return this.status();
+  }
+
+  /** gatewayctl identity rollback: drop a pending certificate, or return to the previous one. */
+  rollback(): IdentityStatus {
+    const records = this.#o.records;
+    if (records.pending()) {
+      records.rollbackPending('operator rollback');
+      this.#event(
+        'warn',
+        'rolled_back',
+        { by: 'operator' },
+        'pending certificate rolled back by the operator',
+      );
+    } else if (
+      records.previous() &&
+      (records.previous() as CertificateRecord).notAfter > this.#o.clock.now()
+    ) {
+      const restored = records.reactivatePrevious();
+      this.#event(
+        'warn',
+        'rolled_back',
+        { by: 'operator', serial: restored.serial },
+        'returned to the previous certificate',
+      );
+    } else {
+      throw new GatewayError(
+        'EGW_IDENTITY_NOTHING_TO_ROLL_BACK',
+        'no pending or previous valid certificate to roll back to',
+        {
+          hint: 'the gateway keeps its current identity',
+        },
+      );
+    }
+    return this.status();
+  }
+
+  #schedule(delayMs: number): void {
+    if (this.#stopped) return;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = setTimeout(
+      () => {
+        this.#timer = undefined;
+        void this.#runExclusive(() => this.#tick()).catch(() => undefined);
+      },
+      Math.min(Math.max(0, delayMs), MAX_TIMER_MS),
+    );
+    this.#timer.unref();
+  }
+
+  /** One transition at a time: the loop and gatewayctl requests never interleave. */
+  async #runExclusive(work: () => Promise<void>): Promise<void> {
+    while (this.#running) await this.#running.catch(() => undefined);
+    const run = work();
+    this.#running = run;
+    try {
+      await run;
+    } finally {
+      if (this.#running === run) this.#running = undefined;
+    }
+  }
+
+  async #tick(): Promise<void> {
+    if (this.#stopped) return;
+    const { records, clock, policy } = this.#o;
+    clock.remember();
+    try {
+      if (records.pending()) {
+        await this.#proveAndCommit('recovered after restart');
+      }
+      const state = records.state();
+      const now = clock.now();
+      if (state.nextAttemptAt && state.nextAttemptAt > now && state.attempts > 0) {
+        this.#schedule(state.nextAttemptAt.getTime() - now.getTime());
+        return;
+      }
+      const active = records.active();
+      if (!active) {
+        await this.#obtain('simpleenroll');
+      } else if (active.notAfter <= now) {
+        if (!policy.rebootstrapWhenExpired) {
+          this.#event(
+            'error',
+            'expired',
+            { notAfter: active.notAfter.toISOString() },
+            'operational certificate EXPIRED and identity.renewal.rebootstrap_when_expired = false: waiting for an operator',
+          );
+          this.#schedule(MAX_TIMER_MS);
+          return;
+        }
+        this.#event(
+          'error',
+          'rebootstrap',
+          { notAfter: active.notAfter.toISOString() },
+          'operational certificate EXPIRED: enrolling again with the FACTORY identity',
+        );
+        await this.#obtain('simpleenroll');
+      } else if (this.#renewAt(active) <= now) {
+        await this.#obtain('simplereenroll');
+      }
+    } catch (error) {
+      this.#failed(error);
+      return;
+    }
+    const active = records.active();
+    if (active) this.#schedule(this.#renewAt(active).getTime() - clock.now().getTime());
+  }
+
+  /** Enrol (factory identity) or re-enrol (operational identity), then prove and commit. */
+  async #obtain(operation: 'simpleenroll' | 'simplereenroll'): Promise<void> {
+    const { records, est, keys } = this.#o;
+    const renewing = operation === 'simplereenroll';
+    const target: IdentityState = renewing ? 'renewing' : 'enrolling';
+    const previous = records.state();
+    records.setState(target, { attempts: previous.attempts, lastError: previous.lastError });
+    this.#event('info', target, { est: est.url, operation }, `${target} over EST ${operation}`);
+    const chain = renewing
+      ? withoutRoot((records.active() as CertificateRecord).chain).map((c) => new Uint8Array(c.rawData))
+      : await this.#factoryChain();
+    const context = this.#context(chain);
+    try {
+      const client = this.#client(context);
+      const caCertificates = await client.cacerts();
+      this.#o.caCertificatesReceived(caCertificates);
+      const wanted = await client.csrattrs();
+      const csr = await buildCsr(keys, this.#o.csrProfile);
+      if (wanted.length > 0)
+        this.#event('info', 'csrattrs', { oids: wanted.map((a) => a.oid) }, 'server CSR attributes');
+      const outcome = renewing
+        ? await client.simplereenroll(csr.der, caCertificates)
+        : await client.simpleenroll(csr.der, caCertificates);
+      if (outcome.status === 'pending') {
+        throw new EnrollmentPending(outcome.retryAfterMs);
+      }
+      await this.#checkIssued(outcome.certificate);
+      const pending = records.installPending(outcome.chain, operation);
+      this.#event(
+        'info',
+        'pending',
+        { serial: pending.serial, subject: pending.subject, notAfter: pending.notAfter.toISOString() },
+        'new certificate installed as pending',
+      );
+    } finally {
+      context.free();
+    }
+    await this.#proveAndCommit('new certificate');
+  }
+
+  async #proveAndCommit(why: string): Promise<void> {
+    const { records } = this.#o;
+    const pending = records.pending() as CertificateRecord;
+    const context = this.#context(withoutRoot(pending.chain).map((c) => new Uint8Array(c.rawData)));
+    try {
+      await (this.#o.prove ?? ((_chain, ctx) => this.#proveWithEst(ctx)))(pending.chain, context);
+    } catch (error) {
+      const reason = `proof of the new certificate failed: ${describe(error)}`;
+      const attempts = records.state().attempts + 1;
+      const next = new Date(
+        this.#o.clock.now().getTime() + retryDelayMs(attempts, this.#o.policy, this.#random),
+      );
+      records.rollbackPending(reason, next, attempts);
+      this.#event(
+        'error',
+        'rolled_back',
+        { serial: pending.serial, reason },
+        `${reason}; rolled back to the last good identity`,
+      );
+      this.#schedule(next.getTime() - this.#o.clock.now().getTime());
+      throw new ProofHandled();
+    } finally {
+      context.free();
+    }
+    const active = records.commitPending();
+    this.#event(
+      'info',
+      'operational',
+      {
+        serial: active.serial,
+        subject: active.subject,
+        issuer: active.issuer,
+        notAfter: active.notAfter.toISOString(),
+        why,
+      },
+      'operational certificate committed',
+    );
+  }
+
+  async #proveWithEst(context: TlsClientContext): Promise<void> {
+    await this.#client(context).cacerts();
+  }
+
+  async #checkIssued(certificate: X509Certificate): Promise<void> {
+    const ours = await this.#o.keys.publicKey();
+    if (!sameBytes(certificate.publicKey.rawData, ours)) {
+      throw new EstError(
+        'EGW_EST_BAD_CERTIFICATE',
+        `the issued certificate ${certificate.serialNumber} is not for this gateway's key`,
+        {
+          hint: 'the EST server mixed up requests: the gateway keeps its current identity and retries',
+        },
+      );
+    }
+    const now = this.#o.clock.now();
+    if (certificate.notAfter <= now) {
+      throw new EstError(
+        'EGW_EST_BAD_CERTIFICATE',
+        `the issued certificate ${certificate.serialNumber} expired at ${certificate.notAfter.toISOString()}`,
+        {
+          hint: 'check the EST CA (an expired issuing CA?) and the gateway clock',
+        },
+      );
+    }
+  }
+
+  #failed(error: unknown): void {
+    if (error instanceof ProofHandled) return;
+    const { records, clock, policy } = this.#o;
+    const state = records.state();
+    const attempts = state.attempts + 1;
+    let delay = retryDelayMs(attempts, policy, this.#random);
+    if (error instanceof EnrollmentPending) {
+      delay = error.retryAfterMs;
+      this.#event(
+        'info',
+        'pending_at_server',
+        { retryAfterMs: delay },
+        `EST server says pending: retry in ${Math.round(delay / 1000)} s`,
+      );
+    }
+    const next = new Date(clock.now().getTime() + delay);
+    const fallback: IdentityState = records.active() ? 'operational' : 'factory';
+    const message = error instanceof EnrollmentPending ? 'pending at the EST server' : describe(error);
+    records.setState(fallback, { attempts, nextAttemptAt: next, lastError: message });
+    if (!(error instanceof EnrollmentPending)) {
+      this.#event(
+        'warn',
+        'retry',
+        {
+          attempts,
+          nextAttemptAt: next.toISOString(),
+          error: message,
+          code: (error as { code?: string })?.code,
+          hint: (error as { hint?: string })?.hint,
+        },
+        `identity ${fallback === 'factory' ? 'enrolment' : 'renewal'} failed (attempt ${attempts}); keeping the current identity, retry at ${next.toISOString()}`,
+      );
+    }
+    this.#schedule(delay);
+  }
+
+  #renewAt(active: CertificateRecord): Date {
+    // A stable jitter per certificate: the serial seeds it, so restarts do not move the date around.
+    const seed = Number.parseInt(active.serial.slice(-6), 16) / 0xffffff;
+    return renewalTime(active.notBefore, active.notAfter, this.#o.policy, () =>
+      Number.isFinite(seed) ? seed : 0.5,
+    );
+  }
+
+  async #factoryChain(): Promise<Uint8Array[]> {
+    const { device, signer } = await this.#o.keys.certificates();
+    if (!device) {
+      throw new GatewayError(
+        'EGW_IDENTITY_NO_FACTORY',
+        'no factory certificate is installed for the identity key',
+        {
+          hint: 'provision the gateway first: gatewayctl provision factory',
+        },
+      );
+    }
+    return signer ? [device, signer] : [device];
+  }
+
+  #context(chain: Uint8Array[]): TlsClientContext {
+    return new TlsClientContext({
+      ca: this.#o.est.trustAnchors,
+      certificateChain: chain,
+      privateKey: this.#o.privateKey,
+    });
+  }
+
+  #client(context: TlsClientContext): EstClient {
+    const est = this.#o.est;
+    return new EstClient({
+      url: est.url,
+      ...(est.label ? { label: est.label } : {}),
+      context,
+      ...(est.basicAuth ? { basicAuth: est.basicAuth } : {}),
+      timeoutMs: est.timeoutMs,
+    });
+  }
+
+  #event(level: 'info' | 'warn' | 'error', event: string, fields: object, message: string): void {
+    this.#o.log[level]({ event: `identity.${event}`, ...fields }, message);
+  }
+}
+
+/** The server answered 202: not a failure, a wait. */
+class EnrollmentPending extends Error {
+  constructor(readonly retryAfterMs: number) {
+    super('pending');
+  }
+}
+
+/** A failed proof already rolled back and rescheduled. */
+class ProofHandled extends Error {}
+
+/** The chain a TLS client sends: leaf and intermediates, not the self-signed root. */
+function withoutRoot(chain: X509Certificate[]): X509Certificate[] {
+  return chain.filter((certificate, index) => index === 0 || certificate.subject !== certificate.issuer);
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
