@@ -19,6 +19,7 @@ packages=(
   mosquitto mosquitto-clients                      # MQTT 5 broker for upstream tests
   libcoap3-bin                                     # coap-client-openssl / coap-server-openssl
   curl                                             # an independent HTTPS client for the EST server tests
+  faketime                                         # boot-at-1970 tests (clock floor)
 )
 
 missing=()

@@ -251,6 +251,16 @@ export class IdentityLifecycle {
       if (records.pending()) {
         await this.#proveAndCommit('recovered after restart');
       }
+      // Transitions run inside this loop, so "enrolling"/"renewing" seen here was cut short by a
+      // crash or power loss: finish that job now.
+      const interrupted = records.state().state;
+      if (interrupted === 'renewing' && records.active()) {
+        this.#event('warn', 'resumed', { interrupted }, 'renewal was interrupted (restart): renewing now');
+        await this.#obtain('simplereenroll');
+      } else if (interrupted === 'enrolling' && records.active()) {
+        this.#event('warn', 'resumed', { interrupted }, 'enrolment was interrupted (restart): enrolling now');
+        await this.#obtain('simpleenroll');
+      }
       const state = records.state();
       const now = clock.now();
       if (state.nextAttemptAt && state.nextAttemptAt > now && state.attempts > 0) {
@@ -434,9 +444,10 @@ export class IdentityLifecycle {
   #renewAt(active: CertificateRecord): Date {
     // A stable jitter per certificate: the serial seeds it, so restarts do not move the date around.
     const seed = Number.parseInt(active.serial.slice(-6), 16) / 0xffffff;
-    return renewalTime(active.notBefore, active.notAfter, this.#o.policy, () =>
-      Number.isFinite(seed) ? seed : 0.5,
-    );
+    // The usable lifetime starts when we got the certificate: CAs back-date notBefore (clock skew),
+    // which would otherwise put a short-lived certificate past its threshold on arrival.
+    const start = new Date(Math.max(active.notBefore.getTime(), active.createdAt.getTime()));
+    return renewalTime(start, active.notAfter, this.#o.policy, () => (Number.isFinite(seed) ? seed : 0.5));
   }
 
   async #factoryChain(): Promise<Uint8Array[]> {

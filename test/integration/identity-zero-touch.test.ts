@@ -1,0 +1,221 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { EstServer } from '../../hw-sim/est-server/index.js';
+import { ServiceSupervisor } from '../../hw-sim/systemd/index.js';
+import type { IdentityStatus } from '../../src/identity/index.js';
+import {
+  builtEntry,
+  type GatewayFixture,
+  gatewayctl,
+  gatewayFixture,
+  startDaemon,
+} from '../helpers/daemon-harness.js';
+
+/**
+ * Zero-touch bootstrap and renewal over EST, end to end: the built daemon, started as systemd would,
+ * provisioned with a factory certificate by gatewayctl, against the hw-sim EST server (a real HTTPS
+ * RFC 7030 server in this process). Nothing but configuration tells the daemon to enrol.
+ */
+const factoryCa = new URL('../../scripts/factory-ca.sh', import.meta.url).pathname;
+let caDir: string;
+const services: ServiceSupervisor[] = [];
+const servers: EstServer[] = [];
+
+beforeAll(() => {
+  caDir = join(mkdtempSync(join(tmpdir(), 'egw-est-factory-')), 'factory');
+  execFileSync(factoryCa, ['init', caDir], { stdio: 'pipe' });
+});
+afterEach(async () => {
+  for (const service of services.splice(0)) await service.dispose();
+  for (const server of servers.splice(0)) await server.stop();
+});
+afterAll(() => undefined);
+
+async function startEst(options: Partial<Parameters<typeof EstServer.start>[0]> = {}): Promise<EstServer> {
+  const server = await EstServer.start({
+    stateDir: mkdtempSync(join(tmpdir(), 'egw-est-')),
+    factoryCaPem: [readFileSync(join(caDir, 'root.crt'), 'utf8')],
+    ...options,
+  });
+  servers.push(server);
+  return server;
+}
+
+/** A provisioned gateway configured for `est`, with fast retries so tests do not wait long. */
+async function provisionedGateway(
+  est: { url: string; rootPem: string },
+  extra = '',
+): Promise<GatewayFixture> {
+  const fixture = gatewayFixture();
+  const anchor = join(fixture.dir, 'est-root.pem');
+  writeFileSync(anchor, est.rootPem);
+  fixture.writeConfig(
+    `[identity.est]\nurl = "${est.url}"\ntrust_anchor_file = "${anchor}"\ntimeout_ms = 5000\n` +
+      `[identity.renewal]\nretry_initial_ms = 200\nretry_max_ms = 1000\n${extra}`,
+  );
+  const provisioned = await gatewayctl('provision', 'factory', '-c', fixture.configPath, '--ca-dir', caDir);
+  expect(provisioned.code, provisioned.stderr).toBe(0);
+  return fixture;
+}
+
+async function identityStatus(fixture: GatewayFixture): Promise<IdentityStatus> {
+  const result = await gatewayctl('identity', 'status', '--json', '--socket', fixture.socketPath);
+  expect(result.code, result.stderr).toBe(0);
+  return JSON.parse(result.stdout) as IdentityStatus;
+}
+
+async function waitForIdentity(
+  fixture: GatewayFixture,
+  accept: (status: IdentityStatus) => boolean,
+): Promise<IdentityStatus> {
+  for (;;) {
+    const status = await identityStatus(fixture);
+    if (accept(status)) return status;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+async function runDaemon(fixture: GatewayFixture): Promise<ServiceSupervisor> {
+  const service = startDaemon(fixture.configPath);
+  services.push(service);
+  await service.waitReady();
+  return service;
+}
+
+describe('zero-touch identity over EST', () => {
+  it('enrols on first start with the factory identity, commits, stores the upstream bundle, and shows it', async () => {
+    const est = await startEst();
+    const fixture = await provisionedGateway(est);
+    await runDaemon(fixture);
+    const status = await waitForIdentity(fixture, (s) => s.state === 'operational');
+    expect(status.presenting).toBe('operational');
+    expect(status.subject).toMatch(/^CN=device-[0-9A-F]+, 2\.5\.4\.5=|serialNumber=/);
+    expect(status.keyBackend).toBe('software');
+    const issued = est.auditEntries().filter((entry) => entry.issued);
+    expect(issued).toHaveLength(1);
+    expect(status.issuer).toBe(issued[0]?.issued?.issuer);
+    expect(issued[0]?.path).toContain('/simpleenroll');
+    expect(issued[0]?.client?.issuer).toBeDefined();
+    expect(status.serial?.toLowerCase()).toBe(issued[0]?.issued?.serial.toLowerCase());
+
+    const db = new Database(fixture.dbPath, { readonly: true });
+    try {
+      const bundle = db
+        .prepare("SELECT source, subject FROM trust_certificates WHERE bundle = 'upstream'")
+        .all();
+      expect(bundle.length).toBeGreaterThanOrEqual(1);
+      expect(bundle.every((row) => (row as { source: string }).source === 'est')).toBe(true);
+    } finally {
+      db.close();
+    }
+
+    const overall = await gatewayctl('status', '--socket', fixture.socketPath);
+    expect(overall.stdout).toMatch(/identity\s+operational: CN=device-/);
+  });
+
+  it('renews before expiry with simplereenroll under the operational identity', async () => {
+    const est = await startEst({ lifetimeSeconds: 8 });
+    const fixture = await provisionedGateway(est, 'jitter_fraction = 0\n');
+    await runDaemon(fixture);
+    const first = await waitForIdentity(fixture, (s) => s.state === 'operational');
+    const renewed = await waitForIdentity(
+      fixture,
+      (s) => s.state === 'operational' && s.serial !== first.serial,
+    );
+    expect(renewed.subject).toBe(first.subject);
+    const reenrolls = est
+      .auditEntries()
+      .filter((entry) => entry.issued && entry.path.includes('simplereenroll'));
+    expect(reenrolls.length).toBeGreaterThanOrEqual(1);
+    // Re-enrolment is authenticated by the operational certificate, not the factory one.
+    expect(reenrolls[0]?.client?.serial.toLowerCase()).toBe(first.serial?.toLowerCase());
+  });
+
+  it('keeps the factory identity while the EST server answers 503, then recovers', async () => {
+    const est = await startEst();
+    est.faults.failNext = { status: 503, count: 3, body: 'maintenance' };
+    const fixture = await provisionedGateway(est);
+    await runDaemon(fixture);
+    const failing = await waitForIdentity(fixture, (s) => s.attempts >= 1);
+    expect(failing.presenting).toBe('factory');
+    expect(failing.lastError).toMatch(/503: maintenance/);
+    const recovered = await waitForIdentity(fixture, (s) => s.state === 'operational');
+    expect(recovered.attempts).toBe(0);
+  });
+
+  it('honours 202 Retry-After, then enrols', async () => {
+    const est = await startEst();
+    est.faults.pending = { count: 1, retryAfterSeconds: 1 };
+    const fixture = await provisionedGateway(est);
+    await runDaemon(fixture);
+    await waitForIdentity(fixture, (s) => s.state === 'operational');
+    const statuses = est.auditEntries().map((entry) => entry.status);
+    expect(statuses).toContain(202);
+  });
+
+  it('refuses a certificate issued by the wrong CA, keeps its identity, recovers when the server is fixed', async () => {
+    const est = await startEst();
+    est.faults.wrongCa = true;
+    const fixture = await provisionedGateway(est);
+    await runDaemon(fixture);
+    const refused = await waitForIdentity(fixture, (s) => s.attempts >= 1);
+    expect(refused.presenting).toBe('factory');
+    expect(refused.lastError).toMatch(/does not chain to the EST CA/);
+    est.faults.wrongCa = false;
+    await waitForIdentity(fixture, (s) => s.state === 'operational');
+  });
+
+  it('gatewayctl identity renew --now and rollback', async () => {
+    const est = await startEst();
+    const fixture = await provisionedGateway(est);
+    await runDaemon(fixture);
+    const first = await waitForIdentity(fixture, (s) => s.state === 'operational');
+    const renew = await gatewayctl('identity', 'renew', '--now', '--json', '--socket', fixture.socketPath);
+    expect(renew.code, renew.stderr).toBe(0);
+    const renewed = JSON.parse(renew.stdout) as IdentityStatus;
+    expect(renewed.serial).not.toBe(first.serial);
+    const rollback = await gatewayctl('identity', 'rollback', '--json', '--socket', fixture.socketPath);
+    expect(rollback.code, rollback.stderr).toBe(0);
+    expect((JSON.parse(rollback.stdout) as IdentityStatus).serial).toBe(first.serial);
+    const again = await gatewayctl('identity', 'rollback', '--json', '--socket', fixture.socketPath);
+    expect(again.code).toBe(1);
+    expect(JSON.parse(again.stdout).code).toBe('EGW_IDENTITY_NOTHING_TO_ROLL_BACK');
+  });
+
+  it('boots at 1970 (no RTC) with its cached identity: still operational, judged at the clock floor', async () => {
+    const est = await startEst();
+    const fixture = await provisionedGateway(est);
+    const first = await runDaemon(fixture);
+    const enrolled = await waitForIdentity(fixture, (s) => s.state === 'operational');
+    await first.stop();
+    const calls = est.auditEntries().length;
+    // libfaketime: the daemon's clock (and OpenSSL's) reads 2 January 1970.
+    const service = ServiceSupervisor.start({
+      command: [
+        'faketime',
+        '1970-01-02 00:00:00',
+        process.execPath,
+        builtEntry('daemon'),
+        '--config',
+        fixture.configPath,
+      ],
+    });
+    services.push(service);
+    await service.waitReady();
+    const status = await identityStatus(fixture);
+    expect(status.state).toBe('operational');
+    expect(status.presenting).toBe('operational');
+    expect(status.serial).toBe(enrolled.serial);
+    expect(status.expired).toBe(false);
+    expect(status.clockBehindFloor).toBe(true);
+    expect(Date.parse(status.clockUsed)).toBeGreaterThan(Date.parse('2026-01-01'));
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(est.auditEntries().length).toBe(calls); // no panic re-enrolment
+    const overall = await gatewayctl('identity', 'status', '--socket', fixture.socketPath);
+    expect(overall.stdout).toMatch(/system clock behind the floor/);
+  });
+});
