@@ -6,11 +6,14 @@
  *      execution times) stand in for the factory line and the secure element;
  *   2. a technician's provisioning run: key generated in the part, CSR, factory certificate, lock,
  *      then the verify checklist;
- *   3. edge-gatewayd started the way systemd would (NOTIFY_SOCKET, watchdog), READY=1 awaited,
- *      `gatewayctl status` shown;
- *   4. a sensor (libcoap's coap-client-openssl, its certificate from a demo sensor CA) reaches the
+ *   3. the provisioning server: hw-sim's EST server (RFC 7030 over HTTPS, its own CA made on first
+ *      start), trusting the factory CA for enrolment;
+ *   4. edge-gatewayd started the way systemd would (NOTIFY_SOCKET, watchdog), READY=1 awaited; with
+ *      nobody touching it, it enrols over EST with its factory identity (zero touch) and shows the
+ *      operational certificate in `gatewayctl identity status` and `gatewayctl status`;
+ *   5. a sensor (libcoap's coap-client-openssl, its certificate from a demo sensor CA) reaches the
  *      gateway over CoAP/DTLS, mutual X.509, the gateway signing with the key in the simulated part;
- *   5. a SIGHUP reload and a clean SIGTERM stop.
+ *   6. a SIGHUP reload and a clean SIGTERM stop.
  * Later work grows this into the full sensor-to-broker flow.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -18,6 +21,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { EstServer } from '../hw-sim/est-server/index.js';
 import { ServiceSupervisor } from '../hw-sim/systemd/index.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -142,6 +146,20 @@ run(process.execPath, [
   join(workDir, 'factory-ca/root.crt'),
 ]);
 
+say('provisioning server: hw-sim EST server (RFC 7030 over HTTPS), trusting the factory CA for enrolment');
+const est = await EstServer.start({
+  stateDir: join(workDir, 'est-server'),
+  factoryCaPem: [readFileSync(join(workDir, 'factory-ca/root.crt'), 'utf8')],
+});
+writeFileSync(join(workDir, 'est-root.pem'), est.rootPem);
+writeFileSync(
+  configPath,
+  readFileSync(configPath, 'utf8')
+    .replace('# url = ""', `url = "${est.url}"`)
+    .replace('# trust_anchor_file = ""', `trust_anchor_file = "${workDir}/est-root.pem"`),
+);
+process.stdout.write(`EST server at ${est.url}; its root (the gateway's explicit trust anchor): ${workDir}/est-root.pem\n`);
+
 say(`starting edge-gatewayd with ${configPath} (as systemd would: NOTIFY_SOCKET, WatchdogSec=10s)`);
 const service = ServiceSupervisor.start({
   command: [process.execPath, daemonMain, '--config', configPath],
@@ -154,6 +172,27 @@ try {
   say(`systemd saw: ${ready.join(' ')}`);
   await service.notify.waitForLine('WATCHDOG=1');
   say('systemd saw: WATCHDOG=1');
+
+  say('zero touch: waiting for the daemon to enrol over EST with its factory identity');
+  const identity = () =>
+    JSON.parse(
+      execFileSync(process.execPath, [gatewayctl, 'identity', 'status', '--json', '--config', configPath], {
+        encoding: 'utf8',
+      }),
+    ) as { state: string; lastError: string | null };
+  const deadline = Date.now() + 60_000;
+  while (identity().state !== 'operational') {
+    if (Date.now() > deadline) throw new Error(`no operational identity: ${identity().lastError}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  say(`gatewayctl identity status --config ${configPath}`);
+  process.stdout.write(
+    execFileSync(process.execPath, [gatewayctl, 'identity', 'status', '--config', configPath], {
+      encoding: 'utf8',
+    }),
+  );
+  const issued = est.auditEntries().filter((entry) => entry.issued);
+  process.stdout.write(`EST server audit: issued ${issued.map((entry) => entry.issued?.subject).join(', ')}\n`);
 
   say(`gatewayctl status --config ${configPath}`);
   showStatus(configPath);
@@ -199,7 +238,12 @@ try {
   process.stderr.write(`demo failed: ${error instanceof Error ? error.message : String(error)}\n`);
 } finally {
   await service.dispose();
+  await est.stop();
   rmSync(workDir, { recursive: true, force: true });
 }
-say(failed ? 'demo FAILED' : 'demo finished: the daemon started, reported, reloaded and stopped cleanly');
+say(
+  failed
+    ? 'demo FAILED'
+    : 'demo finished: provisioned, enrolled over EST with zero touch, served a sensor, reloaded and stopped cleanly',
+);
 process.exitCode = failed ? 1 : 0;

@@ -93,7 +93,7 @@ describe('zero-touch identity over EST', () => {
     await runDaemon(fixture);
     const status = await waitForIdentity(fixture, (s) => s.state === 'operational');
     expect(status.presenting).toBe('operational');
-    expect(status.subject).toMatch(/^CN=device-[0-9A-F]+, 2\.5\.4\.5=|serialNumber=/);
+    expect(status.subject).toMatch(/^CN=device-([0-9A-F]+), serialNumber=\1$/);
     expect(status.keyBackend).toBe('software');
     const issued = est.auditEntries().filter((entry) => entry.issued);
     expect(issued).toHaveLength(1);

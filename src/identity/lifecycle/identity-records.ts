@@ -1,4 +1,4 @@
-import { pemBlocks, X509Certificate } from '../../pki/index.js';
+import { pemBlocks, readableName, X509Certificate } from '../../pki/index.js';
 import type { Store } from '../../store/index.js';
 
 export type IdentityState = 'factory' | 'enrolling' | 'operational' | 'renewing';
@@ -120,8 +120,8 @@ export class IdentityRecords {
         )
         .run(
           chain.map((certificate) => certificate.toString('pem')).join('\n'),
-          leaf.subject,
-          leaf.issuer,
+          readableName(leaf.subject),
+          readableName(leaf.issuer),
           leaf.serialNumber,
           leaf.notBefore.getTime(),
           leaf.notAfter.getTime(),
