@@ -158,7 +158,9 @@ writeFileSync(
     .replace('# url = ""', `url = "${est.url}"`)
     .replace('# trust_anchor_file = ""', `trust_anchor_file = "${workDir}/est-root.pem"`),
 );
-process.stdout.write(`EST server at ${est.url}; its root (the gateway's explicit trust anchor): ${workDir}/est-root.pem\n`);
+process.stdout.write(
+  `EST server at ${est.url}; its root (the gateway's explicit trust anchor): ${workDir}/est-root.pem\n`,
+);
 
 say(`starting edge-gatewayd with ${configPath} (as systemd would: NOTIFY_SOCKET, WatchdogSec=10s)`);
 const service = ServiceSupervisor.start({
@@ -192,7 +194,9 @@ try {
     }),
   );
   const issued = est.auditEntries().filter((entry) => entry.issued);
-  process.stdout.write(`EST server audit: issued ${issued.map((entry) => entry.issued?.subject).join(', ')}\n`);
+  process.stdout.write(
+    `EST server audit: issued ${issued.map((entry) => entry.issued?.subject).join(', ')}\n`,
+  );
 
   say(`gatewayctl status --config ${configPath}`);
   showStatus(configPath);

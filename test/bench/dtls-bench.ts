@@ -27,11 +27,9 @@ async function startOurs(
   key: 'software' | 'atecc' = 'software',
   recordLayer: 'js' | 'openssl' = 'js',
 ): Promise<ServerUnderTest> {
-  const child = spawn(
-    process.execPath,
-    [join(here, 'dtls/dtls-bench-server.js'), pkiDir, key, recordLayer],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  );
+  const child = spawn(process.execPath, [join(here, 'dtls/dtls-bench-server.js'), pkiDir, key, recordLayer], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const line = await new Promise<string>((resolve, reject) => {
     child.stdout?.once('data', (chunk: Buffer) => resolve(chunk.toString()));
     child.once('exit', (code) => reject(new Error(`bench server exited with ${code}`)));

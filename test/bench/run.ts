@@ -9,6 +9,8 @@ import { benchKeys } from './keys-bench.js';
 const benches: Record<string, () => Promise<unknown>> = {
   keys: benchKeys,
   dtls: benchDtls,
+  est: async () => (await import('./est-bench.js')).benchEst(),
+  bootstrap: async () => (await import('./bootstrap-bench.js')).benchBootstrap(),
 };
 
 const wanted = process.argv.slice(2);

@@ -105,7 +105,7 @@ describe('edge-gatewayd under a systemd-style supervisor', () => {
     expect(reloading).toContain('RELOADING=1');
     expect(reloading.find((line) => line.startsWith('MONOTONIC_USEC='))).toMatch(/^MONOTONIC_USEC=\d+$/);
     expect(lastReadyStatus(service)).toBe(
-      'STATUS=running, state database schema 1; identity key unavailable: EGW_KEY_NOT_FOUND; restart needed for store.path',
+      `STATUS=running, state database schema ${latestSchema}; identity key unavailable: EGW_KEY_NOT_FOUND; restart needed for store.path`,
     );
     const reloaded = await statusJson(fixture.socketPath);
     expect(reloaded.logLevel).toBe('debug');
@@ -125,7 +125,7 @@ describe('edge-gatewayd under a systemd-style supervisor', () => {
     expect(afterBadReload.lastReload.ok).toBe(false);
     expect(afterBadReload.lastReload.message).toContain('log.level: expected one of');
     expect(lastReadyStatus(service)).toBe(
-      'STATUS=running, state database schema 1; identity key unavailable: EGW_KEY_NOT_FOUND; last reload failed (see journal), previous config in use; restart needed for store.path',
+      `STATUS=running, state database schema ${latestSchema}; identity key unavailable: EGW_KEY_NOT_FOUND; last reload failed (see journal), previous config in use; restart needed for store.path`,
     );
 
     const exit = await service.stop('SIGTERM');

@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EstServer } from '../../hw-sim/est-server/index.js';
@@ -43,6 +43,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await est?.stop();
+  if (est) rmSync(est.ca.stateDir, { recursive: true, force: true });
+  rmSync(dirname(caDir), { recursive: true, force: true });
 });
 
 function start(): ServiceSupervisor {

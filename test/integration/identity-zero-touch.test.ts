@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -31,7 +31,10 @@ beforeAll(() => {
 });
 afterEach(async () => {
   for (const service of services.splice(0)) await service.dispose();
-  for (const server of servers.splice(0)) await server.stop();
+  for (const server of servers.splice(0)) {
+    await server.stop();
+    rmSync(server.ca.stateDir, { recursive: true, force: true });
+  }
 });
 afterAll(() => undefined);
 

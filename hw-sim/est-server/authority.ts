@@ -1,0 +1,128 @@
+import { createHash, randomBytes, webcrypto } from 'node:crypto';
+import * as x509 from '../../src/pki/x509.js';
+import { derContent, derElements } from './der.js';
+import { type CryptoKey, generateEcKeys, privateKeyFromPem } from './ec-keys.js';
+
+/** What a certificate signed by an Authority carries besides the SKI/AKI pair it always gets. */
+export interface IssueParams {
+  subject: string | x509.Name;
+  publicKey: x509.PublicKey | CryptoKey;
+  notBefore: Date;
+  notAfter: Date;
+  extensions: x509.Extension[];
+}
+
+export interface SubordinateParams {
+  name: string;
+  notBefore: Date;
+  notAfter: Date;
+  /** basicConstraints pathLenConstraint of the new CA. */
+  pathLength: number;
+}
+
+/**
+ * One CA: its certificate and the private key that signs with it. Every certificate it issues gets a
+ * random positive 16-byte serial, ECDSA-SHA256, and SKI/AKI so that chain builders (ours, openssl)
+ * find the issuer by key identifier, not only by name.
+ */
+export class Authority {
+  readonly certificate: x509.X509Certificate;
+  readonly privateKey: CryptoKey;
+  /** The AKI of everything this CA signs (its own SKI), encoded once. */
+  readonly #authorityKeyId: x509.AuthorityKeyIdentifierExtension;
+
+  private constructor(certificate: x509.X509Certificate, privateKey: CryptoKey, keyId: string) {
+    this.certificate = certificate;
+    this.privateKey = privateKey;
+    this.#authorityKeyId = new x509.AuthorityKeyIdentifierExtension(keyId);
+  }
+
+  /** A self-signed root with an extractable key (so the caller can keep it). */
+  static async createRoot(params: SubordinateParams): Promise<Authority> {
+    const keys = await generateEcKeys();
+    const ski = new x509.SubjectKeyIdentifierExtension(await keyIdentifier(keys.publicKey));
+    const certificate = await x509.X509CertificateGenerator.create(
+      {
+        serialNumber: randomSerial(),
+        subject: params.name,
+        issuer: params.name,
+        notBefore: params.notBefore,
+        notAfter: params.notAfter,
+        publicKey: keys.publicKey,
+        signingKey: keys.privateKey,
+        signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' },
+        extensions: [...caExtensions(params.pathLength), ski],
+      },
+      webcrypto,
+    );
+    return new Authority(certificate, keys.privateKey, ski.keyId);
+  }
+
+  /** A CA from its PEM certificate and PKCS#8 PEM key (as the state directory keeps them). */
+  static async load(certificatePem: string, privateKeyPem: string): Promise<Authority> {
+    const certificate = new x509.X509Certificate(certificatePem);
+    const privateKey = await privateKeyFromPem(privateKeyPem);
+    const ski = certificate.getExtension(x509.SubjectKeyIdentifierExtension);
+    const keyId =
+      ski?.keyId ?? Buffer.from(await certificate.publicKey.getKeyIdentifier(webcrypto)).toString('hex');
+    return new Authority(certificate, privateKey, keyId);
+  }
+
+  /** A CA under this one, with a fresh extractable key. */
+  async createSubordinate(params: SubordinateParams): Promise<Authority> {
+    const keys = await generateEcKeys();
+    const certificate = await this.issue({
+      subject: params.name,
+      publicKey: keys.publicKey,
+      notBefore: params.notBefore,
+      notAfter: params.notAfter,
+      extensions: caExtensions(params.pathLength),
+    });
+    const ski = certificate.getExtension(x509.SubjectKeyIdentifierExtension);
+    return new Authority(certificate, keys.privateKey, ski?.keyId ?? '');
+  }
+
+  /** Signs a certificate for `publicKey`; SKI and AKI are appended to `extensions`. */
+  async issue(params: IssueParams): Promise<x509.X509Certificate> {
+    const ski = new x509.SubjectKeyIdentifierExtension(await keyIdentifier(params.publicKey));
+    return x509.X509CertificateGenerator.create(
+      {
+        serialNumber: randomSerial(),
+        subject: params.subject,
+        issuer: this.certificate.subjectName,
+        notBefore: params.notBefore,
+        notAfter: params.notAfter,
+        publicKey: params.publicKey,
+        signingKey: this.privateKey,
+        signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' },
+        extensions: [...params.extensions, ski, this.#authorityKeyId],
+      },
+      webcrypto,
+    );
+  }
+}
+
+function caExtensions(pathLength: number): x509.Extension[] {
+  return [
+    new x509.BasicConstraintsExtension(true, pathLength, true),
+    new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+  ];
+}
+
+/** RFC 5280 §4.2.1.2 method 1: SHA-1 of the subjectPublicKey bits, hex. */
+async function keyIdentifier(key: x509.PublicKey | CryptoKey): Promise<string> {
+  const spki =
+    key instanceof x509.PublicKey
+      ? new Uint8Array(key.rawData)
+      : new Uint8Array(await webcrypto.subtle.exportKey('spki', key));
+  const [, bits] = derElements(spki);
+  if (!bits) throw new Error('not a SubjectPublicKeyInfo');
+  return createHash('sha1').update(derContent(bits).subarray(1)).digest('hex');
+}
+
+/** 16 random bytes, high bit clear (a positive INTEGER) and never a leading zero (always 16 bytes). */
+function randomSerial(): string {
+  const bytes = randomBytes(16);
+  bytes[0] = ((bytes[0] ?? 0) & 0x3f) | 0x40;
+  return bytes.toString('hex');
+}

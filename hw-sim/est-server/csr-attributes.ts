@@ -1,0 +1,20 @@
+import { derOid, derSequence, derSet } from './der.js';
+
+const OID_ECDSA_WITH_SHA256 = '1.2.840.10045.4.3.2';
+const OID_SERIAL_NUMBER = '2.5.4.5';
+const OID_EC_PUBLIC_KEY = '1.2.840.10045.2.1';
+const OID_PRIME256V1 = '1.2.840.10045.3.1.7';
+
+/**
+ * The /csrattrs answer (RFC 7030 §4.5.2, CsrAttrs ::= SEQUENCE OF AttrOrOID), DER: sign with
+ * ecdsa-with-SHA256, put serialNumber in the subject, include the device-type extension, and — as an
+ * Attribute, the form RFC 7030's own example uses for key types — an EC key on P-256.
+ */
+export function csrAttributesDer(deviceTypeOid: string): Uint8Array {
+  return derSequence(
+    derOid(OID_ECDSA_WITH_SHA256),
+    derOid(OID_SERIAL_NUMBER),
+    derOid(deviceTypeOid),
+    derSequence(derOid(OID_EC_PUBLIC_KEY), derSet(derOid(OID_PRIME256V1))),
+  );
+}

@@ -1,0 +1,63 @@
+/** How an EstServer is set up (fixed at start). */
+export interface EstServerOptions {
+  /** CA files (root-ca.*, issuing-ca.*) and audit.log; made on first start, reused afterwards. */
+  stateDir: string;
+  /**
+   * PEM text of the CAs whose client certificates may authenticate /simpleenroll (each string may hold
+   * several certificates). Give self-signed roots: node's TLS does not accept an intermediate alone as
+   * a trust anchor. Certificates issued by this EST CA are accepted as well.
+   */
+  factoryCaPem: string[];
+  /** Default 127.0.0.1. */
+  host?: string;
+  /** Default 0: an ephemeral port (see `port`). */
+  port?: number;
+  /** Lifetime of issued certificates. Default 30 days. */
+  lifetimeSeconds?: number;
+  /** When set, /simpleenroll and /simplereenroll need it IN ADDITION to the TLS client certificate. */
+  basicAuth?: { username: string; password: string };
+  /** 'leaf' (default): enroll answers hold only the new certificate — the client builds the chain from
+   *  /cacerts; 'chain': the new certificate and its issuing CA. */
+  enrollResponse?: 'leaf' | 'chain';
+  /** 'chain' (default): /cacerts holds root and issuing CA; 'root': only the root. */
+  cacerts?: 'chain' | 'root';
+  /** true (default): base64 bodies in 64-column lines with CRLF; false: one line, no line break. */
+  wrapBase64?: boolean;
+  /** The device-type extension copied from CSRs and listed in /csrattrs. Default 1.3.6.1.4.1.12345.1.1. */
+  deviceTypeOid?: string;
+  /** RFC 7030 §3.2.2 label: when set, only /.well-known/est/<label>/… answers (unlabelled paths → 404). */
+  label?: string;
+}
+
+/** Faults to inject; mutable at runtime (`server.faults.pending = { count: 1, retryAfterSeconds: 2 }`). */
+export interface EstFaults {
+  /** Answer the next `count` cacerts/simpleenroll/simplereenroll calls with `status` (before any
+   *  authentication); `retryAfterSeconds` adds a Retry-After header (e.g. with 503). */
+  failNext?: { status: number; count: number; body?: string; retryAfterSeconds?: number };
+  /** Delay every response by this long (a slow server). */
+  stallMs?: number;
+  /** Issue from an unrelated self-signed CA (the result does not chain to rootPem). */
+  wrongCa?: boolean;
+  /** Issue from an expired issuing CA under the same root. */
+  expiredIssuingCa?: boolean;
+  /** Answer the next `count` simpleenroll/simplereenroll calls that would have succeeded with
+   *  202 Accepted + Retry-After (authentication and the CSR are checked first). */
+  pending?: { count: number; retryAfterSeconds: number };
+}
+
+/** One answered request, as auditEntries() returns it and <stateDir>/audit.log stores it (NDJSON). */
+export interface EstAuditEntry {
+  /** ISO 8601, when the answer was sent. */
+  time: string;
+  method: string;
+  /** The request path as sent (query included). */
+  path: string;
+  status: number;
+  remoteAddress?: string;
+  /** The TLS client certificate, if the client presented one. */
+  client?: { subject: string; serial: string; issuer: string; authorized: boolean };
+  /** What was issued (simpleenroll/simplereenroll answered 200). */
+  issued?: { serial: string; subject: string; notAfter: string; issuer: string };
+  /** Why the request was refused (the text of the error answer) or is pending. */
+  reason?: string;
+}

@@ -1,0 +1,13 @@
+/** EST (RFC 7030) server and its test CA, for integration tests, benchmarks and the demo. */
+export { type CsrRejectedCode, CsrRejectedError } from './csr-rejected-error.js';
+export {
+  EstCa,
+  type EstCaOptions,
+  type EstIssuer,
+  type IssuedCertificate,
+  type IssueOptions,
+  type TlsServerCredentials,
+} from './est-ca.js';
+export { EstServer } from './est-server.js';
+export type { EstAuditEntry, EstFaults, EstServerOptions } from './est-server-options.js';
+export { VerifiedCsr } from './verified-csr.js';
