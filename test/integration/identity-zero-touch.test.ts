@@ -221,4 +221,63 @@ describe('zero-touch identity over EST', () => {
     const overall = await gatewayctl('identity', 'status', '--socket', fixture.socketPath);
     expect(overall.stdout).toMatch(/system clock behind the floor/);
   });
+
+  it('refuses a certificate from an expired issuing CA, keeps its identity, recovers', async () => {
+    const est = await startEst({ enrollResponse: 'chain' }); // the expired CA comes with the leaf
+    est.faults.expiredIssuingCa = true;
+    const fixture = await provisionedGateway(est);
+    await runDaemon(fixture);
+    const refused = await waitForIdentity(fixture, (s) => s.attempts >= 1);
+    expect(refused.presenting).toBe('factory');
+    expect(refused.lastError).toMatch(/its CA ".*" expired at/);
+    est.faults.expiredIssuingCa = false;
+    await waitForIdentity(fixture, (s) => s.state === 'operational');
+  });
+
+  it('waits out an EST server that is down, then slow, and enrols when it is back', async () => {
+    const stateDir = mkdtempSync(join(tmpdir(), 'egw-est-'));
+    const factoryCaPem = [readFileSync(join(caDir, 'root.crt'), 'utf8')];
+    const first = await EstServer.start({ stateDir, factoryCaPem });
+    const { url, port, rootPem } = first;
+    await first.stop();
+    const fixture = await provisionedGateway({ url, rootPem }, '');
+    writeFileSync(
+      fixture.configPath,
+      readFileSync(fixture.configPath, 'utf8').replace('timeout_ms = 5000', 'timeout_ms = 1000'),
+    );
+    await runDaemon(fixture);
+    const down = await waitForIdentity(fixture, (s) => s.attempts >= 2);
+    expect(down.presenting).toBe('factory');
+    expect(down.lastError).toMatch(/ECONNREFUSED|failed/);
+    const back = await startEst({ stateDir, port });
+    back.faults.stallMs = 3000; // slower than identity.est.timeout_ms
+    const slow = await waitForIdentity(fixture, (s) => /no answer within 1000 ms/.test(s.lastError ?? ''));
+    expect(slow.presenting).toBe('factory');
+    back.faults.stallMs = 0;
+    await waitForIdentity(fixture, (s) => s.state === 'operational');
+  });
+
+  it('re-bootstraps with the factory identity, loudly, when the operational certificate expired', async () => {
+    const est = await startEst({ lifetimeSeconds: 4 });
+    const fixture = await provisionedGateway(est);
+    const service = await runDaemon(fixture);
+    await waitForIdentity(fixture, (s) => s.state === 'operational');
+    await service.stop();
+    const db = new Database(fixture.dbPath, { readonly: true });
+    const { not_after: notAfter } = db
+      .prepare("SELECT not_after FROM identity_certificates WHERE status = 'active'")
+      .get() as { not_after: number };
+    db.close();
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, notAfter - Date.now()) + 300));
+    const enrolmentsBefore = est
+      .auditEntries()
+      .filter((e) => e.issued && e.path.endsWith('/simpleenroll')).length;
+    const again = await runDaemon(fixture);
+    const status = await waitForIdentity(fixture, (s) => s.state === 'operational' && !s.expired);
+    expect(status.presenting).toBe('operational');
+    const enrolments = est.auditEntries().filter((e) => e.issued && e.path.endsWith('/simpleenroll'));
+    expect(enrolments.length).toBe(enrolmentsBefore + 1);
+    const loud = again.logRecords().find((record) => record.event === 'identity.rebootstrap');
+    expect(loud?.level).toBe(50); // pino "error"
+  });
 });

@@ -74,6 +74,8 @@ export interface IdentityStatus {
   clockUsed: string;
 }
 
+/** Tolerated clock difference with the CA for notBefore. */
+const NOT_BEFORE_SKEW_MS = 10 * 60_000;
 /** setTimeout's limit is ~24.8 days; longer waits are taken in steps and re-evaluated. */
 const MAX_TIMER_MS = 86_400_000;
 
@@ -325,7 +327,7 @@ export class IdentityLifecycle {
       if (outcome.status === 'pending') {
         throw new EnrollmentPending(outcome.retryAfterMs);
       }
-      await this.#checkIssued(outcome.certificate);
+      await this.#checkIssued(outcome.chain);
       const pending = records.installPending(outcome.chain, operation);
       this.#event(
         'info',
@@ -382,26 +384,31 @@ export class IdentityLifecycle {
     await this.#client(context).cacerts();
   }
 
-  async #checkIssued(certificate: X509Certificate): Promise<void> {
+  /** The new chain must be for our key and valid now, every certificate of it (an expired issuing CA too). */
+  async #checkIssued(chain: X509Certificate[]): Promise<void> {
+    const certificate = chain[0] as X509Certificate;
     const ours = await this.#o.keys.publicKey();
     if (!sameBytes(certificate.publicKey.rawData, ours)) {
       throw new EstError(
         'EGW_EST_BAD_CERTIFICATE',
         `the issued certificate ${certificate.serialNumber} is not for this gateway's key`,
-        {
-          hint: 'the EST server mixed up requests: the gateway keeps its current identity and retries',
-        },
+        { hint: 'the EST server mixed up requests: the gateway keeps its current identity and retries' },
       );
     }
     const now = this.#o.clock.now();
-    if (certificate.notAfter <= now) {
-      throw new EstError(
-        'EGW_EST_BAD_CERTIFICATE',
-        `the issued certificate ${certificate.serialNumber} expired at ${certificate.notAfter.toISOString()}`,
-        {
-          hint: 'check the EST CA (an expired issuing CA?) and the gateway clock',
-        },
-      );
+    for (const [index, member] of chain.entries()) {
+      const what = index === 0 ? `the issued certificate ${member.serialNumber}` : `its CA "${member.subject}"`;
+      if (member.notAfter <= now) {
+        throw new EstError('EGW_EST_BAD_CERTIFICATE', `${what} expired at ${member.notAfter.toISOString()}`, {
+          hint: 'the EST server issues from an expired CA: the gateway keeps its current identity and retries',
+        });
+      }
+      // Behind the clock floor we cannot tell "not yet valid" from "our clock is wrong": never refuse for it.
+      if (!this.#o.clock.behind && member.notBefore.getTime() > now.getTime() + NOT_BEFORE_SKEW_MS) {
+        throw new EstError('EGW_EST_BAD_CERTIFICATE', `${what} is not valid before ${member.notBefore.toISOString()}`, {
+          hint: 'check the gateway clock (NTP) and the EST CA clock',
+        });
+      }
     }
   }
 
