@@ -397,7 +397,8 @@ export class IdentityLifecycle {
     }
     const now = this.#o.clock.now();
     for (const [index, member] of chain.entries()) {
-      const what = index === 0 ? `the issued certificate ${member.serialNumber}` : `its CA "${member.subject}"`;
+      const what =
+        index === 0 ? `the issued certificate ${member.serialNumber}` : `its CA "${member.subject}"`;
       if (member.notAfter <= now) {
         throw new EstError('EGW_EST_BAD_CERTIFICATE', `${what} expired at ${member.notAfter.toISOString()}`, {
           hint: 'the EST server issues from an expired CA: the gateway keeps its current identity and retries',
@@ -405,9 +406,13 @@ export class IdentityLifecycle {
       }
       // Behind the clock floor we cannot tell "not yet valid" from "our clock is wrong": never refuse for it.
       if (!this.#o.clock.behind && member.notBefore.getTime() > now.getTime() + NOT_BEFORE_SKEW_MS) {
-        throw new EstError('EGW_EST_BAD_CERTIFICATE', `${what} is not valid before ${member.notBefore.toISOString()}`, {
-          hint: 'check the gateway clock (NTP) and the EST CA clock',
-        });
+        throw new EstError(
+          'EGW_EST_BAD_CERTIFICATE',
+          `${what} is not valid before ${member.notBefore.toISOString()}`,
+          {
+            hint: 'check the gateway clock (NTP) and the EST CA clock',
+          },
+        );
       }
     }
   }
