@@ -128,6 +128,7 @@ export function configSchema(defaults: ConfigDefaults) {
             retry_initial_ms: z.number().int().min(10).max(86_400_000).default(5_000),
             retry_max_ms: z.number().int().min(10).max(604_800_000).default(3_600_000),
             rebootstrap_when_expired: z.boolean().default(true),
+            rotate_key: z.boolean().default(false),
           })
           .prefault({}),
       })

@@ -9,6 +9,7 @@ import {
   IdentityLifecycle,
   IdentityRecords,
   keySettingsFromConfig,
+  RotationKeyRing,
 } from '../identity/index.js';
 import { type KeyStore, openKeyStore } from '../keys/index.js';
 import { pemBlocks } from '../pki/index.js';
@@ -37,6 +38,7 @@ export class Daemon {
   #keyError: GatewayError | undefined;
   #sensors: SensorEndpoint | undefined;
   #identity: IdentityLifecycle | undefined;
+  #rotation: RotationKeyRing | undefined;
   #stopping: Promise<void> | undefined;
 
   constructor(configPath: string, config: Config) {
@@ -150,10 +152,22 @@ export class Daemon {
     const keys = this.#keys;
     const serial = keys.info.serial;
     const trust = new TrustBundleStore(this.#store);
+    if (this.#config.identity.renewal.rotate_key) {
+      if (this.#config.identity.key.backend === 'atecc608') {
+        throw new ConfigError('EGW_CONFIG_INVALID', this.configPath, [
+          {
+            path: 'identity.renewal.rotate_key',
+            message: 'true is not supported with identity.key.backend = "atecc608" yet: set it to false',
+          },
+        ]);
+      }
+      this.#rotation = new RotationKeyRing(keySettingsFromConfig(this.#config));
+    }
     this.#identity = new IdentityLifecycle({
       records: new IdentityRecords(this.#store),
       keys,
       privateKey: keyStorePrivateKey(keys, await keys.publicKey()),
+      ...(this.#rotation ? { rotation: this.#rotation } : {}),
       csrProfile: csrProfileFromConfig(this.#config, serial),
       est: {
         url: est.url,
@@ -233,6 +247,7 @@ export class Daemon {
     this.log.info({ reason }, 'edge-gatewayd stopping');
     await this.#control?.close();
     await this.#identity?.stop();
+    await this.#rotation?.close();
     await this.#sensors?.close();
     await this.#keys?.close();
     this.#store?.close();

@@ -24,6 +24,7 @@ export {
   type IdentityState,
   type IdentityStatus,
   type RenewalPolicy,
+  RotationKeyRing,
   renewalTime,
   retryDelayMs,
 } from './lifecycle/index.js';

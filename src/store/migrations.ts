@@ -44,6 +44,8 @@ export const MIGRATIONS: readonly Migration[] = [
         not_before    INTEGER NOT NULL,
         not_after     INTEGER NOT NULL,
         obtained_by   TEXT NOT NULL CHECK (obtained_by IN ('simpleenroll', 'simplereenroll')),
+        -- The key the certificate is for: NULL = the factory identity key, else a rotated key ('a'/'b').
+        key_ref       TEXT,
         created_at    INTEGER NOT NULL,
         committed_at  INTEGER,
         ended_at      INTEGER,

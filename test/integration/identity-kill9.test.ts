@@ -12,8 +12,9 @@ import { builtEntry, type GatewayFixture, gatewayctl, gatewayFixture } from '../
 /**
  * Power loss during enrolment and rotation: the daemon is killed with SIGKILL at points spread over
  * the whole exchange (the EST server answers slowly so the points land between every step: cacerts,
- * csrattrs, enroll, installing the pending certificate, its proof, the commit). After every restart
- * the gateway must end up with one valid committed identity and nothing pending.
+ * csrattrs, key generation for the rotation, enroll, installing the pending certificate, its proof,
+ * the commit). After every restart the gateway must end up with one valid committed identity, its
+ * key where the database says, and nothing pending.
  * EGW_KILL_POINTS sets the points per phase (default 10, so 20 in all; scripts/kill9-soak.sh runs 100).
  */
 const POINTS = Number(process.env.EGW_KILL_POINTS ?? 10);
@@ -35,7 +36,7 @@ beforeAll(async () => {
   writeFileSync(anchor, est.rootPem);
   fixture.writeConfig(
     `[identity.est]\nurl = "${est.url}"\ntrust_anchor_file = "${anchor}"\ntimeout_ms = 5000\n` +
-      '[identity.renewal]\nretry_initial_ms = 100\nretry_max_ms = 500\n',
+      '[identity.renewal]\nretry_initial_ms = 100\nretry_max_ms = 500\nrotate_key = true\n',
   );
   const provisioned = await gatewayctl('provision', 'factory', '-c', fixture.configPath, '--ca-dir', caDir);
   expect(provisioned.code, provisioned.stderr).toBe(0);

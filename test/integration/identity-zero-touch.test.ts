@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { createPublicKey, X509Certificate as NodeX509 } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,6 +7,7 @@ import Database from 'better-sqlite3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { EstServer } from '../../hw-sim/est-server/index.js';
 import { ServiceSupervisor } from '../../hw-sim/systemd/index.js';
+import { SwtpmProcess } from '../../hw-sim/tpm/index.js';
 import type { IdentityStatus } from '../../src/identity/index.js';
 import {
   builtEntry,
@@ -280,4 +282,97 @@ describe('zero-touch identity over EST', () => {
     const loud = again.logRecords().find((record) => record.event === 'identity.rebootstrap');
     expect(loud?.level).toBe(50); // pino "error"
   });
+
+  it('rotates to a fresh key on each renewal (A/B), and rolls back to the previous key', async () => {
+    const est = await startEst();
+    const fixture = await provisionedGateway(est, 'rotate_key = true\n');
+    await runDaemon(fixture);
+    const first = await waitForIdentity(fixture, (s) => s.state === 'operational');
+    expect(first.keyLocation).toBe(fixture.keyPath); // enrolment certifies the factory key
+    const renew = async () => {
+      const result = await gatewayctl('identity', 'renew', '--now', '--json', '--socket', fixture.socketPath);
+      expect(result.code, result.stdout + result.stderr).toBe(0);
+      return JSON.parse(result.stdout) as IdentityStatus;
+    };
+    const second = await renew();
+    expect(second.keyLocation).toBe('rotated key A');
+    expect(activeCertificateKey(fixture)).toBe(softwareKey(`${fixture.keyPath}.rotated-a`));
+    const third = await renew();
+    expect(third.keyLocation).toBe('rotated key B');
+    expect(activeCertificateKey(fixture)).toBe(softwareKey(`${fixture.keyPath}.rotated-b`));
+    expect(softwareKey(`${fixture.keyPath}.rotated-b`)).not.toBe(softwareKey(`${fixture.keyPath}.rotated-a`));
+    const rollback = await gatewayctl('identity', 'rollback', '--json', '--socket', fixture.socketPath);
+    expect(rollback.code, rollback.stdout).toBe(0);
+    const back = JSON.parse(rollback.stdout) as IdentityStatus;
+    expect(back.serial).toBe(second.serial);
+    expect(back.keyLocation).toBe('rotated key A');
+    // Re-enrolment after rotation goes back to the factory key (what the factory certificate is for).
+    const enrol = await gatewayctl('identity', 'enroll', '--json', '--socket', fixture.socketPath);
+    expect(enrol.code, enrol.stdout).toBe(0);
+    expect((JSON.parse(enrol.stdout) as IdentityStatus).keyLocation).toBe(fixture.keyPath);
+  });
+
+  it('rotates keys in the TPM (swtpm): the renewed certificate is for a fresh key at the next handle', async () => {
+    const swtpm = await SwtpmProcess.start();
+    try {
+      const est = await startEst();
+      const dir = mkdtempSync(join(tmpdir(), 'egw-it-tpm-rotate-'));
+      writeFileSync(join(dir, 'est-root.pem'), est.rootPem);
+      const fixture: GatewayFixture = {
+        ...gatewayFixture(),
+        dir,
+        configPath: join(dir, 'gateway.toml'),
+        dbPath: join(dir, 'state.db'),
+        socketPath: join(dir, 'control.sock'),
+      };
+      writeFileSync(
+        fixture.configPath,
+        `[store]\npath = "${fixture.dbPath}"\n[control]\nsocket = "${fixture.socketPath}"\n` +
+          `[identity]\ncertificate_dir = "${dir}/identity"\n[identity.key]\nbackend = "tpm"\n` +
+          `[identity.key.tpm]\ntcti = "${swtpm.tcti}"\npersistent_handle = 0x81000300\n` +
+          `[identity.est]\nurl = "${est.url}"\ntrust_anchor_file = "${dir}/est-root.pem"\n` +
+          '[identity.renewal]\nrotate_key = true\nretry_initial_ms = 200\n',
+      );
+      const provisioned = await gatewayctl(
+        'provision',
+        'factory',
+        '-c',
+        fixture.configPath,
+        '--ca-dir',
+        caDir,
+      );
+      expect(provisioned.code, provisioned.stderr).toBe(0);
+      const service = await runDaemon(fixture);
+      const first = await waitForIdentity(fixture, (s) => s.state === 'operational');
+      expect(first.keyLocation).toBe('persistent handle 0x81000300');
+      const factoryKey = activeCertificateKey(fixture);
+      const renew = await gatewayctl('identity', 'renew', '--now', '--json', '--socket', fixture.socketPath);
+      expect(renew.code, renew.stdout).toBe(0);
+      expect((JSON.parse(renew.stdout) as IdentityStatus).keyLocation).toBe('rotated key A');
+      expect(activeCertificateKey(fixture)).not.toBe(factoryKey);
+      // The proof (a mutual-TLS connection) was signed by the new key inside the TPM.
+      const events = service.logRecords().map((record) => record.event);
+      expect(events).toContain('identity.key_created');
+      await service.stop();
+    } finally {
+      await swtpm.stop();
+    }
+  });
 });
+
+/** SPKI (base64) of the active operational certificate, from the state database. */
+function activeCertificateKey(fixture: GatewayFixture): string {
+  const db = new Database(fixture.dbPath, { readonly: true });
+  try {
+    const { chain_pem: pem } = db
+      .prepare("SELECT chain_pem FROM identity_certificates WHERE status = 'active'")
+      .get() as { chain_pem: string };
+    return new NodeX509(pem).publicKey.export({ type: 'spki', format: 'der' }).toString('base64');
+  } finally {
+    db.close();
+  }
+}
+
+function softwareKey(path: string): string {
+  return createPublicKey(readFileSync(path)).export({ type: 'spki', format: 'der' }).toString('base64');
+}

@@ -6,6 +6,7 @@ import { sameBytes } from '../certificate-material.js';
 import { EstClient, EstError } from '../est/index.js';
 import type { CertificateRecord, IdentityRecords, IdentityState } from './identity-records.js';
 import { type RenewalPolicy, renewalTime, retryDelayMs } from './renewal-policy.js';
+import { type LifecycleKey, RotationKeyRing, type RotationSlot } from './rotation-key-ring.js';
 
 /** Where the EST server is and how the gateway authenticates to it. */
 export interface EstSettings {
@@ -36,6 +37,8 @@ export interface IdentityLifecycleOptions {
   keys: KeyStore;
   /** An EVP_PKEY* signing with `keys` (keyStorePrivateKey), for the TLS client certificate. */
   privateKey: unknown;
+  /** Fresh keys for renewals (identity.renewal.rotate_key); absent: renewals keep the key. */
+  rotation?: RotationKeyRing;
   csrProfile: CsrProfile;
   est: EstSettings;
   policy: RenewalPolicy;
@@ -64,6 +67,8 @@ export interface IdentityStatus {
   renewAt: string | null;
   keyBackend: string;
   hardwareBacked: boolean;
+  /** Where the key of the presented certificate is: the factory key, or a rotated key's location. */
+  keyLocation: string;
   attempts: number;
   nextAttemptAt: string | null;
   lastError: string | null;
@@ -143,6 +148,7 @@ export class IdentityLifecycle {
       renewAt: active ? this.#renewAt(active).toISOString() : null,
       keyBackend: info.backend,
       hardwareBacked: info.hardwareBacked,
+      keyLocation: active?.keyRef ? this.#rotatedLocation(active.keyRef) : info.keyLocation,
       attempts: state.attempts,
       nextAttemptAt: state.nextAttemptAt?.toISOString() ?? null,
       lastError: state.lastError ?? null,
@@ -187,8 +193,14 @@ export class IdentityLifecycle {
   }
 
   /** gatewayctl identity rollback: drop a pending certificate, or return to the previous one. */
-  rollback(): IdentityStatus {
+  async rollback(): Promise<IdentityStatus> {
+    await this.#runExclusive(() => this.#rollback());
+    return this.status();
+  }
+
+  async #rollback(): Promise<void> {
     const records = this.#o.records;
+    const previous = records.previous();
     if (records.pending()) {
       records.rollbackPending('operator rollback');
       this.#event(
@@ -197,10 +209,19 @@ export class IdentityLifecycle {
         { by: 'operator' },
         'pending certificate rolled back by the operator',
       );
-    } else if (
-      records.previous() &&
-      (records.previous() as CertificateRecord).notAfter > this.#o.clock.now()
-    ) {
+    } else if (previous && previous.notAfter > this.#o.clock.now()) {
+      // With key rotation, a later rotation may have reused the previous certificate's key slot.
+      const key = await this.#keyFor(previous.keyRef);
+      const leaf = previous.chain[0] as X509Certificate;
+      if (!sameBytes(leaf.publicKey.rawData, await key.store.publicKey())) {
+        throw new GatewayError(
+          'EGW_IDENTITY_NOTHING_TO_ROLL_BACK',
+          `the previous certificate ${previous.serial} is for a key that a later rotation replaced`,
+          {
+            hint: 'the gateway keeps its current identity; `gatewayctl identity renew --now` gets a new one',
+          },
+        );
+      }
       const restored = records.reactivatePrevious();
       this.#event(
         'warn',
@@ -217,7 +238,6 @@ export class IdentityLifecycle {
         },
       );
     }
-    return this.status();
   }
 
   #schedule(delayMs: number): void {
@@ -303,22 +323,41 @@ export class IdentityLifecycle {
 
   /** Enrol (factory identity) or re-enrol (operational identity), then prove and commit. */
   async #obtain(operation: 'simpleenroll' | 'simplereenroll'): Promise<void> {
-    const { records, est, keys } = this.#o;
+    const { records, est } = this.#o;
     const renewing = operation === 'simplereenroll';
     const target: IdentityState = renewing ? 'renewing' : 'enrolling';
     const previous = records.state();
     records.setState(target, { attempts: previous.attempts, lastError: previous.lastError });
     this.#event('info', target, { est: est.url, operation }, `${target} over EST ${operation}`);
-    const chain = renewing
-      ? withoutRoot((records.active() as CertificateRecord).chain).map((c) => new Uint8Array(c.rawData))
-      : await this.#factoryChain();
-    const context = this.#context(chain);
+    const active = records.active();
+    const chain =
+      renewing && active
+        ? withoutRoot(active.chain).map((c) => new Uint8Array(c.rawData))
+        : await this.#factoryChain();
+    // TLS authenticates with the key of the certificate presented; the CSR is for the key to certify:
+    // the same one, or a fresh one when renewals rotate keys.
+    const authKeyRef = renewing ? active?.keyRef : undefined;
+    const context = this.#context(chain, (await this.#keyFor(authKeyRef)).privateKey);
+    let subjectRef = authKeyRef;
     try {
+      const rotation = renewing ? this.#o.rotation : undefined;
+      if (rotation) {
+        const slot = RotationKeyRing.nextSlot(authKeyRef);
+        subjectRef = slot;
+        await rotation.create(slot);
+        this.#event(
+          'info',
+          'key_created',
+          { slot, location: this.#rotatedLocation(slot) },
+          'fresh key created for this renewal',
+        );
+      }
+      const subjectKey = await this.#keyFor(subjectRef);
       const client = this.#client(context);
       const caCertificates = await client.cacerts();
       this.#o.caCertificatesReceived(caCertificates);
       const wanted = await client.csrattrs();
-      const csr = await buildCsr(keys, this.#o.csrProfile);
+      const csr = await buildCsr(subjectKey.store, this.#o.csrProfile);
       if (wanted.length > 0)
         this.#event('info', 'csrattrs', { oids: wanted.map((a) => a.oid) }, 'server CSR attributes');
       const outcome = renewing
@@ -327,8 +366,8 @@ export class IdentityLifecycle {
       if (outcome.status === 'pending') {
         throw new EnrollmentPending(outcome.retryAfterMs);
       }
-      await this.#checkIssued(outcome.chain);
-      const pending = records.installPending(outcome.chain, operation);
+      await this.#checkIssued(outcome.chain, subjectKey);
+      const pending = records.installPending(outcome.chain, operation, subjectRef);
       this.#event(
         'info',
         'pending',
@@ -344,7 +383,10 @@ export class IdentityLifecycle {
   async #proveAndCommit(why: string): Promise<void> {
     const { records } = this.#o;
     const pending = records.pending() as CertificateRecord;
-    const context = this.#context(withoutRoot(pending.chain).map((c) => new Uint8Array(c.rawData)));
+    const context = this.#context(
+      withoutRoot(pending.chain).map((c) => new Uint8Array(c.rawData)),
+      (await this.#keyFor(pending.keyRef)).privateKey,
+    );
     try {
       await (this.#o.prove ?? ((_chain, ctx) => this.#proveWithEst(ctx)))(pending.chain, context);
     } catch (error) {
@@ -385,9 +427,9 @@ export class IdentityLifecycle {
   }
 
   /** The new chain must be for our key and valid now, every certificate of it (an expired issuing CA too). */
-  async #checkIssued(chain: X509Certificate[]): Promise<void> {
+  async #checkIssued(chain: X509Certificate[], key: LifecycleKey): Promise<void> {
     const certificate = chain[0] as X509Certificate;
-    const ours = await this.#o.keys.publicKey();
+    const ours = await key.store.publicKey();
     if (!sameBytes(certificate.publicKey.rawData, ours)) {
       throw new EstError(
         'EGW_EST_BAD_CERTIFICATE',
@@ -476,11 +518,31 @@ export class IdentityLifecycle {
     return signer ? [device, signer] : [device];
   }
 
-  #context(chain: Uint8Array[]): TlsClientContext {
+  /** The factory key (undefined) or a rotated key. */
+  async #keyFor(ref: string | undefined): Promise<LifecycleKey> {
+    if (ref === undefined) return { store: this.#o.keys, privateKey: this.#o.privateKey };
+    const rotation = this.#o.rotation;
+    if (!rotation) {
+      throw new GatewayError(
+        'EGW_IDENTITY_ROTATION_DISABLED',
+        `the certificate is for rotated key ${ref}, but identity.renewal.rotate_key is off`,
+        {
+          hint: 'turn identity.renewal.rotate_key back on, or run `gatewayctl identity enroll` to return to the factory key',
+        },
+      );
+    }
+    return rotation.key(ref as RotationSlot);
+  }
+
+  #rotatedLocation(ref: string): string {
+    return `rotated key ${ref.toUpperCase()}`;
+  }
+
+  #context(chain: Uint8Array[], privateKey: unknown): TlsClientContext {
     return new TlsClientContext({
       ca: this.#o.est.trustAnchors,
       certificateChain: chain,
-      privateKey: this.#o.privateKey,
+      privateKey,
     });
   }
 

@@ -22,6 +22,8 @@ export interface CertificateRecord {
   notBefore: Date;
   notAfter: Date;
   obtainedBy: 'simpleenroll' | 'simplereenroll';
+  /** The key it certifies: undefined = the factory identity key, else a rotated key's reference. */
+  keyRef: string | undefined;
   createdAt: Date;
   committedAt: Date | undefined;
 }
@@ -44,6 +46,7 @@ interface CertificateRow {
   not_before: number;
   not_after: number;
   obtained_by: CertificateRecord['obtainedBy'];
+  key_ref: string | null;
   created_at: number;
   committed_at: number | null;
 }
@@ -108,15 +111,19 @@ export class IdentityRecords {
   }
 
   /** Stores a new certificate as pending; it becomes active only through commitPending. */
-  installPending(chain: X509Certificate[], obtainedBy: CertificateRecord['obtainedBy']): CertificateRecord {
+  installPending(
+    chain: X509Certificate[],
+    obtainedBy: CertificateRecord['obtainedBy'],
+    keyRef?: string,
+  ): CertificateRecord {
     const leaf = chain[0] as X509Certificate;
     this.#store.transaction(() => {
       this.#store.prepare("DELETE FROM identity_certificates WHERE status = 'pending'").run();
       this.#store
         .prepare(
           `INSERT INTO identity_certificates
-             (status, chain_pem, subject, issuer, serial, not_before, not_after, obtained_by, created_at)
-           VALUES ('pending', ?, ?, ?, ?, ?, ?, ?, ?)`,
+             (status, chain_pem, subject, issuer, serial, not_before, not_after, obtained_by, key_ref, created_at)
+           VALUES ('pending', ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         )
         .run(
           chain.map((certificate) => certificate.toString('pem')).join('\n'),
@@ -126,6 +133,7 @@ export class IdentityRecords {
           leaf.notBefore.getTime(),
           leaf.notAfter.getTime(),
           obtainedBy,
+          keyRef ?? null,
           Date.now(),
         );
     });
@@ -206,6 +214,7 @@ export class IdentityRecords {
       notBefore: new Date(row.not_before),
       notAfter: new Date(row.not_after),
       obtainedBy: row.obtained_by,
+      keyRef: row.key_ref ?? undefined,
       createdAt: new Date(row.created_at),
       committedAt: row.committed_at === null ? undefined : new Date(row.committed_at),
     };
