@@ -5,6 +5,7 @@ export {
   EstClient,
   type EstClientOptions,
   EstError,
+  judgeCsrAttributes,
   retryAfterMs,
 } from './est/index.js';
 export {

@@ -10,7 +10,9 @@ export type EstErrorCode =
   /** No complete answer in time. */
   | 'EGW_EST_TIMEOUT'
   /** The certificate the server issued does not fit: wrong CA, not our key, expired, … */
-  | 'EGW_EST_BAD_CERTIFICATE';
+  | 'EGW_EST_BAD_CERTIFICATE'
+  /** /csrattrs asks for something this gateway's key cannot give (another curve or hash). */
+  | 'EGW_EST_CSR_ATTRIBUTES';
 
 /** An EST exchange that failed; `status`/`bodyExcerpt` are set for EGW_EST_HTTP. */
 export class EstError extends GatewayError {

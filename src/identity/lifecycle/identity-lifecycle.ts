@@ -3,7 +3,7 @@ import type { KeyStore } from '../../keys/index.js';
 import { buildCsr, type CsrProfile, type X509Certificate } from '../../pki/index.js';
 import { TlsClientContext } from '../../tls/index.js';
 import { sameBytes } from '../certificate-material.js';
-import { EstClient, EstError } from '../est/index.js';
+import { EstClient, EstError, judgeCsrAttributes } from '../est/index.js';
 import type { CertificateRecord, IdentityRecords, IdentityState } from './identity-records.js';
 import { type RenewalPolicy, renewalTime, retryDelayMs } from './renewal-policy.js';
 import { type LifecycleKey, RotationKeyRing, type RotationSlot } from './rotation-key-ring.js';
@@ -356,10 +356,16 @@ export class IdentityLifecycle {
       const client = this.#client(context);
       const caCertificates = await client.cacerts();
       this.#o.caCertificatesReceived(caCertificates);
-      const wanted = await client.csrattrs();
+      const verdict = judgeCsrAttributes(await client.csrattrs(), this.#o.csrProfile.deviceTypeOid);
+      this.#event('info', 'csrattrs', verdict, 'CSR attributes the EST server asked for');
+      if (verdict.impossible.length > 0) {
+        throw new EstError(
+          'EGW_EST_CSR_ATTRIBUTES',
+          `the EST server asks for ${verdict.impossible.join('; ')}, which this gateway's key cannot provide`,
+          { hint: 'configure the EST CA profile for ECDSA P-256 with SHA-256 devices' },
+        );
+      }
       const csr = await buildCsr(subjectKey.store, this.#o.csrProfile);
-      if (wanted.length > 0)
-        this.#event('info', 'csrattrs', { oids: wanted.map((a) => a.oid) }, 'server CSR attributes');
       const outcome = renewing
         ? await client.simplereenroll(csr.der, caCertificates)
         : await client.simpleenroll(csr.der, caCertificates);

@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { csrAttributesFromBody, EstError, retryAfterMs } from '../../../src/identity/index.js';
+import {
+  csrAttributesFromBody,
+  EstError,
+  judgeCsrAttributes,
+  retryAfterMs,
+} from '../../../src/identity/index.js';
 
 describe('EST bodies', () => {
   it('reads csrattrs: bare OIDs and attributes with OID values, base64 wrapped or not', () => {
@@ -44,5 +49,41 @@ describe('EST bodies', () => {
     expect(retryAfterMs('Fri, 01 Jan 2027 00:00:30 GMT', now)).toBe(30_000);
     expect(retryAfterMs(undefined)).toBe(60_000);
     expect(retryAfterMs('soon')).toBe(60_000);
+  });
+});
+
+describe('judgeCsrAttributes', () => {
+  const deviceType = '1.3.6.1.4.1.12345.1.1';
+  it('honours what our CSR carries, ignores the unknown, and never invents a challengePassword', () => {
+    expect(
+      judgeCsrAttributes(
+        [
+          { oid: '1.2.840.10045.4.3.2', values: [] },
+          { oid: '2.5.4.5', values: [] },
+          { oid: '1.2.840.10045.2.1', values: ['1.2.840.10045.3.1.7'] },
+          { oid: '1.2.840.113549.1.9.14', values: [deviceType, '1.2.3.4'] },
+          { oid: '1.2.840.113549.1.9.7', values: [] },
+        ],
+        deviceType,
+      ),
+    ).toEqual({
+      honoured: ['ecdsaWithSha256', 'serialNumber', 'ecPublicKey(secp256r1)', `deviceType(${deviceType})`],
+      ignored: ['1.2.3.4', 'challengePassword'],
+      impossible: [],
+    });
+  });
+
+  it('says what the key cannot give: another curve or hash', () => {
+    const verdict = judgeCsrAttributes(
+      [
+        { oid: '1.2.840.10045.2.1', values: ['1.3.132.0.34'] },
+        { oid: '1.2.840.10045.4.3.3', values: [] },
+      ],
+      deviceType,
+    );
+    expect(verdict.impossible).toEqual([
+      'ecPublicKey on 1.3.132.0.34 (this key is P-256)',
+      'ecdsaWithSha384 (this key signs ECDSA P-256 with SHA-256)',
+    ]);
   });
 });
