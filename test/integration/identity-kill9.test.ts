@@ -61,9 +61,12 @@ async function identity(): Promise<IdentityStatus> {
 }
 
 async function untilOperational(): Promise<IdentityStatus> {
+  const giveUpAt = Date.now() + 45_000; // a ceiling against hangs, with the reason, not a timing check
   for (;;) {
     const status = await identity();
     if (status.state === 'operational' && !status.pending) return status;
+    if (Date.now() > giveUpAt)
+      throw new Error(`never operational again; last status: ${JSON.stringify(status)}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }

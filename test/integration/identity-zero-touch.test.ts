@@ -77,9 +77,13 @@ async function waitForIdentity(
   fixture: GatewayFixture,
   accept: (status: IdentityStatus) => boolean,
 ): Promise<IdentityStatus> {
+  // A ceiling against hangs (not a timing assertion): fail with what the gateway says instead.
+  const giveUpAt = Date.now() + 45_000;
   for (;;) {
     const status = await identityStatus(fixture);
     if (accept(status)) return status;
+    if (Date.now() > giveUpAt)
+      throw new Error(`identity never got there; last status: ${JSON.stringify(status)}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
