@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { createPublicKey, X509Certificate as NodeX509 } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -203,6 +203,9 @@ describe('zero-touch identity over EST', () => {
     await first.stop();
     const calls = est.auditEntries().length;
     // libfaketime: the daemon's clock (and OpenSSL's) reads 2 January 1970.
+    if (spawnSync('faketime', ['--version']).error) {
+      throw new Error('faketime is missing: apt-get install faketime (or run scripts/setup.sh)');
+    }
     const service = ServiceSupervisor.start({
       command: [
         'faketime',
