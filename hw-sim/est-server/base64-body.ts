@@ -8,7 +8,9 @@ export function encodeBase64Body(der: Uint8Array, wrap: boolean): Buffer {
   const text = Buffer.from(der).toString('base64');
   if (!wrap) return Buffer.from(text, 'latin1');
   // 64-column lines, CRLF, as MIME (RFC 2045) and most EST servers write it.
-  return Buffer.from(`${(text.match(/.{1,64}/g) ?? []).join('\r\n')}\r\n`, 'latin1');
+  const lines: string[] = [];
+  for (let offset = 0; offset < text.length; offset += 64) lines.push(text.slice(offset, offset + 64));
+  return Buffer.from(`${lines.join('\r\n')}\r\n`, 'latin1');
 }
 
 /** The DER inside a base64 request body, with or without line breaks; anything else is a 400. */

@@ -1,7 +1,11 @@
 import { derOid, derSequence, derSet, derTlv } from './der.js';
 
-const OID_SIGNED_DATA = '1.2.840.113549.1.7.2';
-const OID_DATA = '1.2.840.113549.1.7.1';
+// The fixed parts, encoded once: every enrol answer is wrapped.
+const SIGNED_DATA = derOid('1.2.840.113549.1.7.2');
+const VERSION_1 = derTlv(0x02, Uint8Array.of(1));
+const NO_DIGEST_ALGORITHMS = derSet();
+const NO_CONTENT = derSequence(derOid('1.2.840.113549.1.7.1')); // encapContentInfo: id-data, no content
+const NO_SIGNER_INFOS = derSet();
 
 /**
  * A degenerate ("certs-only") PKCS#7 SignedData holding `certificates` (DER), as RFC 7030 §4.1.3 and
@@ -10,11 +14,11 @@ const OID_DATA = '1.2.840.113549.1.7.1';
  */
 export function certsOnlyPkcs7(certificates: Uint8Array[]): Uint8Array {
   const signedData = derSequence(
-    derTlv(0x02, Uint8Array.of(1)), // version 1
-    derSet(), // digestAlgorithms: none
-    derSequence(derOid(OID_DATA)), // encapContentInfo without content
+    VERSION_1,
+    NO_DIGEST_ALGORITHMS,
+    NO_CONTENT,
     derTlv(0xa0, ...certificates), // [0] IMPLICIT certificates
-    derSet(), // signerInfos: none
+    NO_SIGNER_INFOS,
   );
-  return derSequence(derOid(OID_SIGNED_DATA), derTlv(0xa0, signedData));
+  return derSequence(SIGNED_DATA, derTlv(0xa0, signedData));
 }

@@ -26,9 +26,18 @@ export interface IssueOptions {
 }
 
 export interface IssuedCertificate {
+  /** The certificate, parsed on first access (the server sends `der` and never needs it). */
   certificate: x509.X509Certificate;
+  /** The certificate's DER. */
+  der: Uint8Array;
+  /** Its serial number, lowercase hex, as `certificate.serialNumber` prints it. */
+  serialNumber: string;
+  /** Its notAfter, as the certificate encodes it (whole seconds). */
+  notAfter: Date;
   /** The CA certificate that signed it (the issuing CA, or a fault variant). */
   issuer: x509.X509Certificate;
+  /** The issuer's DER. */
+  issuerDer: Uint8Array;
 }
 
 export interface TlsServerCredentials {
@@ -150,8 +159,9 @@ export class EstCa {
 
   /**
    * A device certificate for a DER CSR (or one already checked): the CSR must verify and have a CN
-   * (else CsrRejectedError); subject copied, notBefore now − 5 min, notAfter now + lifetime, the
-   * device profile's extensions.
+   * (else CsrRejectedError); subject and public key copied, notBefore now − 5 min, notAfter now +
+   * lifetime (to the second), the device profile's extensions. Built as DER and signed with node:crypto
+   * (Authority.issueDer); `certificate` is parsed only when read.
    */
   async issue(csr: Uint8Array | VerifiedCsr, options: IssueOptions): Promise<IssuedCertificate> {
     const lifetime = options.lifetimeSeconds;
@@ -161,17 +171,29 @@ export class EstCa {
         `certificate lifetime must be a positive integer (seconds), not ${lifetime}`,
       );
     }
-    const { request } = csr instanceof VerifiedCsr ? csr : await VerifiedCsr.read(csr);
+    const { content } = csr instanceof VerifiedCsr ? csr : await VerifiedCsr.read(csr);
     const authority = await this.#authority(options.issuer ?? 'issuing');
     const now = Date.now();
-    const certificate = await authority.issue({
-      subject: request.subjectName,
-      publicKey: request.publicKey,
-      notBefore: new Date(now - BACKDATE_MS),
-      notAfter: new Date(now + lifetime * 1000),
-      extensions: deviceExtensions(request, this.#deviceTypeOid),
+    const notAfter = wholeSeconds(now + lifetime * 1000);
+    const { der, serialNumber } = authority.issueDer({
+      subject: content.subject,
+      spki: content.spki,
+      notBefore: wholeSeconds(now - BACKDATE_MS),
+      notAfter,
+      extensions: deviceExtensions(content.extensions, this.#deviceTypeOid),
     });
-    return { certificate, issuer: authority.certificate };
+    let certificate: x509.X509Certificate | undefined;
+    return {
+      get certificate() {
+        certificate ??= new x509.X509Certificate(der);
+        return certificate;
+      },
+      der,
+      serialNumber,
+      notAfter,
+      issuer: authority.certificate,
+      issuerDer: authority.der,
+    };
   }
 
   /**
@@ -215,14 +237,14 @@ export class EstCa {
 
   #authority(issuer: EstIssuer): Promise<Authority> {
     // The fault CAs carry the root's random id too, so their names say which EST CA they belong to.
-    const id = this.#root.certificate.subjectName.getField('CN')[0]?.split(' ').pop() ?? '';
+    const id = () => this.#root.certificate.subjectName.getField('CN')[0]?.split(' ').pop() ?? '';
     switch (issuer) {
       case 'issuing':
         return Promise.resolve(this.#issuing);
       case 'wrong-ca': {
         const now = Date.now();
         this.#wrongCa ??= Authority.createRoot({
-          name: `O=edge-gatewayd hw-sim, CN=edge-gatewayd EST wrong CA ${id}`,
+          name: `O=edge-gatewayd hw-sim, CN=edge-gatewayd EST wrong CA ${id()}`,
           notBefore: new Date(now - BACKDATE_MS),
           notAfter: new Date(now + 10 * YEAR_MS),
           pathLength: 0,
@@ -234,7 +256,7 @@ export class EstCa {
         // valid one: the only path for its leaves goes through an expired certificate.
         const now = Date.now();
         this.#expiredIssuingCa ??= this.#root.createSubordinate({
-          name: `O=edge-gatewayd hw-sim, CN=edge-gatewayd EST expired issuing CA ${id}`,
+          name: `O=edge-gatewayd hw-sim, CN=edge-gatewayd EST expired issuing CA ${id()}`,
           notBefore: new Date(now - 2 * YEAR_MS),
           notAfter: new Date(now - DAY_MS),
           pathLength: 0,
@@ -255,6 +277,11 @@ function saveFile(path: string, content: string, mode: number): void {
   writeFileSync(temporary, content, { mode });
   chmodSync(temporary, mode);
   renameSync(temporary, path);
+}
+
+/** `ms` (epoch milliseconds) truncated to the second, as a certificate's validity holds it. */
+function wholeSeconds(ms: number): Date {
+  return new Date(Math.floor(ms / 1000) * 1000);
 }
 
 function isIpAddress(value: string): boolean {

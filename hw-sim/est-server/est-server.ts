@@ -195,9 +195,9 @@ export class EstServer {
       ...(identity
         ? {
             client: {
-              subject: readableName(identity.certificate.subject),
-              serial: identity.certificate.serialNumber,
-              issuer: readableName(identity.certificate.issuer),
+              subject: readableName(identity.subject),
+              serial: identity.serialNumber,
+              issuer: readableName(identity.issuer),
               authorized: identity.authorized,
             },
           }
@@ -260,8 +260,8 @@ export class EstServer {
     }
     const csr = await VerifiedCsr.read(decodeBase64Body(body));
     if (operation === 'simplereenroll') {
-      const current = identity.certificate.subjectName.toString();
-      if (csr.request.subjectName.toString() !== current) {
+      const current = identity.subject;
+      if (csr.subject !== current) {
         throw new EstHttpError(
           400,
           `the CSR subject (${readableName(csr.subject)}) differs from the client certificate's (${readableName(current)}): simplereenroll keeps the subject (RFC 7030 §4.2.2)`,
@@ -293,14 +293,19 @@ export class EstServer {
       issuer,
     });
     const certificates =
-      this.#options.enrollResponse === 'chain' ? [issued.certificate, issued.issuer] : [issued.certificate];
+      this.#options.enrollResponse === 'chain' ? [issued.der, issued.issuerDer] : [issued.der];
     return {
-      ...base64Answer(pkcs7(certificates), 'application/pkcs7-mime; smime-type=certs-only', this.#wrap),
+      ...base64Answer(
+        certsOnlyPkcs7(certificates),
+        'application/pkcs7-mime; smime-type=certs-only',
+        this.#wrap,
+      ),
       issued: {
-        serial: issued.certificate.serialNumber,
-        subject: readableName(issued.certificate.subject),
-        notAfter: issued.certificate.notAfter.toISOString(),
-        issuer: readableName(issued.certificate.issuer),
+        serial: issued.serialNumber,
+        // The certificate's subject is the CSR's, copied; its issuer is the signing CA's subject.
+        subject: readableName(csr.subject),
+        notAfter: issued.notAfter.toISOString(),
+        issuer: readableName(issued.issuer.subject),
       },
     };
   }
@@ -316,11 +321,11 @@ export class EstServer {
         this.#challenge(),
       );
     }
-    const subject = readableName(identity.certificate.subject);
+    const subject = readableName(identity.subject);
     if (!identity.authorized) {
       throw new EstHttpError(
         403,
-        `the TLS client certificate (${subject}, issuer ${readableName(identity.certificate.issuer)}) is not from an accepted CA: ${identity.authorizationError ?? 'not verified'}`,
+        `the TLS client certificate (${subject}, issuer ${readableName(identity.issuer)}) is not from an accepted CA: ${identity.authorizationError ?? 'not verified'}`,
       );
     }
     // No further anchor check for simpleenroll: the TLS `ca` list holds only the factory CAs and this
@@ -328,7 +333,7 @@ export class EstServer {
     if (operation === 'simplereenroll' && !identity.issuedBy(this.#issuingNode)) {
       throw new EstHttpError(
         403,
-        `/simplereenroll needs a certificate issued by this EST CA; ${subject} is issued by ${readableName(identity.certificate.issuer)} (enrol with /simpleenroll first)`,
+        `/simplereenroll needs a certificate issued by this EST CA; ${subject} is issued by ${readableName(identity.issuer)} (enrol with /simpleenroll first)`,
       );
     }
     return identity;

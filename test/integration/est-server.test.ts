@@ -5,6 +5,7 @@
  * client call is an async child process so the server keeps answering while it runs.
  */
 import { execFile, spawn, spawnSync } from 'node:child_process';
+import { webcrypto } from 'node:crypto';
 import {
   cpSync,
   existsSync,
@@ -20,9 +21,15 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type EstAuditEntry, EstServer, type EstServerOptions } from '../../hw-sim/est-server/index.js';
+import {
+  type EstAuditEntry,
+  EstCa,
+  EstServer,
+  type EstServerOptions,
+} from '../../hw-sim/est-server/index.js';
 import { InProcessKeyStore, SoftwareKeyDevice } from '../../src/keys/index.js';
 import { buildCsr } from '../../src/pki/index.js';
+import * as x509 from '../../src/pki/x509.js';
 
 const execFileAsync = promisify(execFile);
 const factoryCaScript = fileURLToPath(new URL('../../scripts/factory-ca.sh', import.meta.url));
@@ -709,6 +716,129 @@ describe('EST server: HTTP Basic in addition to the client certificate', () => {
   });
 });
 
+describe('EST server: certificates written as DER', () => {
+  /** The device profile as @peculiar/x509 objects (what the CA issued through it before). */
+  function peculiarProfile(csr: x509.Pkcs10CertificateRequest): x509.Extension[] {
+    const requested = csr.getExtension('2.5.29.37');
+    const eku = requested ? new x509.ExtendedKeyUsageExtension(requested.rawData) : undefined;
+    const serverAuth = eku?.usages.includes(x509.ExtendedKeyUsage.serverAuth) ?? false;
+    const usages = [
+      x509.ExtendedKeyUsage.clientAuth,
+      ...(serverAuth ? [x509.ExtendedKeyUsage.serverAuth] : []),
+    ];
+    const extensions: x509.Extension[] = [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+      new x509.ExtendedKeyUsageExtension(usages, false),
+    ];
+    for (const oid of ['2.5.29.17', DEVICE_TYPE_OID]) {
+      const extension = csr.getExtension(oid);
+      if (extension) extensions.push(extension);
+    }
+    return extensions;
+  }
+
+  /** The TBSCertificate (the first element inside the outer SEQUENCE) of a DER certificate, hex. */
+  function tbsHex(certificate: ArrayBuffer): string {
+    const der = new Uint8Array(certificate);
+    const headerLength = (offset: number) => {
+      const first = der[offset + 1] ?? 0;
+      return first < 0x80 ? 2 : 2 + (first & 0x7f);
+    };
+    const lengthAt = (offset: number) => {
+      const first = der[offset + 1] ?? 0;
+      if (first < 0x80) return first;
+      let length = 0;
+      for (let i = 0; i < (first & 0x7f); i++) length = length * 256 + (der[offset + 2 + i] ?? 0);
+      return length;
+    };
+    const start = headerLength(0);
+    return Buffer.from(der.subarray(start, start + headerLength(start) + lengthAt(start))).toString('hex');
+  }
+
+  function csrDer(name: string, key: string, subject: string, extra: string[]): Uint8Array {
+    const der = join(work, `${name}.der`);
+    openssl(['req', '-new', '-key', key, '-subj', subject, ...extra, '-outform', 'DER', '-out', der]);
+    return new Uint8Array(readFileSync(der));
+  }
+
+  it('issues byte for byte the TBSCertificate @peculiar/x509 would, for fast-path and generic CSRs', async () => {
+    const stateDir = join(work, 'state-der');
+    const ca = await EstCa.open({ stateDir });
+    const keyPem = readFileSync(join(stateDir, 'issuing-ca.key'), 'utf8');
+    const signingKey = await webcrypto.subtle.importKey(
+      'pkcs8',
+      Buffer.from(keyPem.replace(/-----[^-]+-----|\s/g, ''), 'base64'),
+      { name: 'ECDSA', namedCurve: 'P-256' },
+      false,
+      ['sign'],
+    );
+    const rsaKey = join(work, 'rsa.key');
+    openssl(['genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048', '-out', rsaKey]);
+    const profile = FULL_PROFILE.flatMap((extension) => ['-addext', extension]);
+    const cases: [string, Uint8Array, number][] = [
+      [
+        'ECDSA P-256, full profile',
+        csrDer('der-ec', files.deviceKey, '/CN=device-ABC/serialNumber=ABC/O=Acme, Inc.', profile),
+        3600,
+      ],
+      [
+        'ECDSA with SHA-384, clientAuth only, notAfter past 2049',
+        csrDer('der-ec384', files.deviceKey, '/CN=device-ABC', [
+          '-sha384',
+          '-addext',
+          'extendedKeyUsage=clientAuth',
+        ]),
+        40 * 365 * 86_400,
+      ],
+      ['RSA PKCS#1 v1.5', csrDer('der-rsa', rsaKey, '/CN=device-R/serialNumber=R', profile), 3600],
+      [
+        'RSA-PSS (generic path)',
+        csrDer('der-pss', rsaKey, '/CN=device-P/serialNumber=P', [
+          ...profile,
+          '-sigopt',
+          'rsa_padding_mode:pss',
+        ]),
+        3600,
+      ],
+    ];
+    for (const [label, der, lifetimeSeconds] of cases) {
+      const issued = await ca.issue(der, { lifetimeSeconds });
+      const csr = new x509.Pkcs10CertificateRequest(der);
+      const certificate = issued.certificate;
+      expect(certificate.serialNumber, label).toBe(issued.serialNumber);
+      expect(certificate.notAfter.getTime(), label).toBe(issued.notAfter.getTime());
+      expect(Buffer.from(issued.der).equals(Buffer.from(certificate.rawData)), label).toBe(true);
+      expect(await certificate.verify({ publicKey: ca.issuing.publicKey }, webcrypto), label).toBe(true);
+      const reference = await x509.X509CertificateGenerator.create(
+        {
+          serialNumber: issued.serialNumber,
+          subject: csr.subjectName,
+          issuer: ca.issuing.subjectName,
+          notBefore: certificate.notBefore,
+          notAfter: certificate.notAfter,
+          publicKey: csr.publicKey,
+          signingKey,
+          signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' },
+          extensions: [
+            ...peculiarProfile(csr),
+            new x509.SubjectKeyIdentifierExtension(
+              Buffer.from(await csr.publicKey.getKeyIdentifier(webcrypto)).toString('hex'),
+            ),
+            new x509.AuthorityKeyIdentifierExtension(
+              ca.issuing.getExtension(x509.SubjectKeyIdentifierExtension)?.keyId ?? '',
+            ),
+          ],
+        },
+        webcrypto,
+      );
+      expect(tbsHex(certificate.rawData), label).toBe(tbsHex(reference.rawData));
+      const pem = certificate.toString('pem');
+      expect(verify(ca.rootPem, [ca.issuingPem], pem).status, label).toBe(0);
+    }
+  });
+});
+
 describe('EST server: audit log and state directory', () => {
   it('writes one NDJSON line per answer, the same as auditEntries()', async () => {
     const server = await startServer('audit');
@@ -742,6 +872,10 @@ describe('EST server: audit log and state directory', () => {
       issuer: expect.stringContaining('signer'),
       authorized: true,
     });
+    const clientSerial = openssl(['x509', '-noout', '-serial', '-in', join(work, 'factory-device.crt')])
+      .trim()
+      .replace('serial=', '');
+    expect(enrolled?.client?.serial.toUpperCase()).toBe(clientSerial);
     const [leaf = ''] = certificatesOf(issued.body);
     const serial = openssl(['x509', '-noout', '-serial'], leaf).trim().replace('serial=', '');
     expect(enrolled?.issued?.serial.toUpperCase()).toBe(serial);

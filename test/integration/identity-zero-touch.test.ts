@@ -146,12 +146,14 @@ describe('zero-touch identity over EST', () => {
 
   it('keeps the factory identity while the EST server answers 503, then recovers', async () => {
     const est = await startEst();
-    est.faults.failNext = { status: 503, count: 3, body: 'maintenance' };
+    // Failing until the test has seen it fail (a count would race the gateway's fast retries).
+    est.faults.failNext = { status: 503, count: 1_000_000, body: 'maintenance' };
     const fixture = await provisionedGateway(est);
     await runDaemon(fixture);
     const failing = await waitForIdentity(fixture, (s) => s.attempts >= 1);
     expect(failing.presenting).toBe('factory');
     expect(failing.lastError).toMatch(/503: maintenance/);
+    delete est.faults.failNext;
     const recovered = await waitForIdentity(fixture, (s) => s.state === 'operational');
     expect(recovered.attempts).toBe(0);
   });
