@@ -18,6 +18,7 @@ export class Store {
   readonly #db: Database.Database;
   readonly #getMeta: Database.Statement<[string], { value: string }>;
   readonly #setMeta: Database.Statement<[string, string, string]>;
+  readonly #statements = new Map<string, Database.Statement>();
 
   private constructor(path: string, db: Database.Database, schemaVersion: number) {
     this.path = path;
@@ -66,10 +67,16 @@ export class Store {
 
   /**
    * A prepared statement on the state database, for the modules that keep their own tables here
-   * (identity, trust, outbox). Prepare once and keep it: preparing is the expensive part.
+   * (identity, trust, outbox). Statements are cached by their text: preparing is the expensive part,
+   * so callers may ask for the same SQL on every call.
    */
   prepare<Params extends unknown[] = unknown[], Row = unknown>(sql: string): Database.Statement<Params, Row> {
-    return this.#db.prepare<Params, Row>(sql);
+    let statement = this.#statements.get(sql);
+    if (!statement) {
+      statement = this.#db.prepare(sql);
+      this.#statements.set(sql, statement);
+    }
+    return statement as unknown as Database.Statement<Params, Row>;
   }
 
   /** Runs `work` in one transaction (BEGIN IMMEDIATE): all of it is durable, or none of it. */

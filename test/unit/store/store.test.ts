@@ -143,3 +143,16 @@ describe('Store.open', () => {
     db.close();
   });
 });
+
+describe('Store.prepare', () => {
+  it('prepares each SQL text once and hands the same statement back', () => {
+    const store = open(freshPath());
+    const first = store.prepare('SELECT value FROM gateway_meta WHERE key = ?');
+    expect(store.prepare('SELECT value FROM gateway_meta WHERE key = ?')).toBe(first);
+    store.setMeta('k', 'v');
+    expect(first.get('k')).toEqual({ value: 'v' });
+    expect(store.transaction(() => store.prepare("UPDATE gateway_meta SET value = 'w'").run().changes)).toBe(
+      1,
+    );
+  });
+});
