@@ -521,9 +521,10 @@ describe('EST server: defaults (leaf-only enroll, root+issuing cacerts, wrapped 
     expect(none.status).toBe(401);
   });
 
-  it('authenticates a resumed TLS session (new connection, no certificate chain resent)', async () => {
+  /** Two enrolments in one curl run; `extraHeaders` decide whether the connection is kept. */
+  async function enrollTwice(extraHeaders: string[]): Promise<{ stderr: string; lines: string[] }> {
     const url = `${server.url}/.well-known/est/simpleenroll`;
-    // Connection: close makes curl open a second connection for the second URL, resuming the session.
+    const headers = ['Content-Type: application/pkcs10', ...extraHeaders].flatMap((header) => ['-H', header]);
     const { stderr, stdout } = await execFileAsync(
       'curl',
       [
@@ -535,10 +536,7 @@ describe('EST server: defaults (leaf-only enroll, root+issuing cacerts, wrapped 
         files.factoryClient,
         '--key',
         files.deviceKey,
-        '-H',
-        'Content-Type: application/pkcs10',
-        '-H',
-        'Connection: close',
+        ...headers,
         '--data-binary',
         `@${files.csr}`,
         '-o',
@@ -552,39 +550,19 @@ describe('EST server: defaults (leaf-only enroll, root+issuing cacerts, wrapped 
       ],
       { encoding: 'utf8' },
     );
+    return { stderr, lines: stdout.trim().split('\n') };
+  }
+
+  it('authenticates a resumed TLS session (new connection, no certificate chain resent)', async () => {
+    // Connection: close makes curl open a second connection for the second URL, resuming the session.
+    const { stderr, lines } = await enrollTwice(['Connection: close']);
     expect(stderr).toMatch(/SSL re-using session ID/);
-    expect(stdout.trim().split('\n')).toEqual(['200 1', '200 1']);
+    expect(lines).toEqual(['200 1', '200 1']);
   });
 
   it('keeps one TLS connection for several calls (keep-alive), with a client certificate', async () => {
-    const url = `${server.url}/.well-known/est/simpleenroll`;
-    const { stderr, stdout } = await execFileAsync(
-      'curl',
-      [
-        '-sS',
-        '-v',
-        '--cacert',
-        rootFile(server),
-        '--cert',
-        files.factoryClient,
-        '--key',
-        files.deviceKey,
-        '-H',
-        'Content-Type: application/pkcs10',
-        '--data-binary',
-        `@${files.csr}`,
-        '-o',
-        '/dev/null',
-        '-o',
-        '/dev/null',
-        '-w',
-        '%{http_code} %{num_connects}\n',
-        url,
-        url,
-      ],
-      { encoding: 'utf8' },
-    );
-    expect(stdout.trim().split('\n')).toEqual(['200 1', '200 0']);
+    const { stderr, lines } = await enrollTwice([]);
+    expect(lines).toEqual(['200 1', '200 0']);
     expect(stderr).toMatch(/Re-using existing connection/);
   });
 });

@@ -116,19 +116,6 @@ export class IdentityLifecycle {
     await this.#running?.catch(() => undefined);
   }
 
-  /** The certificate chain the gateway presents now (operational when committed, else factory). */
-  async presentedChain(): Promise<{ source: 'factory' | 'operational'; chain: Uint8Array[] } | undefined> {
-    const active = this.#o.records.active();
-    if (active && active.notAfter > this.#o.clock.now()) {
-      return {
-        source: 'operational',
-        chain: withoutRoot(active.chain).map((c) => new Uint8Array(c.rawData)),
-      };
-    }
-    const factory = await this.#factoryChain().catch(() => undefined);
-    return factory ? { source: 'factory', chain: factory } : undefined;
-  }
-
   status(): IdentityStatus {
     const records = this.#o.records;
     const state = records.state();

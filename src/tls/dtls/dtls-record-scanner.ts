@@ -14,9 +14,10 @@ export const DTLS_CONTENT_TYPE = {
   HANDSHAKE: 22,
   APPLICATION_DATA: 23,
 } as const;
-export const DTLS_HANDSHAKE_TYPE = { CLIENT_HELLO: 1 } as const;
+export const DTLS_HANDSHAKE_TYPE = { CLIENT_HELLO: 1, FINISHED: 20 } as const;
 
-const RECORD_HEADER_LENGTH = 13;
+/** type(1) version(2) epoch(2) sequence_number(6) length(2). */
+export const RECORD_HEADER_LENGTH = 13;
 const HANDSHAKE_HEADER_LENGTH = 12;
 /** 2^14 plaintext + 2048 expansion (RFC 6347 §4.1.2.x, TLSCiphertext.length). */
 const MAX_RECORD_LENGTH = 16384 + 2048;

@@ -1,11 +1,13 @@
-import type { DtlsRecordInfo } from '../dtls-record-scanner.js';
+import {
+  DTLS_CONTENT_TYPE as CONTENT,
+  type DtlsRecordInfo,
+  DTLS_HANDSHAKE_TYPE as HANDSHAKE,
+} from '../dtls-record-scanner.js';
 import type { AeadSuite } from './aead-suite.js';
 import type { EpochKeys } from './key-block.js';
 import { MAX_PLAINTEXT_LENGTH, RecordProtection } from './record-protection.js';
 import { ReplayWindow } from './replay-window.js';
 
-const CONTENT = { CHANGE_CIPHER_SPEC: 20, ALERT: 21, HANDSHAKE: 22, APPLICATION_DATA: 23 } as const;
-const HANDSHAKE = { CLIENT_HELLO: 1, FINISHED: 20 } as const;
 const ALERT = { WARNING: 1, FATAL: 2, CLOSE_NOTIFY: 0, NO_RENEGOTIATION: 100 } as const;
 const MAX_SEQUENCE = 2 ** 48 - 1;
 

@@ -1,8 +1,7 @@
 import { createCipheriv, createDecipheriv } from 'node:crypto';
+import { RECORD_HEADER_LENGTH } from '../dtls-record-scanner.js';
 import type { AeadSuite } from './aead-suite.js';
 
-/** DTLS 1.2 record header: type(1) version(2) epoch(2) sequence_number(6) length(2). */
-export const RECORD_HEADER_LENGTH = 13;
 const DTLS_1_2 = 0xfefd;
 /** Largest plaintext of one record (2^14, RFC 6347 §4.1). */
 export const MAX_PLAINTEXT_LENGTH = 16384;
