@@ -70,7 +70,12 @@ export function configSchema(defaults: ConfigDefaults) {
               .strictObject({
                 bus: z.number().int().min(0).max(255).default(1),
                 address: z.number().int().min(0x08).max(0x77).default(0x60),
-                key_slot: z.number().int().min(0).max(15).default(0),
+                key_slot: z
+                  .number()
+                  .int()
+                  .min(0)
+                  .max(7, { message: 'a key slot is one of the 36-byte slots 0–7' })
+                  .default(0),
                 simulator_state: z
                   .string()
                   .refine((value) => value === '' || value.startsWith('/'), {

@@ -153,14 +153,6 @@ export class Daemon {
     const serial = keys.info.serial;
     const trust = new TrustBundleStore(this.#store);
     if (this.#config.identity.renewal.rotate_key) {
-      if (this.#config.identity.key.backend === 'atecc608') {
-        throw new ConfigError('EGW_CONFIG_INVALID', this.configPath, [
-          {
-            path: 'identity.renewal.rotate_key',
-            message: 'true is not supported with identity.key.backend = "atecc608" yet: set it to false',
-          },
-        ]);
-      }
       this.#rotation = new RotationKeyRing(keySettingsFromConfig(this.#config));
     }
     this.#identity = new IdentityLifecycle({

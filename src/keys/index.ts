@@ -1,3 +1,4 @@
+export { spareKeySlots } from './atecc608/certificate-record.js';
 export { InProcessKeyStore } from './in-process-key-store.js';
 export type { DeviceFactory, FactoryCertificates, KeyDevice, ProvisionableKeyDevice } from './key-device.js';
 export { KeyError, type KeyErrorCode } from './key-error.js';

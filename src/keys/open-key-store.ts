@@ -1,3 +1,4 @@
+import { SharedBusLock } from './atecc608/shared-bus-lock.js';
 import { InProcessKeyStore } from './in-process-key-store.js';
 import type { DeviceFactory, ProvisionableKeyDevice } from './key-device.js';
 import type { KeyBackend, KeyStore } from './key-store.js';
@@ -14,9 +15,27 @@ export interface KeyStoreSettings {
     bus: number;
     address: number;
     keySlot: number;
+    /** Sign with a spare key slot instead (rotated keys); see atecc608-device.ts. */
+    signingSlot?: number;
     simulator?: { statePath: string; timing: boolean };
   };
   software: { path: string };
+}
+
+/**
+ * One lock per ATECC608A part in this process, handed to every thread that opens it (the factory
+ * key's worker, a rotated key's worker, key creation on the main thread).
+ */
+const atecc608BusLocks = new Map<string, SharedArrayBuffer>();
+
+function atecc608BusLock(part: KeyStoreSettings['atecc608']): SharedArrayBuffer {
+  const id = part.simulator ? `sim:${part.simulator.statePath}` : `${part.bus}:${part.address}`;
+  let lock = atecc608BusLocks.get(id);
+  if (!lock) {
+    lock = SharedBusLock.createBuffer();
+    atecc608BusLocks.set(id, lock);
+  }
+  return lock;
 }
 
 /** The parameters the backend's device is created with, in its worker or in the CLI. */
@@ -25,7 +44,7 @@ export function deviceParams(settings: KeyStoreSettings): unknown {
     case 'tpm':
       return { ...settings.tpm, certificateDir: settings.certificateDir };
     case 'atecc608':
-      return { ...settings.atecc608 };
+      return { ...settings.atecc608, busLock: atecc608BusLock(settings.atecc608) };
     case 'software':
       return { ...settings.software, certificateDir: settings.certificateDir };
   }

@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { createPublicKey, X509Certificate as NodeX509 } from 'node:crypto';
+import { createPrivateKey, createPublicKey, X509Certificate as NodeX509 } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -298,11 +298,7 @@ describe('zero-touch identity over EST', () => {
     await runDaemon(fixture);
     const first = await waitForIdentity(fixture, (s) => s.state === 'operational');
     expect(first.keyLocation).toBe(fixture.keyPath); // enrolment certifies the factory key
-    const renew = async () => {
-      const result = await gatewayctl('identity', 'renew', '--now', '--json', '--socket', fixture.socketPath);
-      expect(result.code, result.stdout + result.stderr).toBe(0);
-      return JSON.parse(result.stdout) as IdentityStatus;
-    };
+    const renew = () => renewNow(fixture);
     const second = await renew();
     expect(second.keyLocation).toBe('rotated key A');
     expect(activeCertificateKey(fixture)).toBe(softwareKey(`${fixture.keyPath}.rotated-a`));
@@ -325,39 +321,15 @@ describe('zero-touch identity over EST', () => {
     const swtpm = await SwtpmProcess.start();
     try {
       const est = await startEst();
-      const dir = mkdtempSync(join(tmpdir(), 'egw-it-tpm-rotate-'));
-      writeFileSync(join(dir, 'est-root.pem'), est.rootPem);
-      const fixture: GatewayFixture = {
-        ...gatewayFixture(),
-        dir,
-        configPath: join(dir, 'gateway.toml'),
-        dbPath: join(dir, 'state.db'),
-        socketPath: join(dir, 'control.sock'),
-      };
-      writeFileSync(
-        fixture.configPath,
-        `[store]\npath = "${fixture.dbPath}"\n[control]\nsocket = "${fixture.socketPath}"\n` +
-          `[identity]\ncertificate_dir = "${dir}/identity"\n[identity.key]\nbackend = "tpm"\n` +
-          `[identity.key.tpm]\ntcti = "${swtpm.tcti}"\npersistent_handle = 0x81000300\n` +
-          `[identity.est]\nurl = "${est.url}"\ntrust_anchor_file = "${dir}/est-root.pem"\n` +
-          '[identity.renewal]\nrotate_key = true\nretry_initial_ms = 200\n',
+      const fixture = await hardwareGateway(
+        est,
+        `[identity.key]\nbackend = "tpm"\n[identity.key.tpm]\ntcti = "${swtpm.tcti}"\npersistent_handle = 0x81000300\n`,
       );
-      const provisioned = await gatewayctl(
-        'provision',
-        'factory',
-        '-c',
-        fixture.configPath,
-        '--ca-dir',
-        caDir,
-      );
-      expect(provisioned.code, provisioned.stderr).toBe(0);
       const service = await runDaemon(fixture);
       const first = await waitForIdentity(fixture, (s) => s.state === 'operational');
       expect(first.keyLocation).toBe('persistent handle 0x81000300');
       const factoryKey = activeCertificateKey(fixture);
-      const renew = await gatewayctl('identity', 'renew', '--now', '--json', '--socket', fixture.socketPath);
-      expect(renew.code, renew.stdout).toBe(0);
-      expect((JSON.parse(renew.stdout) as IdentityStatus).keyLocation).toBe('rotated key A');
+      expect((await renewNow(fixture)).keyLocation).toBe('rotated key A');
       expect(activeCertificateKey(fixture)).not.toBe(factoryKey);
       // The proof (a mutual-TLS connection) was signed by the new key inside the TPM.
       const events = service.logRecords().map((record) => record.event);
@@ -367,7 +339,79 @@ describe('zero-touch identity over EST', () => {
       await swtpm.stop();
     }
   });
+
+  it('rotates keys in the ATECC608A (simulator): GenKey in spare slots 1 then 2, factory key in slot 0 kept', async () => {
+    const est = await startEst();
+    const statePath = join(mkdtempSync(join(tmpdir(), 'egw-it-atecc-rotate-')), 'atecc608.json');
+    const fixture = await hardwareGateway(
+      est,
+      `[identity.key]\nbackend = "atecc608"\n[identity.key.atecc608]\nsimulator_state = "${statePath}"\n`,
+    );
+    const service = await runDaemon(fixture);
+    const first = await waitForIdentity(fixture, (s) => s.state === 'operational');
+    expect(first.keyLocation).toBe('slot 0');
+    const factoryKey = simulatorKey(statePath, 0);
+    expect(activeCertificateKey(fixture)).toBe(factoryKey);
+    expect((await renewNow(fixture)).keyLocation).toBe('rotated key A');
+    expect(activeCertificateKey(fixture)).toBe(simulatorKey(statePath, 1));
+    expect((await renewNow(fixture)).keyLocation).toBe('rotated key B');
+    expect(activeCertificateKey(fixture)).toBe(simulatorKey(statePath, 2));
+    // Each renewal's proof was signed inside the part by the new key (the factory key's worker and
+    // the rotated keys' workers share the bus); the factory key is untouched.
+    expect(simulatorKey(statePath, 0)).toBe(factoryKey);
+    await service.stop();
+    // After a restart the daemon opens rotated key B again, and the next rotation reuses slot 1.
+    await runDaemon(fixture);
+    const again = await waitForIdentity(fixture, (s) => s.state === 'operational');
+    expect(again.keyLocation).toBe('rotated key B');
+    expect((await renewNow(fixture)).keyLocation).toBe('rotated key A');
+    expect(activeCertificateKey(fixture)).toBe(simulatorKey(statePath, 1));
+  });
 });
+
+/** A gateway on a hardware key backend (`keySection`), provisioned and configured for `est` with rotation. */
+async function hardwareGateway(
+  est: { url: string; rootPem: string },
+  keySection: string,
+): Promise<GatewayFixture> {
+  const dir = mkdtempSync(join(tmpdir(), 'egw-it-hw-rotate-'));
+  writeFileSync(join(dir, 'est-root.pem'), est.rootPem);
+  const fixture: GatewayFixture = {
+    ...gatewayFixture(),
+    dir,
+    configPath: join(dir, 'gateway.toml'),
+    dbPath: join(dir, 'state.db'),
+    socketPath: join(dir, 'control.sock'),
+  };
+  writeFileSync(
+    fixture.configPath,
+    `[store]\npath = "${fixture.dbPath}"\n[control]\nsocket = "${fixture.socketPath}"\n` +
+      `[identity]\ncertificate_dir = "${dir}/identity"\n${keySection}` +
+      `[identity.est]\nurl = "${est.url}"\ntrust_anchor_file = "${dir}/est-root.pem"\n` +
+      '[identity.renewal]\nrotate_key = true\nretry_initial_ms = 200\n',
+  );
+  const provisioned = await gatewayctl('provision', 'factory', '-c', fixture.configPath, '--ca-dir', caDir);
+  expect(provisioned.code, provisioned.stderr).toBe(0);
+  return fixture;
+}
+
+async function renewNow(fixture: GatewayFixture): Promise<IdentityStatus> {
+  const result = await gatewayctl('identity', 'renew', '--now', '--json', '--socket', fixture.socketPath);
+  expect(result.code, result.stdout + result.stderr).toBe(0);
+  return JSON.parse(result.stdout) as IdentityStatus;
+}
+
+/** SPKI (base64) of the key the simulated ATECC608A holds in `slot` (the model keeps it in its state file). */
+function simulatorKey(statePath: string, slot: number): string {
+  const state = JSON.parse(readFileSync(statePath, 'utf8')) as { keys: Record<string, string> };
+  const pkcs8 = state.keys[String(slot)];
+  if (!pkcs8) throw new Error(`the simulated part has no key in slot ${slot}`);
+  return createPublicKey(
+    createPrivateKey({ key: Buffer.from(pkcs8, 'base64'), format: 'der', type: 'pkcs8' }),
+  )
+    .export({ type: 'spki', format: 'der' })
+    .toString('base64');
+}
 
 /** SPKI (base64) of the active operational certificate, from the state database. */
 function activeCertificateKey(fixture: GatewayFixture): string {

@@ -1,9 +1,9 @@
-import { GatewayError } from '../../errors/index.js';
 import {
   type KeyStore,
   type KeyStoreSettings,
   openKeyStore,
   openProvisionableDevice,
+  spareKeySlots,
 } from '../../keys/index.js';
 import { keyStorePrivateKey } from '../../tls/index.js';
 
@@ -24,20 +24,15 @@ export type RotationSlot = 'a' | 'b';
  * it is what a re-bootstrap authenticates with.
  *   TPM: persistent handles persistent_handle + 1 (A) and + 2 (B), created under the storage primary.
  *   software (development): files <path>.rotated-a / <path>.rotated-b.
- *   ATECC608A: not yet (the provisioning layout has one key slot; spare key slots come next).
+ *   ATECC608A: the two spare key slots provisioning configures beside the key slot (1 and 2 when
+ *     the key is in slot 0), keys made by GenKey inside the part. A part provisioned before spare
+ *     slots existed refuses with EGW_KEY_LOCKED at the first rotation.
  */
 export class RotationKeyRing {
   readonly #settings: KeyStoreSettings;
   readonly #open = new Map<RotationSlot, LifecycleKey>();
 
   constructor(settings: KeyStoreSettings) {
-    if (settings.backend === 'atecc608') {
-      throw new GatewayError(
-        'EGW_IDENTITY_ROTATION_UNSUPPORTED',
-        'identity.renewal.rotate_key is not supported with the ATECC608A backend yet',
-        { hint: 'set identity.renewal.rotate_key = false (renewals then keep the factory key)' },
-      );
-    }
     this.#settings = settings;
   }
 
@@ -87,6 +82,7 @@ export class RotationKeyRing {
     return {
       ...s,
       tpm: { ...s.tpm, persistentHandle: s.tpm.persistentHandle + offset },
+      atecc608: { ...s.atecc608, signingSlot: spareKeySlots(s.atecc608.keySlot)[offset - 1] as number },
       software: { path: `${s.software.path}.rotated-${slot}` },
     };
   }

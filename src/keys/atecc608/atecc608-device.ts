@@ -10,13 +10,19 @@
  *   key slot (`keySlot`, 0–7, default 0)  P-256 private key, created inside the part by GenKey and
  *       never readable. SlotConfig 0x2083 (secret; external and internal signatures; GenKey allowed
  *       after the data lock), KeyConfig 0x0033 (private, public info, P-256, lockable).
+ *   two spare key slots (the lowest two of 0–7 other than the key slot: 1 and 2 by default)
+ *       configured like the key slot and left empty: renewals with identity.renewal.rotate_key
+ *       create fresh keys there (GenKey after the data lock), A/B, never touching the factory key.
+ *       A device opened with `signingSlot` = a spare slot signs with that key.
  *   every other slot, in the order 8, 9–15, 0–7   the factory certificates, as one record (format in
  *       certificate-record.ts): a 16-byte header (magic "EGWC", version, flags, the two DER
  *       lengths, payload length, truncated SHA-256) then device DER ‖ signer DER, raw DEFLATE-
- *       compressed when that is smaller. Capacity 1,172 bytes (416 + 7 × 72 + 7 × 36): two ~550-byte
- *       P-256 certificates fit even uncompressed, and compression (the device certificate's issuer
- *       repeats its signer's subject) leaves room to spare. SlotConfig 0x2000 (clear read; Write
- *       allowed until the data lock, never after), KeyConfig 0x003C (data).
+ *       compressed when that is smaller. Capacity 1,100 bytes (416 + 7 × 72 + 5 × 36). Measured with
+ *       scripts/factory-ca.sh certificates: 597 B device + 503 B signer deflate to 748 B (the
+ *       device certificate's issuer repeats its signer's subject), a 764-byte record.
+ *       SlotConfig 0x2000 (clear read; Write allowed until the data lock, never after), KeyConfig
+ *       0x003C (data). Parts provisioned before spare key slots existed carry a version-1 record
+ *       that also uses the spare slots; it is still read, but such parts cannot rotate keys.
  *
  * This deviates from the seeds' "device certificate in slot 10, signer in slot 11": 72-byte slots
  * hold only the part's own compressed-certificate format, which needs per-issuer templates; a
@@ -39,9 +45,11 @@ import {
   decodeCertificates,
   encodeCertificates,
   RECORD_HEADER_BYTES,
-  recordLength,
+  recordHeader,
+  spareKeySlots,
 } from './certificate-record.js';
 import type { I2cBusLike } from './i2c-bus-like.js';
+import { SharedBusLock } from './shared-bus-lock.js';
 import { Atecc608StatusError } from './status.js';
 
 export interface Atecc608DeviceParams {
@@ -49,8 +57,12 @@ export interface Atecc608DeviceParams {
   bus: number;
   /** 7-bit I2C address (0x60 by default on the part). */
   address: number;
-  /** Slot of the identity key, 0–7. */
+  /** Slot of the factory identity key, 0–7; the layout of the other slots follows from it. */
   keySlot: number;
+  /** Slot this device signs with and creates keys in: keySlot (default) or one of its spare key slots. */
+  signingSlot?: number;
+  /** Shared by every thread of this process that opens the part (see SharedBusLock). */
+  busLock?: SharedArrayBuffer;
   /** Use the hw-sim model instead of /dev/i2c-N. */
   simulator?: { statePath: string; timing: boolean };
 }
@@ -91,7 +103,7 @@ export class Atecc608KeyDevice implements ProvisionableKeyDevice {
         hardwareBacked: !simulated,
         model: simulated ? `${part} (hw-sim simulator)` : part,
         serial: driver.serialNumber().toUpperCase(),
-        keyLocation: `slot ${this.params.keySlot}`,
+        keyLocation: `slot ${this.#signingSlot}`,
       };
     }
     return this.#info;
@@ -102,7 +114,7 @@ export class Atecc608KeyDevice implements ProvisionableKeyDevice {
     if (!this.hasKey()) {
       throw new KeyError(
         'EGW_KEY_NOT_FOUND',
-        `${this.#where}: no identity key in slot ${this.params.keySlot}`,
+        `${this.#where}: no identity key in slot ${this.#signingSlot}`,
         {
           hint: 'provision the part first (gatewayctl provision), or check identity.key.atecc608.key_slot',
         },
@@ -112,12 +124,12 @@ export class Atecc608KeyDevice implements ProvisionableKeyDevice {
   }
 
   publicKey(): Uint8Array {
-    this.#spki ??= spkiFromXy(this.#connected().publicKey(this.params.keySlot));
+    this.#spki ??= spkiFromXy(this.#connected().publicKey(this.#signingSlot));
     return this.#spki;
   }
 
   signDigest(digest: Uint8Array): Uint8Array {
-    return this.#connected().sign(this.params.keySlot, digest);
+    return this.#connected().sign(this.#signingSlot, digest);
   }
 
   healthChecks(): { name: string; ok: boolean; detail: string }[] {
@@ -151,8 +163,12 @@ export class Atecc608KeyDevice implements ProvisionableKeyDevice {
   }
 
   hasKey(): boolean {
+    return this.#hasKeyIn(this.#signingSlot);
+  }
+
+  #hasKeyIn(slot: number): boolean {
     try {
-      this.#connected().publicKey(this.params.keySlot);
+      this.#connected().publicKey(slot);
       return true;
     } catch (error) {
       if (error instanceof Atecc608StatusError && error.status === 0x0f) return false;
@@ -162,7 +178,7 @@ export class Atecc608KeyDevice implements ProvisionableKeyDevice {
 
   generateKey(options: { overwrite: boolean }): Uint8Array {
     const driver = this.#connected();
-    const slot = this.params.keySlot;
+    const slot = this.#signingSlot;
     this.#configureAndLockConfig();
     if (!options.overwrite && this.hasKey()) {
       throw new KeyError('EGW_KEY_EXISTS', `${this.#where}: slot ${slot} already holds a key`, {
@@ -236,7 +252,7 @@ export class Atecc608KeyDevice implements ProvisionableKeyDevice {
         hint: 'locking happens once, at provisioning',
       });
     }
-    if (!this.hasKey()) {
+    if (!this.#hasKeyIn(this.params.keySlot)) {
       throw new KeyError(
         'EGW_KEY_NOT_FOUND',
         `${this.#where}: refusing to lock: no key in slot ${this.params.keySlot} yet`,
@@ -267,6 +283,10 @@ export class Atecc608KeyDevice implements ProvisionableKeyDevice {
     return this.#connected().where;
   }
 
+  get #signingSlot(): number {
+    return this.params.signingSlot ?? this.params.keySlot;
+  }
+
   #connected(): Atecc608Driver {
     if (this.#driver) return this.#driver;
     const { bus, address, simulator } = this.params;
@@ -274,7 +294,12 @@ export class Atecc608KeyDevice implements ProvisionableKeyDevice {
     const i2c = simulator
       ? openSimulatedBus({ statePath: simulator.statePath, timing: simulator.timing })
       : openI2cBus(bus);
-    const driver = new Atecc608Driver({ bus: i2c, address, busName });
+    const driver = new Atecc608Driver({
+      bus: i2c,
+      address,
+      busName,
+      ...(this.params.busLock ? { busLock: new SharedBusLock(this.params.busLock) } : {}),
+    });
     try {
       driver.wake();
     } catch (error) {
@@ -288,11 +313,11 @@ export class Atecc608KeyDevice implements ProvisionableKeyDevice {
   /**
    * Before the config lock: writes the SlotConfig/KeyConfig of the layout in the header (only the
    * words that differ), then locks the config zone against its summary CRC. After it: checks that
-   * the locked configuration has the key slot this device expects.
+   * the locked configuration has the key slot this device signs with.
    */
   #configureAndLockConfig(): void {
     const driver = this.#connected();
-    const slot = this.params.keySlot;
+    const slot = this.#signingSlot;
     if (driver.lockState().config) {
       const config = driver.readConfig();
       const keyConfig = keyConfigOf(config, slot);
@@ -302,7 +327,10 @@ export class Atecc608KeyDevice implements ProvisionableKeyDevice {
           'EGW_KEY_LOCKED',
           `${this.#where}: the config zone is locked with slot ${slot} not set up as a P-256 signing key (SlotConfig 0x${slotConfig(config, slot).toString(16).padStart(4, '0')}, KeyConfig 0x${keyConfig.toString(16).padStart(4, '0')})`,
           {
-            hint: 'use a key slot the part was configured for (identity.key.atecc608.key_slot), or a blank part',
+            hint:
+              slot === this.params.keySlot
+                ? 'use a key slot the part was configured for (identity.key.atecc608.key_slot), or a blank part'
+                : 'this part was provisioned without spare key slots (before key rotation existed): set identity.renewal.rotate_key = false, or provision a blank part',
           },
         );
       }
@@ -310,8 +338,9 @@ export class Atecc608KeyDevice implements ProvisionableKeyDevice {
     }
     const config = driver.readConfig();
     const wanted = config.slice();
+    const keySlots = [this.params.keySlot, ...spareKeySlots(this.params.keySlot)];
     for (let s = 0; s < 16; s++) {
-      const isKey = s === slot;
+      const isKey = keySlots.includes(s);
       const slotValue = isKey ? KEY_SLOT_CONFIG : CERT_SLOT_CONFIG;
       const keyValue = isKey ? KEY_KEY_CONFIG : CERT_KEY_CONFIG;
       wanted.set([slotValue & 0xff, slotValue >> 8], 20 + s * 2);
@@ -347,10 +376,11 @@ export class Atecc608KeyDevice implements ProvisionableKeyDevice {
 
   #readRecord(): Uint8Array | undefined {
     const driver = this.#connected();
-    const slots = certificateSlots(this.params.keySlot);
-    const first = slots[0] as number;
-    const length = recordLength(driver.readSlot(first, RECORD_HEADER_BYTES), this.#where);
-    if (length === undefined) return undefined;
+    // Slot 8 comes first in every layout version: the header says which layout follows.
+    const header = recordHeader(driver.readSlot(8, RECORD_HEADER_BYTES), this.#where);
+    if (header === undefined) return undefined;
+    const { length, version } = header;
+    const slots = certificateSlots(this.params.keySlot, version);
     const record = new Uint8Array(length);
     let position = 0;
     for (const slot of slots) {
@@ -431,6 +461,17 @@ function checkParams(params: Atecc608DeviceParams): Atecc608DeviceParams {
   }
   if (!Number.isInteger(p.keySlot) || (p.keySlot as number) < 0 || (p.keySlot as number) > 7) {
     throw bad(`keySlot must be 0–7 (the 36-byte key slots), got ${p.keySlot}`);
+  }
+  if (p.signingSlot !== undefined) {
+    const allowed = [p.keySlot as number, ...spareKeySlots(p.keySlot as number)];
+    if (!allowed.includes(p.signingSlot)) {
+      throw bad(
+        `signingSlot must be the key slot or a spare key slot (${allowed.join(', ')}), got ${p.signingSlot}`,
+      );
+    }
+  }
+  if (p.busLock !== undefined && !(p.busLock instanceof SharedArrayBuffer)) {
+    throw bad('busLock must be a SharedArrayBuffer');
   }
   if (
     p.simulator !== undefined &&

@@ -12,6 +12,7 @@ import {
   zoneAddress,
 } from './packet.js';
 import { Atecc608StatusError, hex2, isTransientStatus, STATUS_OK } from './status.js';
+import type { SharedBusLock } from './shared-bus-lock.js';
 import { TransientFault } from './transient-fault.js';
 
 export interface Atecc608DriverOptions {
@@ -32,6 +33,8 @@ export interface Atecc608DriverOptions {
   clock?: () => number;
   /** Synchronous sleep (this runs in a worker thread or a short-lived CLI). */
   sleep?: (ms: number) => void;
+  /** Held around each public operation when other threads drive the same part. */
+  busLock?: SharedBusLock;
 }
 
 export interface Atecc608DriverStats {
@@ -81,6 +84,7 @@ export class Atecc608Driver {
   readonly #idleAfterOperation: boolean;
   readonly #clock: () => number;
   readonly #sleep: (ms: number) => void;
+  readonly #busLock: SharedBusLock | undefined;
   #awake = false;
   #wakeAt = 0;
   #depth = 0;
@@ -95,6 +99,7 @@ export class Atecc608Driver {
     this.#idleAfterOperation = options.idleAfterOperation ?? true;
     this.#clock = options.clock ?? (() => performance.now());
     this.#sleep = options.sleep ?? blockingSleep;
+    this.#busLock = options.busLock;
   }
 
   /** "ATECC608A on /dev/i2c-1 address 0x60", the prefix of every message. */
@@ -104,7 +109,7 @@ export class Atecc608Driver {
 
   /** Wakes the part and checks its wake token (04 11 33 43). */
   wake(): void {
-    this.#retrying('wake', () => this.#wake());
+    this.#exclusive(() => this.#retrying('wake', () => this.#wake()));
   }
 
   /** Idle keeps TempKey and resets the watchdog; the part needs a wake before the next command. */
@@ -354,17 +359,30 @@ export class Atecc608Driver {
 
   /** Puts the part to sleep and releases the bus. */
   close(): void {
-    this.#word(WordAddress.sleep);
+    this.#exclusive(() => this.#word(WordAddress.sleep));
     this.#bus.closeSync();
   }
 
   #operation<T>(run: () => T): T {
-    this.#depth++;
+    return this.#exclusive(() => {
+      this.#depth++;
+      try {
+        return run();
+      } finally {
+        this.#depth--;
+        if (this.#depth === 0 && this.#idleAfterOperation && this.#awake) this.#idleQuietly();
+      }
+    });
+  }
+
+  /** Runs `run` holding the shared bus lock (outermost call only). */
+  #exclusive<T>(run: () => T): T {
+    if (!this.#busLock || this.#depth > 0) return run();
+    if (this.#busLock.acquire()) this.#awake = false; // another thread idled or slept the part
     try {
       return run();
     } finally {
-      this.#depth--;
-      if (this.#depth === 0 && this.#idleAfterOperation && this.#awake) this.#idleQuietly();
+      this.#busLock.release();
     }
   }
 

@@ -11,7 +11,7 @@ import { slotSize } from './atecc608-driver.js';
  *
  *   offset  size  field
  *   0       4     magic "EGWC"
- *   4       1     version (1)
+ *   4       1     version: 2 (1 = written before spare key slots existed; see certificateSlots)
  *   5       1     flags: bit 0 = payload is raw DEFLATE (RFC 1951)
  *   6       2     device certificate DER length (big endian)
  *   8       2     signer certificate DER length (big endian)
@@ -23,22 +23,39 @@ import { slotSize } from './atecc608-driver.js';
  */
 export const RECORD_HEADER_BYTES = 16;
 const MAGIC = Buffer.from('EGWC', 'latin1');
-const VERSION = 1;
+/** Version written; 1 is still read (parts provisioned before spare key slots). */
+const VERSION = 2;
 const FLAG_DEFLATE = 0x01;
 
-/** Slots holding the record: 8 (416 B), 9–15 (72 B each), then 0–7 (36 B each) except the key slot. */
-export function certificateSlots(keySlot: number): number[] {
-  return [8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7].filter((slot) => slot !== keySlot);
+/**
+ * The two 36-byte slots beside the factory key slot that hold rotated keys (renewal with
+ * identity.renewal.rotate_key): the lowest two of 0–7 other than the key slot.
+ */
+export function spareKeySlots(keySlot: number): [number, number] {
+  const [a, b] = [0, 1, 2, 3, 4, 5, 6, 7].filter((slot) => slot !== keySlot);
+  return [a as number, b as number];
 }
 
-export function certificateCapacity(keySlot: number): number {
-  return certificateSlots(keySlot).reduce((total, slot) => total + slotSize(slot), 0);
+/**
+ * Slots holding the record, in order: 8 (416 B), 9–15 (72 B each), then 0–7 (36 B each) except the
+ * key slot and (record version 2) its two spare key slots. Slot 8 always comes first, so the header
+ * (and with it the version) is found before the layout is known.
+ */
+export function certificateSlots(keySlot: number, version = VERSION): number[] {
+  const keys = version >= 2 ? [keySlot, ...spareKeySlots(keySlot)] : [keySlot];
+  return [8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7].filter((slot) => !keys.includes(slot));
 }
 
+export function certificateCapacity(keySlot: number, version = VERSION): number {
+  return certificateSlots(keySlot, version).reduce((total, slot) => total + slotSize(slot), 0);
+}
+
+/** `version` other than the current one only to reproduce older parts (tests). */
 export function encodeCertificates(
   certificates: FactoryCertificates,
   capacity: number,
   where: string,
+  version = VERSION,
 ): Uint8Array {
   const { device, signer } = certificates;
   for (const [name, der] of [
@@ -61,7 +78,7 @@ export function encodeCertificates(
   const payload = compress ? deflated : plain;
   const record = Buffer.alloc(RECORD_HEADER_BYTES + payload.length);
   MAGIC.copy(record, 0);
-  record[4] = VERSION;
+  record[4] = version;
   record[5] = compress ? FLAG_DEFLATE : 0;
   record.writeUInt16BE(device.length, 6);
   record.writeUInt16BE(signer.length, 8);
@@ -78,11 +95,18 @@ export function encodeCertificates(
   return new Uint8Array(record);
 }
 
-/** Total record length from its first 16 bytes, or undefined when no record was ever written. */
-export function recordLength(header: Uint8Array, where: string): number | undefined {
+/**
+ * Total record length and version from its first 16 bytes, or undefined when no record was ever
+ * written.
+ */
+export function recordHeader(
+  header: Uint8Array,
+  where: string,
+): { length: number; version: number } | undefined {
   const bytes = Buffer.from(header.buffer, header.byteOffset, header.byteLength);
   if (bytes.length < RECORD_HEADER_BYTES || !bytes.subarray(0, 4).equals(MAGIC)) return undefined;
-  if (bytes[4] !== VERSION) {
+  const version = bytes[4] ?? 0;
+  if (version < 1 || version > VERSION) {
     throw new KeyError(
       'EGW_KEY_DEVICE_ERROR',
       `${where}: certificate record version ${bytes[4]} is not supported`,
@@ -91,7 +115,7 @@ export function recordLength(header: Uint8Array, where: string): number | undefi
       },
     );
   }
-  return RECORD_HEADER_BYTES + bytes.readUInt16BE(10);
+  return { length: RECORD_HEADER_BYTES + bytes.readUInt16BE(10), version };
 }
 
 export function decodeCertificates(record: Uint8Array, where: string): FactoryCertificates {

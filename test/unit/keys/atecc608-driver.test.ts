@@ -11,9 +11,12 @@ import {
   Atecc608KeyDevice,
   Atecc608StatusError,
   certificateCapacity,
+  certificateSlots,
   Opcode,
+  spareKeySlots,
   spkiFromXy,
 } from '../../../src/keys/atecc608/index.js';
+import { encodeCertificates } from '../../../src/keys/atecc608/certificate-record.js';
 import { KeyError } from '../../../src/keys/index.js';
 
 const tempDir = () => mkdtempSync(join(tmpdir(), 'egw-atecc-'));
@@ -442,18 +445,101 @@ describe('Atecc608KeyDevice on the simulator', () => {
     expect(d.readCertificates()).toEqual(certificates);
   });
 
-  it('fits two ~550-byte certificates that do not compress at all, and refuses more than the slots hold', () => {
+  it('fits two ~540-byte certificates that do not compress at all, and refuses more than the slots hold', () => {
     const d = device();
     const incompressible = (n: number) => Uint8Array.of(0x30, ...randomBytes(n - 1));
-    const pair = { device: incompressible(560), signer: incompressible(560) };
+    const pair = { device: incompressible(540), signer: incompressible(540) };
     d.storeCertificates(pair);
     expect(d.readCertificates()).toEqual(pair);
-    expect(certificateCapacity(0)).toBe(1172);
+    // 416 + 7 × 72 + 5 × 36: every slot but the key slot and its two spare key slots.
+    expect(certificateCapacity(0)).toBe(1100);
+    expect(certificateSlots(0)).toEqual([8, 9, 10, 11, 12, 13, 14, 15, 3, 4, 5, 6, 7]);
+    expect(spareKeySlots(0)).toEqual([1, 2]);
+    expect(spareKeySlots(2)).toEqual([0, 1]);
     const error = thrown(() =>
       d.storeCertificates({ device: incompressible(600), signer: incompressible(600) }),
     );
     expect(error.code).toBe('EGW_KEY_DEVICE_ERROR');
-    expect(error.message).toMatch(/need 1216 bytes .* hold 1172 B/);
+    expect(error.message).toMatch(/need 1216 bytes .* hold 1100 B/);
+  });
+
+  it('creates rotated keys in the spare slots after the data lock; the factory key and certificates stay', () => {
+    const statePath = join(tempDir(), 'atecc608.json');
+    const factory = device(statePath);
+    const factoryKey = factory.generateKey({ overwrite: false });
+    factory.storeCertificates(certificates);
+    factory.lock();
+    const spare = (signingSlot: number) => {
+      const d = new Atecc608KeyDevice({
+        bus: 1,
+        address: 0x60,
+        keySlot: 0,
+        signingSlot,
+        simulator: { statePath, timing: false },
+      });
+      open.push(d);
+      return d;
+    };
+    const a = spare(1);
+    expect(thrown(() => a.open()).message).toMatch(/no identity key in slot 1/);
+    const keyA = a.generateKey({ overwrite: true });
+    expect(a.open().keyLocation).toBe('slot 1');
+    const signature = a.signDigest(sha256('renewal proof'));
+    const spkiA = createPublicKey({ key: Buffer.from(keyA), format: 'der', type: 'spki' });
+    expect(
+      verify('sha256', Buffer.from('renewal proof'), { key: spkiA, dsaEncoding: 'ieee-p1363' }, signature),
+    ).toBe(true);
+    const keyB = spare(2).generateKey({ overwrite: true });
+    expect(keyB).not.toEqual(keyA);
+    expect(keyA).not.toEqual(factoryKey);
+    const after = device(statePath);
+    expect(after.publicKey()).toEqual(factoryKey);
+    expect(after.readCertificates()).toEqual(certificates);
+  });
+
+  it('refuses a signing slot that is neither the key slot nor a spare one', () => {
+    const error = thrown(() => new Atecc608KeyDevice({ bus: 1, address: 0x60, keySlot: 0, signingSlot: 3 }));
+    expect(error.message).toMatch(/signingSlot must be the key slot or a spare key slot \(0, 1, 2\), got 3/);
+  });
+
+  it('reads a part provisioned before spare key slots (record version 1), and refuses to rotate on it', () => {
+    const statePath = join(tempDir(), 'atecc608.json');
+    const d = device(statePath);
+    d.generateKey({ overwrite: false });
+    d.storeCertificates(certificates);
+    d.lock();
+    d.close();
+    // Rewrite it as the old layout: slots 1 and 2 data slots, the record across all of 8–15, 1–7.
+    const state = JSON.parse(readFileSync(statePath, 'utf8'));
+    const config = Buffer.from(state.config, 'hex');
+    for (const slot of [1, 2]) {
+      config.writeUInt16LE(0x2000, 20 + slot * 2);
+      config.writeUInt16LE(0x003c, 96 + slot * 2);
+    }
+    const record = encodeCertificates(certificates, certificateCapacity(0, 1), 'old part', 1);
+    const slots: string[] = state.slots;
+    let position = 0;
+    for (const slot of certificateSlots(0, 1)) {
+      const size = slot < 8 ? 36 : slot === 8 ? 416 : 72;
+      const chunk = Buffer.alloc(size);
+      Buffer.from(record.subarray(position, position + size)).copy(chunk);
+      slots[slot] = chunk.toString('hex');
+      position += size;
+    }
+    writeFileSync(statePath, JSON.stringify({ ...state, config: config.toString('hex'), slots }));
+    expect(device(statePath).readCertificates()).toEqual(certificates);
+    const rotate = new Atecc608KeyDevice({
+      bus: 1,
+      address: 0x60,
+      keySlot: 0,
+      signingSlot: 1,
+      simulator: { statePath, timing: false },
+    });
+    open.push(rotate);
+    const error = thrown(() => rotate.generateKey({ overwrite: true }));
+    expect(error.code).toBe('EGW_KEY_LOCKED');
+    expect(error.message).toMatch(/slot 1 not set up as a P-256 signing key/);
+    expect(error.hint).toMatch(/provisioned without spare key slots.*rotate_key = false/);
   });
 
   it('locks after the key and certificates are in; then refuses locking again and writing certificates', () => {
