@@ -11,8 +11,8 @@ import {
   WordAddress,
   zoneAddress,
 } from './packet.js';
-import { Atecc608StatusError, hex2, isTransientStatus, STATUS_OK } from './status.js';
 import type { SharedBusLock } from './shared-bus-lock.js';
+import { Atecc608StatusError, hex2, isTransientStatus, STATUS_OK } from './status.js';
 import { TransientFault } from './transient-fault.js';
 
 export interface Atecc608DriverOptions {

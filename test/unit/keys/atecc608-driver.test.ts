@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Atecc608Model, openSimulatedBus, SimulatedI2cBus } from '../../../hw-sim/atecc608/index.js';
+import { encodeCertificates } from '../../../src/keys/atecc608/certificate-record.js';
 import {
   Atecc608Driver,
   type Atecc608DriverOptions,
@@ -16,7 +17,6 @@ import {
   spareKeySlots,
   spkiFromXy,
 } from '../../../src/keys/atecc608/index.js';
-import { encodeCertificates } from '../../../src/keys/atecc608/certificate-record.js';
 import { KeyError } from '../../../src/keys/index.js';
 
 const tempDir = () => mkdtempSync(join(tmpdir(), 'egw-atecc-'));
