@@ -143,6 +143,7 @@ export function configSchema(defaults: ConfigDefaults) {
         dtls: dtlsSchema(),
       })
       .prefault({}),
+    trust: trustSchema(),
     daemon: z
       .strictObject({
         shutdown_timeout_ms: z.number().int().min(100).max(600_000).default(10_000),
@@ -189,6 +190,103 @@ function dtlsSchema() {
           message: 'at least one sensor CA file when the endpoint is enabled',
         });
       }
+    })
+    .prefault({});
+}
+
+const oid = z.string().regex(/^[0-2](\.(0|[1-9][0-9]*))+$/, {
+  message: 'a dotted OID such as "1.3.6.1.4.1.12345.1.1"',
+});
+
+/** How a bundle's certificates are judged when their CRL is missing or past nextUpdate. */
+function bundleSchema(policy: 'hard-fail' | 'soft-fail' | 'grace') {
+  return z
+    .strictObject({
+      crl_policy: z.enum(['hard-fail', 'soft-fail', 'grace']).default(policy),
+      crl_grace_hours: z.number().min(0).max(8760).default(72),
+    })
+    .prefault({});
+}
+
+const COAP_METHODS = ['GET', 'POST', 'PUT', 'DELETE', 'FETCH', 'PATCH', 'iPATCH'] as const;
+
+/** [trust]: sensor certificate validation, revocation, enrollment and authorization. */
+function trustSchema() {
+  return z
+    .strictObject({
+      device_type_oid: oid.default('1.3.6.1.4.1.12345.1.1'),
+      allowed_curves: z
+        .array(z.enum(['P-256', 'P-384', 'P-521']))
+        .min(1)
+        .default(['P-256', 'P-384']),
+      allow_ed25519: z.boolean().default(false),
+      min_rsa_bits: z.number().int().min(2048).max(16384).default(2048),
+      max_chain_depth: z.number().int().min(1).max(8).default(4),
+      bundles: z
+        .strictObject({
+          sensors: bundleSchema('grace'),
+          upstream: bundleSchema('soft-fail'),
+        })
+        .prefault({}),
+      revocation: z
+        .strictObject({
+          fetch: z.boolean().default(true),
+          fetch_timeout_ms: z.number().int().min(100).max(600_000).default(10_000),
+          max_crl_bytes: z
+            .number()
+            .int()
+            .min(1024)
+            .max(1024 * 1024 * 1024)
+            .default(128 * 1024 * 1024),
+          refresh_before_next_update_s: z.number().int().min(0).max(2_592_000).default(3600),
+          retry_initial_ms: z.number().int().min(10).max(86_400_000).default(60_000),
+          retry_max_ms: z.number().int().min(10).max(604_800_000).default(3_600_000),
+        })
+        .prefault({}),
+      enrollment: z
+        .strictObject({
+          nonce_lifetime_s: z.number().int().min(10).max(2_592_000).default(3600),
+          challenge_lifetime_s: z.number().int().min(1).max(3600).default(60),
+        })
+        .prefault({}),
+      authorization: z
+        .array(
+          z.strictObject({
+            name: z.string().min(1),
+            device_types: z.array(z.string().min(1)).default([]),
+            cn_pattern: z
+              .string()
+              .refine(
+                (value) => {
+                  try {
+                    new RegExp(value);
+                    return true;
+                  } catch {
+                    return false;
+                  }
+                },
+                { message: 'a JavaScript regular expression' },
+              )
+              .default(''),
+            enrollment: z.enum(['any', 'individual', 'group']).default('any'),
+            resources: z
+              .array(
+                z.string().regex(/^\/[^?#]*$/, { message: 'a path such as "/telemetry" or "/sensors/*"' }),
+              )
+              .min(1),
+            methods: z.array(z.enum(COAP_METHODS)).min(1),
+          }),
+        )
+        .default([
+          {
+            name: 'sensors',
+            device_types: [],
+            cn_pattern: '',
+            enrollment: 'any',
+            resources: ['/telemetry', '/commands', '/time', '/.well-known/core'],
+            methods: ['GET', 'POST'],
+          },
+        ]),
     })
     .prefault({});
 }

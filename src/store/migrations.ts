@@ -65,4 +65,67 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 3,
+    name: 'offline trust: revocation cache, sensor enrollments, deny list',
+    sql: `
+      -- Anchors (trusted as such) and intermediates (only to build paths) in one table.
+      ALTER TABLE trust_certificates ADD COLUMN role TEXT NOT NULL DEFAULT 'anchor'
+        CHECK (role IN ('anchor', 'intermediate'));
+      -- The newest accepted CRL per issuer (issuer = SHA-256 of the issuer Name's DER, hex).
+      CREATE TABLE trust_crls (
+        id                 INTEGER PRIMARY KEY,
+        issuer_name_sha256 TEXT NOT NULL UNIQUE,
+        issuer             TEXT NOT NULL,
+        -- SHA-256 of the CA certificate whose key signed it (hex).
+        signer_sha256      TEXT NOT NULL,
+        crl_number         TEXT,
+        this_update        INTEGER NOT NULL,
+        next_update        INTEGER,
+        entries            INTEGER NOT NULL,
+        der_sha256         TEXT NOT NULL,
+        source             TEXT NOT NULL,
+        distribution_point TEXT,
+        fetched_at         INTEGER NOT NULL
+      ) STRICT;
+      -- Revoked serials (the serial's DER INTEGER content bytes) of each CRL.
+      CREATE TABLE trust_crl_entries (
+        crl_id     INTEGER NOT NULL,
+        serial     BLOB NOT NULL,
+        revoked_at INTEGER NOT NULL,
+        reason     INTEGER,
+        PRIMARY KEY (crl_id, serial)
+      ) STRICT, WITHOUT ROWID;
+      -- CA registration with proof of possession: pending until a certificate CN=nonce signed by the
+      -- CA's key is shown (then the CA joins the 'sensors' bundle and gets a group enrollment).
+      CREATE TABLE sensor_ca_registrations (
+        ca_sha256        TEXT PRIMARY KEY NOT NULL,
+        der              BLOB NOT NULL,
+        subject          TEXT NOT NULL,
+        nonce            TEXT NOT NULL,
+        nonce_expires_at INTEGER NOT NULL,
+        created_at       INTEGER NOT NULL
+      ) STRICT;
+      -- Enrollments: 'individual' (leaf certificate SHA-256) or 'group' (CA certificate SHA-256 with
+      -- attribute constraints as JSON: {"deviceTypes": [...], "cnPattern": "..."}).
+      CREATE TABLE sensor_enrollments (
+        kind        TEXT NOT NULL CHECK (kind IN ('individual', 'group')),
+        sha256      TEXT NOT NULL,
+        label       TEXT NOT NULL DEFAULT '',
+        constraints TEXT NOT NULL DEFAULT '{}',
+        enabled     INTEGER NOT NULL DEFAULT 1 CHECK (enabled IN (0, 1)),
+        created_at  INTEGER NOT NULL,
+        updated_at  INTEGER NOT NULL,
+        PRIMARY KEY (kind, sha256)
+      ) STRICT;
+      -- Local deny list: a leaf SHA-256 or a certificate serial (hex, lower case, no leading zeros).
+      CREATE TABLE sensor_deny_list (
+        kind       TEXT NOT NULL CHECK (kind IN ('sha256', 'serial')),
+        value      TEXT NOT NULL,
+        reason     TEXT NOT NULL DEFAULT '',
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (kind, value)
+      ) STRICT;
+    `,
+  },
 ];

@@ -1,0 +1,48 @@
+/**
+ * Why a certificate (sensor, or a CA on its path) was refused: one stable code per failed check.
+ * Logged, counted per reason, shown by the demo and in DTLS handshake failures; tests match on it.
+ */
+export const VALIDATION_REASONS = [
+  // The encoding
+  'malformed', // not DER, truncated, trailing bytes, wrong structure
+  'oversized', // certificate or chain larger than accepted
+  'duplicate-extension',
+  'unknown-critical-extension',
+  // Time (judged at the clock floor when the system clock is behind it)
+  'expired',
+  'not-yet-valid',
+  // The path
+  'unknown-issuer', // no anchor or intermediate issued it (and it is not individually enrolled)
+  'name-chaining', // issuer name does not match the issuer's subject
+  'bad-signature',
+  'not-a-ca', // an issuing certificate without basicConstraints CA:TRUE
+  'path-length-exceeded', // a CA's pathLenConstraint is exceeded
+  'chain-too-long', // more certificates than max_chain_depth
+  'ca-key-usage', // an issuing certificate without keyCertSign
+  'key-usage', // the sensor's keyUsage lacks digitalSignature
+  'eku', // the sensor's extendedKeyUsage lacks clientAuth
+  // Algorithms
+  'weak-signature-algorithm', // MD5, SHA-1
+  'weak-key', // RSA below min_rsa_bits
+  'curve-not-allowed',
+  'unsupported-algorithm',
+  // Revocation
+  'revoked',
+  'crl-missing', // no CRL for the issuer, under hard-fail
+  'crl-stale', // past nextUpdate (beyond the grace period), under hard-fail / grace
+  // Local decisions
+  'denied', // on the local deny list
+  'not-enrolled', // valid path, but no enabled individual or group enrollment covers it
+  'enrollment-disabled',
+  'constraint-device-type', // group enrollment's allowed device types
+  'constraint-cn', // group enrollment's CN pattern
+] as const;
+
+export type ValidationReason = (typeof VALIDATION_REASONS)[number];
+
+/** A refusal: the reason code, what exactly failed, and at which depth (0 = the sensor). */
+export interface Refusal {
+  reason: ValidationReason;
+  detail: string;
+  depth: number;
+}
