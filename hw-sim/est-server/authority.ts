@@ -1,4 +1,5 @@
 import { createHash, KeyObject, randomBytes, webcrypto } from 'node:crypto';
+import { derContent, derElements } from '../../src/pki/der.js';
 import * as x509 from '../../src/pki/x509.js';
 import {
   signCertificate,
@@ -6,7 +7,6 @@ import {
   subjectKeyIdentifierExtension,
   tbsCertificate,
 } from './certificate-der.js';
-import { derContent, derElements } from './der.js';
 import { type CryptoKey, generateEcKeys, privateKeyFromPem } from './ec-keys.js';
 
 /** A certificate issued from DER parts (the device path): its encoding and what the audit tells. */

@@ -9,7 +9,7 @@ import {
   strictChildren,
   strictSingle,
   TAG,
-} from './der.js';
+} from '../../src/pki/der.js';
 
 /** extnID subjectKeyIdentifier (2.5.29.14). */
 const OID_SUBJECT_KEY_IDENTIFIER = derOid('2.5.29.14');

@@ -1,4 +1,4 @@
-import { derOid, derSequence, derSet, derTlv } from './der.js';
+import { derOid, derSequence, derSet, derTlv } from '../../src/pki/der.js';
 
 // The fixed parts, encoded once: every enrol answer is wrapped.
 const SIGNED_DATA = derOid('1.2.840.113549.1.7.2');

@@ -1,4 +1,4 @@
-import { derOid, derSequence, derSet } from './der.js';
+import { derOid, derSequence, derSet } from '../../src/pki/der.js';
 
 const OID_ECDSA_WITH_SHA256 = '1.2.840.10045.4.3.2';
 const OID_SERIAL_NUMBER = '2.5.4.5';

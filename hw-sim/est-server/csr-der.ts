@@ -1,4 +1,11 @@
-import { NotStrictDerError, sameBytes, strictChildren, strictSingle, TAG } from './der.js';
+import {
+  NotStrictDerError,
+  oidString,
+  sameBytes,
+  strictChildren,
+  strictSingle,
+  TAG,
+} from '../../src/pki/der.js';
 
 /** The parts of a PKCS#10 request the CA issues from, as the request encodes them. */
 export interface CsrDer {
@@ -156,28 +163,6 @@ function readExtension(tlv: Uint8Array): { oid: string; value: Uint8Array } {
   if (third && !sameBytes(second.tlv, BOOLEAN_TRUE)) throw strict('critical is not DER TRUE');
   expectTag(value.tag, TAG.octetString);
   return { oid: oidString(id.value), value: value.tlv };
-}
-
-/** The dotted form of an OID's value octets (minimal base-128 only). */
-export function oidString(value: Uint8Array): string {
-  const arcs: number[] = [];
-  let arc = 0;
-  let started = false;
-  for (const byte of value) {
-    if (!started && byte === 0x80) throw strict('non-minimal OID arc');
-    started = true;
-    arc = arc * 128 + (byte & 0x7f);
-    if (arc > Number.MAX_SAFE_INTEGER / 128) throw strict('OID arc too large');
-    if (!(byte & 0x80)) {
-      arcs.push(arc);
-      arc = 0;
-      started = false;
-    }
-  }
-  if (started || arcs.length === 0) throw strict('truncated OID');
-  const first = arcs[0] ?? 0;
-  const head = first < 40 ? [0, first] : first < 80 ? [1, first - 40] : [2, first - 80];
-  return [...head, ...arcs.slice(1)].join('.');
 }
 
 function expectTag(tag: number, wanted: number): void {

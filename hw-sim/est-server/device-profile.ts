@@ -1,6 +1,6 @@
+import { NotStrictDerError } from '../../src/pki/der.js';
 import * as x509 from '../../src/pki/x509.js';
 import { extensionListsOid } from './csr-der.js';
-import { NotStrictDerError } from './der.js';
 
 /** The device-type extension OID from the seeds (its value is a UTF8String such as "edge-gateway"). */
 export const DEFAULT_DEVICE_TYPE_OID = '1.3.6.1.4.1.12345.1.1';

@@ -1,6 +1,5 @@
+import { NotStrictDerError, oidString, strictChildren, strictSingle, TAG } from '../../src/pki/der.js';
 import * as x509 from '../../src/pki/x509.js';
-import { oidString } from './csr-der.js';
-import { NotStrictDerError, strictChildren, strictSingle, TAG } from './der.js';
 
 /** The attribute types @peculiar/x509 prints by short name (its NameIdentifier defaults). */
 const SHORT_NAMES: Record<string, string> = {

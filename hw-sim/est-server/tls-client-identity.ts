@@ -1,7 +1,7 @@
 import { X509Certificate as NodeX509Certificate } from 'node:crypto';
 import type { DetailedPeerCertificate, TLSSocket } from 'node:tls';
+import { NotStrictDerError, strictChildren, strictSingle, TAG } from '../../src/pki/der.js';
 import * as x509 from '../../src/pki/x509.js';
-import { NotStrictDerError, strictChildren, strictSingle, TAG } from './der.js';
 import { nameText } from './name-text.js';
 
 /** Who is at the other end of a TLS connection, as far as its client certificate says. */

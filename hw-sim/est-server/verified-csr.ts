@@ -1,8 +1,16 @@
 import { createPublicKey, type JsonWebKey, type KeyObject, verify, webcrypto } from 'node:crypto';
+import {
+  derContent,
+  derElements,
+  derOid,
+  sameBytes,
+  strictChildren,
+  strictSingle,
+  TAG,
+} from '../../src/pki/der.js';
 import * as x509 from '../../src/pki/x509.js';
 import { type CsrDer, readCsrDer } from './csr-der.js';
 import { CsrRejectedError } from './csr-rejected-error.js';
-import { derContent, derElements, derOid, sameBytes, strictChildren, strictSingle, TAG } from './der.js';
 import { nameText } from './name-text.js';
 
 const OID_COMMON_NAME = '2.5.4.3';

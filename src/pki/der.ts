@@ -1,8 +1,7 @@
 /**
- * Just enough DER for the simulator's hot and simple paths — writing OIDs, INTEGERs, times, SEQUENCEs
- * and SETs (the /csrattrs answer, the certs-only PKCS#7 wrapper, the device certificate's
- * TBSCertificate) and reading strict DER (the CSRs the server issues from) — so they cost microseconds
- * instead of a generic ASN.1 round trip.
+ * Just enough DER for hot and simple paths — writing OIDs, INTEGERs, times, SEQUENCEs and SETs (the
+ * EST simulator's answers and certificates, test CRLs) and reading strict DER (CSRs, sensor
+ * certificates, CRLs) — so they cost microseconds instead of a generic ASN.1 round trip.
  */
 
 export const TAG = {
@@ -67,14 +66,17 @@ export function derTime(date: Date): Uint8Array {
 export function derTlv(tag: number, ...contents: Uint8Array[]): Uint8Array {
   let length = 0;
   for (const content of contents) length += content.length;
-  if (length >= 0x1000000) throw new Error('DER value too long');
-  const lengthOctets = length < 0x80 ? 1 : length < 0x100 ? 2 : length < 0x10000 ? 3 : 4;
+  if (length >= 0x100000000) throw new Error('DER value too long');
+  const lengthOctets =
+    length < 0x80 ? 1 : length < 0x100 ? 2 : length < 0x10000 ? 3 : length < 0x1000000 ? 4 : 5;
   const out = new Uint8Array(1 + lengthOctets + length);
   out[0] = tag;
   if (lengthOctets === 1) out[1] = length;
   else {
     out[1] = 0x80 | (lengthOctets - 1);
-    for (let i = lengthOctets - 1, rest = length; i >= 1; i--, rest >>>= 8) out[1 + i] = rest & 0xff;
+    for (let i = lengthOctets - 1, rest = length; i >= 1; i--, rest = Math.floor(rest / 256)) {
+      out[1 + i] = rest % 256;
+    }
   }
   let offset = 1 + lengthOctets;
   for (const content of contents) {
@@ -128,7 +130,8 @@ export function strictTlv(der: Uint8Array, offset = 0): DerTlv {
   let contentStart = offset + 2;
   if (first & 0x80) {
     const count = first & 0x7f;
-    if (count === 0 || count > 3) throw new NotStrictDerError('unsupported DER length');
+    // Four length octets: a 1,000,000-entry CRL is ~40 MB.
+    if (count === 0 || count > 4) throw new NotStrictDerError('unsupported DER length');
     if (der[contentStart] === 0) throw new NotStrictDerError('non-minimal DER length');
     length = 0;
     for (let i = 0; i < count; i++) length = length * 256 + (der[contentStart + i] ?? 0);
@@ -158,6 +161,28 @@ export function strictSingle(der: Uint8Array, tag: number): DerTlv {
     throw new NotStrictDerError(`expected one element with tag 0x${tag.toString(16)}`);
   }
   return element;
+}
+
+/** The dotted form of an OID's value octets (minimal base-128 only). */
+export function oidString(value: Uint8Array): string {
+  const arcs: number[] = [];
+  let arc = 0;
+  let started = false;
+  for (const byte of value) {
+    if (!started && byte === 0x80) throw new NotStrictDerError('non-minimal OID arc');
+    started = true;
+    arc = arc * 128 + (byte & 0x7f);
+    if (arc > Number.MAX_SAFE_INTEGER / 128) throw new NotStrictDerError('OID arc too large');
+    if (!(byte & 0x80)) {
+      arcs.push(arc);
+      arc = 0;
+      started = false;
+    }
+  }
+  if (started || arcs.length === 0) throw new NotStrictDerError('truncated OID');
+  const first = arcs[0] ?? 0;
+  const head = first < 40 ? [0, first] : first < 80 ? [1, first - 40] : [2, first - 80];
+  return [...head, ...arcs.slice(1)].join('.');
 }
 
 export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
