@@ -1,3 +1,6 @@
-/** Offline trust: trust bundles and the clock floor (CRLs, enrollments and policy come next). */
+/** Offline trust: trust bundles, the clock floor, path validation, revocation, enrollment, policy. */
 export { ClockFloor } from './clock-floor.js';
+export type { SensorIdentity } from './sensor-identity.js';
 export { TrustBundleStore, type TrustedCertificate } from './trust-bundle-store.js';
+export { TrustError, type TrustErrorCode } from './trust-error.js';
+export { type Refusal, VALIDATION_REASONS, type ValidationReason } from './validation-reason.js';
