@@ -31,6 +31,8 @@ export type CookieGenerateCallback = (ssl: bigint, cookie: bigint, cookieLength:
 export type CookieVerifyCallback = (ssl: bigint, cookie: bigint, cookieLength: number) => number;
 /** int (*)(int preverify_ok, X509_STORE_CTX *). */
 export type VerifyCallback = (preverifyOk: number, storeCtx: bigint) => number;
+/** int (*)(X509_STORE_CTX *, void *arg): replaces X509_verify_cert (application chain verification). */
+export type CertVerifyCallback = (storeCtx: bigint, arg: bigint | null) => number;
 /** void (*)(const SSL *, int where, int ret). */
 export type InfoCallback = (ssl: bigint, where: number, ret: number) => void;
 
@@ -46,6 +48,7 @@ export interface LibSslDtls {
   SSL_CTX_set_cookie_generate_cb(ctx: Pointer, callback: bigint | null): void;
   SSL_CTX_set_cookie_verify_cb(ctx: Pointer, callback: bigint | null): void;
   SSL_CTX_set_verify(ctx: Pointer, mode: number, callback: bigint | null): void;
+  SSL_CTX_set_cert_verify_callback(ctx: Pointer, callback: bigint | null, arg: null): void;
   SSL_CTX_set_info_callback(ctx: Pointer, callback: bigint | null): void;
   SSL_CTX_set_purpose(ctx: Pointer, purpose: number): number;
   SSL_CTX_add_client_CA(ctx: Pointer, x509: Pointer): number;
@@ -74,6 +77,10 @@ export interface LibSslDtls {
   X509_get_subject_name(x509: Pointer): Pointer;
   X509_NAME_print_ex(bio: Pointer, name: Pointer, indent: number, flags: number): number;
   X509_STORE_CTX_get_ex_data(ctx: Pointer, index: number): bigint | null;
+  /** The certificate being verified (the peer's leaf). */
+  X509_STORE_CTX_get0_cert(ctx: Pointer): Pointer;
+  /** The certificates the peer sent (a STACK_OF(X509), leaf included on a server). */
+  X509_STORE_CTX_get0_untrusted(ctx: Pointer): Pointer;
   SSL_get_ex_data_X509_STORE_CTX_idx(): number;
 }
 
@@ -87,6 +94,7 @@ export function libsslDtls(): LibSslDtls {
   koffi.proto('int egw_dtls_cookie_verify_cb(SSL *ssl, void *cookie, unsigned int cookie_len)');
   koffi.proto('int egw_dtls_verify_cb(int preverify_ok, X509_STORE_CTX *ctx)');
   koffi.proto('void egw_dtls_info_cb(const SSL *ssl, int where, int ret)');
+  koffi.proto('int egw_dtls_cert_verify_cb(X509_STORE_CTX *ctx, void *arg)');
   koffi.struct('egw_dtls_timeval', { tv_sec: 'long', tv_usec: 'long' });
   const f = (signature: string) => lib.func(signature);
   bound = {
@@ -101,6 +109,9 @@ export function libsslDtls(): LibSslDtls {
     ),
     SSL_CTX_set_verify: f('void SSL_CTX_set_verify(SSL_CTX *, int, egw_dtls_verify_cb *)'),
     SSL_CTX_set_info_callback: f('void SSL_CTX_set_info_callback(SSL_CTX *, egw_dtls_info_cb *)'),
+    SSL_CTX_set_cert_verify_callback: f(
+      'void SSL_CTX_set_cert_verify_callback(SSL_CTX *, egw_dtls_cert_verify_cb *, void *)',
+    ),
     SSL_CTX_set_purpose: f('int SSL_CTX_set_purpose(SSL_CTX *, int)'),
     SSL_CTX_add_client_CA: f('int SSL_CTX_add_client_CA(SSL_CTX *, X509 *)'),
     SSL_CTX_remove_session: f('int SSL_CTX_remove_session(SSL_CTX *, SSL_SESSION *)'),
@@ -125,6 +136,8 @@ export function libsslDtls(): LibSslDtls {
     X509_get_subject_name: f('void *X509_get_subject_name(const X509 *)'),
     X509_NAME_print_ex: f('int X509_NAME_print_ex(BIO *, const void *, int, unsigned long)'),
     X509_STORE_CTX_get_ex_data: f('void *X509_STORE_CTX_get_ex_data(const X509_STORE_CTX *, int)'),
+    X509_STORE_CTX_get0_cert: f('X509 *X509_STORE_CTX_get0_cert(const X509_STORE_CTX *)'),
+    X509_STORE_CTX_get0_untrusted: f('OPENSSL_STACK *X509_STORE_CTX_get0_untrusted(const X509_STORE_CTX *)'),
     SSL_get_ex_data_X509_STORE_CTX_idx: f('int SSL_get_ex_data_X509_STORE_CTX_idx(void)'),
   };
   const original = bound.DTLS_get_timeout as unknown as (
@@ -144,12 +157,18 @@ export function dtlsHandleTimeout(ssl: Pointer): number {
 
 /** Registers a JS function as a C callback of one of the prototypes above; free with koffi.unregister. */
 export function registerCallback(
-  callback: CookieGenerateCallback | CookieVerifyCallback | VerifyCallback | InfoCallback,
+  callback:
+    | CookieGenerateCallback
+    | CookieVerifyCallback
+    | VerifyCallback
+    | InfoCallback
+    | CertVerifyCallback,
   prototype:
     | 'egw_dtls_cookie_generate_cb'
     | 'egw_dtls_cookie_verify_cb'
     | 'egw_dtls_verify_cb'
-    | 'egw_dtls_info_cb',
+    | 'egw_dtls_info_cb'
+    | 'egw_dtls_cert_verify_cb',
 ): bigint {
   libsslDtls();
   return koffi.register(callback, `${prototype} *`);

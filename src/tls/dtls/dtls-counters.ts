@@ -36,6 +36,8 @@ export interface DtlsStats {
   sessionsReplaced: number;
   sessionsEvictedIdle: number;
   sessionsClosedByPeer: number;
+  /** Established sessions closed because verifyPeer refused them on reverify() (revoked, blocked …). */
+  sessionsClosedByPolicy: number;
   sessionsRefusedLimit: number;
   renegotiationsRefused: number;
   /** Records of established sessions dropped because they failed authentication or were replays. */
@@ -94,6 +96,7 @@ export class DtlsCounters {
       sessionsReplaced: value('sessionsReplaced'),
       sessionsEvictedIdle: value('sessionsEvictedIdle'),
       sessionsClosedByPeer: value('sessionsClosedByPeer'),
+      sessionsClosedByPolicy: value('sessionsClosedByPolicy'),
       sessionsRefusedLimit: value('sessionsRefusedLimit'),
       renegotiationsRefused: value('renegotiationsRefused'),
       recordsRejected: value('recordsRejected'),

@@ -12,7 +12,7 @@ import {
   X509_V_ERR,
 } from '../../native/openssl/libssl.js';
 import { DTLS_CONST, libsslDtls, registerCallback } from '../../native/openssl/libssl-dtls.js';
-import { dersFromX509Stack, x509FromDer } from '../openssl-objects.js';
+import { derFromX509, dersFromX509Stack, x509FromDer } from '../openssl-objects.js';
 import { TlsError } from '../tls-error.js';
 import { CookieSecret } from './cookie-secret.js';
 import type { ResolvedDtlsServerOptions } from './dtls-server-options.js';
@@ -25,7 +25,7 @@ export interface DtlsContextEvents {
   peerOf(ssl: bigint): string | undefined;
   cookieRejected(): void;
   /** OpenSSL and the trust hook accepted the chain (DER, leaf first, to the anchor). */
-  chainVerified(ssl: bigint, chain: Uint8Array[], subject: string): void;
+  chainVerified(ssl: bigint, chain: Uint8Array[], subject: string, attributes: unknown): void;
   chainRejected(ssl: bigint, failure: HandshakeFailure): void;
   /** We sent a no_renegotiation alert. */
   renegotiationRefused(ssl: bigint): void;
@@ -70,6 +70,10 @@ export class DtlsServerContext {
         SSL_VERIFY.PEER | SSL_VERIFY.FAIL_IF_NO_PEER_CERT,
         this.#callbacks.at(-1) as bigint,
       );
+      if (options.chainVerification === 'application') {
+        this.#register('egw_dtls_cert_verify_cb', (store: bigint) => this.#verifyApplication(store));
+        dtls.SSL_CTX_set_cert_verify_callback(this.ctx, this.#callbacks.at(-1) as bigint, null);
+      }
       this.#register('egw_dtls_info_cb', (s: bigint, where: number, ret: number) =>
         this.#info(s, where, ret),
       );
@@ -257,7 +261,47 @@ export class DtlsServerContext {
         sslPointer,
         chain,
         PeerIdentity.subjectOf(ssl.X509_STORE_CTX_get_current_cert(store)),
+        verdict.attributes,
       );
+      return 1;
+    } catch (error) {
+      if (sslPointer !== null) {
+        const message = error instanceof Error ? error.message : String(error);
+        this.#events.chainRejected(
+          sslPointer,
+          new HandshakeFailure('rejectedByPolicy', `verifyPeer threw: ${message}`),
+        );
+      }
+      ssl.X509_STORE_CTX_set_error(store, X509_V_ERR.APPLICATION_VERIFICATION);
+      return 0;
+    }
+  }
+
+  /**
+   * chainVerification 'application': replaces X509_verify_cert. The peer's chain (leaf first, as
+   * sent) goes to verifyPeer, whose verdict alone decides; its verifyError picks the alert.
+   */
+  #verifyApplication(store: bigint): number {
+    const ssl = libssl();
+    const dtls = libsslDtls();
+    let sslPointer: bigint | null = null;
+    try {
+      sslPointer = dtls.X509_STORE_CTX_get_ex_data(store, dtls.SSL_get_ex_data_X509_STORE_CTX_idx());
+      const leaf = dtls.X509_STORE_CTX_get0_cert(store);
+      if (sslPointer === null || !leaf) return 0;
+      const leafDer = derFromX509(leaf);
+      const sent = dersFromX509Stack(dtls.X509_STORE_CTX_get0_untrusted(store));
+      const chain = [
+        leafDer,
+        ...sent.filter((der, index) => !(index === 0 && Buffer.from(der).equals(leafDer))),
+      ];
+      const verdict = this.#options.verifyPeer(chain);
+      if (!verdict.ok) {
+        ssl.X509_STORE_CTX_set_error(store, verdict.verifyError ?? X509_V_ERR.APPLICATION_VERIFICATION);
+        this.#events.chainRejected(sslPointer, new HandshakeFailure('rejectedByPolicy', verdict.reason));
+        return 0;
+      }
+      this.#events.chainVerified(sslPointer, chain, PeerIdentity.subjectOf(leaf), verdict.attributes);
       return 1;
     } catch (error) {
       if (sslPointer !== null) {

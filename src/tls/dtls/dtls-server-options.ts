@@ -3,8 +3,15 @@ import { TlsError } from '../tls-error.js';
 import type { DtlsRecordLayer } from './dtls-session.js';
 import type { TokenBucketSettings } from './handshake-rate-limiter.js';
 
-/** The trust decision after OpenSSL's own chain check. `chain` is DER, leaf first, up to the anchor. */
-export type PeerVerdict = { ok: true } | { ok: false; reason: string };
+/**
+ * The trust decision. `chain` is DER, leaf first: up to the anchor after OpenSSL's own chain check,
+ * or as the peer sent it under chainVerification 'application'. `attributes` (e.g. the sensor's
+ * identity) is kept with the session (`peer.identity.attributes`). `verifyError` (an X509_V_ERR_*)
+ * picks the TLS alert, e.g. certificate_revoked for X509_V_ERR_CERT_REVOKED.
+ */
+export type PeerVerdict =
+  | { ok: true; attributes?: unknown }
+  | { ok: false; reason: string; verifyError?: number };
 export type PeerVerifier = (chain: Uint8Array[]) => PeerVerdict;
 
 export interface DtlsServerOptions {
@@ -15,8 +22,15 @@ export interface DtlsServerOptions {
    * hardware-key hook). The SSL_CTX takes its own reference: the caller still frees its pointer.
    */
   privateKey: Pointer;
-  /** Trust anchors for sensor (client) certificates, DER. */
+  /** Trust anchors for sensor (client) certificates, DER (may be empty under 'application'). */
   ca: readonly Uint8Array[];
+  /**
+   * Who judges client certificate chains. 'openssl' (default): OpenSSL verifies the chain to `ca`,
+   * then `verifyPeer` decides. 'application': OpenSSL's chain check is replaced and `verifyPeer`
+   * alone decides on the chain the peer sent (path building, revocation and enrollment live in the
+   * trust module; the TLS handshake still proves the peer holds the leaf's key).
+   */
+  chainVerification?: 'openssl' | 'application';
   /**
    * Called once OpenSSL has verified the chain to one of `ca` (and again when a session is resumed, so
    * a revoked sensor cannot live on through resumption). Default: accept (the chain check only).
@@ -69,6 +83,7 @@ export interface ResolvedDtlsServerOptions {
   certificateChain: readonly Uint8Array[];
   privateKey: Pointer;
   ca: readonly Uint8Array[];
+  chainVerification: 'openssl' | 'application';
   verifyPeer: PeerVerifier;
   requireClientAuthEku: boolean;
   verificationTime: (() => Date) | undefined;
@@ -96,12 +111,19 @@ export const DEFAULT_DTLS_CIPHERS =
 export function resolveDtlsServerOptions(options: DtlsServerOptions): ResolvedDtlsServerOptions {
   if (options.certificateChain.length === 0) configError('certificateChain', 'needs at least the leaf');
   if (!options.privateKey) configError('privateKey', 'is NULL');
-  if (options.ca.length === 0) configError('ca', 'needs at least one trust anchor for sensor certificates');
+  const chainVerification = options.chainVerification ?? 'openssl';
+  if (chainVerification === 'openssl' && options.ca.length === 0) {
+    configError('ca', 'needs at least one trust anchor for sensor certificates');
+  }
+  if (chainVerification === 'application' && !options.verifyPeer) {
+    configError('verifyPeer', "is required when chainVerification is 'application'");
+  }
   const cache = options.sessionCache ?? {};
   const resolved: ResolvedDtlsServerOptions = {
     certificateChain: options.certificateChain,
     privateKey: options.privateKey,
     ca: options.ca,
+    chainVerification,
     verifyPeer: options.verifyPeer ?? (() => ({ ok: true })),
     requireClientAuthEku: options.requireClientAuthEku ?? true,
     verificationTime: options.verificationTime,

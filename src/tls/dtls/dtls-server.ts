@@ -115,9 +115,9 @@ export class DtlsServer extends EventEmitter<DtlsServerEvents> {
     this.#context = new DtlsServerContext(o, {
       peerOf: (ssl) => (ssl === this.#listener.ssl ? this.#listenerPeer : this.#bySsl.get(ssl)?.key),
       cookieRejected: () => this.#counters.add('cookiesInvalid'),
-      chainVerified: (ssl, chain, subject) => {
+      chainVerified: (ssl, chain, subject, attributes) => {
         const session = this.#bySsl.get(ssl);
-        if (session) session.context = new PeerIdentity(chain, subject);
+        if (session) session.context = new PeerIdentity(chain, subject, attributes);
       },
       chainRejected: (ssl, failure) => {
         const session = this.#bySsl.get(ssl);
@@ -216,6 +216,30 @@ export class DtlsServer extends EventEmitter<DtlsServerEvents> {
       if (session.state === 'established') peers.push(session.context as DtlsPeer);
     }
     return peers;
+  }
+
+  /**
+   * Runs verifyPeer again on every established session's chain (after a CRL, deny-list or
+   * enrollment change) and closes (close_notify) those it now refuses; cached sessions for them
+   * cannot resume either, since resumption runs the hook too. Returns the peers closed and why.
+   */
+  reverify(): { peer: DtlsPeer; reason: string }[] {
+    const closed: { peer: DtlsPeer; reason: string }[] = [];
+    for (const session of [...this.#sessions.values()]) {
+      if (session.state !== 'established') continue;
+      const peer = session.context as DtlsPeer;
+      const verdict = this.#verifyAgain(peer.identity.chain as Uint8Array[]);
+      if (verdict.ok) {
+        const identity = new PeerIdentity(peer.identity.chain, peer.identity.subject, verdict.attributes);
+        session.context = { ...peer, identity };
+        continue;
+      }
+      session.close('closedLocally', true);
+      this.#forget(session);
+      this.#counters.add('sessionsClosedByPolicy');
+      closed.push({ peer, reason: verdict.reason });
+    }
+    return closed;
   }
 
   /** Closes one session (close_notify), e.g. when its sensor's certificate was revoked. */
@@ -379,16 +403,19 @@ export class DtlsServer extends EventEmitter<DtlsServerEvents> {
     const sessionId = this.#sessionId(session.ssl);
     let identity = session.context instanceof PeerIdentity ? session.context : undefined;
     if (resumed) {
-      identity = this.#resumable.get(sessionId)?.identity ?? this.#sentIdentity(session.ssl);
-      const verdict = identity
-        ? this.#verifyAgain(identity.chain as Uint8Array[])
+      const known = this.#resumable.get(sessionId)?.identity ?? this.#sentIdentity(session.ssl);
+      const verdict = known
+        ? this.#verifyAgain(known.chain as Uint8Array[])
         : { ok: false as const, reason: 'no client certificate in the session' };
-      if (!verdict.ok) {
+      if (!verdict.ok || !known) {
         this.#context.forgetSession(session.ssl);
         this.#resumable.delete(sessionId);
-        session.abort(new HandshakeFailure('rejectedByPolicy', `on resumption: ${verdict.reason}`));
+        const reason = verdict.ok ? 'no client certificate in the session' : verdict.reason;
+        session.abort(new HandshakeFailure('rejectedByPolicy', `on resumption: ${reason}`));
         return;
       }
+      // What the hook says now (an enrollment's label, say, may have changed since).
+      identity = new PeerIdentity(known.chain, known.subject, verdict.attributes);
     } else if (identity && this.#options.sessionCache !== false && sessionId !== '') {
       this.#resumable.set(sessionId, { identity, at: Date.now() });
       while (this.#resumable.size > this.#options.sessionCache.size) {

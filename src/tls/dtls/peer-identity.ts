@@ -14,13 +14,16 @@ export class PeerIdentity {
   readonly leafSha256: string;
   /** Leaf subject as an RFC 2253 string, most specific first (e.g. "CN=sensor-1,O=Acme"). */
   readonly subject: string;
+  /** What the verifyPeer hook said about the peer (e.g. the trust module's SensorIdentity). */
+  readonly attributes: unknown;
 
-  constructor(chain: readonly Uint8Array[], subject: string) {
+  constructor(chain: readonly Uint8Array[], subject: string, attributes?: unknown) {
     const leaf = chain[0];
     if (!leaf) throw new RangeError('a peer identity needs at least the leaf certificate');
     this.chain = chain;
     this.leafSha256 = createHash('sha256').update(leaf).digest('hex');
     this.subject = subject;
+    this.attributes = attributes;
   }
 
   /**
