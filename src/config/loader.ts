@@ -83,6 +83,10 @@ function describeIssue(issue: z.core.$ZodIssue, raw: unknown, complete: Config):
     case 'too_big': {
       const bound = issue.code === 'too_small' ? issue.minimum : issue.maximum;
       const relation = issue.code === 'too_small' ? 'at least' : 'at most';
+      if (issue.origin === 'array') {
+        const items = `${String(bound)} item${bound === 1 ? '' : 's'}`;
+        return [{ path, message: `expected a list of ${relation} ${items}, found ${found}` }];
+      }
       const unit = issue.origin === 'string' ? ' characters long' : '';
       const what = issue.origin === 'string' ? 'a string' : 'a number';
       return [{ path, message: `expected ${what} ${relation} ${String(bound)}${unit}, found ${found}` }];

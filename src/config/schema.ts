@@ -183,13 +183,6 @@ function dtlsSchema() {
             context.addIssue({ code: 'custom', path: [key], message: 'a file when server_key = "file"' });
         }
       }
-      if (dtls.enabled && dtls.sensor_ca_files.length === 0) {
-        context.addIssue({
-          code: 'custom',
-          path: ['sensor_ca_files'],
-          message: 'at least one sensor CA file when the endpoint is enabled',
-        });
-      }
     })
     .prefault({});
 }

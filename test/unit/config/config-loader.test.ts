@@ -119,9 +119,14 @@ describe('bad configs name the key, the value found and what is expected', () =>
       '  - identity.csr.device_type_oid: expected a dotted OID such as "1.3.6.1.4.1.12345.1.1", found "1.3.x"',
     ],
     [
-      'DTLS endpoint enabled without sensor trust anchors',
-      '[downstream.dtls]\nenabled = true\n',
-      '  - downstream.dtls.sensor_ca_files: expected at least one sensor CA file when the endpoint is enabled, found nothing',
+      'authorization rule without resources',
+      '[[trust.authorization]]\nname = "x"\nresources = []\nmethods = ["GET"]\n',
+      '  - trust.authorization.0.resources: expected a list of at least 1 item, found an array of 0',
+    ],
+    [
+      'authorization rule with a bad CN pattern',
+      '[[trust.authorization]]\nname = "x"\ncn_pattern = "("\nresources = ["/telemetry"]\nmethods = ["POST"]\n',
+      '  - trust.authorization.0.cn_pattern: expected a JavaScript regular expression, found "("',
     ],
     [
       'dedicated DTLS key without its files',
