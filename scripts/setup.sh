@@ -20,6 +20,7 @@ packages=(
   libcoap3-bin                                     # coap-client-openssl / coap-server-openssl
   curl                                             # an independent HTTPS client for the EST server tests
   faketime                                         # boot-at-1970 tests (clock floor)
+  strongswan-pki libstrongswan-standard-plugins    # pki --est/--estca: an independent EST client (ECDSA via the openssl plugin)
 )
 
 missing=()

@@ -21,7 +21,11 @@ export interface EstServerOptions {
   enrollResponse?: 'leaf' | 'chain';
   /** 'chain' (default): /cacerts holds root and issuing CA; 'root': only the root. */
   cacerts?: 'chain' | 'root';
-  /** true (default): base64 bodies in 64-column lines with CRLF; false: one line, no line break. */
+  /**
+   * false (default): base64 bodies on one line (RFC 8951 reading: RFC 4648 base64, which strongSwan's
+   * pki and other strict clients require); true: 64-column lines with CRLF (RFC 2045, what RFC 7030
+   * as first written allows and some servers still send).
+   */
   wrapBase64?: boolean;
   /** The device-type extension copied from CSRs and listed in /csrattrs. Default 1.3.6.1.4.1.12345.1.1. */
   deviceTypeOid?: string;

@@ -208,7 +208,7 @@ export class EstServer {
   }
 
   get #wrap(): boolean {
-    return this.#options.wrapBase64 ?? true;
+    return this.#options.wrapBase64 ?? false;
   }
 
   #route(rawUrl: string): Operation {

@@ -282,7 +282,7 @@ afterAll(async () => {
 describe('EST server: defaults (leaf-only enroll, root+issuing cacerts, wrapped base64)', () => {
   let server: EstServer;
   beforeAll(async () => {
-    server = await startServer('main');
+    server = await startServer('main', { wrapBase64: true });
   });
 
   it('/cacerts: no client certificate needed; root and issuing CA in 64-column CRLF base64', async () => {
