@@ -4,7 +4,9 @@ import { VERSION } from '../build-info/index.js';
 import { registerConfigCommands } from './config-command.js';
 import { registerIdentityCommands } from './identity-command.js';
 import { registerProvisionCommands } from './provision-command.js';
+import { registerSensorsCommands } from './sensors-command.js';
 import { registerStatusCommand } from './status-command.js';
+import { registerTrustCommands } from './trust-command.js';
 
 const program = new Command()
   .name('gatewayctl')
@@ -24,6 +26,9 @@ Examples:
   gatewayctl provision verify --ca /srv/factory-ca/root.crt
   gatewayctl identity status --json      operational certificate, expiry, renewal time
   gatewayctl identity renew --now        renew over EST now
+  gatewayctl sensors ca add ca.pem       register a sensor CA (prints the proof-of-possession steps)
+  gatewayctl sensors list --json         sensor enrollments, for scripts
+  gatewayctl trust list                  trust bundles: sensor and upstream CAs
 
 Errors carry a stable code (EGW_…) in --json output; scripts should match on it, not on the text.`,
   );
@@ -32,5 +37,7 @@ registerStatusCommand(program);
 registerConfigCommands(program);
 registerProvisionCommands(program);
 registerIdentityCommands(program);
+registerTrustCommands(program);
+registerSensorsCommands(program);
 
 await program.parseAsync();
