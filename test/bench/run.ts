@@ -11,6 +11,7 @@ const benches: Record<string, () => Promise<unknown>> = {
   dtls: benchDtls,
   est: async () => (await import('./est-bench.js')).benchEst(),
   bootstrap: async () => (await import('./bootstrap-bench.js')).benchBootstrap(),
+  trust: async () => (await import('./trust-bench.js')).benchTrust(),
 };
 
 const wanted = process.argv.slice(2);

@@ -1,0 +1,29 @@
+/** Offline revocation: CRLs parsed strictly, cached in the state database, fetched, and judged by policy. */
+export { CertificateFields } from './certificate-fields.js';
+export { Crl, type CrlEntry, type CrlEntryVisitor } from './crl.js';
+export { type CrlDownloadLimits, downloadCrl } from './crl-download.js';
+export { CrlFetchError } from './crl-fetch-error.js';
+export {
+  CrlFetcher,
+  type CrlFetcherEvents,
+  type CrlFetcherOptions,
+  type CrlFetchFailure,
+  type CrlUpdate,
+} from './crl-fetcher.js';
+export {
+  type CrlImportOptions,
+  type CrlImportResult,
+  type CrlInfo,
+  CrlStore,
+  type CrlStoreOptions,
+  type RevokedSerial,
+} from './crl-store.js';
+export {
+  type CrlPolicy,
+  type CrlPolicyKind,
+  crlPolicyFromConfig,
+  type RevocationQuestion,
+  type RevocationVerdict,
+  revocationVerdict,
+} from './revocation-policy.js';
+export { type SignatureAlgorithm, signatureAlgorithm } from './signature-algorithm.js';
