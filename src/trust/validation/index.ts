@@ -1,0 +1,24 @@
+/** Certificate path validation for sensor certificates: RFC 5280 subset, strict, cached. */
+export { type AlgorithmPolicy, keyRefusal, signatureAlgorithmRefusal } from './algorithm-policy.js';
+export { AnchorIndex, type SkippedCertificate } from './anchor-index.js';
+export {
+  type BasicConstraints,
+  type CertificateExtension,
+  KEY_USAGE_NAMES,
+  type KeyUsageName,
+  type SubjectAltName,
+} from './certificate-extensions.js';
+export { CertificateFacts, MAX_CERTIFICATE_BYTES } from './certificate-facts.js';
+export type { KeyAlgorithm } from './key-algorithm.js';
+/** The bounded cache the validator keeps its certificates and verdicts in (the CRL cache may reuse it). */
+export { LruCache } from './lru-cache.js';
+export type {
+  PathValidation,
+  PathValidatorOptions,
+  RevocationCheck,
+  ValidationStats,
+} from './path-validation.js';
+export { PathValidator } from './path-validator.js';
+export { deviceTypeText, sensorIdentityOf } from './sensor-identity-of.js';
+export type { SignatureAlgorithm } from './signature-algorithm.js';
+export { ValidationFailure } from './validation-failure.js';
