@@ -2,6 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { type Command, Option } from 'commander';
 import { isCaCertificate, parseCertificate, readCertificatesFromFile } from '../trust/enrollment/index.js';
 import { TrustBundleStore, type TrustedCertificate } from '../trust/index.js';
+import { registerTrustCrlCommands } from './trust-crl-command.js';
 import {
   EXIT_STATUS_HELP,
   exitTwoOnUsageError,
@@ -35,8 +36,10 @@ Examples:
   gatewayctl trust export --bundle sensors -o sensors-bundle.pem
   gatewayctl trust remove --bundle sensors 3f:a0:…:9c
   gatewayctl trust list --json | jq -r '.certificates[].sha256'
+  gatewayctl trust crl import sensor-ca.crl
 ${EXIT_STATUS_HELP}`,
   );
+  registerTrustCrlCommands(trust);
 
   withStateOptions(trust.command('list'))
     .description('list the certificates of one bundle or of all: role, SHA-256, subject, source')

@@ -1,5 +1,6 @@
 import type { SensorEndpointStatus } from '../downstream/index.js';
 import type { IdentityStatus } from '../identity/index.js';
+import type { SensorTrustStatus } from '../trust/index.js';
 
 /**
  * The control socket protocol between gatewayctl and the running daemon: one JSON object per line.
@@ -45,6 +46,8 @@ export interface DaemonStatus {
   identityKey: IdentityKeyStatus;
   /** The CoAP/DTLS endpoint for sensors, or null when downstream.dtls.enabled is false. */
   sensorEndpoint: SensorEndpointStatus | null;
+  /** Anchors, CRLs, enrollments and verdicts of the sensor trust module. */
+  sensorTrust: SensorTrustStatus | null;
   /** The operational identity lifecycle, or null when identity.est.url is "" (factory identity only). */
   identity: IdentityStatus | null;
 }

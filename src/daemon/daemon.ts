@@ -15,7 +15,7 @@ import { type KeyStore, openKeyStore } from '../keys/index.js';
 import { pemBlocks } from '../pki/index.js';
 import { Store } from '../store/index.js';
 import { keyStorePrivateKey } from '../tls/index.js';
-import { ClockFloor, TrustBundleStore } from '../trust/index.js';
+import { ClockFloor, SensorTrust, TrustBundleStore } from '../trust/index.js';
 import { createLogger, type Logger } from './logger.js';
 import { SupervisorNotifier } from './supervisor-notifier.js';
 
@@ -37,6 +37,7 @@ export class Daemon {
   #keys: KeyStore | undefined;
   #keyError: GatewayError | undefined;
   #sensors: SensorEndpoint | undefined;
+  #trust: SensorTrust | undefined;
   #identity: IdentityLifecycle | undefined;
   #rotation: RotationKeyRing | undefined;
   #stopping: Promise<void> | undefined;
@@ -69,9 +70,16 @@ export class Daemon {
     await this.#openIdentityKey();
     await this.#startIdentityLifecycle();
 
+    this.#openSensorTrust();
     if (this.#config.downstream.dtls.enabled) {
       this.#notifier.status('starting the sensor endpoint (CoAP over DTLS)');
-      this.#sensors = await SensorEndpoint.start(this.#config.downstream.dtls, this.#keys, this.log);
+      this.#sensors = await SensorEndpoint.start(
+        this.#config.downstream.dtls,
+        this.#keys,
+        this.log,
+        this.#trust,
+      );
+      this.#trust?.start();
     }
 
     this.#notifier.status('opening control socket');
@@ -80,7 +88,12 @@ export class Daemon {
       .handle('identity.status', () => this.#lifecycle().status())
       .handle('identity.enroll', () => this.#lifecycle().enrollNow())
       .handle('identity.renew', () => this.#lifecycle().renewNow())
-      .handle('identity.rollback', () => this.#lifecycle().rollback());
+      .handle('identity.rollback', () => this.#lifecycle().rollback())
+      .handle('trust.status', () => this.#sensorTrust().status())
+      .handle('trust.reload', () => {
+        this.#sensorTrust().reload('gatewayctl');
+        return this.#sensorTrust().status();
+      });
     await this.#control.listen();
     this.log.info({ path: controlConfig.socket }, 'control socket listening');
 
@@ -184,6 +197,51 @@ export class Daemon {
     this.log.info({ est: est.url }, 'identity lifecycle started (EST)');
   }
 
+  /**
+   * Sensor trust (offline: bundles, CRLs, enrollments, deny list in the state database). The anchors
+   * in downstream.dtls.sensor_ca_files join the 'sensors' bundle on every start.
+   */
+  #openSensorTrust(): void {
+    const store = this.#store as Store;
+    const files = this.#config.downstream.dtls.sensor_ca_files;
+    const fileAnchors = files.flatMap((file) => {
+      try {
+        return pemBlocks(readFileSync(file, 'utf8'));
+      } catch (cause) {
+        throw new ConfigError('EGW_CONFIG_INVALID', this.configPath, [
+          {
+            path: 'downstream.dtls.sensor_ca_files',
+            message: `${JSON.stringify(file)} cannot be read (${(cause as Error).message}); list PEM files of sensor CA certificates`,
+          },
+        ]);
+      }
+    });
+    this.#trust = new SensorTrust({
+      store,
+      settings: this.#config.trust,
+      clock: new ClockFloor(store),
+      log: this.log,
+      fileAnchors,
+    });
+    const status = this.#trust.status();
+    this.log.info(
+      {
+        anchors: status.anchors,
+        intermediates: status.intermediates,
+        crls: status.crls.length,
+        enrollments: status.enrollments,
+      },
+      'sensor trust loaded',
+    );
+  }
+
+  #sensorTrust(): SensorTrust {
+    if (this.#trust) return this.#trust;
+    throw new GatewayError('EGW_TRUST_UNAVAILABLE', 'sensor trust is not loaded yet', {
+      hint: 'the daemon is still starting: try again in a moment',
+    });
+  }
+
   #lifecycle(): IdentityLifecycle {
     if (this.#identity) return this.#identity;
     throw new GatewayError('EGW_IDENTITY_DISABLED', 'the identity lifecycle is not running', {
@@ -240,6 +298,7 @@ export class Daemon {
     await this.#control?.close();
     await this.#identity?.stop();
     await this.#rotation?.close();
+    this.#trust?.stop();
     await this.#sensors?.close();
     await this.#keys?.close();
     this.#store?.close();
@@ -265,6 +324,7 @@ export class Daemon {
       },
       identityKey: this.#identityKeyStatus(),
       sensorEndpoint: this.#sensors?.status() ?? null,
+      sensorTrust: this.#trust?.status() ?? null,
       identity: this.#identity?.status() ?? null,
     };
   }

@@ -2,7 +2,9 @@ import coap from 'coap';
 import type { Config } from '../config/index.js';
 import type { KeyStore } from '../keys/index.js';
 import { CoapDtlsSocket, DtlsServer } from '../tls/index.js';
+import type { SensorTrust } from '../trust/index.js';
 import { endpointCredentials } from './endpoint-credentials.js';
+import { sensorVerifier } from './sensor-verifier.js';
 
 type DtlsSettings = Config['downstream']['dtls'];
 
@@ -45,16 +47,23 @@ export class SensorEndpoint {
     this.#serverKey = serverKey;
   }
 
+  /**
+   * With `trust`, the trust module alone judges sensor chains (path, revocation, enrollment, deny
+   * list; chainVerification 'application') and its changes close refused live sessions at once.
+   * Without it, OpenSSL verifies against downstream.dtls.sensor_ca_files only.
+   */
   static async start(
     settings: DtlsSettings,
     identity: KeyStore | undefined,
     log: Log,
+    trust?: SensorTrust,
   ): Promise<SensorEndpoint> {
     const credentials = await endpointCredentials(settings, identity);
     const dtls = new DtlsServer({
       certificateChain: credentials.certificateChain,
       privateKey: credentials.privateKey,
-      ca: credentials.sensorCas,
+      ca: trust ? [] : credentials.sensorCas,
+      ...(trust ? { chainVerification: 'application' as const, verifyPeer: sensorVerifier(trust) } : {}),
       ...(settings.ciphers ? { ciphers: settings.ciphers } : {}),
       mtu: settings.mtu,
       handshakeTimeoutMs: settings.handshake_timeout_ms,
@@ -76,6 +85,14 @@ export class SensorEndpoint {
     dtls.on('handshakeFailed', (event) =>
       log.info({ peer: `${event.address}:${event.port}`, reason: event.reason }, 'sensor handshake refused'),
     );
+    trust?.on('changed', (why) => {
+      for (const { peer, reason } of dtls.reverify()) {
+        log.info(
+          { peer: `${peer.address}:${peer.port}`, subject: peer.identity.subject, why, reason },
+          'sensor session closed: no longer trusted',
+        );
+      }
+    });
     const address = await dtls.listen({ host: settings.host, port: settings.port });
     const server = coap.createServer(
       (_request: unknown, response: { code: string; end(body: string): void }) => {

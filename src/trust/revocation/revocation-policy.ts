@@ -28,6 +28,11 @@ export interface RevocationQuestion {
   at: Date;
   /** Depth of the certificate in its path (0 = the sensor), for the refusal. */
   depth?: number;
+  /**
+   * Whether the certificate names a CRL distribution point (default true). Under grace, a missing
+   * CRL for a certificate that names none is taken as a CA that publishes no CRL: accepted, warned.
+   */
+  namesDistributionPoint?: boolean;
 }
 
 /** The bundle configuration ([trust.bundles.*]) as a policy. */
@@ -61,8 +66,10 @@ const REASON_NAMES = [
  * - hard-fail: no CRL → refused 'crl-missing'; past nextUpdate → refused 'crl-stale'.
  * - soft-fail: no CRL or past nextUpdate → accepted with a warning.
  * - grace: past nextUpdate but within nextUpdate + grace → accepted with a warning; later →
- *   refused 'crl-stale'. No CRL at all → refused 'crl-missing': grace bridges a CA that is late
- *   or unreachable for a while, not a CA whose CRL was never seen.
+ *   refused 'crl-stale'. No CRL at all → refused 'crl-missing' when the certificate names a
+ *   distribution point (grace bridges a CA that is late or unreachable for a while, not a CA whose
+ *   CRL was never seen), accepted with a warning when it names none (a CA without CRLs: the
+ *   default policy must not refuse every sensor of it; hard-fail does).
  *
  * A CRL whose thisUpdate is after `at` (the gateway clock behind the CA's) is used as current.
  */
@@ -83,6 +90,12 @@ export function revocationVerdict(question: RevocationQuestion): RevocationVerdi
   if (!crl) {
     const detail = 'no CRL of its issuer is stored';
     if (policy.kind === 'soft-fail') return { status: 'unknown-accepted', warning: `${detail} (soft-fail)` };
+    if (policy.kind === 'grace' && question.namesDistributionPoint === false) {
+      return {
+        status: 'unknown-accepted',
+        warning: `${detail} and the certificate names no CRL distribution point (grace)`,
+      };
+    }
     return {
       status: 'unknown-refused',
       refusal: { reason: 'crl-missing', detail: `${detail} (${policy.kind})`, depth },

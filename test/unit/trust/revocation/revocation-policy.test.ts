@@ -48,16 +48,31 @@ describe('revocationVerdict', () => {
     expect(outcome(revocationVerdict({ crl, revoked: undefined, policy, at: times[time] }))).toBe(expected);
   });
 
-  it.each<[CrlPolicy, string]>([
-    [hardFail, 'unknown-refused:crl-missing'],
-    [softFail, 'unknown-accepted'],
-    // grace bridges a late or unreachable CA, not a CRL never seen: refused.
-    [grace, 'unknown-refused:crl-missing'],
-  ])('no CRL under %o: %s', (policy, expected) => {
-    expect(outcome(revocationVerdict({ crl: undefined, revoked: undefined, policy, at: times.fresh }))).toBe(
-      expected,
-    );
-  });
+  it.each<[CrlPolicy, boolean, string]>([
+    [hardFail, true, 'unknown-refused:crl-missing'],
+    [hardFail, false, 'unknown-refused:crl-missing'],
+    [softFail, true, 'unknown-accepted'],
+    [softFail, false, 'unknown-accepted'],
+    // grace bridges a late or unreachable CA, not a CRL never seen: refused when the certificate
+    // says where the CRL is; a CA that names no distribution point is taken as publishing none.
+    [grace, true, 'unknown-refused:crl-missing'],
+    [grace, false, 'unknown-accepted'],
+  ])(
+    'no CRL under %o, certificate names a distribution point: %s → %s',
+    (policy, namesDistributionPoint, expected) => {
+      expect(
+        outcome(
+          revocationVerdict({
+            crl: undefined,
+            revoked: undefined,
+            policy,
+            at: times.fresh,
+            namesDistributionPoint,
+          }),
+        ),
+      ).toBe(expected);
+    },
+  );
 
   it('refuses a revoked serial under every policy, even from a stale CRL, with depth and reason', () => {
     const revoked = { revokedAt: new Date('2026-11-19T08:30:00Z'), reason: 1 };

@@ -1,0 +1,34 @@
+import { type PeerVerdict, type PeerVerifier, X509_V_ERR } from '../tls/index.js';
+import type { SensorTrust, ValidationReason } from '../trust/index.js';
+
+/**
+ * The TLS alert each refusal sends, through the X509_V_ERR_* OpenSSL derives it from: a sensor
+ * (or its operator, in a packet capture) learns "revoked" or "unknown CA" rather than a generic
+ * failure. Everything else is X509_V_ERR_APPLICATION_VERIFICATION.
+ */
+const VERIFY_ERRORS: Partial<Record<ValidationReason, number>> = {
+  revoked: X509_V_ERR.CERT_REVOKED,
+  expired: X509_V_ERR.CERT_HAS_EXPIRED,
+  'not-yet-valid': X509_V_ERR.CERT_NOT_YET_VALID,
+  'unknown-issuer': X509_V_ERR.UNABLE_TO_GET_ISSUER_CERT_LOCALLY,
+  'chain-too-long': X509_V_ERR.CERT_CHAIN_TOO_LONG,
+  eku: X509_V_ERR.INVALID_PURPOSE,
+  'key-usage': X509_V_ERR.INVALID_PURPOSE,
+  denied: X509_V_ERR.CERT_REJECTED,
+  'not-enrolled': X509_V_ERR.CERT_REJECTED,
+  'enrollment-disabled': X509_V_ERR.CERT_REJECTED,
+};
+
+/** The DTLS endpoint's verifyPeer: the trust module's verdict, with the sensor identity attached. */
+export function sensorVerifier(trust: SensorTrust): PeerVerifier {
+  return (chain): PeerVerdict => {
+    const verdict = trust.verify(chain);
+    if (verdict.ok) return { ok: true, attributes: verdict.identity };
+    const { reason, detail } = verdict.refusal;
+    return {
+      ok: false,
+      reason: `${reason}: ${detail}`,
+      verifyError: VERIFY_ERRORS[reason] ?? X509_V_ERR.APPLICATION_VERIFICATION,
+    };
+  };
+}

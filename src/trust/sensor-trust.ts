@@ -1,0 +1,299 @@
+import { createHash } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import type { Config } from '../config/index.js';
+import type { Store } from '../store/index.js';
+import { type AuthorizationDecision, AuthorizationPolicy } from './authorization/index.js';
+import type { ClockFloor } from './clock-floor.js';
+import { DenyList, Enrollments } from './enrollment/index.js';
+import {
+  CrlFetcher,
+  type CrlImportResult,
+  CrlStore,
+  crlPolicyFromConfig,
+  revocationVerdict,
+} from './revocation/index.js';
+import type { SensorIdentity } from './sensor-identity.js';
+import { TrustBundleStore } from './trust-bundle-store.js';
+import {
+  AnchorIndex,
+  type CertificateFacts,
+  type PathValidation,
+  PathValidator,
+  type RevocationCheck,
+} from './validation/index.js';
+import type { Refusal, ValidationReason } from './validation-reason.js';
+
+type TrustSettings = Config['trust'];
+
+interface Log {
+  info(fields: object, message: string): void;
+  warn(fields: object, message: string): void;
+  debug(fields: object, message: string): void;
+}
+
+export type SensorVerdict = { ok: true; identity: SensorIdentity } | { ok: false; refusal: Refusal };
+
+export interface SensorTrustStatus {
+  anchors: number;
+  intermediates: number;
+  crls: { issuer: string; entries: number; thisUpdate: string; nextUpdate: string | null; stale: boolean }[];
+  enrollments: { individual: number; group: number };
+  denied: number;
+  /** Verdicts since start: handshakes, resumptions and re-checks of live sessions after a change. */
+  accepted: number;
+  refused: Partial<Record<ValidationReason, number>>;
+  /** Sensors accepted although their CRL was missing or stale (soft-fail / grace). */
+  acceptedWithoutFreshCrl: number;
+  clockBehindFloor: boolean;
+}
+
+export interface SensorTrustEvents {
+  /** Trust changed in a way that may refuse live sessions (a CRL landed, an operator edit). */
+  changed: [why: string];
+}
+
+/**
+ * The trust service for sensors: decides, offline and inside a DTLS handshake, whether a chain is
+ * a sensor the gateway accepts, and who it is. Composes the path validator, the CRL cache with the
+ * bundle's staleness policy, enrollments (individual by thumbprint, group by CA) and the deny list.
+ * Anchors listed in downstream.dtls.sensor_ca_files are enrolled as groups implicitly (the operator
+ * configured them); CAs registered with proof of possession carry their own group enrollment.
+ */
+export class SensorTrust extends EventEmitter<SensorTrustEvents> {
+  readonly #store: Store;
+  readonly #settings: TrustSettings;
+  readonly #clock: ClockFloor;
+  readonly #log: Log;
+  readonly #bundles: TrustBundleStore;
+  readonly #crls: CrlStore;
+  readonly #enrollments: Enrollments;
+  readonly #deny: DenyList;
+  readonly #validator: PathValidator;
+  readonly #authorization: AuthorizationPolicy;
+  readonly #fetcher: CrlFetcher | undefined;
+  readonly #refused: Partial<Record<ValidationReason, number>> = {};
+  #anchors: AnchorIndex;
+  #fileAnchors = new Set<string>();
+  #accepted = 0;
+  #acceptedWithoutFreshCrl = 0;
+  #lastStaleWarning = 0;
+  readonly #tracked = new Set<string>();
+
+  constructor(options: {
+    store: Store;
+    settings: TrustSettings;
+    clock: ClockFloor;
+    log: Log;
+    /** DER anchors from downstream.dtls.sensor_ca_files (imported with source 'file'). */
+    fileAnchors: readonly Uint8Array[];
+  }) {
+    super();
+    this.#store = options.store;
+    this.#settings = options.settings;
+    this.#clock = options.clock;
+    this.#log = options.log;
+    this.#bundles = new TrustBundleStore(this.#store);
+    this.#crls = new CrlStore(this.#store);
+    this.#enrollments = new Enrollments(this.#store);
+    this.#deny = new DenyList(this.#store);
+    this.#authorization = new AuthorizationPolicy(options.settings.authorization);
+    this.#validator = new PathValidator({
+      policy: {
+        allowedCurves: options.settings.allowed_curves,
+        allowEd25519: options.settings.allow_ed25519,
+        minRsaBits: options.settings.min_rsa_bits,
+      },
+      maxChainDepth: options.settings.max_chain_depth,
+      deviceTypeOid: options.settings.device_type_oid,
+    });
+    this.#bundles.replaceDers('sensors', 'file', options.fileAnchors);
+    this.#anchors = this.#loadAnchors();
+    const revocation = options.settings.revocation;
+    if (revocation.fetch) {
+      this.#fetcher = new CrlFetcher({
+        crlStore: this.#crls,
+        fetchTimeoutMs: revocation.fetch_timeout_ms,
+        maxCrlBytes: revocation.max_crl_bytes,
+        refreshBeforeNextUpdateS: revocation.refresh_before_next_update_s,
+        retryInitialMs: revocation.retry_initial_ms,
+        retryMaxMs: revocation.retry_max_ms,
+        now: () => this.#clock.now(),
+      });
+      this.#fetcher.on('updated', (update) => this.#crlLanded(update, update.url));
+      this.#fetcher.on('failed', ({ url, error, retryInMs }) =>
+        this.#log.warn(
+          { url, code: error.code, status: error.status ?? null, retryInMs },
+          `CRL fetch failed (validation goes on from the cache): ${error.message}`,
+        ),
+      );
+    }
+  }
+
+  start(): void {
+    this.#fetcher?.start();
+  }
+
+  stop(): void {
+    this.#fetcher?.stop();
+  }
+
+  /**
+   * Re-reads anchors, CRLs and the deny list (after gatewayctl changed them in the database), then
+   * says so; enrollments are read on every decision already.
+   */
+  reload(why = 'operator change'): void {
+    this.#anchors = this.#loadAnchors();
+    this.#crls.reload();
+    this.#deny.reload();
+    this.emit('changed', why);
+  }
+
+  /** Imports a CRL (gatewayctl trust crl import, or a file) and applies it to live sessions. */
+  importCrl(bytes: Uint8Array, source: string): CrlImportResult {
+    const result = this.#crls.import(bytes, this.#bundles.ders('sensors'), source, this.#clock.now());
+    this.#crlLanded(result, source);
+    return result;
+  }
+
+  /** The whole decision on a chain the sensor presented (leaf first), at the clock floor's time. */
+  verify(chain: readonly Uint8Array[]): SensorVerdict {
+    const verdict = this.#judge(chain);
+    if (verdict.ok) this.#accepted++;
+    else this.#refused[verdict.refusal.reason] = (this.#refused[verdict.refusal.reason] ?? 0) + 1;
+    return verdict;
+  }
+
+  authorize(identity: SensorIdentity, method: string, path: string): AuthorizationDecision {
+    return this.#authorization.authorize(identity, method, path);
+  }
+
+  status(): SensorTrustStatus {
+    const at = this.#clock.now();
+    const enrollments = this.#enrollments.list();
+    return {
+      anchors: this.#bundles.ders('sensors', 'anchor').length,
+      intermediates: this.#bundles.ders('sensors', 'intermediate').length,
+      crls: this.#crls.list().map((crl) => ({
+        issuer: crl.issuer,
+        entries: crl.entries,
+        thisUpdate: crl.thisUpdate.toISOString(),
+        nextUpdate: crl.nextUpdate?.toISOString() ?? null,
+        stale: crl.nextUpdate !== undefined && crl.nextUpdate < at,
+      })),
+      enrollments: {
+        individual: enrollments.filter((entry) => entry.kind === 'individual').length,
+        group: enrollments.filter((entry) => entry.kind === 'group').length,
+      },
+      denied: this.#deny.list().length,
+      accepted: this.#accepted,
+      refused: { ...this.#refused },
+      acceptedWithoutFreshCrl: this.#acceptedWithoutFreshCrl,
+      clockBehindFloor: this.#clock.behind,
+    };
+  }
+
+  #judge(chain: readonly Uint8Array[]): SensorVerdict {
+    const leaf = chain[0];
+    if (!leaf) return refuse('malformed', 'no certificate presented', 0);
+    const at = this.#clock.now();
+    const thumbprint = createHash('sha256').update(leaf).digest('hex');
+    const individual = this.#enrollments.get('individual', thumbprint);
+    let validation: PathValidation = this.#validator.validate(chain, this.#anchors, at, this.#revocation);
+    // A certificate trusted by its thumbprint alone (self-signed, or from a CA the gateway does not know).
+    if (!validation.ok && individual && validation.refusal.reason === 'unknown-issuer') {
+      validation = this.#validator.validateLeafOnly(leaf, at);
+    }
+    if (!validation.ok) return { ok: false, refusal: validation.refusal };
+    const identity = validation.identity;
+    const denied = this.#deny.match(identity);
+    if (denied) {
+      return refuse(
+        'denied',
+        `on the local deny list (${denied.kind} ${denied.value}${denied.reason ? `: ${denied.reason}` : ''})`,
+        0,
+      );
+    }
+    const cas = validation.path.slice(1).map((certificate) => certificate.sha256);
+    const enrollment = this.#enrollments.judge(identity, cas);
+    if (enrollment.ok) return { ok: true, identity: { ...identity, enrollment: enrollment.enrollment } };
+    // Anchors the operator put in the config file are group enrollments without constraints.
+    const anchor = cas.at(-1);
+    if (enrollment.refusal.reason === 'not-enrolled' && anchor && this.#fileAnchors.has(anchor)) {
+      return {
+        ok: true,
+        identity: { ...identity, enrollment: { kind: 'group', sha256: anchor, label: 'sensor_ca_files' } },
+      };
+    }
+    return { ok: false, refusal: enrollment.refusal };
+  }
+
+  readonly #revocation: RevocationCheck = (
+    certificate: CertificateFacts,
+    issuer: CertificateFacts,
+    at: Date,
+  ) => {
+    this.#trackDistributionPoints(certificate, issuer);
+    const issuerKey = issuer.subjectNameSha256;
+    const verdict = revocationVerdict({
+      crl: this.#crls.crlInfo(issuerKey),
+      revoked: this.#crls.isRevoked(issuerKey, certificate.serial),
+      policy: crlPolicyFromConfig(this.#settings.bundles.sensors),
+      at,
+      namesDistributionPoint: certificate.crlDistributionPoints.length > 0,
+    });
+    if (verdict.status === 'good') return undefined;
+    if (verdict.status === 'unknown-accepted') {
+      this.#acceptedWithoutFreshCrl++;
+      // Once a minute at most: a stale CRL would otherwise log on every handshake.
+      if (Date.now() - this.#lastStaleWarning > 60_000) {
+        this.#lastStaleWarning = Date.now();
+        this.#log.warn({ issuer: issuer.subject }, `sensor accepted without a fresh CRL: ${verdict.warning}`);
+      }
+      return undefined;
+    }
+    return verdict.refusal;
+  };
+
+  /** The first time an issuer's CRL location is seen on a sensor's path, the fetcher keeps it fresh. */
+  #trackDistributionPoints(certificate: CertificateFacts, issuer: CertificateFacts): void {
+    if (!this.#fetcher || certificate.crlDistributionPoints.length === 0) return;
+    const key = `${issuer.sha256} ${certificate.crlDistributionPoints.join(' ')}`;
+    if (this.#tracked.has(key)) return;
+    this.#tracked.add(key);
+    this.#fetcher.track(issuer.der, certificate.crlDistributionPoints);
+  }
+
+  #loadAnchors(): AnchorIndex {
+    this.#fileAnchors = new Set(
+      this.#bundles
+        .list('sensors')
+        .filter((entry) => entry.source === 'file' && entry.role === 'anchor')
+        .map((entry) => entry.sha256),
+    );
+    const index = new AnchorIndex(
+      this.#bundles.ders('sensors', 'anchor'),
+      this.#bundles.ders('sensors', 'intermediate'),
+    );
+    for (const skipped of index.skipped) {
+      this.#log.warn({ sha256: skipped.sha256 }, `sensor trust bundle entry ignored: ${skipped.reason}`);
+    }
+    return index;
+  }
+
+  #crlLanded(result: CrlImportResult, source: string): void {
+    this.#log.info(
+      {
+        issuer: result.issuer,
+        entries: result.entries,
+        nextUpdate: result.nextUpdate?.toISOString() ?? null,
+        source,
+      },
+      `CRL for ${result.issuer} stored (${result.entries} revoked)`,
+    );
+    this.emit('changed', `CRL of ${result.issuer}`);
+  }
+}
+
+function refuse(reason: ValidationReason, detail: string, depth: number): SensorVerdict {
+  return { ok: false, refusal: { reason, detail, depth } };
+}

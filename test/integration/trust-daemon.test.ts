@@ -1,0 +1,276 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ServiceSupervisor } from '../../hw-sim/systemd/index.js';
+import { pemBlocks } from '../../src/pki/index.js';
+import { DtlsClient, privateKeyFromPkcs8 } from '../../src/tls/index.js';
+import type { SensorTrustStatus } from '../../src/trust/index.js';
+import { coapCode, coapGet } from '../bench/dtls/coap-get.js';
+import {
+  builtEntry,
+  type GatewayFixture,
+  gatewayctl,
+  gatewayFixture,
+  startDaemon,
+} from '../helpers/daemon-harness.js';
+import { buildTestCrl, type TestCa, type TestCertificate, TestPkiDir } from '../helpers/test-crl.js';
+
+/**
+ * Sensor trust in the running daemon: the DTLS endpoint asks the trust module (chainVerification
+ * 'application'), gatewayctl edits trust offline and tells the daemon, and live sessions follow:
+ * a blocked, revoked or disenrolled sensor's session is closed at once. Revocation works from the
+ * cache with the distribution point unreachable for the whole test, and at a 1970 boot.
+ */
+const factoryCa = new URL('../../scripts/factory-ca.sh', import.meta.url).pathname;
+let caDir: string;
+let gatewayRoot: Uint8Array;
+let pki: TestPkiDir;
+let sensorCa: TestCa;
+/** A distribution point nobody answers: a port that was free a moment ago. */
+let deadCdp: string;
+const services: ServiceSupervisor[] = [];
+const clients: DtlsClient[] = [];
+
+beforeAll(async () => {
+  caDir = join(mkdtempSync(join(tmpdir(), 'egw-trust-factory-')), 'factory');
+  execFileSync(factoryCa, ['init', caDir], { stdio: 'pipe' });
+  gatewayRoot = pemBlocks(readFileSync(join(caDir, 'root.crt'), 'utf8'))[0] as Uint8Array;
+  pki = new TestPkiDir('egw-trust-daemon-');
+  sensorCa = pki.ca('sensor-ca', { cn: 'Sensor CA' });
+  deadCdp = `http://127.0.0.1:${await closedPort()}/sensor-ca.crl`;
+});
+afterAll(() => pki?.remove());
+afterEach(async () => {
+  for (const client of clients.splice(0)) client.destroy();
+  for (const service of services.splice(0)) await service.dispose();
+});
+
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** A provisioned gateway with the DTLS endpoint on and the sensor CA as a configured anchor. */
+async function trustGateway(extra = ''): Promise<GatewayFixture> {
+  const fixture = gatewayFixture(
+    '[downstream.dtls]\nenabled = true\nhost = "127.0.0.1"\nport = 0\n' +
+      `sensor_ca_files = ["${sensorCa.certFile}"]\n` +
+      '[trust.revocation]\nretry_initial_ms = 100\nretry_max_ms = 400\nfetch_timeout_ms = 500\n' +
+      extra,
+  );
+  const provisioned = await gatewayctl('provision', 'factory', '-c', fixture.configPath, '--ca-dir', caDir);
+  expect(provisioned.code, provisioned.stderr).toBe(0);
+  return fixture;
+}
+
+async function run(
+  fixture: GatewayFixture,
+  command?: string[],
+): Promise<{ service: ServiceSupervisor; port: number }> {
+  const service = command ? ServiceSupervisor.start({ command }) : startDaemon(fixture.configPath);
+  services.push(service);
+  await service.waitReady();
+  const status = await daemonStatus(fixture);
+  return { service, port: Number(String(status.sensorEndpoint.listening).split(':').at(-1)) };
+}
+
+async function daemonStatus(
+  fixture: GatewayFixture,
+): Promise<{ sensorEndpoint: { listening: string }; sensorTrust: SensorTrustStatus }> {
+  const result = await gatewayctl('status', '--json', '--socket', fixture.socketPath);
+  expect(result.code, result.stderr).toBe(0);
+  return JSON.parse(result.stdout);
+}
+
+function connect(port: number, sensor: TestCertificate): Promise<DtlsClient> {
+  const pkcs8 = execFileSync('openssl', [
+    'pkcs8',
+    '-topk8',
+    '-nocrypt',
+    '-in',
+    sensor.keyFile,
+    '-outform',
+    'DER',
+  ]);
+  return DtlsClient.connect({
+    host: '127.0.0.1',
+    port,
+    ca: [gatewayRoot],
+    certificateChain: [sensor.certDer],
+    privateKey: privateKeyFromPkcs8(pkcs8),
+    handshakeTimeoutMs: 3000,
+  }).then((client) => {
+    clients.push(client);
+    return client;
+  });
+}
+
+const closed = (client: DtlsClient) => new Promise<void>((resolve) => client.once('close', () => resolve()));
+const sha256 = (der: Uint8Array) => createHash('sha256').update(der).digest('hex');
+
+async function ctl(fixture: GatewayFixture, ...args: string[]): Promise<Record<string, unknown>> {
+  const result = await gatewayctl(...args, '-c', fixture.configPath, '--json');
+  expect(result.code, result.stdout + result.stderr).toBe(0);
+  return JSON.parse(result.stdout);
+}
+
+describe('sensor trust in the daemon', () => {
+  it('closes a live session when the sensor is blocked, refuses it afterwards, keeps the others', async () => {
+    const fixture = await trustGateway();
+    const { service, port } = await run(fixture);
+    const blocked = pki.leaf('blocked-sensor', sensorCa);
+    const other = pki.leaf('other-sensor', sensorCa);
+    const session = await connect(port, blocked);
+    const bystander = await connect(port, other);
+    let bystanderClosed = false;
+    bystander.once('close', () => {
+      bystanderClosed = true;
+    });
+    const ended = closed(session);
+    const answer = await ctl(fixture, 'sensors', 'block', sha256(blocked.certDer), '--reason', 'stolen');
+    expect(answer.daemon).toBe('reloaded');
+    await ended;
+    await expect(connect(port, blocked)).rejects.toThrow();
+    expect(bystanderClosed).toBe(false);
+    expect(coapCode(await bystander.request(coapGet(1)))).toBe('4.04'); // still served (no routes yet)
+    const trust = (await daemonStatus(fixture)).sensorTrust;
+    // Verdicts: the live session's re-check and the new handshake.
+    expect(trust.refused.denied).toBe(2);
+    expect(trust.accepted).toBeGreaterThanOrEqual(2);
+    const log = service
+      .logRecords()
+      .find((record) => record.msg === 'sensor session closed: no longer trusted');
+    expect(String(log?.reason)).toMatch(/^denied: on the local deny list/);
+  });
+
+  it('applies an imported CRL to live sessions at once; other sensors stay', async () => {
+    const fixture = await trustGateway();
+    const { port } = await run(fixture);
+    const revoked = pki.leaf('revoked-sensor', sensorCa);
+    const kept = pki.leaf('kept-sensor', sensorCa);
+    const session = await connect(port, revoked);
+    const ended = closed(session);
+    const now = Date.now();
+    const crl = buildTestCrl({
+      issuer: sensorCa,
+      entries: [{ serial: revoked.serial, revokedAt: new Date(now - 60_000), reason: 1 }],
+      thisUpdate: new Date(now - 60_000),
+      nextUpdate: new Date(now + 86_400_000),
+      crlNumber: 1n,
+    });
+    const crlFile = pki.write('sensor-ca.crl', crl);
+    const imported = await ctl(fixture, 'trust', 'crl', 'import', crlFile);
+    expect(imported).toMatchObject({ entries: 1, daemon: 'reloaded' });
+    await ended;
+    await expect(connect(port, revoked)).rejects.toThrow();
+    await connect(port, kept);
+    const trust = (await daemonStatus(fixture)).sensorTrust;
+    expect(trust.refused.revoked).toBe(2); // the live session's re-check and the new handshake
+    expect(trust.crls).toMatchObject([{ issuer: 'CN=Sensor CA', entries: 1, stale: false }]);
+  });
+
+  it('registers a CA with proof of possession; its sensors get in only then, and a disabled group closes them', async () => {
+    const fixture = await trustGateway();
+    const { port } = await run(fixture);
+    const otherCa = pki.ca('vendor-ca', { cn: 'Vendor CA' });
+    const vendorSensor = pki.leaf('vendor-sensor', otherCa);
+    await expect(connect(port, vendorSensor)).rejects.toThrow(); // unknown issuer
+    const added = await ctl(fixture, 'sensors', 'ca', 'add', otherCa.certFile);
+    const nonce = String((added.registration as { nonce: string }).nonce);
+    pki.openssl('req', '-new', '-key', 'vendor-ca.key', '-subj', `/CN=${nonce}`, '-out', 'verification.csr');
+    pki.openssl(
+      'x509',
+      '-req',
+      '-in',
+      'verification.csr',
+      '-CA',
+      'vendor-ca.pem',
+      '-CAkey',
+      'vendor-ca.key',
+      '-CAcreateserial',
+      '-days',
+      '1',
+      '-out',
+      'verification.pem',
+    );
+    const verified = await ctl(fixture, 'sensors', 'ca', 'verify', '--cert', pki.file('verification.pem'));
+    expect(verified.daemon).toBe('reloaded');
+    const session = await connect(port, vendorSensor);
+    const ended = closed(session);
+    await ctl(fixture, 'sensors', 'disable', '--group', sha256(otherCa.certDer));
+    await ended;
+    await expect(connect(port, vendorSensor)).rejects.toThrow();
+    const trust = (await daemonStatus(fixture)).sensorTrust;
+    expect(trust.refused['unknown-issuer']).toBe(1);
+    expect(trust.refused['enrollment-disabled']).toBe(2);
+  });
+
+  it('works offline: the distribution point never answers; hard-fail refuses without a CRL, soft-fail accepts a stale one', async () => {
+    const sensor = pki.leaf('offline-sensor', sensorCa, { crlUrl: deadCdp });
+    const fixture = await trustGateway('[trust.bundles.sensors]\ncrl_policy = "hard-fail"\n');
+    const hard = await run(fixture);
+    await expect(connect(hard.port, sensor)).rejects.toThrow();
+    expect((await daemonStatus(fixture)).sensorTrust.refused['crl-missing']).toBe(1);
+    // The daemon tried the distribution point (and keeps retrying with backoff).
+    const giveUpAt = Date.now() + 20_000;
+    while (!hard.service.logRecords().some((record) => record.url === deadCdp)) {
+      if (Date.now() > giveUpAt) throw new Error('no CRL fetch attempt was logged');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    await hard.service.stop();
+
+    // A CRL past its nextUpdate, cached; the policy now soft-fail: accepted, and said so.
+    const now = Date.now();
+    const stale = buildTestCrl({
+      issuer: sensorCa,
+      entries: [],
+      thisUpdate: new Date(now - 3 * 3_600_000),
+      nextUpdate: new Date(now - 3_600_000),
+      crlNumber: 2n,
+    });
+    await ctl(fixture, 'trust', 'crl', 'import', pki.write('stale.crl', stale));
+    const config = readFileSync(fixture.configPath, 'utf8').replace(
+      'crl_policy = "hard-fail"',
+      'crl_policy = "soft-fail"',
+    );
+    writeFileSync(fixture.configPath, config);
+    const soft = await run(fixture);
+    await connect(soft.port, sensor);
+    const trust = (await daemonStatus(fixture)).sensorTrust;
+    expect(trust.acceptedWithoutFreshCrl).toBe(1);
+    expect(trust.crls[0]?.stale).toBe(true);
+    expect(soft.service.logRecords().some((record) => /without a fresh CRL/.test(String(record.msg)))).toBe(
+      true,
+    );
+  });
+
+  it('validates sensors at the clock floor when it boots at 1970 with no RTC', async () => {
+    const fixture = await trustGateway();
+    const sensor = pki.leaf('rtc-less-sensor', sensorCa);
+    const first = await run(fixture); // remembers a good time
+    await connect(first.port, sensor);
+    await first.service.stop();
+    if (spawnSync('faketime', ['--version']).error) {
+      throw new Error('faketime is missing: apt-get install faketime (or run scripts/setup.sh)');
+    }
+    const faked = await run(fixture, [
+      'faketime',
+      '1970-01-02 00:00:00',
+      process.execPath,
+      builtEntry('daemon'),
+      '--config',
+      fixture.configPath,
+    ]);
+    await connect(faked.port, sensor); // at 1970 it would be "not yet valid"
+    const trust = (await daemonStatus(fixture)).sensorTrust;
+    expect(trust.clockBehindFloor).toBe(true);
+    expect(trust.refused['not-yet-valid']).toBeUndefined();
+  });
+});
