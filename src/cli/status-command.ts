@@ -37,6 +37,7 @@ export function formatStatus(status: DaemonStatus): string {
     ['supervisor', supervisorLine(status.supervisor)],
     ['identity key', identityKeyLine(status.identityKey)],
     ['sensors', sensorLine(status.sensorEndpoint)],
+    ['sensor trust', sensorTrustLine(status.sensorTrust)],
     ['identity', identityLine(status.identity)],
   ];
   if (status.lastReload) {
@@ -56,6 +57,20 @@ function sensorLine(endpoint: DaemonStatus['sensorEndpoint']): string {
   const { listening, sessionsEstablished, handshakesCompleted, handshakesResumed, handshakesFailed } =
     endpoint;
   return `coaps on ${listening}, ${sessionsEstablished} sessions, ${handshakesCompleted} handshakes (${handshakesResumed} resumed, ${handshakesFailed} refused); key: ${endpoint.serverKey}`;
+}
+
+function sensorTrustLine(trust: DaemonStatus['sensorTrust']): string {
+  if (!trust) return 'not loaded';
+  const stale = trust.crls.filter((crl) => crl.stale).length;
+  const refused = Object.entries(trust.refused)
+    .map(([reason, count]) => `${reason} ${count}`)
+    .join(', ');
+  return (
+    `${trust.anchors} anchors, ${trust.intermediates} intermediates, ${trust.crls.length} CRLs` +
+    `${stale ? ` (${stale} STALE)` : ''}, ${trust.enrollments.individual + trust.enrollments.group} enrollments, ` +
+    `${trust.denied} blocked; verdicts: ${trust.accepted} accepted${refused ? `, refused: ${refused}` : ''}` +
+    `${trust.clockBehindFloor ? '; system clock behind the floor' : ''}`
+  );
 }
 
 function identityLine(identity: DaemonStatus['identity']): string {
