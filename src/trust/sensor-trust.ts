@@ -260,7 +260,7 @@ export class SensorTrust extends EventEmitter<SensorTrustEvents> {
     const key = `${issuer.sha256} ${certificate.crlDistributionPoints.join(' ')}`;
     if (this.#tracked.has(key)) return;
     this.#tracked.add(key);
-    this.#fetcher.track(issuer.der, certificate.crlDistributionPoints);
+    this.#fetcher.track(issuer, certificate.crlDistributionPoints);
   }
 
   #loadAnchors(): AnchorIndex {

@@ -3,8 +3,9 @@
  * P-256 CA (the CA from openssl, the CRL written with the DER writer and signed with node:crypto).
  * Figures: our ingest (parse + signature + SQLite, in a temporary database) against `openssl crl`
  * parsing and verifying the same file; lookup latency for hits and misses; memory of the in-memory
- * index; reopening (index rebuilt from SQLite). Sections are keyed by topic so more (path
- * validation figures) can sit beside them. Figures only: nothing fails on them.
+ * index; reopening (index rebuilt from SQLite). Sections are keyed by topic: `chainValidation`
+ * (sensor chain validations per second, from trust-chain-bench.ts) sits beside them. Figures only:
+ * nothing fails on them.
  */
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -14,6 +15,7 @@ import { Store } from '../../src/store/index.js';
 import { Crl, CrlStore } from '../../src/trust/revocation/index.js';
 import { buildTestCrl, type TestCa, type TestCrlEntry, TestPkiDir } from '../helpers/test-crl.js';
 import { round } from './measure.js';
+import { chainValidationFigures } from './trust-chain-bench.js';
 
 const ENTRIES = 1_000_000;
 const SERIAL_OCTETS = 16;
@@ -49,8 +51,8 @@ export async function benchTrust(): Promise<Record<string, unknown>> {
     // Each phase in its own function, so that nothing of one (an index) is kept alive in the next.
     const ingest = ingestPhase(der, crlFile, dbFile, ca, serials, now);
     const openssl = opensslPhase(crlFile, ca.certFile);
-    const lookup = lookupPhase(dbFile, ca.fields.subjectNameSha256, hits, missSerials);
-    const reopen = reopenPhase(dbFile, ca.fields.subjectNameSha256, hits[0] as Uint8Array);
+    const lookup = lookupPhase(dbFile, ca.facts.subjectNameSha256, hits, missSerials);
+    const reopen = reopenPhase(dbFile, ca.facts.subjectNameSha256, hits[0] as Uint8Array);
     return {
       crl: {
         entries: ENTRIES,
@@ -63,6 +65,7 @@ export async function benchTrust(): Promise<Record<string, unknown>> {
       lookup,
       memory: reopen.memory,
       reopen: reopen.reopen,
+      chainValidation: await chainValidationFigures(),
     };
   } finally {
     pki.remove();

@@ -18,7 +18,7 @@ import {
   derTime,
   derTlv,
 } from '../../src/pki/index.js';
-import { CertificateFields } from '../../src/trust/revocation/index.js';
+import { CertificateFacts } from '../../src/trust/validation/index.js';
 
 export type TestKeyKind = 'P-256' | 'P-384' | 'P-521' | 'rsa2048' | 'ed25519';
 
@@ -30,7 +30,8 @@ export interface TestCa {
   certPem: string;
   certDer: Uint8Array;
   privateKey: KeyObject;
-  fields: CertificateFields;
+  /** The certificate as path validation (and the CRL cache) reads it. */
+  facts: CertificateFacts;
 }
 
 /** A certificate issued by a TestCa (openssl x509 -req). */
@@ -122,7 +123,7 @@ export class TestPkiDir {
       certPem,
       certDer,
       privateKey: createPrivateKey(readFileSync(this.file(`${name}.key`))),
-      fields: CertificateFields.parse(certDer),
+      facts: CertificateFacts.parse(certDer),
     };
   }
 
@@ -145,7 +146,7 @@ export class TestPkiDir {
       certFile: this.file(`${name}.pem`),
       keyFile: this.file(`${name}.key`),
       certDer,
-      serial: CertificateFields.parse(certDer).serial,
+      serial: CertificateFacts.parse(certDer).serial,
     };
   }
 
@@ -289,7 +290,7 @@ export interface TestCrlOptions {
 /** A DER CRL as specified, signed with node:crypto. */
 export function buildTestCrl(options: TestCrlOptions): Uint8Array {
   const version = options.version ?? 2;
-  const issuer = CertificateFields.parse(options.issuer.certDer);
+  const issuer = CertificateFacts.parse(options.issuer.certDer);
   const key = options.signingKey ?? options.issuer.privateKey;
   const { algorithm, hash } = options.signatureAlgorithm ?? signatureAlgorithmFor(key);
   const entryEncodings: Uint8Array[] = [];
@@ -323,8 +324,9 @@ export function buildTestCrl(options: TestCrlOptions): Uint8Array {
     if (options.crlNumber !== null && options.crlNumber !== undefined) {
       extensions.push(testExtension('2.5.29.20', derInteger(integerOctets(options.crlNumber))));
     }
-    if ((options.authorityKeyIdentifier ?? true) && issuer.subjectKeyIdentifier) {
-      extensions.push(testExtension('2.5.29.35', derSequence(derTlv(0x80, issuer.subjectKeyIdentifier))));
+    if ((options.authorityKeyIdentifier ?? true) && issuer.subjectKeyId !== undefined) {
+      const keyId = Buffer.from(issuer.subjectKeyId, 'hex');
+      extensions.push(testExtension('2.5.29.35', derSequence(derTlv(0x80, keyId))));
     }
     extensions.push(...(options.extraExtensions ?? []));
     if (extensions.length > 0) fields.push(derTlv(0xa0, derSequence(...extensions)));

@@ -1,9 +1,10 @@
 import { EventEmitter } from 'node:events';
 import { TrustError } from '../trust-error.js';
-import { CertificateFields } from './certificate-fields.js';
+import { CertificateFacts } from '../validation/index.js';
 import { downloadCrl } from './crl-download.js';
 import { CrlFetchError } from './crl-fetch-error.js';
 import type { CrlImportResult, CrlStore } from './crl-store.js';
+import { issuerCertificate } from './issuer-certificate.js';
 import { retryDelayMs } from './retry-backoff.js';
 
 export interface CrlFetcherOptions {
@@ -83,11 +84,12 @@ export class CrlFetcher extends EventEmitter<CrlFetcherEvents> {
   }
 
   /**
-   * Keeps the CRL of `issuerCertificate` (DER, a CA certificate) fresh from `distributionPoints`
-   * (other schemes are ignored). Calling it again adds URLs and certificates.
+   * Keeps the CRL of `issuer` (a CA certificate: DER, or its CertificateFacts) fresh from
+   * `distributionPoints` (other schemes are ignored). Calling it again adds URLs and certificates.
    */
-  track(issuerCertificate: Uint8Array, distributionPoints: readonly string[]): void {
-    const certificate = CertificateFields.parse(issuerCertificate, 'issuer certificate to track');
+  track(issuer: CertificateFacts | Uint8Array, distributionPoints: readonly string[]): void {
+    const certificate =
+      issuer instanceof CertificateFacts ? issuer : issuerCertificate(issuer, 'issuer certificate to track');
     const urls = distributionPoints.filter((url) => /^https?:\/\//i.test(url));
     let tracked = this.#issuers.get(certificate.subjectNameSha256);
     if (!tracked) {
@@ -103,7 +105,7 @@ export class CrlFetcher extends EventEmitter<CrlFetcherEvents> {
       };
       this.#issuers.set(certificate.subjectNameSha256, tracked);
     }
-    tracked.certificates.set(certificate.sha256, issuerCertificate);
+    tracked.certificates.set(certificate.sha256, certificate.der);
     for (const url of urls) tracked.urls.add(url);
     if (this.#started && !tracked.running) this.#schedule(tracked);
   }

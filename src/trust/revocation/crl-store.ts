@@ -1,8 +1,9 @@
 import { sameBytes } from '../../pki/index.js';
 import type { Store } from '../../store/index.js';
 import { TrustError } from '../trust-error.js';
-import { CertificateFields } from './certificate-fields.js';
+import type { CertificateFacts } from '../validation/index.js';
 import { Crl } from './crl.js';
+import { issuerCertificate, maySignCrls } from './issuer-certificate.js';
 import { SerialHashIndex } from './serial-hash-index.js';
 
 /** What is known about the CRL stored for one issuer. */
@@ -296,10 +297,10 @@ export class CrlStore {
   }
 
   /** The candidate that issued `crl`: same subject Name DER, key verifies, may sign CRLs. */
-  #findSigner(crl: Crl, candidateIssuers: readonly Uint8Array[]): CertificateFields {
-    const named: CertificateFields[] = [];
+  #findSigner(crl: Crl, candidateIssuers: readonly Uint8Array[]): CertificateFacts {
+    const named: CertificateFacts[] = [];
     for (const [i, der] of candidateIssuers.entries()) {
-      const candidate = CertificateFields.parse(der, `candidate issuer certificate #${i + 1}`);
+      const candidate = issuerCertificate(der, `candidate issuer certificate #${i + 1}`);
       if (sameBytes(candidate.subjectDer, crl.issuerDer)) named.push(candidate);
     }
     if (named.length === 0) {
@@ -317,7 +318,7 @@ export class CrlStore {
         'the CRL was altered or signed by another key; fetch it again or ask its CA',
       );
     }
-    const signer = verifying.find((candidate) => candidate.maySignCrls);
+    const signer = verifying.find(maySignCrls);
     if (!signer) {
       throw rejected(
         crl,

@@ -1,10 +1,16 @@
 import { createHash } from 'node:crypto';
-import { oidString, pemBlocks, sameBytes } from '../../pki/index.js';
+import { NotStrictDerError, oidString, pemBlocks, sameBytes, strictSingle } from '../../pki/index.js';
 import { TrustError } from '../trust-error.js';
-import { CertificateFields } from './certificate-fields.js';
+import {
+  CertificateFacts,
+  distinguishedNameText,
+  readSignatureAlgorithm,
+  type SignatureAlgorithm,
+  ValidationFailure,
+  verifySignature,
+} from '../validation/index.js';
 import { DerScanner } from './der-scanner.js';
-import { nameText } from './name-text.js';
-import { type SignatureAlgorithm, signatureAlgorithm, verifySignature } from './signature-algorithm.js';
+import { issuerCertificate } from './issuer-certificate.js';
 
 /** One revoked certificate of a CRL. */
 export interface CrlEntry {
@@ -36,6 +42,9 @@ const TAG_SEQUENCE = 0x30;
 const TAG_UTC_TIME = 0x17;
 const TAG_GENERALIZED_TIME = 0x18;
 
+/** Curves a CRL signer's EC key may be on. */
+const CRL_SIGNER_CURVES: ReadonlySet<string> = new Set(['P-256', 'P-384', 'P-521']);
+
 /**
  * An X.509 CRL (RFC 5280 §5, v1 or v2), read strictly from DER or PEM. Parsing checks every
  * entry (so a CRL that is accepted is wholly well-formed) but keeps none of them: entries are read
@@ -54,8 +63,11 @@ export class Crl {
   /** The tbsCertList's complete encoding: what the signature covers. */
   readonly tbs: Uint8Array;
   readonly signatureAlgorithmOid: string;
-  /** The algorithm when it is one this gateway accepts. */
-  readonly signatureAlgorithm: SignatureAlgorithm | undefined;
+  /**
+   * The algorithm, read as path validation reads a certificate's: `isSignedBy` refuses the weak ones
+   * (MD5, SHA-1) and those it cannot verify (scheme 'other'), as certificates are refused.
+   */
+  readonly signatureAlgorithm: SignatureAlgorithm;
   /** The signatureValue BIT STRING's octets (after the unused-bits octet). */
   readonly signature: Uint8Array;
   /** The issuer Name's complete DER encoding. */
@@ -96,10 +108,8 @@ export class Crl {
 
     const algorithmEnd = scanner.read(tbsEnd, outerEnd, 'signatureAlgorithm', TAG_SEQUENCE).end;
     const algorithmDer = der.subarray(tbsEnd, algorithmEnd);
-    this.signatureAlgorithmOid = oidString(
-      scanner.read(scanner.start, algorithmEnd, 'signatureAlgorithm.algorithm', 0x06).value(),
-    );
-    this.signatureAlgorithm = signatureAlgorithm(this.signatureAlgorithmOid);
+    this.signatureAlgorithm = readAlgorithm(scanner, tbsEnd, algorithmDer);
+    this.signatureAlgorithmOid = this.signatureAlgorithm.oid;
     const signature = scanner.read(algorithmEnd, outerEnd, 'signatureValue', 0x03);
     if (signature.end !== outerEnd) scanner.fail(signature.end, 'unexpected element after signatureValue');
     if (signature.end - signature.start < 2 || der[signature.start] !== 0) {
@@ -222,17 +232,40 @@ export class Crl {
   }
 
   /**
-   * Whether the signature verifies with `issuer`'s key (a DER certificate or its parsed fields).
-   * An algorithm this gateway does not accept (SHA-1, MD5, …) or a key of the wrong kind is
-   * EGW_TRUST_CRL_REJECTED rather than false.
+   * Whether the signature verifies with `issuer`'s key (a DER certificate or its CertificateFacts),
+   * checked by path validation's signature check. An algorithm this gateway does not accept (SHA-1,
+   * MD5, …), a key of the wrong kind or on another curve than P-256/384/521, or a key node:crypto
+   * cannot load is EGW_TRUST_CRL_REJECTED rather than false.
    */
-  isSignedBy(issuer: CertificateFields | Uint8Array): boolean {
+  isSignedBy(issuer: CertificateFacts | Uint8Array): boolean {
     const algorithm = this.signatureAlgorithm;
-    if (!algorithm) {
-      throw rejected(this.source, `signature algorithm ${this.signatureAlgorithmOid} is not accepted`);
+    if (algorithm.weak || algorithm.scheme === 'other') {
+      const why = algorithm.weak
+        ? 'a weak digest, refused as in certificates'
+        : 'not one the gateway verifies';
+      const name = algorithm.name === algorithm.oid ? '' : `${algorithm.name}: `;
+      throw rejected(this.source, `signature algorithm ${algorithm.oid} is not accepted (${name}${why})`);
     }
-    const fields = issuer instanceof CertificateFields ? issuer : CertificateFields.parse(issuer);
-    return verifySignature(algorithm, this.tbs, this.signature, fields.publicKey);
+    const certificate = issuer instanceof CertificateFacts ? issuer : issuerCertificate(issuer);
+    const key = certificate.keyAlgorithm;
+    if (algorithm.scheme === 'ecdsa' && key.kind === 'ec' && !CRL_SIGNER_CURVES.has(key.curve)) {
+      throw rejected(this.source, `bad signature: curve ${key.curve} is not accepted`);
+    }
+    const verdict = verifySignature(this, certificate);
+    if (verdict === 'key-mismatch') {
+      const kind = key.kind === 'other' ? key.oid : key.kind;
+      throw rejected(
+        this.source,
+        `bad signature: a ${algorithm.name} signature cannot be checked with a ${kind} key`,
+      );
+    }
+    if (verdict === 'key-unloadable') {
+      throw rejected(
+        this.source,
+        `bad signature: node:crypto cannot load the key of "${certificate.subject}"`,
+      );
+    }
+    return verdict === 'valid';
   }
 
   /** Reads the revokedCertificates entry at `at` into the #fields; returns the next entry's offset. */
@@ -334,6 +367,27 @@ export class Crl {
       }
       at = scanner.end;
     }
+  }
+}
+
+/** The signature AlgorithmIdentifier at `offset`, read as path validation reads a certificate's. */
+function readAlgorithm(scanner: DerScanner, offset: number, algorithmDer: Uint8Array): SignatureAlgorithm {
+  try {
+    return readSignatureAlgorithm(strictSingle(algorithmDer, TAG_SEQUENCE), 'signatureAlgorithm');
+  } catch (error) {
+    if (error instanceof ValidationFailure) return scanner.fail(offset, error.refusal.detail);
+    if (error instanceof NotStrictDerError)
+      return scanner.fail(offset, `signatureAlgorithm: ${error.message}`);
+    throw error;
+  }
+}
+
+/** A Name's readable text for messages and listings (names are compared by their DER, never by this). */
+function nameText(nameDer: Uint8Array): string {
+  try {
+    return distinguishedNameText(nameDer, 'issuer');
+  } catch {
+    return `(unreadable name, ${nameDer.length} octets)`;
   }
 }
 

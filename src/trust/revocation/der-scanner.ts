@@ -62,11 +62,6 @@ export class DerScanner {
     return this.der.subarray(this.start, this.end);
   }
 
-  /** The complete encoding (tag, length, value) of the element read at `offset`. */
-  encoding(offset: number): Uint8Array {
-    return this.der.subarray(offset, this.end);
-  }
-
   /**
    * The element last read as a UTCTime or GeneralizedTime (RFC 5280 §4.1.2.5: Z, seconds, no
    * fraction), in ms since the epoch.
@@ -121,7 +116,7 @@ export class DerScanner {
   /** Throws EGW_TRUST_MALFORMED for `offset`. */
   fail(offset: number, problem: string): never {
     throw new TrustError('EGW_TRUST_MALFORMED', `${this.subject}: ${problem} at offset ${offset}`, {
-      hint: 'the file is not a DER (or PEM) CRL/certificate as RFC 5280 defines it; fetch it again or ask its CA',
+      hint: 'the file is not a DER (or PEM) CRL as RFC 5280 defines it; fetch it again or ask its CA',
     });
   }
 

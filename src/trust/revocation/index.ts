@@ -1,5 +1,4 @@
 /** Offline revocation: CRLs parsed strictly, cached in the state database, fetched, and judged by policy. */
-export { CertificateFields } from './certificate-fields.js';
 export { Crl, type CrlEntry, type CrlEntryVisitor } from './crl.js';
 export { type CrlDownloadLimits, downloadCrl } from './crl-download.js';
 export { CrlFetchError } from './crl-fetch-error.js';
@@ -18,6 +17,7 @@ export {
   type CrlStoreOptions,
   type RevokedSerial,
 } from './crl-store.js';
+export { issuerCertificate, maySignCrls } from './issuer-certificate.js';
 export {
   type CrlPolicy,
   type CrlPolicyKind,
@@ -26,4 +26,3 @@ export {
   type RevocationVerdict,
   revocationVerdict,
 } from './revocation-policy.js';
-export { type SignatureAlgorithm, signatureAlgorithm } from './signature-algorithm.js';

@@ -1,5 +1,5 @@
-import { DER_TAG, type DerTlv, oidString, strictChildren } from '../../pki/index.js';
-import { expectTag, hex, malformed, stringText } from './der-values.js';
+import { DER_TAG, type DerTlv, NotStrictDerError, oidString, strictChildren } from '../../pki/index.js';
+import { expectTag, hex, malformed, single, stringText } from './der-values.js';
 
 /** One attribute of a distinguished name: its type, and its text when it is a string type. */
 export interface NameAttribute {
@@ -56,6 +56,20 @@ export function readDistinguishedName(name: DerTlv, where: string): Distinguishe
     rdnTexts.push(parts.join('+'));
   }
   return { attributes, readable: rdnTexts.join(', ') };
+}
+
+/**
+ * The readable form of a Name given as its complete DER encoding (a CRL's issuer, say): the text
+ * `readDistinguishedName` gives certificates. Throws ValidationFailure 'malformed' when `der` is not
+ * exactly one strict DER Name.
+ */
+export function distinguishedNameText(der: Uint8Array, where = 'name'): string {
+  try {
+    return readDistinguishedName(single(der, DER_TAG.sequence, where), where).readable;
+  } catch (error) {
+    if (error instanceof NotStrictDerError) throw malformed(`${where}: not strict DER: ${error.message}`);
+    throw error;
+  }
 }
 
 /** RFC 4514 escaping, as @peculiar/x509 does it. */

@@ -9,6 +9,8 @@ export {
   type SubjectAltName,
 } from './certificate-extensions.js';
 export { CertificateFacts, MAX_CERTIFICATE_BYTES } from './certificate-facts.js';
+/** The readable text of a Name's DER, as CertificateFacts gives subjects (the CRL cache names issuers with it). */
+export { distinguishedNameText } from './distinguished-name.js';
 export type { KeyAlgorithm } from './key-algorithm.js';
 /** The bounded cache the validator keeps its certificates and verdicts in (the CRL cache may reuse it). */
 export { LruCache } from './lru-cache.js';
@@ -20,5 +22,7 @@ export type {
 } from './path-validation.js';
 export { PathValidator } from './path-validator.js';
 export { deviceTypeText, sensorIdentityOf } from './sensor-identity-of.js';
-export type { SignatureAlgorithm } from './signature-algorithm.js';
+/** Signature algorithm and check, shared with the CRL cache (a CRL is signed like a certificate). */
+export { readSignatureAlgorithm, type SignatureAlgorithm } from './signature-algorithm.js';
+export { type SignatureVerdict, type SignedData, verifySignature } from './signature-check.js';
 export { ValidationFailure } from './validation-failure.js';

@@ -7,13 +7,16 @@ import { keyAlgorithmText } from './key-algorithm.js';
 /** The outcome of one signature check, independent of where the pair sits on a path (so it can be cached). */
 export type SignatureVerdict = 'valid' | 'invalid' | 'key-mismatch' | 'key-unloadable';
 
+/** What a signature covers and how it was made: a certificate's, or a CRL's (the revocation cache checks those too). */
+export type SignedData = Pick<CertificateFacts, 'signatureAlgorithm' | 'tbs' | 'signature'>;
+
 const KEY_KIND_OF_SCHEME = { ecdsa: 'ec', 'rsa-pkcs1': 'rsa', 'rsa-pss': 'rsa', ed25519: 'ed25519' } as const;
 
 /**
  * Verifies `child`'s signature with `issuer`'s key using node:crypto (ECDSA, RSA PKCS#1 v1.5,
  * RSASSA-PSS, Ed25519). The caller has already refused weak and unsupported signature algorithms.
  */
-export function verifySignature(child: CertificateFacts, issuer: CertificateFacts): SignatureVerdict {
+export function verifySignature(child: SignedData, issuer: CertificateFacts): SignatureVerdict {
   const algorithm = child.signatureAlgorithm;
   if (algorithm.scheme === 'other' || KEY_KIND_OF_SCHEME[algorithm.scheme] !== issuer.keyAlgorithm.kind) {
     return 'key-mismatch';

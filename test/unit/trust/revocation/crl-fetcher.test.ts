@@ -7,14 +7,16 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Store } from '../../../../src/store/index.js';
 import {
-  CertificateFields,
   CrlFetcher,
   type CrlFetcherOptions,
   type CrlFetchFailure,
   CrlStore,
   type CrlUpdate,
   downloadCrl,
+  issuerCertificate,
+  maySignCrls,
 } from '../../../../src/trust/revocation/index.js';
+import { TrustError } from '../../../../src/trust/trust-error.js';
 import { buildTestCrl, type TestCa, TestPkiDir } from '../../../helpers/test-crl.js';
 
 type Behaviour = 'crl' | 'not-found' | 'slow' | 'oversized-declared' | 'oversized-streamed' | 'forged';
@@ -149,7 +151,7 @@ describe('CrlFetcher', () => {
     await until(() => updates.length === 1);
     expect(failures).toEqual([]);
     expect(updates[0]).toMatchObject({ url, crlNumber: 1n, replaced: false, revokedSerialsAdded: 1 });
-    expect(crlStore.crlInfo(ca.fields.subjectNameSha256)).toMatchObject({
+    expect(crlStore.crlInfo(ca.facts.subjectNameSha256)).toMatchObject({
       source: url,
       distributionPoint: url,
     });
@@ -187,7 +189,7 @@ describe('CrlFetcher', () => {
       [6, 100],
     ]);
     expect(updates[0]).toMatchObject({ url, crlNumber: 1n });
-    expect(crlStore.crlInfo(ca.fields.subjectNameSha256)?.crlNumber).toBe(1n);
+    expect(crlStore.crlInfo(ca.facts.subjectNameSha256)?.crlNumber).toBe(1n);
     expect(fetcher.scheduled()[0]?.attempt).toBe(0);
   });
 
@@ -267,15 +269,29 @@ describe('downloadCrl', () => {
   });
 });
 
-describe('CertificateFields', () => {
-  it('reads http(s) CRL distribution points of a certificate, subject Name and serial', () => {
+describe('issuer certificates (CertificateFacts, read as path validation reads them)', () => {
+  it('give the CRL cache the distribution points, subject Name, serial and whether the key may sign CRLs', () => {
     const leaf = pki.leaf('with-dp', ca, { serialHex: '00c0ffee', crlUrl: 'http://ca.example/fetch.crl' });
-    const fields = CertificateFields.parse(leaf.certDer);
-    expect(fields.crlDistributionPoints).toEqual(['http://ca.example/fetch.crl']);
-    expect(fields.subject).toBe('CN=with-dp');
-    expect(Buffer.from(fields.serial).toString('hex')).toBe('00c0ffee');
-    expect(fields.maySignCrls).toBe(false); // keyUsage digitalSignature only
-    expect(CertificateFields.parse(ca.certDer).maySignCrls).toBe(true);
-    expect(CertificateFields.parse(ca.certDer).crlDistributionPoints).toEqual([]);
+    const facts = issuerCertificate(leaf.certDer);
+    expect(facts.crlDistributionPoints).toEqual(['http://ca.example/fetch.crl']);
+    expect(facts.subject).toBe('CN=with-dp');
+    expect(Buffer.from(facts.serial).toString('hex')).toBe('00c0ffee');
+    expect(maySignCrls(facts)).toBe(false); // keyUsage digitalSignature only
+    expect(maySignCrls(ca.facts)).toBe(true);
+    expect(ca.facts.crlDistributionPoints).toEqual([]);
+  });
+
+  it('refuses a certificate it cannot read as EGW_TRUST_MALFORMED naming it', () => {
+    let error: unknown;
+    try {
+      issuerCertificate(ca.certDer.subarray(0, 100), 'candidate issuer certificate #2');
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(TrustError);
+    expect(error).toMatchObject({
+      code: 'EGW_TRUST_MALFORMED',
+      message: expect.stringMatching(/^candidate issuer certificate #2: malformed: /),
+    });
   });
 });

@@ -79,22 +79,22 @@ describe('CrlStore', () => {
     });
     expect(result).toMatchObject({
       issuer: 'CN=Sensor CA',
-      issuerNameSha256: ca.fields.subjectNameSha256,
-      signerSha256: ca.fields.sha256,
+      issuerNameSha256: ca.facts.subjectNameSha256,
+      signerSha256: ca.facts.sha256,
       crlNumber: 10n,
       entries: 3,
       replaced: false,
       unchanged: false,
       revokedSerialsAdded: 3,
     });
-    const issuer = ca.fields.subjectNameSha256;
+    const issuer = ca.facts.subjectNameSha256;
     expect(crls.isRevoked(issuer, serial(2n))).toEqual({ revokedAt, reason: 1 });
     expect(crls.isRevoked(issuer, serial(1n))).toEqual({ revokedAt });
     expect(crls.isRevoked(issuer, serial(0x8a01n))).toEqual({ revokedAt });
     expect(crls.isRevoked(issuer, serial(3n))).toBeUndefined();
     // Same value, other encoding: not the certificate's serial octets, so not a match.
     expect(crls.isRevoked(issuer, Uint8Array.of(0x8a, 0x01))).toBeUndefined();
-    expect(crls.isRevoked(otherCa.fields.subjectNameSha256, serial(1n))).toBeUndefined();
+    expect(crls.isRevoked(otherCa.facts.subjectNameSha256, serial(1n))).toBeUndefined();
     expect(crls.crlInfo(issuer)).toMatchObject({
       thisUpdate: new Date(at.getTime() - hour),
       nextUpdate: new Date(at.getTime() + 24 * hour),
@@ -103,13 +103,13 @@ describe('CrlStore', () => {
       fetchedAt: at,
       distributionPoint: 'http://ca.example/ca.crl',
     });
-    expect(crls.crlInfo(otherCa.fields.subjectNameSha256)).toBeUndefined();
+    expect(crls.crlInfo(otherCa.facts.subjectNameSha256)).toBeUndefined();
     expect(crls.list().map((info) => info.issuer)).toEqual(['CN=Sensor CA']);
   });
 
   it('replaces the stored CRL with a newer one and counts the serials it adds', () => {
     const crls = new CrlStore(openStore());
-    const issuer = ca.fields.subjectNameSha256;
+    const issuer = ca.facts.subjectNameSha256;
     crls.import(crl({ number: 10n, serials: [1n, 2n, 3n] }), [ca.certDer], 'a', at);
     const result = crls.import(
       crl({ number: 11n, serials: [2n, 3n, 4n, 5n], thisUpdate: at }),
@@ -131,12 +131,12 @@ describe('CrlStore', () => {
     const later = new Date(at.getTime() + hour);
     const again = crls.import(der, [ca.certDer], 'a', later);
     expect(again).toMatchObject({ replaced: false, unchanged: true, revokedSerialsAdded: 0 });
-    expect(crls.crlInfo(ca.fields.subjectNameSha256)?.fetchedAt).toEqual(later);
+    expect(crls.crlInfo(ca.facts.subjectNameSha256)?.fetchedAt).toEqual(later);
   });
 
   it('refuses an older CRL (lower number, or earlier thisUpdate) and keeps the stored one', () => {
     const crls = new CrlStore(openStore());
-    const issuer = ca.fields.subjectNameSha256;
+    const issuer = ca.facts.subjectNameSha256;
     crls.import(crl({ number: 10n, serials: [1n] }), [ca.certDer], 'a', at);
     const lower = rejection(() => crls.import(crl({ number: 9n, serials: [] }), [ca.certDer], 'replay', at));
     expect(lower.code).toBe('EGW_TRUST_CRL_REJECTED');
@@ -193,8 +193,8 @@ describe('CrlStore', () => {
   it('finds the signer among certificates sharing the issuer name (key rollover)', () => {
     const crls = new CrlStore(openStore());
     const result = crls.import(crl({ issuer: sameNameCa }), [ca.certDer, sameNameCa.certDer], 'rollover', at);
-    expect(result.signerSha256).toBe(sameNameCa.fields.sha256);
-    expect(result.issuerNameSha256).toBe(ca.fields.subjectNameSha256);
+    expect(result.signerSha256).toBe(sameNameCa.facts.sha256);
+    expect(result.issuerNameSha256).toBe(ca.facts.subjectNameSha256);
   });
 
   it('rebuilds its index from SQLite on reopen, in several chunks for a large CRL', () => {
@@ -207,12 +207,12 @@ describe('CrlStore', () => {
     first.close();
     const crls = new CrlStore(openStore(path));
     expect(crls.indexBytes).toBe((count + 1) * 8);
-    const issuer = ca.fields.subjectNameSha256;
+    const issuer = ca.facts.subjectNameSha256;
     for (const value of [serials[0], serials[70_000], serials[count - 1]] as bigint[]) {
       expect(crls.isRevoked(issuer, serial(value)), String(value)).toEqual({ revokedAt });
     }
     expect(crls.isRevoked(issuer, serial(2n))).toBeUndefined();
-    expect(crls.isRevoked(otherCa.fields.subjectNameSha256, serial(42n))).toBeDefined();
+    expect(crls.isRevoked(otherCa.facts.subjectNameSha256, serial(42n))).toBeDefined();
     expect(crls.crlInfo(issuer)).toMatchObject({ entries: count, crlNumber: 5n, source: 'big' });
   });
 
@@ -221,7 +221,7 @@ describe('CrlStore', () => {
     const daemon = new CrlStore(store);
     const operator = new CrlStore(store);
     operator.import(crl(), [ca.certDer], 'operator', at);
-    const issuer = ca.fields.subjectNameSha256;
+    const issuer = ca.facts.subjectNameSha256;
     expect(daemon.crlInfo(issuer)).toBeUndefined();
     daemon.reload();
     expect(daemon.isRevoked(issuer, serial(1n))).toBeDefined();

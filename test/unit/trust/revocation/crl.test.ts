@@ -57,14 +57,12 @@ describe('Crl.parse', () => {
     const crl = Crl.parse(der, 'unit');
     expect(crl.version).toBe(2);
     expect(crl.issuer).toBe('CN=Sensor CA');
-    expect(hex(crl.issuerDer)).toBe(hex(ca.fields.subjectDer));
-    expect(crl.issuerNameSha256).toBe(ca.fields.subjectNameSha256);
+    expect(hex(crl.issuerDer)).toBe(hex(ca.facts.subjectDer));
+    expect(crl.issuerNameSha256).toBe(ca.facts.subjectNameSha256);
     expect(crl.thisUpdate).toEqual(thisUpdate);
     expect(crl.nextUpdate).toEqual(nextUpdate);
     expect(crl.crlNumber).toBe(4242n);
-    expect(hex(crl.authorityKeyIdentifier as Uint8Array)).toBe(
-      hex(ca.fields.subjectKeyIdentifier as Uint8Array),
-    );
+    expect(hex(crl.authorityKeyIdentifier as Uint8Array)).toBe(ca.facts.subjectKeyId);
     expect(crl.signatureAlgorithm?.name).toBe('ecdsa-with-SHA256');
     expect(crl.entryCount).toBe(3);
     const entries = [...crl.entries()].map((entry: CrlEntry) => [
@@ -142,7 +140,7 @@ describe('Crl.parse', () => {
         { certificate: second, reason: 'superseded' },
       ]),
     );
-    expect(crl.issuerNameSha256).toBe(ca.fields.subjectNameSha256);
+    expect(crl.issuerNameSha256).toBe(ca.facts.subjectNameSha256);
     expect(crl.crlNumber).toBe(0x1000n);
     expect(crl.isSignedBy(ca.certDer)).toBe(true);
     const entries = [...crl.entries()].map((entry) => [hex(entry.serial), entry.reasonCode]).sort();
@@ -369,9 +367,58 @@ describe('Crl.isSignedBy', () => {
     const error = thrown(() => sha1.isSignedBy(rsa.certDer));
     expect(error.code).toBe('EGW_TRUST_CRL_REJECTED');
     expect(error.message).toMatch(/1\.2\.840\.113549\.1\.1\.5 is not accepted/);
+    expect(error.message).toMatch(/sha1WithRSAEncryption: a weak digest/);
+    const ecdsaSha1 = Crl.parse(
+      buildTestCrl({
+        issuer: ca,
+        thisUpdate,
+        nextUpdate,
+        signatureAlgorithm: { algorithm: derSequence(derOid('1.2.840.10045.4.1')), hash: 'sha1' },
+      }),
+    );
+    expect(thrown(() => ecdsaSha1.isSignedBy(ca.certDer))).toMatchObject({
+      code: 'EGW_TRUST_CRL_REJECTED',
+      message: expect.stringMatching(
+        /1\.2\.840\.10045\.4\.1 is not accepted \(ecdsa-with-SHA1: a weak digest/,
+      ),
+    });
     const ecdsa = Crl.parse(buildTestCrl({ issuer: ca, thisUpdate, nextUpdate }));
     expect(thrown(() => ecdsa.isSignedBy(rsa.certDer)).message).toMatch(
       /ecdsa-with-SHA256 signature cannot be checked with a rsa key/,
+    );
+  });
+
+  it('accepts the signature algorithms path validation accepts (ECDSA with SHA-224)', () => {
+    const crl = Crl.parse(
+      buildTestCrl({
+        issuer: ca,
+        thisUpdate,
+        nextUpdate,
+        signatureAlgorithm: { algorithm: derSequence(derOid('1.2.840.10045.4.3.1')), hash: 'sha224' },
+      }),
+    );
+    expect(crl.signatureAlgorithm).toMatchObject({ name: 'ecdsa-with-SHA224', weak: false });
+    expect(crl.isSignedBy(ca.facts)).toBe(true);
+  });
+
+  it('refuses a signature AlgorithmIdentifier that contradicts its algorithm as EGW_TRUST_MALFORMED', () => {
+    const error = thrown(() =>
+      Crl.parse(
+        buildTestCrl({
+          issuer: ca,
+          thisUpdate,
+          nextUpdate,
+          signatureAlgorithm: {
+            algorithm: derSequence(derOid('1.2.840.10045.4.3.2'), derTlv(0x05)),
+            hash: 'sha256',
+          },
+        }),
+        'params.crl',
+      ),
+    );
+    expect(error.code).toBe('EGW_TRUST_MALFORMED');
+    expect(error.message).toMatch(
+      /^CRL from params\.crl: signatureAlgorithm: ECDSA with parameters at offset \d+$/,
     );
   });
 });
