@@ -141,8 +141,20 @@ export function configSchema(defaults: ConfigDefaults) {
     downstream: z
       .strictObject({
         dtls: dtlsSchema(),
+        coap: z
+          .strictObject({
+            max_payload_bytes: z
+              .number()
+              .int()
+              .min(64)
+              .max(16 * 1024 * 1024)
+              .default(64 * 1024),
+            command_ttl_s: z.number().int().min(1).max(2_592_000).default(3600),
+          })
+          .prefault({}),
       })
       .prefault({}),
+    upstream: upstreamSchema(),
     trust: trustSchema(),
     daemon: z
       .strictObject({
@@ -183,6 +195,53 @@ function dtlsSchema() {
             context.addIssue({ code: 'custom', path: [key], message: 'a file when server_key = "file"' });
         }
       }
+    })
+    .prefault({});
+}
+
+/** [upstream]: the MQTT 5 broker telemetry goes to, over mutual TLS under the gateway identity. */
+function upstreamSchema() {
+  return z
+    .strictObject({
+      enabled: z.boolean().default(false),
+      broker_url: z
+        .string()
+        .refine((value) => value === '' || /^mqtts:\/\/[^/]+$/.test(value), {
+          message: 'an mqtts://host:port URL (TLS only), or "" for none',
+        })
+        .default(''),
+      trust_anchor_file: optionalPath,
+      client_id: z.string().default(''),
+      keepalive_s: z.number().int().min(5).max(3600).default(30),
+      reconnect_initial_ms: z.number().int().min(10).max(3_600_000).default(1000),
+      reconnect_max_ms: z.number().int().min(10).max(3_600_000).default(60_000),
+      telemetry_topic: z
+        .string()
+        .refine((value) => value.includes('{sensorId}') && !/[+#]/.test(value), {
+          message: 'a topic containing {sensorId} and no wildcards',
+        })
+        .default('devices/{sensorId}/telemetry'),
+      commands_topic: z
+        .string()
+        .refine((value) => value.includes('+') && !value.includes('#'), {
+          message: 'a topic filter with "+" where the sensor id is',
+        })
+        .default('devices/+/commands'),
+      outbox: z
+        .strictObject({
+          max_rows: z.number().int().min(1).max(100_000_000).default(1_000_000),
+          max_bytes: z
+            .number()
+            .int()
+            .min(1024)
+            .max(64 * 1024 * 1024 * 1024)
+            .default(256 * 1024 * 1024),
+          when_full: z.enum(['refuse', 'drop-oldest']).default('refuse'),
+          refuse_max_age_s: z.number().int().min(1).max(3600).default(30),
+          commit_interval_ms: z.number().int().min(0).max(1000).default(5),
+          commit_batch: z.number().int().min(1).max(100_000).default(256),
+        })
+        .prefault({}),
     })
     .prefault({});
 }

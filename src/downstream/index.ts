@@ -1,2 +1,10 @@
 export { type EndpointCredentials, endpointCredentials } from './endpoint-credentials.js';
+export {
+  type CommandMessage,
+  type CommandSource,
+  type OutboxFull,
+  sensorIdOf,
+  type TelemetryMessage,
+  type TelemetrySink,
+} from './proxy-ports.js';
 export { SensorEndpoint, type SensorEndpointStatus } from './sensor-endpoint.js';
