@@ -225,7 +225,7 @@ export class DtlsServerContext {
     }
   }
 
-  #verifyCertificate(preverifyOk: number, store: Pointer): number {
+  #verifyCertificate(preverifyOk: number, store: bigint): number {
     const ssl = libssl();
     const dtls = libsslDtls();
     let sslPointer: bigint | null = null;
@@ -265,15 +265,7 @@ export class DtlsServerContext {
       );
       return 1;
     } catch (error) {
-      if (sslPointer !== null) {
-        const message = error instanceof Error ? error.message : String(error);
-        this.#events.chainRejected(
-          sslPointer,
-          new HandshakeFailure('rejectedByPolicy', `verifyPeer threw: ${message}`),
-        );
-      }
-      ssl.X509_STORE_CTX_set_error(store, X509_V_ERR.APPLICATION_VERIFICATION);
-      return 0;
+      return this.#refuseThrown(store, sslPointer, error);
     }
   }
 
@@ -304,16 +296,21 @@ export class DtlsServerContext {
       this.#events.chainVerified(sslPointer, chain, PeerIdentity.subjectOf(leaf), verdict.attributes);
       return 1;
     } catch (error) {
-      if (sslPointer !== null) {
-        const message = error instanceof Error ? error.message : String(error);
-        this.#events.chainRejected(
-          sslPointer,
-          new HandshakeFailure('rejectedByPolicy', `verifyPeer threw: ${message}`),
-        );
-      }
-      ssl.X509_STORE_CTX_set_error(store, X509_V_ERR.APPLICATION_VERIFICATION);
-      return 0;
+      return this.#refuseThrown(store, sslPointer, error);
     }
+  }
+
+  /** A verify callback whose hook threw: the handshake fails with the error in its reason. */
+  #refuseThrown(store: bigint, sslPointer: bigint | null, error: unknown): number {
+    if (sslPointer !== null) {
+      const message = error instanceof Error ? error.message : String(error);
+      this.#events.chainRejected(
+        sslPointer,
+        new HandshakeFailure('rejectedByPolicy', `verifyPeer threw: ${message}`),
+      );
+    }
+    libssl().X509_STORE_CTX_set_error(store, X509_V_ERR.APPLICATION_VERIFICATION);
+    return 0;
   }
 
   #info(sslPointer: bigint, where: number, ret: number): void {
