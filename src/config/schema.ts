@@ -293,6 +293,9 @@ function trustSchema() {
           refresh_before_next_update_s: z.number().int().min(0).max(2_592_000).default(3600),
           retry_initial_ms: z.number().int().min(10).max(86_400_000).default(60_000),
           retry_max_ms: z.number().int().min(10).max(604_800_000).default(3_600_000),
+          ocsp: z.boolean().default(false),
+          ocsp_timeout_ms: z.number().int().min(100).max(60_000).default(5000),
+          ocsp_refresh_before_next_update_s: z.number().int().min(0).max(86_400).default(300),
         })
         .prefault({}),
       enrollment: z

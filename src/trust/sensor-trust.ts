@@ -5,11 +5,13 @@ import type { Store } from '../store/index.js';
 import { type AuthorizationDecision, AuthorizationPolicy } from './authorization/index.js';
 import type { ClockFloor } from './clock-floor.js';
 import { DenyList, Enrollments } from './enrollment/index.js';
+import { OcspClient, type OcspStatus, ocspUrlOf } from './ocsp/index.js';
 import {
   CrlFetcher,
   type CrlImportResult,
   CrlStore,
   crlPolicyFromConfig,
+  retryDelayMs,
   revocationVerdict,
 } from './revocation/index.js';
 import type { SensorIdentity } from './sensor-identity.js';
@@ -44,6 +46,8 @@ export interface SensorTrustStatus {
   refused: Partial<Record<ValidationReason, number>>;
   /** Sensors accepted although their CRL was missing or stale (soft-fail / grace). */
   acceptedWithoutFreshCrl: number;
+  /** Revocation decisions an OCSP answer made (revoked, or good where the CRL was missing/stale). */
+  decidedByOcsp: number;
   clockBehindFloor: boolean;
 }
 
@@ -71,6 +75,11 @@ export class SensorTrust extends EventEmitter<SensorTrustEvents> {
   readonly #validator: PathValidator;
   readonly #authorization: AuthorizationPolicy;
   readonly #fetcher: CrlFetcher | undefined;
+  readonly #ocsp: OcspClient | undefined;
+  /** Per certificate (sha256): failed OCSP attempts and when the next may start. */
+  readonly #ocspRetry = new Map<string, { attempts: number; at: number }>();
+  #lastOcspWarning = 0;
+  #decidedByOcsp = 0;
   readonly #refused: Partial<Record<ValidationReason, number>> = {};
   #anchors: AnchorIndex;
   #fileAnchors = new Set<string>();
@@ -106,6 +115,9 @@ export class SensorTrust extends EventEmitter<SensorTrustEvents> {
       maxChainDepth: options.settings.max_chain_depth,
       deviceTypeOid: options.settings.device_type_oid,
     });
+    this.#ocsp = options.settings.revocation.ocsp
+      ? new OcspClient({ timeoutMs: options.settings.revocation.ocsp_timeout_ms })
+      : undefined;
     this.#bundles.replaceDers('sensors', 'file', options.fileAnchors);
     this.#anchors = this.#loadAnchors();
     const revocation = options.settings.revocation;
@@ -135,6 +147,7 @@ export class SensorTrust extends EventEmitter<SensorTrustEvents> {
 
   stop(): void {
     this.#fetcher?.stop();
+    this.#ocsp?.stop();
   }
 
   /**
@@ -188,6 +201,7 @@ export class SensorTrust extends EventEmitter<SensorTrustEvents> {
       accepted: this.#accepted,
       refused: { ...this.#refused },
       acceptedWithoutFreshCrl: this.#acceptedWithoutFreshCrl,
+      decidedByOcsp: this.#decidedByOcsp,
       clockBehindFloor: this.#clock.behind,
     };
   }
@@ -233,6 +247,17 @@ export class SensorTrust extends EventEmitter<SensorTrustEvents> {
     at: Date,
   ) => {
     this.#trackDistributionPoints(certificate, issuer);
+    const ocsp = this.#ocsp?.cached(certificate, issuer, at);
+    this.#refreshOcsp(certificate, issuer, at, ocsp);
+    if (ocsp?.status === 'revoked') {
+      this.#decidedByOcsp++;
+      const when = ocsp.revokedAt ? ` on ${ocsp.revokedAt.toISOString()}` : '';
+      return {
+        reason: 'revoked',
+        detail: `revoked${when} (OCSP, reason ${ocsp.reason ?? 'unspecified'})`,
+        depth: 0,
+      };
+    }
     const issuerKey = issuer.subjectNameSha256;
     const verdict = revocationVerdict({
       crl: this.#crls.crlInfo(issuerKey),
@@ -242,6 +267,11 @@ export class SensorTrust extends EventEmitter<SensorTrustEvents> {
       namesDistributionPoint: certificate.crlDistributionPoints.length > 0,
     });
     if (verdict.status === 'good') return undefined;
+    // A fresh OCSP "good" is fresh revocation information where the CRL is missing or stale.
+    if (verdict.status !== 'revoked' && ocsp?.status === 'good') {
+      this.#decidedByOcsp++;
+      return undefined;
+    }
     if (verdict.status === 'unknown-accepted') {
       this.#acceptedWithoutFreshCrl++;
       // Once a minute at most: a stale CRL would otherwise log on every handshake.
@@ -253,6 +283,57 @@ export class SensorTrust extends EventEmitter<SensorTrustEvents> {
     }
     return verdict.refusal;
   };
+
+  /**
+   * Asks the certificate's OCSP responder in the background when the cached answer is missing or
+   * due (a handshake never waits for it); a revoked answer re-checks live sessions.
+   */
+  #refreshOcsp(
+    certificate: CertificateFacts,
+    issuer: CertificateFacts,
+    at: Date,
+    answer: OcspStatus | undefined,
+  ): void {
+    const ocsp = this.#ocsp;
+    if (!ocsp) return;
+    const settings = this.#settings.revocation;
+    if (
+      answer?.nextUpdate &&
+      answer.nextUpdate.getTime() - at.getTime() > settings.ocsp_refresh_before_next_update_s * 1000
+    ) {
+      return;
+    }
+    let url: string | undefined;
+    try {
+      url = ocspUrlOf(certificate);
+    } catch {
+      return; // a malformed authorityInfoAccess: no responder to ask
+    }
+    if (!url) return;
+    const retry = this.#ocspRetry.get(certificate.sha256);
+    if (retry && Date.now() < retry.at) return;
+    // Hold further attempts while this one runs (and after it fails).
+    const attempts = retry?.attempts ?? 0;
+    this.#ocspRetry.set(certificate.sha256, {
+      attempts: attempts + 1,
+      at: Date.now() + retryDelayMs(attempts, settings.retry_initial_ms, settings.retry_max_ms, Math.random),
+    });
+    ocsp.check(certificate, issuer, this.#clock.now()).then(
+      (status) => {
+        this.#ocspRetry.delete(certificate.sha256);
+        if (status.status === 'revoked') this.emit('changed', `OCSP: ${certificate.subject} revoked`);
+      },
+      (error: { code?: string; message?: string }) => {
+        if (Date.now() - this.#lastOcspWarning > 60_000) {
+          this.#lastOcspWarning = Date.now();
+          this.#log.warn(
+            { url, code: error.code },
+            `OCSP check failed (the CRL policy decides meanwhile): ${error.message}`,
+          );
+        }
+      },
+    );
+  }
 
   /** The first time an issuer's CRL location is seen on a sensor's path, the fetcher keeps it fresh. */
   #trackDistributionPoints(certificate: CertificateFacts, issuer: CertificateFacts): void {

@@ -6,7 +6,9 @@ export type TrustErrorCode =
   | 'EGW_TRUST_MALFORMED'
   /** A CRL whose signature does not verify with its issuer's key, or whose issuer is unknown. */
   | 'EGW_TRUST_CRL_REJECTED'
-  /** Fetching a CRL from a distribution point failed (HTTP status, timeout, size limit). */
+  /** An OCSP response whose signer, CertID, nonce or times fail verification. */
+  | 'EGW_TRUST_OCSP_REJECTED'
+  /** Fetching a CRL or an OCSP answer failed (HTTP status, timeout, size limit). */
   | 'EGW_TRUST_FETCH_FAILED'
   /** CA registration: no pending registration, wrong or expired nonce, wrong key. */
   | 'EGW_TRUST_PROOF_REJECTED'

@@ -17,6 +17,7 @@ import {
   gatewayFixture,
   startDaemon,
 } from '../helpers/daemon-harness.js';
+import { freePort, OpensslOcspPki } from '../helpers/openssl-ocsp-pki.js';
 import { buildTestCrl, type TestCa, type TestCertificate, TestPkiDir } from '../helpers/test-crl.js';
 
 /**
@@ -89,7 +90,7 @@ async function daemonStatus(
   return JSON.parse(result.stdout);
 }
 
-function connect(port: number, sensor: TestCertificate): Promise<DtlsClient> {
+function connect(port: number, sensor: Pick<TestCertificate, 'certDer' | 'keyFile'>): Promise<DtlsClient> {
   const pkcs8 = execFileSync('openssl', [
     'pkcs8',
     '-topk8',
@@ -249,6 +250,86 @@ describe('sensor trust in the daemon', () => {
     expect(soft.service.logRecords().some((record) => /without a fresh CRL/.test(String(record.msg)))).toBe(
       true,
     );
+  });
+
+  it('asks OCSP responders when configured: a good answer stands in for a missing CRL, a revoked one refuses', async () => {
+    const ocsp = new OpensslOcspPki();
+    const port = await freePort();
+    const responderUrl = `http://127.0.0.1:${port}`;
+    ocsp.ca('ocsp-ca', '/CN=OCSP Sensor CA');
+    const good = ocsp.leaf('good', 'ocsp-ca', {
+      serial: '1101',
+      ocspUrl: responderUrl,
+      extendedKeyUsage: 'clientAuth',
+    });
+    const bad = ocsp.leaf('bad', 'ocsp-ca', {
+      serial: '1102',
+      ocspUrl: responderUrl,
+      extendedKeyUsage: 'clientAuth',
+    });
+    const index = ocsp.writeIndex([
+      { certificate: 'good' },
+      {
+        certificate: 'bad',
+        revoked: { at: new Date(Math.floor(Date.now() / 1000) * 1000 - 60_000), reason: 'keyCompromise' },
+      },
+    ]);
+    const responder = await ocsp.startResponder(port, index, {
+      ca: 'ocsp-ca',
+      signer: 'ocsp-ca',
+      nextUpdateMinutes: 10,
+    });
+    try {
+      const fixture = gatewayFixture(
+        '[downstream.dtls]\nenabled = true\nhost = "127.0.0.1"\nport = 0\n' +
+          `sensor_ca_files = ["${ocsp.path('ocsp-ca.pem')}"]\n` +
+          '[trust.bundles.sensors]\ncrl_policy = "hard-fail"\n' +
+          '[trust.revocation]\nocsp = true\nretry_initial_ms = 100\nretry_max_ms = 400\n',
+      );
+      const provisioned = await gatewayctl(
+        'provision',
+        'factory',
+        '-c',
+        fixture.configPath,
+        '--ca-dir',
+        caDir,
+      );
+      expect(provisioned.code, provisioned.stderr).toBe(0);
+      const { port: gatewayPort } = await run(fixture);
+      const sensor = (facts: { der: Uint8Array }, name: string) => ({
+        certDer: facts.der,
+        keyFile: ocsp.path(`${name}.key`),
+      });
+      // The first handshake is judged by the CRL policy (no CRL: hard-fail refuses) while the
+      // answer is fetched in the background; once cached, it decides.
+      const eventually = async (attempt: () => Promise<unknown>, done: () => Promise<boolean>) => {
+        const giveUpAt = Date.now() + 20_000;
+        for (;;) {
+          await attempt().catch(() => undefined);
+          if (await done()) return;
+          if (Date.now() > giveUpAt) throw new Error('the OCSP answer never decided');
+          await new Promise((resolve) => setTimeout(resolve, 200));
+        }
+      };
+      let accepted = false;
+      await eventually(
+        async () => {
+          await connect(gatewayPort, sensor(good, 'good'));
+          accepted = true;
+        },
+        async () => accepted,
+      );
+      await eventually(
+        () => connect(gatewayPort, sensor(bad, 'bad')),
+        async () => ((await daemonStatus(fixture)).sensorTrust.refused.revoked ?? 0) > 0,
+      );
+      const trust = (await daemonStatus(fixture)).sensorTrust;
+      expect(trust.decidedByOcsp).toBeGreaterThanOrEqual(2);
+      expect(trust.refused['crl-missing']).toBeGreaterThanOrEqual(1);
+    } finally {
+      await responder.stop();
+      ocsp.remove();
+    }
   });
 
   it('validates sensors at the clock floor when it boots at 1970 with no RTC', async () => {

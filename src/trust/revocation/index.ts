@@ -18,6 +18,7 @@ export {
   type RevokedSerial,
 } from './crl-store.js';
 export { issuerCertificate, maySignCrls } from './issuer-certificate.js';
+export { retryDelayMs } from './retry-backoff.js';
 export {
   type CrlPolicy,
   type CrlPolicyKind,
