@@ -161,13 +161,6 @@ export class SensorTrust extends EventEmitter<SensorTrustEvents> {
     this.emit('changed', why);
   }
 
-  /** Imports a CRL (gatewayctl trust crl import, or a file) and applies it to live sessions. */
-  importCrl(bytes: Uint8Array, source: string): CrlImportResult {
-    const result = this.#crls.import(bytes, this.#bundles.ders('sensors'), source, this.#clock.now());
-    this.#crlLanded(result, source);
-    return result;
-  }
-
   /** The whole decision on a chain the sensor presented (leaf first), at the clock floor's time. */
   verify(chain: readonly Uint8Array[]): SensorVerdict {
     const verdict = this.#judge(chain);
