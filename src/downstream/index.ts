@@ -1,3 +1,11 @@
+export {
+  type CoapLimits,
+  CoapRouter,
+  type CoapRouterOptions,
+  type CoapRouterStatus,
+  cborProblem,
+  linkFormat,
+} from './coap/index.js';
 export { type EndpointCredentials, endpointCredentials } from './endpoint-credentials.js';
 export {
   type CommandMessage,
@@ -7,4 +15,8 @@ export {
   type TelemetryMessage,
   type TelemetrySink,
 } from './proxy-ports.js';
-export { SensorEndpoint, type SensorEndpointStatus } from './sensor-endpoint.js';
+export {
+  SensorEndpoint,
+  type SensorEndpointOptions,
+  type SensorEndpointStatus,
+} from './sensor-endpoint.js';

@@ -2,11 +2,28 @@ import coap from 'coap';
 import type { Config } from '../config/index.js';
 import type { KeyStore } from '../keys/index.js';
 import { CoapDtlsSocket, DtlsServer } from '../tls/index.js';
-import type { SensorTrust } from '../trust/index.js';
+import { SensorTrust } from '../trust/index.js';
+import { CoapRouter, type CoapRouterStatus } from './coap/index.js';
 import { endpointCredentials } from './endpoint-credentials.js';
+import type { CommandSource, TelemetrySink } from './proxy-ports.js';
 import { sensorVerifier } from './sensor-verifier.js';
 
 type DtlsSettings = Config['downstream']['dtls'];
+type CoapSettings = Config['downstream']['coap'];
+
+/** What the endpoint serves besides the DTLS handshake: the trust module and the proxy's two ports. */
+export interface SensorEndpointOptions {
+  /** Judges sensor chains, and (with the routes) authorizes every request. */
+  trust?: SensorTrust;
+  /** With it, POST /telemetry. */
+  telemetry?: TelemetrySink;
+  /** With it, GET /commands (observe). */
+  commands?: CommandSource;
+  /** [downstream.coap]. */
+  limits: CoapSettings;
+  /** The gateway's clock for GET /time, receivedAt and command expiry (default: the system clock). */
+  now?: () => Date;
+}
 
 interface Log {
   info(fields: object, message: string): void;
@@ -23,41 +40,50 @@ export interface SensorEndpointStatus {
   handshakesResumed: number;
   handshakesFailed: number;
   datagramsMalformed: number;
+  /** The CoAP routes' counters; absent while no route is installed. */
+  coap?: CoapRouterStatus;
 }
 
 /**
- * Where sensors connect: CoAP (node-coap) over our DTLS 1.2 endpoint, mutual X.509. Requests are
- * answered 4.04 until the proxy routes are installed (telemetry up, commands down).
+ * Where sensors connect: CoAP (node-coap) over our DTLS 1.2 endpoint, mutual X.509. With a telemetry
+ * sink or a command source the CoAP routes are installed (CoapRouter); without either, every request
+ * is answered 4.04.
  */
 export class SensorEndpoint {
   readonly #dtls: DtlsServer;
   readonly #coap: ReturnType<typeof coap.createServer>;
   readonly #listening: string;
   readonly #serverKey: string;
+  readonly #router: CoapRouter | undefined;
 
   private constructor(
     dtls: DtlsServer,
     server: ReturnType<typeof coap.createServer>,
     listening: string,
     serverKey: string,
+    router: CoapRouter | undefined,
   ) {
     this.#dtls = dtls;
     this.#coap = server;
     this.#listening = listening;
     this.#serverKey = serverKey;
+    this.#router = router;
   }
 
   /**
    * With `trust`, the trust module alone judges sensor chains (path, revocation, enrollment, deny
    * list; chainVerification 'application') and its changes close refused live sessions at once.
-   * Without it, OpenSSL verifies against downstream.dtls.sensor_ca_files only.
+   * Without it, OpenSSL verifies against downstream.dtls.sensor_ca_files only — and no request has a
+   * sensor identity (the routes answer 4.01). A bare SensorTrust is taken as `{ trust }`.
    */
   static async start(
     settings: DtlsSettings,
     identity: KeyStore | undefined,
     log: Log,
-    trust?: SensorTrust,
+    options?: SensorEndpointOptions | SensorTrust,
   ): Promise<SensorEndpoint> {
+    const routes = options instanceof SensorTrust ? undefined : options;
+    const trust = options instanceof SensorTrust ? options : options?.trust;
     const credentials = await endpointCredentials(settings, identity);
     const dtls = new DtlsServer({
       certificateChain: credentials.certificateChain,
@@ -94,12 +120,26 @@ export class SensorEndpoint {
       }
     });
     const address = await dtls.listen({ host: settings.host, port: settings.port });
-    const server = coap.createServer(
-      (_request: unknown, response: { code: string; end(body: string): void }) => {
+    const server = coap.createServer();
+    const router =
+      routes?.telemetry || routes?.commands
+        ? CoapRouter.install(server, {
+            ...(routes.telemetry ? { telemetry: routes.telemetry } : {}),
+            ...(routes.commands ? { commands: routes.commands } : {}),
+            ...(trust ? { trust } : {}),
+            ...(routes.now ? { now: routes.now } : {}),
+            limits: { maxPayloadBytes: routes.limits.max_payload_bytes },
+            log,
+          })
+        : undefined;
+    if (router) {
+      dtls.on('sessionEnd', (peer) => router.sessionEnded(peer));
+    } else {
+      server.on('request', (_request: unknown, response: { code: string; end(body: string): void }) => {
         response.code = '4.04';
         response.end('no route: the telemetry and command routes are not installed');
-      },
-    );
+      });
+    }
     server.listen(new CoapDtlsSocket(dtls) as never);
     const listening =
       address.family === 'IPv6'
@@ -109,7 +149,7 @@ export class SensorEndpoint {
       { listening, serverKey: credentials.keyDescription, sensorCas: credentials.sensorCas.length },
       'sensor endpoint (CoAP over DTLS) listening',
     );
-    return new SensorEndpoint(dtls, server, listening, credentials.keyDescription);
+    return new SensorEndpoint(dtls, server, listening, credentials.keyDescription, router);
   }
 
   status(): SensorEndpointStatus {
@@ -123,10 +163,12 @@ export class SensorEndpoint {
       handshakesResumed: stats.handshakesResumed,
       handshakesFailed: stats.handshakesFailed,
       datagramsMalformed: stats.datagramsMalformed,
+      ...(this.#router ? { coap: this.#router.status() } : {}),
     };
   }
 
   async close(): Promise<void> {
+    this.#router?.close();
     await new Promise<void>((resolve) => this.#coap.close(() => resolve()));
     await this.#dtls.close();
   }

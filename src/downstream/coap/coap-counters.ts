@@ -1,0 +1,49 @@
+/** What the sensor endpoint's CoAP routes did since start, for `gatewayctl status`. */
+export interface CoapRouterStatus {
+  /** Requests routed (duplicates not included). */
+  requests: number;
+  /** Retransmitted or duplicated requests that were not processed again. */
+  duplicatesIgnored: number;
+  /** Telemetry messages the sink made durable (answered 2.04). */
+  telemetryAccepted: number;
+  /** Payload bytes of those messages. */
+  telemetryBytes: number;
+  /** Error responses by code, e.g. { "4.03": 2, "5.03": 1 }. */
+  refused: Record<string, number>;
+  /** Block-wise request bodies being reassembled now. */
+  blockwiseInProgress: number;
+  /** Sensors observing /commands now. */
+  observers: number;
+  /** Command notifications sent (retransmissions not counted) and acknowledged by the sensor. */
+  commandsSent: number;
+  commandsDelivered: number;
+}
+
+/** The counters behind CoapRouterStatus that only grow. */
+export class CoapCounters {
+  requests = 0;
+  duplicatesIgnored = 0;
+  telemetryAccepted = 0;
+  telemetryBytes = 0;
+  commandsSent = 0;
+  commandsDelivered = 0;
+  readonly #refused: Record<string, number> = {};
+
+  refused(code: string): void {
+    this.#refused[code] = (this.#refused[code] ?? 0) + 1;
+  }
+
+  status(now: { blockwiseInProgress: number; observers: number }): CoapRouterStatus {
+    return {
+      requests: this.requests,
+      duplicatesIgnored: this.duplicatesIgnored,
+      telemetryAccepted: this.telemetryAccepted,
+      telemetryBytes: this.telemetryBytes,
+      refused: { ...this.#refused },
+      blockwiseInProgress: now.blockwiseInProgress,
+      observers: now.observers,
+      commandsSent: this.commandsSent,
+      commandsDelivered: this.commandsDelivered,
+    };
+  }
+}

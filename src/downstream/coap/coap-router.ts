@@ -1,0 +1,228 @@
+import coap from 'coap';
+import type { SensorIdentity, SensorTrust } from '../../trust/index.js';
+import { type CommandSource, sensorIdOf, type TelemetrySink } from '../proxy-ports.js';
+import { Block1Assembler } from './block1-assembler.js';
+import { CoapCounters, type CoapRouterStatus } from './coap-counters.js';
+import type { CoapResource } from './coap-resource.js';
+import { type CoapResponse, respond } from './coap-response.js';
+import { CommandsResource } from './commands-resource.js';
+import { CONTENT_FORMAT } from './content-format.js';
+import { DuplicateFilter } from './duplicate-filter.js';
+import { installGatewayMiddleware, takenBlock1 } from './gateway-middleware.js';
+import { SensorExchange } from './sensor-exchange.js';
+import { TelemetryResource } from './telemetry-resource.js';
+import { TimeResource } from './time-resource.js';
+import { WellKnownCoreResource } from './well-known-core-resource.js';
+
+type CoapServer = ReturnType<typeof coap.createServer>;
+
+interface Log {
+  info(fields: object, message: string): void;
+  warn(fields: object, message: string): void;
+  debug(fields: object, message: string): void;
+}
+
+export interface CoapLimits {
+  /** The largest telemetry body, block-wise or not (downstream.coap.max_payload_bytes). */
+  maxPayloadBytes: number;
+  /** Block-wise bodies reassembled at once, all sensors together (default 64). */
+  maxBlockwiseTransfers?: number;
+}
+
+export interface CoapRouterOptions {
+  /** POST /telemetry is served when given. */
+  telemetry?: TelemetrySink;
+  /** GET /commands (observe) is served when given. */
+  commands?: CommandSource;
+  /** Judges every request (trust.authorization rules); without it no request has a sensor identity. */
+  trust?: Pick<SensorTrust, 'authorize'>;
+  limits: CoapLimits;
+  /** The gateway's clock: GET /time, receivedAt, command expiry (default: the system clock). */
+  now?: () => Date;
+  log: Log;
+}
+
+/** RFC 7252 §4.8.2 with node-coap's default transmission parameters. */
+const EXCHANGE_LIFETIME_MS = coap.parameters.exchangeLifetime * 1000;
+const MAX_TRANSMIT_WAIT_MS = coap.parameters.maxTransmitWait * 1000;
+
+/**
+ * The sensor endpoint's CoAP routes, as node-coap's request listener: every request is matched to
+ * its sensor (the SensorIdentity the trust module attached to the DTLS session; none → 4.01),
+ * processed once (duplicates dropped, see DuplicateFilter), authorized by the trust.authorization
+ * rules (refused → 4.03 with the reason), then routed: POST /telemetry, GET /commands (observe),
+ * GET /time, GET /.well-known/core. Unknown paths get 4.04, other methods 4.05.
+ */
+export class CoapRouter {
+  readonly #trust: Pick<SensorTrust, 'authorize'> | undefined;
+  readonly #log: Log;
+  readonly #counters = new CoapCounters();
+  readonly #duplicates = new DuplicateFilter({ lifetimeMs: EXCHANGE_LIFETIME_MS, maxPerPeer: 512 });
+  readonly #assembler: Block1Assembler;
+  readonly #commands: CommandsResource | undefined;
+  readonly #resources = new Map<string, CoapResource>();
+
+  private constructor(options: CoapRouterOptions) {
+    this.#trust = options.trust;
+    this.#log = options.log;
+    const now = options.now ?? (() => new Date());
+    this.#assembler = new Block1Assembler({
+      maxBytes: options.limits.maxPayloadBytes,
+      maxTransfers: options.limits.maxBlockwiseTransfers ?? 64,
+      maxTransfersPerPeer: 2,
+      lifetimeMs: EXCHANGE_LIFETIME_MS,
+    });
+    const resources: CoapResource[] = [];
+    if (options.telemetry) {
+      resources.push(
+        new TelemetryResource({
+          sink: options.telemetry,
+          assembler: this.#assembler,
+          maxBytes: options.limits.maxPayloadBytes,
+          counters: this.#counters,
+          log: options.log,
+          now,
+        }),
+      );
+    }
+    if (options.commands) {
+      this.#commands = new CommandsResource({
+        commands: options.commands,
+        counters: this.#counters,
+        log: options.log,
+        now,
+        ackTimeoutMs: MAX_TRANSMIT_WAIT_MS,
+      });
+      resources.push(this.#commands);
+    }
+    resources.push(new TimeResource(now));
+    resources.push(
+      new WellKnownCoreResource(
+        () => [...this.#resources.values()],
+        (sensor, method, path) => this.#trust?.authorize(sensor, method, path).allowed ?? false,
+      ),
+    );
+    for (const resource of resources) this.#resources.set(resource.path, resource);
+  }
+
+  /** Installs the routes on a node-coap server (before it listens): its request listener and middleware. */
+  static install(server: CoapServer, options: CoapRouterOptions): CoapRouter {
+    const router = new CoapRouter(options);
+    const observable = new Set(
+      [...router.#resources.values()].filter((resource) => resource.link?.observable).map((r) => r.path),
+    );
+    installGatewayMiddleware(server, {
+      observablePaths: observable,
+      onEmptyMessage: (message) => router.#commands?.answered(message),
+    });
+    server.on('request', (request: coap.IncomingMessage, response: CoapResponse) =>
+      router.#route(request, response),
+    );
+    return router;
+  }
+
+  /** A DTLS session ended: its observation, block-wise transfers and message ids go with it. */
+  sessionEnded(peer: { address: string; port: number }): void {
+    const key = `${peer.address}:${peer.port}`;
+    this.#commands?.sessionEnded(key);
+    this.#assembler.forgetPeer(key);
+    this.#duplicates.forgetPeer(key);
+  }
+
+  status(): CoapRouterStatus {
+    return this.#counters.status({
+      blockwiseInProgress: this.#assembler.inProgress,
+      observers: this.#commands?.observers ?? 0,
+    });
+  }
+
+  close(): void {
+    this.#commands?.close();
+    this.#assembler.clear();
+    this.#duplicates.clear();
+  }
+
+  #route(request: coap.IncomingMessage, response: CoapResponse): void {
+    const rsinfo = request.rsinfo as { address: string; port: number; identity?: { attributes?: unknown } };
+    const peer = `${rsinfo.address}:${rsinfo.port}`;
+    // A duplicate is dropped: for a CON, node-coap's piggyback timer still sends the empty ACK.
+    if (this.#duplicates.isDuplicate(peer, request._packet.messageId ?? -1)) {
+      this.#counters.duplicatesIgnored++;
+      return;
+    }
+    this.#counters.requests++;
+    const sensor = sensorIdentityOf(rsinfo.identity?.attributes);
+    if (!sensor || !this.#trust) {
+      this.#refuse(response, '4.01', 'the DTLS session carries no sensor identity the gateway has judged');
+      return;
+    }
+    const method = request.method;
+    const path = uriPath(request);
+    if (path === undefined) {
+      this.#refuse(response, '4.00', 'a Uri-Path segment contains "/"');
+      return;
+    }
+    const decision = this.#trust.authorize(sensor, method, path);
+    if (!decision.allowed) {
+      this.#log.debug(
+        { sensor: sensor.subject, method, path, reason: decision.reason },
+        'CoAP request refused',
+      );
+      this.#refuse(response, '4.03', decision.reason);
+      return;
+    }
+    const resource = this.#resources.get(path);
+    if (!resource) {
+      this.#refuse(response, '4.04', `no resource ${path}`);
+      return;
+    }
+    if (!resource.methods.includes(method)) {
+      this.#refuse(response, '4.05', `${path} answers ${resource.methods.join(', ')}`);
+      return;
+    }
+    if (takenBlock1(request) !== undefined && !resource.takesBlock1) {
+      // Block1 is critical: a resource that does not take it must say so (RFC 7252 §5.4.1).
+      this.#refuse(response, '4.02', `${method} ${path} does not take a block-wise body (Block1)`);
+      return;
+    }
+    resource.handle(
+      new SensorExchange({
+        request,
+        response,
+        sensor,
+        sensorId: sensorIdOf(sensor),
+        peer,
+        path,
+        query: optionStrings(request, 'Uri-Query'),
+        counters: this.#counters,
+      }),
+    );
+  }
+
+  #refuse(response: CoapResponse, code: string, diagnostic: string): void {
+    this.#counters.refused(code);
+    respond(response, code, diagnostic, { contentFormat: CONTENT_FORMAT.textPlain });
+  }
+}
+
+/** The trust module's SensorIdentity, as the DTLS server keeps it on the session (attributes). */
+function sensorIdentityOf(attributes: unknown): SensorIdentity | undefined {
+  if (typeof attributes !== 'object' || attributes === null) return undefined;
+  const candidate = attributes as Partial<SensorIdentity>;
+  return typeof candidate.sha256 === 'string' && typeof candidate.subject === 'string'
+    ? (attributes as SensorIdentity)
+    : undefined;
+}
+
+/** The path from the Uri-Path options; undefined when a segment holds a "/" (it would read as two). */
+function uriPath(request: coap.IncomingMessage): string | undefined {
+  const segments = optionStrings(request, 'Uri-Path');
+  if (segments.some((segment) => segment.includes('/'))) return undefined;
+  return `/${segments.join('/')}`;
+}
+
+function optionStrings(request: coap.IncomingMessage, name: string): string[] {
+  return (request._packet.options ?? [])
+    .filter((option) => option.name === name)
+    .map((option) => (Buffer.isBuffer(option.value) ? option.value.toString('utf8') : String(option.value)));
+}

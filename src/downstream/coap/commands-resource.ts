@@ -1,0 +1,117 @@
+import coap from 'coap';
+import type { CommandSource } from '../proxy-ports.js';
+import type { CoapCounters } from './coap-counters.js';
+import type { CoapResource } from './coap-resource.js';
+import { CommandObservation } from './command-observation.js';
+import { CONTENT_FORMAT } from './content-format.js';
+import type { EmptyMessage } from './gateway-middleware.js';
+import type { Link } from './link-format.js';
+import type { SensorExchange } from './sensor-exchange.js';
+
+interface Log {
+  debug(fields: object, message: string): void;
+}
+
+/**
+ * GET /commands with Observe: 0 registers the sensor for its commands (one CommandObservation per
+ * sensor: a new registration replaces the old one, from whichever session). It is deregistered by a
+ * GET with Observe: 1 and the registration's token, by a RST of a notification, when a notification
+ * goes unacknowledged, or when its DTLS session ends.
+ */
+export class CommandsResource implements CoapResource {
+  readonly path = '/commands';
+  readonly link: Link = {
+    href: '/commands',
+    resourceTypes: ['gateway.commands'],
+    contentFormats: [
+      CONTENT_FORMAT.textPlain,
+      CONTENT_FORMAT.octetStream,
+      CONTENT_FORMAT.json,
+      CONTENT_FORMAT.cbor,
+    ],
+    observable: true,
+  };
+  readonly methods = ['GET'];
+  readonly takesBlock1 = false;
+  readonly #commands: CommandSource;
+  readonly #counters: CoapCounters;
+  readonly #log: Log;
+  readonly #now: () => Date;
+  readonly #ackTimeoutMs: number;
+  readonly #bySensor = new Map<string, CommandObservation>();
+  readonly #byPeer = new Map<string, CommandObservation>();
+
+  constructor(options: {
+    commands: CommandSource;
+    counters: CoapCounters;
+    log: Log;
+    now: () => Date;
+    ackTimeoutMs: number;
+  }) {
+    this.#commands = options.commands;
+    this.#counters = options.counters;
+    this.#log = options.log;
+    this.#now = options.now;
+    this.#ackTimeoutMs = options.ackTimeoutMs;
+  }
+
+  /** Sensors observing now. */
+  get observers(): number {
+    return this.#bySensor.size;
+  }
+
+  handle(exchange: SensorExchange): void {
+    const observe = exchange.request.headers.Observe;
+    const token = exchange.request._packet.token?.toString('hex') ?? '';
+    if (observe === 0 && exchange.response instanceof coap.ObserveWriteStream) {
+      this.#register(exchange, exchange.response, token);
+      return;
+    }
+    const current = this.#byPeer.get(exchange.peer);
+    if (observe === 1 && current?.token === token) current.close('deregistered (Observe: 1)');
+    exchange.reply('2.05', 'commands are sent as notifications: GET /commands with Observe: 0', {
+      contentFormat: CONTENT_FORMAT.textPlain,
+    });
+  }
+
+  /** An empty ACK or RST: it may answer a command notification. */
+  answered(message: EmptyMessage): void {
+    this.#byPeer.get(message.peer)?.answered(message.kind, message.messageId);
+  }
+
+  /** The DTLS session ended: its observation cannot receive anything more. */
+  sessionEnded(peer: string): void {
+    this.#byPeer.get(peer)?.close('the DTLS session ended');
+  }
+
+  close(): void {
+    for (const observation of [...this.#bySensor.values()]) observation.close('the endpoint is closing');
+  }
+
+  #register(exchange: SensorExchange, stream: coap.ObserveWriteStream, token: string): void {
+    this.#bySensor.get(exchange.sensorId)?.close('replaced by a new registration');
+    this.#byPeer.get(exchange.peer)?.close('replaced by a new registration');
+    const observation = new CommandObservation({
+      stream,
+      sensorId: exchange.sensorId,
+      peer: exchange.peer,
+      token,
+      commands: this.#commands,
+      counters: this.#counters,
+      now: this.#now,
+      ackTimeoutMs: this.#ackTimeoutMs,
+      onClose: (closed, reason) => {
+        if (this.#bySensor.get(closed.sensorId) === closed) this.#bySensor.delete(closed.sensorId);
+        if (this.#byPeer.get(closed.peer) === closed) this.#byPeer.delete(closed.peer);
+        this.#log.debug(
+          { sensorId: closed.sensorId, peer: closed.peer, reason },
+          'command observation ended',
+        );
+      },
+    });
+    this.#bySensor.set(exchange.sensorId, observation);
+    this.#byPeer.set(exchange.peer, observation);
+    this.#log.debug({ sensorId: exchange.sensorId, peer: exchange.peer }, 'sensor observes its commands');
+    observation.start();
+  }
+}

@@ -1,0 +1,55 @@
+import type coap from 'coap';
+import type { SensorIdentity } from '../../trust/index.js';
+import type { CoapCounters } from './coap-counters.js';
+import { type CoapResponse, type ResponseOptions, respond } from './coap-response.js';
+import { CONTENT_FORMAT } from './content-format.js';
+
+/** One request of an authenticated, authorized sensor, as a resource handles it. */
+export class SensorExchange {
+  readonly request: coap.IncomingMessage;
+  readonly response: CoapResponse;
+  readonly sensor: SensorIdentity;
+  /** The sensor's name upstream (sensorIdOf). */
+  readonly sensorId: string;
+  /** The DTLS session, "address:port" as the DTLS server keys it. */
+  readonly peer: string;
+  readonly path: string;
+  /** Uri-Query options, one string each. */
+  readonly query: readonly string[];
+  readonly #counters: CoapCounters;
+
+  constructor(fields: {
+    request: coap.IncomingMessage;
+    response: CoapResponse;
+    sensor: SensorIdentity;
+    sensorId: string;
+    peer: string;
+    path: string;
+    query: readonly string[];
+    counters: CoapCounters;
+  }) {
+    this.request = fields.request;
+    this.response = fields.response;
+    this.sensor = fields.sensor;
+    this.sensorId = fields.sensorId;
+    this.peer = fields.peer;
+    this.path = fields.path;
+    this.query = fields.query;
+    this.#counters = fields.counters;
+  }
+
+  get method(): string {
+    return this.request.method;
+  }
+
+  /** A success response (2.xx). */
+  reply(code: string, payload?: Buffer | string, options?: ResponseOptions): void {
+    respond(this.response, code, payload, options);
+  }
+
+  /** An error response (4.xx/5.xx) with a text/plain diagnostic, counted by code. */
+  refuse(code: string, diagnostic: string, options: ResponseOptions = {}): void {
+    this.#counters.refused(code);
+    respond(this.response, code, diagnostic, { ...options, contentFormat: CONTENT_FORMAT.textPlain });
+  }
+}

@@ -1,0 +1,39 @@
+import { encodeCbor } from './cbor-encoder.js';
+import type { CoapResource } from './coap-resource.js';
+import { CONTENT_FORMAT, contentFormatNumber } from './content-format.js';
+import type { Link } from './link-format.js';
+import type { SensorExchange } from './sensor-exchange.js';
+
+/**
+ * GET /time: the gateway's clock, for sensors without one (to stamp readings, or to judge
+ * certificate validity): `{"unix_ms": …, "iso": "…"}` as JSON, or the same map in CBOR when the
+ * Accept option asks for 60. Max-Age 0: a cached time is a wrong time.
+ */
+export class TimeResource implements CoapResource {
+  readonly path = '/time';
+  readonly link: Link = {
+    href: '/time',
+    resourceTypes: ['gateway.time'],
+    contentFormats: [CONTENT_FORMAT.json, CONTENT_FORMAT.cbor],
+  };
+  readonly methods = ['GET'];
+  readonly takesBlock1 = false;
+  readonly #now: () => Date;
+
+  constructor(now: () => Date) {
+    this.#now = now;
+  }
+
+  handle(exchange: SensorExchange): void {
+    const accept = exchange.request.headers.Accept;
+    const format = accept === undefined ? CONTENT_FORMAT.json : contentFormatNumber(accept);
+    if (format !== CONTENT_FORMAT.json && format !== CONTENT_FORMAT.cbor) {
+      exchange.refuse('4.06', 'GET /time answers application/json (50) or application/cbor (60)');
+      return;
+    }
+    const now = this.#now();
+    const time = { unix_ms: now.getTime(), iso: now.toISOString() };
+    const body = format === CONTENT_FORMAT.json ? Buffer.from(JSON.stringify(time)) : encodeCbor(time);
+    exchange.reply('2.05', body, { contentFormat: format, maxAge: 0 });
+  }
+}
