@@ -128,4 +128,40 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 4,
+    name: 'upstream outbox and downstream commands',
+    sql: `
+      -- Telemetry acknowledged to sensors and not yet acknowledged by the broker (PUBACK), in arrival
+      -- order. AUTOINCREMENT: ids never come back, so a late PUBACK cannot remove a newer row that
+      -- reused the id of one dropped meanwhile (drop-oldest).
+      CREATE TABLE upstream_outbox (
+        id             INTEGER PRIMARY KEY AUTOINCREMENT,
+        sensor_id      TEXT NOT NULL,
+        topic          TEXT NOT NULL,
+        payload        BLOB NOT NULL,
+        content_format INTEGER NOT NULL,
+        -- MQTT 5 user properties fixed when the message was accepted (JSON object of strings).
+        properties     TEXT NOT NULL DEFAULT '{}',
+        -- What the row counts against upstream.outbox.max_bytes (payload, topic and properties).
+        bytes          INTEGER NOT NULL,
+        -- Unix milliseconds.
+        created_at     INTEGER NOT NULL
+      ) STRICT;
+      CREATE INDEX upstream_outbox_sensor ON upstream_outbox (sensor_id, id);
+      -- Commands from the broker for sensors, kept until delivered and expired (times: Unix milliseconds).
+      CREATE TABLE downstream_commands (
+        id             TEXT PRIMARY KEY NOT NULL,
+        sensor_id      TEXT NOT NULL,
+        payload        BLOB NOT NULL,
+        content_format INTEGER NOT NULL,
+        received_at    INTEGER NOT NULL,
+        expires_at     INTEGER NOT NULL,
+        delivered_at   INTEGER
+      ) STRICT;
+      CREATE INDEX downstream_commands_pending ON downstream_commands (sensor_id, received_at)
+        WHERE delivered_at IS NULL;
+      CREATE INDEX downstream_commands_expiry ON downstream_commands (expires_at);
+    `,
+  },
 ];

@@ -1,0 +1,9 @@
+export { Outbox } from './outbox.js';
+export { OutboxError, type OutboxErrorCode } from './outbox-error.js';
+export type {
+  OutboxAccepted,
+  OutboxMessage,
+  OutboxRow,
+  OutboxSettings,
+  OutboxStats,
+} from './outbox-types.js';

@@ -1,0 +1,59 @@
+import type { Config } from '../../config/index.js';
+
+/** [upstream.outbox] of the config file. */
+export type OutboxSettings = Config['upstream']['outbox'];
+
+/** A message to keep until the broker has it. */
+export interface OutboxMessage {
+  sensorId: string;
+  /** The MQTT topic it is published to. */
+  topic: string;
+  payload: Uint8Array;
+  /** CoAP Content-Format (50 JSON, 60 CBOR, …): becomes the MQTT 5 content type. */
+  contentFormat: number;
+  /** MQTT 5 user properties fixed at acceptance (sensor-id, certificate-sha256, …). */
+  properties?: Record<string, string>;
+  /** Default: now. */
+  createdAt?: Date;
+}
+
+/** A stored message, as peek() returns it. */
+export interface OutboxRow {
+  /** Increasing in arrival order, never reused. */
+  id: number;
+  sensorId: string;
+  topic: string;
+  payload: Buffer;
+  contentFormat: number;
+  properties: Record<string, string>;
+  /** What it counts against max_bytes. */
+  bytes: number;
+  createdAt: Date;
+}
+
+/** enqueue()'s answer once the message is committed. */
+export interface OutboxAccepted {
+  full: false;
+  id: number;
+}
+
+export interface OutboxStats {
+  /** Rows in the table (committed), and their bytes. */
+  rows: number;
+  bytes: number;
+  /** Messages waiting for the next group commit. */
+  waiting: number;
+  maxRows: number;
+  maxBytes: number;
+  whenFull: OutboxSettings['when_full'];
+  /** Messages committed since open. */
+  committed: number;
+  /** Transactions that committed messages or removals since open (one fsync each). */
+  transactions: number;
+  /** Rows deleted after the broker acknowledged them. */
+  removed: number;
+  /** Oldest rows deleted to make room ("drop-oldest"). */
+  dropped: number;
+  /** Messages turned away because the outbox was full ("refuse"). */
+  refused: number;
+}

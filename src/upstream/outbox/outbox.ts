@@ -1,0 +1,404 @@
+import type { OutboxFull } from '../../downstream/index.js';
+import type { Store } from '../../store/index.js';
+import { OutboxError } from './outbox-error.js';
+import type {
+  OutboxAccepted,
+  OutboxMessage,
+  OutboxRow,
+  OutboxSettings,
+  OutboxStats,
+} from './outbox-types.js';
+
+interface Waiting {
+  message: OutboxMessage;
+  payload: Buffer;
+  properties: string;
+  bytes: number;
+  createdAt: number;
+  resolve(answer: OutboxAccepted): void;
+  reject(error: Error): void;
+}
+
+/** What one group commit did. */
+interface WriteOutcome {
+  /** The new rows' ids, in the order of the batch. */
+  ids: number[];
+  /** Rows deleted after PUBACK. */
+  removed: number;
+  /** Of those, the rows and bytes not yet taken off the counts by remove() (never peeked). */
+  uncountedRows: number;
+  uncountedBytes: number;
+  /** Removals remove() had counted whose row was gone already: given back to the counts. */
+  restoredRows: number;
+  restoredBytes: number;
+  dropped: number;
+  droppedBytes: number;
+}
+
+interface StoredRow {
+  id: number;
+  sensor_id: string;
+  topic: string;
+  payload: Buffer;
+  content_format: number;
+  properties: string;
+  bytes: number;
+  created_at: number;
+}
+
+/**
+ * Removals alone are committed this much later at most (they ride along with the next message
+ * commit otherwise): while the broker drains a backlog, fsyncs for bookkeeping would steal the time
+ * publishing needs, and a removal lost to a crash costs only a duplicate.
+ */
+const REMOVAL_COMMIT_MS = 200;
+/** …or once this many wait. */
+const REMOVAL_BATCH = 4096;
+
+/** How far back the drain rate behind a refusal's retryAfterSeconds looks. */
+const DRAIN_WINDOW_MS = 10_000;
+
+const INSERT =
+  'INSERT INTO upstream_outbox (sensor_id, topic, payload, content_format, properties, bytes, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)';
+const DELETE_ONE = 'DELETE FROM upstream_outbox WHERE id = ? RETURNING bytes';
+const OLDEST = 'SELECT id, bytes FROM upstream_outbox WHERE id > ? ORDER BY id LIMIT ?';
+const DELETE_UP_TO = 'DELETE FROM upstream_outbox WHERE id <= ?';
+const PEEK =
+  'SELECT id, sensor_id, topic, payload, content_format, properties, bytes, created_at FROM upstream_outbox WHERE id > ? ORDER BY id LIMIT ?';
+const TOTALS = 'SELECT count(*) AS rows, coalesce(sum(bytes), 0) AS bytes FROM upstream_outbox';
+
+/**
+ * Telemetry the gateway has acknowledged to sensors and the broker has not yet acknowledged, in the
+ * state database (table upstream_outbox), in arrival order.
+ *
+ * enqueue() uses group commit: messages arriving within commit_interval_ms (or until commit_batch of
+ * them wait) go into one transaction, and each caller's promise resolves once that transaction has
+ * committed. With synchronous=FULL that is one fsync per batch instead of one per message, and a
+ * resolved enqueue() survives kill -9 and power loss.
+ *
+ * remove() (after PUBACK) is folded into the next group commit as well: losing a removal to a crash
+ * only sends the message again, which QoS 1 allows.
+ *
+ * Row and byte counts are kept in memory (read back at open) so bounds cost no query. When full,
+ * "refuse" answers OutboxFull with a retry hint and "drop-oldest" deletes the oldest rows, counted.
+ */
+export class Outbox {
+  readonly #store: Store;
+  readonly #settings: OutboxSettings;
+  readonly #clock: () => number;
+  #rows: number;
+  #bytes: number;
+  #waiting: Waiting[] = [];
+  #waitingBytes = 0;
+  /**
+   * Acknowledged ids whose rows are deleted at the next commit (and hidden from peek() until then),
+   * with the bytes already taken off the counts (undefined: not known until the delete).
+   */
+  #removals = new Map<number, number | undefined>();
+  /** The bytes of rows peek() returned, so that remove() can update the counts at once. */
+  #handedOut = new Map<number, number>();
+  /** Cancels the scheduled commit, when one is. */
+  #cancelCommit: (() => void) | undefined;
+  /** When the scheduled commit is due (clock ms). */
+  #commitDueAt = 0;
+  #closed = false;
+  #committed = 0;
+  #transactions = 0;
+  #removed = 0;
+  #dropped = 0;
+  #refused = 0;
+  #drained: { at: number; rows: number }[] = [];
+
+  private constructor(store: Store, settings: OutboxSettings, clock: () => number) {
+    this.#store = store;
+    this.#settings = settings;
+    this.#clock = clock;
+    const totals = store.prepare<[], { rows: number; bytes: number }>(TOTALS).get();
+    this.#rows = totals?.rows ?? 0;
+    this.#bytes = totals?.bytes ?? 0;
+  }
+
+  /** The outbox in `store` (migration 4), with its counts read back from the table. */
+  static open(store: Store, settings: OutboxSettings, options: { clock?: () => number } = {}): Outbox {
+    return new Outbox(store, settings, options.clock ?? Date.now);
+  }
+
+  /**
+   * Resolves with the message's id once it is committed, or at once with OutboxFull when the outbox
+   * is full under "refuse". Rejects with OutboxError when it is closed, when the message alone is
+   * larger than max_bytes, or when the database write failed.
+   */
+  enqueue(message: OutboxMessage): Promise<OutboxAccepted | OutboxFull> {
+    if (this.#closed)
+      return Promise.reject(
+        new OutboxError('EGW_OUTBOX_CLOSED', 'the upstream outbox is closed', {
+          hint: 'the daemon is stopping; the sensor should send again later',
+        }),
+      );
+    const properties = JSON.stringify(message.properties ?? {});
+    const payload = Buffer.from(message.payload); // a copy: the caller may reuse its buffer meanwhile
+    const bytes = payload.byteLength + Buffer.byteLength(message.topic) + Buffer.byteLength(properties);
+    const settings = this.#settings;
+    if (bytes > settings.max_bytes)
+      return Promise.reject(
+        new OutboxError(
+          'EGW_OUTBOX_MESSAGE_TOO_LARGE',
+          `a message of ${bytes} bytes from sensor ${message.sensorId} can never fit in the upstream outbox (max_bytes ${settings.max_bytes})`,
+          { hint: 'raise upstream.outbox.max_bytes, or lower downstream.coap.max_payload_bytes below it' },
+        ),
+      );
+    if (settings.when_full === 'refuse') {
+      const overRows = this.#rows + this.#waiting.length + 1 - settings.max_rows;
+      const overBytes = this.#bytes + this.#waitingBytes + bytes - settings.max_bytes;
+      if (overRows > 0 || overBytes > 0) {
+        this.#refused++;
+        return Promise.resolve({
+          full: true,
+          retryAfterSeconds: this.#retryAfterSeconds(overRows, overBytes),
+        });
+      }
+    }
+    return new Promise((resolve, reject) => {
+      this.#waiting.push({
+        message,
+        payload,
+        properties,
+        bytes,
+        createdAt: message.createdAt?.getTime() ?? this.#clock(),
+        resolve,
+        reject,
+      });
+      this.#waitingBytes += bytes;
+      if (this.#waiting.length >= settings.commit_batch) this.flush();
+      else this.#schedule(settings.commit_interval_ms);
+    });
+  }
+
+  /**
+   * Up to `limit` stored messages with ids above `afterId`, oldest first (global arrival order),
+   * leaving out those already removed.
+   */
+  peek(limit: number, afterId = 0): OutboxRow[] {
+    if (limit <= 0) return [];
+    const statement = this.#store.prepare<[number, number], StoredRow>(PEEK);
+    const rows: OutboxRow[] = [];
+    let cursor = afterId;
+    // Removed rows are rare past a publisher's cursor (they were published before it): fetch what
+    // is asked for and fetch again only for those skipped.
+    while (rows.length < limit) {
+      const wanted = limit - rows.length;
+      const batch = statement.all(cursor, wanted);
+      for (const row of batch) {
+        cursor = row.id;
+        if (this.#removals.has(row.id)) continue;
+        rows.push(rowOf(row));
+        this.#handedOut.set(row.id, row.bytes);
+      }
+      if (batch.length < wanted) break;
+    }
+    return rows;
+  }
+
+  /**
+   * The broker has these: they leave the counts and peek() now, and the table with the next group
+   * commit (a removal alone waits up to REMOVAL_COMMIT_MS for company).
+   */
+  remove(ids: Iterable<number>): void {
+    for (const id of ids) {
+      if (this.#removals.has(id)) continue;
+      const bytes = this.#handedOut.get(id);
+      if (bytes !== undefined) {
+        this.#handedOut.delete(id);
+        this.#rows--;
+        this.#bytes -= bytes;
+      }
+      this.#removals.set(id, bytes);
+    }
+    if (this.#removals.size >= REMOVAL_BATCH) this.flush();
+    else if (this.#removals.size > 0)
+      this.#schedule(Math.max(this.#settings.commit_interval_ms, REMOVAL_COMMIT_MS));
+  }
+
+  /** Commits what waits (messages and removals) now, in one transaction. */
+  flush(): void {
+    this.#cancelCommit?.();
+    this.#cancelCommit = undefined;
+    const waiting = this.#waiting;
+    const waitingBytes = this.#waitingBytes;
+    const removals = [...this.#removals];
+    if (waiting.length === 0 && removals.length === 0) return;
+    this.#waiting = [];
+    this.#waitingBytes = 0;
+    this.#removals.clear();
+    let outcome: WriteOutcome;
+    try {
+      outcome = this.#store.transaction(() => this.#write(waiting, waitingBytes, removals));
+    } catch (cause) {
+      // Nothing of it happened: the removals are tried again, the callers hear why.
+      for (const [id, bytes] of removals) this.#removals.set(id, bytes);
+      const error = new OutboxError(
+        'EGW_OUTBOX_WRITE_FAILED',
+        `cannot write ${waiting.length} message(s) to the upstream outbox in ${this.#store.path}: ${(cause as Error).message}`,
+        { hint: 'check free space and the state directory’s file system (SQLITE_FULL, SQLITE_IOERR)', cause },
+      );
+      for (const entry of waiting) entry.reject(error);
+      return;
+    }
+    this.#transactions++;
+    this.#committed += waiting.length;
+    this.#rows += waiting.length - outcome.uncountedRows + outcome.restoredRows - outcome.dropped;
+    this.#bytes += waitingBytes - outcome.uncountedBytes + outcome.restoredBytes - outcome.droppedBytes;
+    this.#removed += outcome.removed;
+    this.#dropped += outcome.dropped;
+    if (outcome.removed > 0) this.#drained.push({ at: this.#clock(), rows: outcome.removed });
+    for (const [index, entry] of waiting.entries())
+      entry.resolve({ full: false, id: outcome.ids[index] as number });
+  }
+
+  stats(): OutboxStats {
+    return {
+      rows: this.#rows,
+      bytes: this.#bytes,
+      waiting: this.#waiting.length,
+      maxRows: this.#settings.max_rows,
+      maxBytes: this.#settings.max_bytes,
+      whenFull: this.#settings.when_full,
+      committed: this.#committed,
+      transactions: this.#transactions,
+      removed: this.#removed,
+      dropped: this.#dropped,
+      refused: this.#refused,
+    };
+  }
+
+  /** Commits what waits, then refuses new messages. The store stays open (its owner closes it). */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.flush();
+  }
+
+  /** Commits in `delayMs` at the latest (an earlier commit already scheduled stands). */
+  #schedule(delayMs: number): void {
+    const dueAt = Date.now() + delayMs;
+    if (this.#cancelCommit) {
+      if (this.#commitDueAt <= dueAt) return;
+      this.#cancelCommit();
+    }
+    this.#commitDueAt = dueAt;
+    if (delayMs > 0) {
+      const timer = setTimeout(() => this.flush(), delayMs);
+      this.#cancelCommit = () => clearTimeout(timer);
+    } else {
+      // 0: still batch what arrives in the same turn of the event loop.
+      const immediate = setImmediate(() => this.flush());
+      this.#cancelCommit = () => clearImmediate(immediate);
+    }
+  }
+
+  #write(waiting: Waiting[], waitingBytes: number, removals: [number, number | undefined][]): WriteOutcome {
+    const ids: number[] = [];
+    let removed = 0;
+    let uncountedRows = 0;
+    let uncountedBytes = 0;
+    let restoredRows = 0;
+    let restoredBytes = 0;
+    const deleteOne = this.#store.prepare<[number], { bytes: number }>(DELETE_ONE);
+    for (const [id, counted] of removals) {
+      const row = deleteOne.get(id);
+      if (row) removed++;
+      if (row && counted === undefined) {
+        uncountedRows++;
+        uncountedBytes += row.bytes;
+      } else if (!row && counted !== undefined) {
+        restoredRows++;
+        restoredBytes += counted;
+      }
+      // No row and not counted: dropped before its PUBACK came (drop-oldest), or unknown.
+    }
+    const insert = this.#store.prepare(INSERT);
+    for (const entry of waiting) {
+      const { message } = entry;
+      const result = insert.run(
+        message.sensorId,
+        message.topic,
+        entry.payload,
+        message.contentFormat,
+        entry.properties,
+        entry.bytes,
+        entry.createdAt,
+      );
+      ids.push(Number(result.lastInsertRowid));
+    }
+    const { dropped, droppedBytes } =
+      this.#settings.when_full === 'drop-oldest'
+        ? this.#dropOldest(
+            this.#rows + waiting.length - uncountedRows + restoredRows,
+            this.#bytes + waitingBytes - uncountedBytes + restoredBytes,
+          )
+        : { dropped: 0, droppedBytes: 0 };
+    return {
+      ids,
+      removed,
+      uncountedRows,
+      uncountedBytes,
+      restoredRows,
+      restoredBytes,
+      dropped,
+      droppedBytes,
+    };
+  }
+
+  /** Deletes the oldest rows until `rows` and `bytes` are within bounds (inside the commit's transaction). */
+  #dropOldest(rows: number, bytes: number): { dropped: number; droppedBytes: number } {
+    const { max_rows: maxRows, max_bytes: maxBytes } = this.#settings;
+    let dropped = 0;
+    let droppedBytes = 0;
+    let lastId = 0;
+    const oldest = this.#store.prepare<[number, number], { id: number; bytes: number }>(OLDEST);
+    while (rows - dropped > maxRows || bytes - droppedBytes > maxBytes) {
+      const batch = oldest.all(lastId, 256);
+      if (batch.length === 0) break;
+      for (const row of batch) {
+        if (rows - dropped <= maxRows && bytes - droppedBytes <= maxBytes) break;
+        dropped++;
+        droppedBytes += row.bytes;
+        lastId = row.id;
+      }
+    }
+    if (dropped > 0) {
+      this.#store.prepare<[number]>(DELETE_UP_TO).run(lastId);
+      for (const id of this.#handedOut.keys()) if (id <= lastId) this.#handedOut.delete(id);
+    }
+    return { dropped, droppedBytes };
+  }
+
+  /**
+   * When a refused sender should try again: the time the recent drain rate needs to make the room,
+   * between 1 s and refuse_max_age_s (the latter when nothing drains, e.g. the broker is away).
+   */
+  #retryAfterSeconds(overRows: number, overBytes: number): number {
+    const maxAge = this.#settings.refuse_max_age_s;
+    const now = this.#clock();
+    this.#drained = this.#drained.filter((entry) => entry.at > now - DRAIN_WINDOW_MS);
+    const drainedRows = this.#drained.reduce((sum, entry) => sum + entry.rows, 0);
+    if (drainedRows === 0) return maxAge;
+    const perSecond = drainedRows / (DRAIN_WINDOW_MS / 1000);
+    const averageBytes = this.#rows > 0 ? this.#bytes / this.#rows : 1;
+    const rowsNeeded = Math.max(overRows, Math.ceil(Math.max(0, overBytes) / averageBytes), 1);
+    return Math.min(maxAge, Math.max(1, Math.ceil(rowsNeeded / perSecond)));
+  }
+}
+
+function rowOf(row: StoredRow): OutboxRow {
+  return {
+    id: row.id,
+    sensorId: row.sensor_id,
+    topic: row.topic,
+    payload: row.payload,
+    contentFormat: row.content_format,
+    properties: JSON.parse(row.properties) as Record<string, string>,
+    bytes: row.bytes,
+    createdAt: new Date(row.created_at),
+  };
+}
