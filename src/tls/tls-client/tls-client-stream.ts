@@ -377,6 +377,16 @@ export class TlsClientStream extends Duplex {
     this.#encrypt(chunk, callback);
   }
 
+  /**
+   * Writes queued while one was in OpenSSL go out together: one TLS record and one socket write
+   * instead of one per chunk (mqtt.js writes a packet as several small chunks).
+   */
+  override _writev(chunks: { chunk: Buffer }[], callback: Callback): void {
+    const joined =
+      chunks.length === 1 ? (chunks[0]?.chunk as Buffer) : Buffer.concat(chunks.map((entry) => entry.chunk));
+    this._write(joined, 'binary', callback);
+  }
+
   #encrypt(chunk: Buffer, callback: Callback): void {
     if (!this.#ssl || this.#socket.destroyed) {
       callback(new TlsError('EGW_TLS_CLOSED', `TLS connection to ${this.#peer} is closed`));
