@@ -38,6 +38,7 @@ export function formatStatus(status: DaemonStatus): string {
     ['identity key', identityKeyLine(status.identityKey)],
     ['sensors', sensorLine(status.sensorEndpoint)],
     ['sensor trust', sensorTrustLine(status.sensorTrust)],
+    ['upstream', upstreamLine(status.upstream)],
     ['identity', identityLine(status.identity)],
   ];
   if (status.lastReload) {
@@ -57,6 +58,18 @@ function sensorLine(endpoint: DaemonStatus['sensorEndpoint']): string {
   const { listening, sessionsEstablished, handshakesCompleted, handshakesResumed, handshakesFailed } =
     endpoint;
   return `coaps on ${listening}, ${sessionsEstablished} sessions, ${handshakesCompleted} handshakes (${handshakesResumed} resumed, ${handshakesFailed} refused); key: ${endpoint.serverKey}`;
+}
+
+function upstreamLine(upstream: DaemonStatus['upstream']): string {
+  if (!upstream) return 'off (upstream.enabled = false)';
+  const link = upstream.connected ? `connected to ${upstream.broker}` : `NOT connected to ${upstream.broker}`;
+  const trouble = upstream.lastError
+    ? `; last error: ${upstream.lastError.code} ${upstream.lastError.message}`
+    : '';
+  return (
+    `${link}; ${upstream.published} published, outbox ${upstream.outbox.rows} messages` +
+    `${upstream.dropped ? `, ${upstream.dropped} dropped` : ''}${upstream.refused ? `, ${upstream.refused} refused` : ''}${trouble}`
+  );
 }
 
 function sensorTrustLine(trust: DaemonStatus['sensorTrust']): string {

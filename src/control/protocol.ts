@@ -1,6 +1,7 @@
 import type { SensorEndpointStatus } from '../downstream/index.js';
 import type { IdentityStatus } from '../identity/index.js';
 import type { SensorTrustStatus } from '../trust/index.js';
+import type { UpstreamStatus } from '../upstream/index.js';
 
 /**
  * The control socket protocol between gatewayctl and the running daemon: one JSON object per line.
@@ -48,6 +49,8 @@ export interface DaemonStatus {
   sensorEndpoint: SensorEndpointStatus | null;
   /** Anchors, CRLs, enrollments and verdicts of the sensor trust module. */
   sensorTrust: SensorTrustStatus | null;
+  /** The MQTT client to the broker and its outbox. */
+  upstream: UpstreamStatus | null;
   /** The operational identity lifecycle, or null when identity.est.url is "" (factory identity only). */
   identity: IdentityStatus | null;
 }

@@ -16,6 +16,7 @@ import { pemBlocks } from '../pki/index.js';
 import { Store } from '../store/index.js';
 import { keyStorePrivateKey } from '../tls/index.js';
 import { ClockFloor, SensorTrust, TrustBundleStore } from '../trust/index.js';
+import { UpstreamClient, type UpstreamCredentials } from '../upstream/index.js';
 import { createLogger, type Logger } from './logger.js';
 import { SupervisorNotifier } from './supervisor-notifier.js';
 
@@ -38,6 +39,8 @@ export class Daemon {
   #keyError: GatewayError | undefined;
   #sensors: SensorEndpoint | undefined;
   #trust: SensorTrust | undefined;
+  #upstream: UpstreamClient | undefined;
+  #upstreamCredentials: UpstreamCredentials | undefined;
   #identity: IdentityLifecycle | undefined;
   #rotation: RotationKeyRing | undefined;
   #stopping: Promise<void> | undefined;
@@ -71,14 +74,16 @@ export class Daemon {
     await this.#startIdentityLifecycle();
 
     this.#openSensorTrust();
+    await this.#startUpstream();
     if (this.#config.downstream.dtls.enabled) {
       this.#notifier.status('starting the sensor endpoint (CoAP over DTLS)');
-      this.#sensors = await SensorEndpoint.start(
-        this.#config.downstream.dtls,
-        this.#keys,
-        this.log,
-        this.#trust,
-      );
+      const clock = new ClockFloor(this.#store);
+      this.#sensors = await SensorEndpoint.start(this.#config.downstream.dtls, this.#keys, this.log, {
+        ...(this.#trust ? { trust: this.#trust } : {}),
+        ...(this.#upstream ? { telemetry: this.#upstream, commands: this.#upstream } : {}),
+        limits: this.#config.downstream.coap,
+        now: () => clock.now(),
+      });
       this.#trust?.start();
     }
 
@@ -192,6 +197,7 @@ export class Daemon {
       clock: new ClockFloor(this.#store),
       log: this.log,
       caCertificatesReceived: (certificates) => trust.replaceFromSource('upstream', 'est', certificates),
+      identityChanged: () => this.#identityChanged(),
     });
     this.#identity.start();
     this.log.info({ est: est.url }, 'identity lifecycle started (EST)');
@@ -233,6 +239,72 @@ export class Daemon {
       },
       'sensor trust loaded',
     );
+  }
+
+  /**
+   * The MQTT 5 client to the broker, under the identity the gateway presents (operational, else
+   * factory; key in the KeyStore). It connects in the background: READY does not wait for the broker,
+   * and telemetry waits in the outbox meanwhile.
+   */
+  async #startUpstream(): Promise<void> {
+    const settings = this.#config.upstream;
+    if (!settings.enabled) return;
+    if (!settings.broker_url) {
+      throw new ConfigError('EGW_CONFIG_INVALID', this.configPath, [
+        {
+          path: 'upstream.broker_url',
+          message: 'an mqtts:// URL when upstream.enabled = true, found nothing',
+        },
+      ]);
+    }
+    if (!this.#keys) {
+      this.log.error({}, 'upstream disabled: the identity key is unavailable (see gatewayctl status)');
+      return;
+    }
+    await this.#refreshUpstreamCredentials();
+    const upstreamBundle = new TrustBundleStore(this.#store as Store).ders('upstream');
+    if (!settings.trust_anchor_file && upstreamBundle.length === 0) {
+      throw new ConfigError('EGW_CONFIG_INVALID', this.configPath, [
+        {
+          path: 'upstream.trust_anchor_file',
+          message:
+            'a PEM file of the broker CA: the upstream trust bundle is empty (it fills from the EST server /cacerts)',
+        },
+      ]);
+    }
+    this.#upstream = UpstreamClient.open({
+      config: this.#config,
+      store: this.#store as Store,
+      credentials: () => this.#upstreamCredentials as UpstreamCredentials,
+      ...(settings.trust_anchor_file ? {} : { trustAnchors: upstreamBundle }),
+      log: this.log,
+    });
+    this.log.info({ broker: settings.broker_url }, 'upstream MQTT client started');
+  }
+
+  /** The identity presented upstream; a new generation makes the client reconnect with it. */
+  async #refreshUpstreamCredentials(): Promise<void> {
+    const keys = this.#keys as KeyStore;
+    const presented = this.#identity
+      ? await this.#identity.presentedCredentials()
+      : await factoryCredentials(keys);
+    this.#upstreamCredentials = {
+      chain: presented.chain,
+      privateKey: presented.privateKey as UpstreamCredentials['privateKey'],
+      generation: (this.#upstreamCredentials?.generation ?? 0) + 1,
+    };
+  }
+
+  #identityChanged(): void {
+    if (!this.#upstream) return;
+    this.#refreshUpstreamCredentials()
+      .then(() => this.#upstream?.reconnectWithNewIdentity())
+      .catch((error: unknown) =>
+        this.log.error(
+          { err: error },
+          'upstream: could not switch to the new identity; it keeps the previous one',
+        ),
+      );
   }
 
   #sensorTrust(): SensorTrust {
@@ -300,6 +372,7 @@ export class Daemon {
     await this.#rotation?.close();
     this.#trust?.stop();
     await this.#sensors?.close();
+    await this.#upstream?.close();
     await this.#keys?.close();
     this.#store?.close();
     this.log.info('edge-gatewayd stopped');
@@ -325,6 +398,7 @@ export class Daemon {
       identityKey: this.#identityKeyStatus(),
       sensorEndpoint: this.#sensors?.status() ?? null,
       sensorTrust: this.#trust?.status() ?? null,
+      upstream: this.#upstream?.status() ?? null,
       identity: this.#identity?.status() ?? null,
     };
   }
@@ -363,4 +437,18 @@ export class Daemon {
     const text = error instanceof GatewayError ? error.message.split('\n')[0] : String(error);
     this.#notifier.status(`failed: ${text}`);
   }
+}
+
+/** Without an EST lifecycle the gateway presents its factory identity upstream. */
+async function factoryCredentials(keys: KeyStore): Promise<{ chain: Uint8Array[]; privateKey: unknown }> {
+  const { device, signer } = await keys.certificates();
+  if (!device) {
+    throw new GatewayError('EGW_UPSTREAM_IDENTITY', 'no certificate is installed for the identity key', {
+      hint: 'provision the gateway (gatewayctl provision factory) or configure [identity.est]',
+    });
+  }
+  return {
+    chain: signer ? [device, signer] : [device],
+    privateKey: keyStorePrivateKey(keys, await keys.publicKey()),
+  };
 }

@@ -51,6 +51,8 @@ export interface IdentityLifecycleOptions {
    * /cacerts call to the EST server authenticated by the new certificate.
    */
   prove?(chain: X509Certificate[], context: TlsClientContext): Promise<void>;
+  /** Called after the presented identity changed (committed, restored by rollback). */
+  identityChanged?(): void;
   random?: () => number;
 }
 
@@ -146,6 +148,22 @@ export class IdentityLifecycle {
     };
   }
 
+  /**
+   * What the gateway presents upstream now: the operational chain and its key while that is valid,
+   * else the factory chain and key (DER chain, leaf first; an EVP_PKEY signing in the KeyStore).
+   */
+  async presentedCredentials(): Promise<{ chain: Uint8Array[]; privateKey: unknown }> {
+    const active = this.#o.records.active();
+    if (active && active.notAfter > this.#o.clock.now()) {
+      const key = await this.#keyFor(active.keyRef);
+      return {
+        chain: active.chain.map((certificate) => new Uint8Array(certificate.rawData)),
+        privateKey: key.privateKey,
+      };
+    }
+    return { chain: await this.#factoryChain(), privateKey: this.#o.privateKey };
+  }
+
   /** gatewayctl identity enroll: enrol with the factory identity now, whatever the state. */
   enrollNow(): Promise<IdentityStatus> {
     return this.#commanded(() => this.#obtain('simpleenroll'));
@@ -210,6 +228,7 @@ export class IdentityLifecycle {
         );
       }
       const restored = records.reactivatePrevious();
+      this.#o.identityChanged?.();
       this.#event(
         'warn',
         'rolled_back',
@@ -401,6 +420,7 @@ export class IdentityLifecycle {
       context.free();
     }
     const active = records.commitPending();
+    this.#o.identityChanged?.();
     this.#event(
       'info',
       'operational',

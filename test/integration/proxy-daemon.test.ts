@@ -1,0 +1,170 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type IPublishPacket, MqttClient } from 'mqtt';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MosquittoBroker } from '../../hw-sim/broker/index.js';
+import type { ServiceSupervisor } from '../../hw-sim/systemd/index.js';
+import { libcrypto } from '../../src/native/openssl/index.js';
+import type { Pointer } from '../../src/native/openssl/libssl.js';
+import { connectTls, privateKeyFromPkcs8, TlsClientContext } from '../../src/tls/index.js';
+import { type GatewayFixture, gatewayctl, gatewayFixture, startDaemon } from '../helpers/daemon-harness.js';
+import { run } from '../helpers/dtls-pki.js';
+import { type TestCa, TestPkiDir } from '../helpers/test-crl.js';
+import { derOfPem, TestPki } from '../helpers/tls-peers.js';
+
+/**
+ * The proxy end to end in the built daemon: a sensor (libcoap coap-client-openssl, an independent
+ * CoAP/DTLS stack) POSTs telemetry; the gateway authenticates and authorizes it, stores it in its
+ * outbox, and publishes it to mosquitto over mutual TLS under its own (factory) identity; a backend
+ * subscriber receives it with the sensor's user properties.
+ */
+const factoryCa = new URL('../../scripts/factory-ca.sh', import.meta.url).pathname;
+let work: string;
+let caDir: string;
+let sensors: TestPkiDir;
+let sensorCa: TestCa;
+let backendPki: TestPki;
+let broker: MosquittoBroker;
+let backend: MqttClient;
+let backendKey: Pointer;
+let backendContext: TlsClientContext;
+let fixture: GatewayFixture;
+let service: ServiceSupervisor;
+let port: number;
+const received: { topic: string; payload: string; packet: IPublishPacket }[] = [];
+
+beforeAll(async () => {
+  work = mkdtempSync(join(tmpdir(), 'egw-proxy-'));
+  caDir = join(work, 'factory');
+  execFileSync(factoryCa, ['init', caDir], { stdio: 'pipe' });
+  sensors = new TestPkiDir('egw-proxy-sensors-');
+  sensorCa = sensors.ca('sensor-ca', { cn: 'Sensor CA' });
+  backendPki = TestPki.create(join(work, 'backend-pki'));
+  broker = await MosquittoBroker.start({
+    dir: join(work, 'broker'),
+    caFiles: [join(caDir, 'root.crt'), backendPki.factoryRoot],
+  });
+  const backendIdentity = backendPki.softwareClient('BE01');
+  backendKey = privateKeyFromPkcs8(backendIdentity.pkcs8);
+  backendContext = new TlsClientContext({
+    ca: [derOfPem(broker.caPem)],
+    certificateChain: backendIdentity.chain,
+    privateKey: backendKey,
+  });
+  backend = new MqttClient(
+    () => connectTls({ host: '127.0.0.1', port: broker.port, context: backendContext }),
+    {
+      protocolVersion: 5,
+      clientId: 'backend',
+      reconnectPeriod: 0,
+    },
+  );
+  backend.on('message', (topic, payload, packet) =>
+    received.push({ topic, payload: payload.toString(), packet }),
+  );
+  await new Promise<void>((resolve, reject) => {
+    backend.once('connect', () => resolve());
+    backend.once('error', reject);
+  });
+  await backend.subscribeAsync('devices/+/telemetry', { qos: 1 });
+
+  fixture = gatewayFixture(
+    '[downstream.dtls]\nenabled = true\nhost = "127.0.0.1"\nport = 0\n' +
+      `sensor_ca_files = ["${sensorCa.certFile}"]\n` +
+      `[upstream]\nenabled = true\nbroker_url = "${broker.url}"\ntrust_anchor_file = "${broker.caFile}"\n` +
+      'reconnect_initial_ms = 100\nreconnect_max_ms = 1000\n',
+  );
+  const provisioned = await gatewayctl('provision', 'factory', '-c', fixture.configPath, '--ca-dir', caDir);
+  expect(provisioned.code, provisioned.stderr).toBe(0);
+  service = startDaemon(fixture.configPath);
+  await service.waitReady();
+  port = Number(
+    String((await status()).sensorEndpoint.listening)
+      .split(':')
+      .at(-1),
+  );
+});
+
+afterAll(async () => {
+  await service?.dispose();
+  await backend?.endAsync(true);
+  backendContext?.free();
+  if (backendKey) libcrypto().EVP_PKEY_free(backendKey);
+  await broker?.stop();
+  sensors?.remove();
+  rmSync(work, { recursive: true, force: true });
+});
+
+async function status(): Promise<{
+  sensorEndpoint: { listening: string };
+  upstream: { connected: boolean; published: number; outbox: { rows: number } };
+}> {
+  const result = await gatewayctl('status', '--json', '--socket', fixture.socketPath);
+  expect(result.code, result.stderr).toBe(0);
+  return JSON.parse(result.stdout);
+}
+
+async function until(what: string, condition: () => boolean | Promise<boolean>): Promise<void> {
+  // A ceiling against hangs (not a timing assertion).
+  const giveUpAt = Date.now() + 30_000;
+  while (!(await condition())) {
+    if (Date.now() > giveUpAt) throw new Error(`never happened: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+function coapPost(sensor: string, uri: string, body: string): Promise<{ stdout: string; stderr: string }> {
+  return run(
+    'coap-client-openssl',
+    [
+      '-m',
+      'post',
+      '-t',
+      '50',
+      '-e',
+      body,
+      '-B',
+      '20',
+      '-c',
+      sensors.file(`${sensor}.pem`),
+      '-j',
+      sensors.file(`${sensor}.key`),
+      '-R',
+      join(caDir, 'root.crt'),
+      `coaps://127.0.0.1:${port}${uri}`,
+    ],
+    { timeoutMs: 30_000 },
+  );
+}
+
+describe('the proxy in the daemon: CoAP/DTLS sensor → gateway → MQTT 5 broker', () => {
+  it('forwards an authenticated sensor telemetry to the broker under the gateway identity, with user properties', async () => {
+    await until('the gateway connected to the broker', async () => (await status()).upstream.connected);
+    sensors.leaf('thermo-1', sensorCa);
+    const answer = await coapPost('thermo-1', '/telemetry', '{"t":21.5}');
+    expect(answer.stdout + answer.stderr).not.toMatch(/4\.\d\d|5\.\d\d/);
+    await until('the message at the subscriber', () =>
+      received.some((message) => message.topic === 'devices/thermo-1/telemetry'),
+    );
+    const message = received.find((entry) => entry.topic === 'devices/thermo-1/telemetry');
+    expect(JSON.parse(message?.payload ?? '')).toEqual({ t: 21.5 });
+    expect(message?.packet.qos).toBe(1);
+    const properties = message?.packet.properties?.userProperties as Record<string, string>;
+    expect(properties['sensor-id']).toBe('thermo-1');
+    expect(properties['certificate-sha256']).toMatch(/^[0-9a-f]{64}$/);
+    expect(properties['gateway-id']).toMatch(/^device-/);
+    const after = await status();
+    expect(after.upstream.published).toBeGreaterThanOrEqual(1);
+    expect(after.upstream.outbox.rows).toBe(0);
+  });
+
+  it('refuses a resource the policy does not allow with 4.03 and a diagnostic, and forwards nothing', async () => {
+    sensors.leaf('thermo-2', sensorCa);
+    const before = received.length;
+    const answer = await coapPost('thermo-2', '/firmware', '{}');
+    expect(answer.stdout + answer.stderr).toMatch(/4\.03/);
+    expect(received.length).toBe(before);
+  });
+});
