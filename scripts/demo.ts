@@ -11,18 +11,24 @@
  *   4. edge-gatewayd started the way systemd would (NOTIFY_SOCKET, watchdog), READY=1 awaited; with
  *      nobody touching it, it enrols over EST with its factory identity (zero touch) and shows the
  *      operational certificate in `gatewayctl identity status` and `gatewayctl status`;
- *   5. a sensor (libcoap's coap-client-openssl, its certificate from a demo sensor CA) reaches the
- *      gateway over CoAP/DTLS, mutual X.509, the gateway signing with the key in the simulated part;
- *   6. a SIGHUP reload and a clean SIGTERM stop.
- * Later work grows this into the full sensor-to-broker flow.
+ *   5. the broker: mosquitto with TLS (hw-sim/broker), client certificates required; the gateway
+ *      connects under its operational identity and forwards telemetry there;
+ *   6. a sensor (libcoap's coap-client-openssl, its certificate from a demo sensor CA) POSTs telemetry
+ *      over CoAP/DTLS (mutual X.509, the gateway signing with the key in the simulated part); then a
+ *      simulated fleet (hw-sim/sensors) with bad actors (unknown CA, expired, revoked, unauthorized);
+ *   7. a summary (identity, sensors accepted and refused with reasons, messages forwarded, latency),
+ *      as text, or as JSON with --json; then a SIGHUP reload and a clean SIGTERM stop.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { MosquittoBroker } from '../hw-sim/broker/index.js';
 import { EstServer } from '../hw-sim/est-server/index.js';
+import { fleetSummaryText, SENSOR_CA_FILES, SensorCa, SensorFleet } from '../hw-sim/sensors/index.js';
 import { ServiceSupervisor } from '../hw-sim/systemd/index.js';
+import { pemBlocks } from '../src/pki/index.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const daemonMain = join(root, 'dist/src/daemon/main.js');
@@ -37,6 +43,8 @@ const showStatus = (configPath: string) =>
     execFileSync(process.execPath, [gatewayctl, 'status', '--config', configPath], { encoding: 'utf8' }),
   );
 
+const jsonSummary = process.argv.includes('--json');
+const FLEET = { sensors: 20, rate: 40, durationMs: 10_000 };
 const workDir = mkdtempSync(join(tmpdir(), 'edge-gatewayd-demo-'));
 mkdirSync(join(workDir, 'state'), { recursive: true });
 const configPath = join(workDir, 'gateway.toml');
@@ -52,7 +60,13 @@ writeFileSync(
     .replace('# enabled = false', 'enabled = true')
     .replace('# host = "::"', 'host = "127.0.0.1"')
     .replace('# port = 5684', 'port = 0')
-    .replace('# sensor_ca_files = []', `sensor_ca_files = ["${workDir}/sensors/ca.pem"]`),
+    .replace(
+      '# sensor_ca_files = []',
+      `sensor_ca_files = ["${workDir}/sensors/ca.pem", "${workDir}/fleet-ca/${SENSOR_CA_FILES.certificate}"]`,
+    )
+    // Fleet sensors all come from 127.0.0.1: let their handshakes through.
+    .replace('# handshakes_per_second_per_address = 10', 'handshakes_per_second_per_address = 200')
+    .replace('# handshake_burst_per_address = 20', 'handshake_burst_per_address = 200'),
 );
 /** A sensor vendor's CA and one sensor certificate, as a fleet operator would receive them. */
 function makeDemoSensor(dir: string): void {
@@ -162,6 +176,25 @@ process.stdout.write(
   `EST server at ${est.url}; its root (the gateway's explicit trust anchor): ${workDir}/est-root.pem\n`,
 );
 
+say('broker: mosquitto with TLS (hw-sim/broker), client certificates from the factory or EST CA required');
+const broker = await MosquittoBroker.start({
+  dir: join(workDir, 'broker'),
+  caFiles: [join(workDir, 'factory-ca/root.crt'), join(workDir, 'est-root.pem')],
+});
+writeFileSync(
+  configPath,
+  readFileSync(configPath, 'utf8')
+    .replace('# broker_url = ""', `enabled = true\nbroker_url = "${broker.url}"`)
+    .replace(
+      `# PEM of the broker's CA; "" = the upstream trust bundle (from the EST server's /cacerts).\n# trust_anchor_file = ""`,
+      `trust_anchor_file = "${broker.caFile}"`,
+    ),
+);
+process.stdout.write(`mosquitto at ${broker.url}\n`);
+
+say('sensor vendor 2: a fleet CA (hw-sim/sensors) whose sensors the gateway trusts');
+const fleetCa = SensorCa.open(join(workDir, 'fleet-ca'));
+
 say(`starting edge-gatewayd with ${configPath} (as systemd would: NOTIFY_SOCKET, WatchdogSec=10s)`);
 const service = ServiceSupervisor.start({
   command: [process.execPath, daemonMain, '--config', configPath],
@@ -208,11 +241,15 @@ try {
   ) as { sensorEndpoint: { listening: string } | null };
   const port = status.sensorEndpoint?.listening.split(':').at(-1);
   const uri = `coaps://127.0.0.1:${port}/telemetry`;
-  say(`sensor: coap-client-openssl -m get ${uri} (mutual X.509; 4.04 until the proxy routes arrive)`);
+  say(`sensor: coap-client-openssl -m post -t json -e '{"t":21.5}' ${uri} (mutual X.509)`);
   const sensor = join(workDir, 'sensors');
   run('coap-client-openssl', [
     '-m',
-    'get',
+    'post',
+    '-t',
+    'json',
+    '-e',
+    '{"t":21.5}',
     '-B',
     '10',
     '-c',
@@ -223,7 +260,56 @@ try {
     join(workDir, 'factory-ca/root.crt'),
     uri,
   ]);
-  showStatus(configPath);
+
+  say(
+    `fleet: ${FLEET.sensors} simulated sensors, ${FLEET.rate} messages/s for ${FLEET.durationMs / 1000} s, and bad actors`,
+  );
+  const fleet = SensorFleet.create({
+    ca: fleetCa,
+    gateway: { host: '127.0.0.1', port: Number(port) },
+    gatewayCa: pemBlocks(readFileSync(join(workDir, 'factory-ca/root.crt'), 'utf8')),
+    sensors: FLEET.sensors,
+    rate: FLEET.rate,
+    badActors: { unknownCa: 1, expired: 1, revoked: 1, unauthorized: 1 },
+    format: 'mixed',
+  });
+  // The revoked bad actor is on the fleet CA's CRL: the operator imports it.
+  fleetCa.writeCrl();
+  run(process.execPath, [
+    gatewayctl,
+    'trust',
+    'crl',
+    'import',
+    join(workDir, 'fleet-ca', SENSOR_CA_FILES.crlPem),
+    '--config',
+    configPath,
+  ]);
+  fleet.on('progress', (progress) => process.stderr.write(`  ${JSON.stringify(progress)}\n`));
+  await fleet.connect();
+  await fleet.run({ durationMs: FLEET.durationMs });
+  await fleet.stop();
+  const summary = fleet.summary();
+  const gatewayStatus = JSON.parse(
+    execFileSync(process.execPath, [gatewayctl, 'status', '--json', '--config', configPath], {
+      encoding: 'utf8',
+    }),
+  ) as {
+    upstream: { published: number; outbox: { rows: number } } | null;
+    sensorTrust: unknown;
+    identity: unknown;
+  };
+  say('summary');
+  if (jsonSummary) {
+    process.stdout.write(
+      `${JSON.stringify({ identity: gatewayStatus.identity, sensorTrust: gatewayStatus.sensorTrust, upstream: gatewayStatus.upstream, fleet: summary }, null, 2)}\n`,
+    );
+  } else {
+    process.stdout.write(fleetSummaryText(summary));
+    process.stdout.write(
+      `\nforwarded to the broker: ${gatewayStatus.upstream?.published ?? 0} messages (outbox now ${gatewayStatus.upstream?.outbox.rows ?? 0})\n`,
+    );
+    showStatus(configPath);
+  }
 
   say('raising log.level to "debug" and reloading with SIGHUP (systemctl reload)');
   writeFileSync(configPath, readFileSync(configPath, 'utf8').replace('# level = "info"', 'level = "debug"'));
@@ -242,12 +328,13 @@ try {
   process.stderr.write(`demo failed: ${error instanceof Error ? error.message : String(error)}\n`);
 } finally {
   await service.dispose();
+  await broker.stop();
   await est.stop();
   rmSync(workDir, { recursive: true, force: true });
 }
 say(
   failed
     ? 'demo FAILED'
-    : 'demo finished: provisioned, enrolled over EST with zero touch, served a sensor, reloaded and stopped cleanly',
+    : 'demo finished: provisioned, enrolled over EST with zero touch, forwarded a sensor fleet to the broker (bad actors refused), reloaded and stopped cleanly',
 );
 process.exitCode = failed ? 1 : 0;
