@@ -1,4 +1,5 @@
 import { DER_TAG, type DerTlv, oidString, strictChildren, strictSingle } from '../../pki/index.js';
+import { hex, timeOf, ValidationFailure } from '../validation/index.js';
 import { OcspResponseError } from './ocsp-response-error.js';
 
 /** Readers for the DER values of OCSP responses; anything off is an OcspResponseError 'malformed'. */
@@ -64,38 +65,15 @@ export function octetAlignedBits(element: DerTlv | undefined, where: string): Ui
   return value.subarray(1);
 }
 
-/**
- * GeneralizedTime as DER has it (RFC 5280 §4.1.2.5.2): YYYYMMDDHHMMSSZ, no fractions. OCSP uses
- * GeneralizedTime for every time it carries.
- */
+/** A DER GeneralizedTime (RFC 6960 uses no UTCTime), read as certificates' times are. */
 export function generalizedTime(element: DerTlv | undefined, where: string): Date {
-  const value = expectTag(element, DER_TAG.generalizedTime, where).value;
-  const text = String.fromCharCode(...value);
-  const match = /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(text);
-  if (!match) throw malformed(`${where} is not a DER GeneralizedTime (YYYYMMDDHHMMSSZ): ${text}`);
-  const [year, month, day, hour, minute, second] = match.slice(1).map(Number) as [
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-  ];
-  const date = new Date(Date.UTC(year, month - 1, day, hour, minute, second));
-  // Date.UTC rolls 31 February over into March: a date that does not round-trip does not exist.
-  if (
-    date.getUTCFullYear() !== year ||
-    date.getUTCMonth() !== month - 1 ||
-    date.getUTCDate() !== day ||
-    hour > 23 ||
-    minute > 59 ||
-    second > 59
-  ) {
-    throw malformed(`${where} is not a valid date: ${text}`);
+  const time = expectTag(element, DER_TAG.generalizedTime, where);
+  try {
+    return timeOf(time, where);
+  } catch (error) {
+    if (error instanceof ValidationFailure) throw malformed(error.refusal.detail, error);
+    throw error;
   }
-  return date;
 }
 
-export function hex(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
-}
+export { hex };

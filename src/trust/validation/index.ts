@@ -9,6 +9,7 @@ export {
   type SubjectAltName,
 } from './certificate-extensions.js';
 export { CertificateFacts, MAX_CERTIFICATE_BYTES } from './certificate-facts.js';
+export { hex, timeOf } from './der-values.js';
 /** The readable text of a Name's DER, as CertificateFacts gives subjects (the CRL cache names issuers with it). */
 export { distinguishedNameText } from './distinguished-name.js';
 export type { KeyAlgorithm } from './key-algorithm.js';
