@@ -2,3 +2,9 @@
 export { type BrokerCertificates, brokerCertificates } from './broker-certificates.js';
 export { MosquittoBroker } from './mosquitto-broker.js';
 export type { MosquittoBrokerOptions } from './mosquitto-broker-options.js';
+export {
+  type SensorStream,
+  TelemetrySubscriber,
+  type TelemetrySubscriberEvents,
+  type TelemetrySubscriberOptions,
+} from './telemetry-subscriber.js';

@@ -5,7 +5,7 @@ export interface MosquittoBrokerOptions {
    * go. Default: a new temporary directory, removed by stop().
    */
   dir?: string;
-  /** PEM files of the CAs whose client certificates the broker accepts (give roots). */
+  /** PEM files of the CAs whose client certificates the broker accepts (give roots), besides its own backend CA. */
   caFiles: string[];
   /** The broker's TLS certificate (PEM). Default: made with openssl for 127.0.0.1/localhost. */
   serverCert?: string;

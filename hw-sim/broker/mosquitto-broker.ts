@@ -26,6 +26,11 @@ export class MosquittoBroker {
   readonly caPem: string;
   /** The same, as a file. */
   readonly caFile: string;
+  /**
+   * A client certificate and key (PEM files, CN "backend") the broker accepts, for the application
+   * side subscribing to what gateways publish; undefined when `serverCert` was given.
+   */
+  backend: { certFile: string; keyFile: string } | undefined;
   readonly #ownsDir: boolean;
   readonly #configFile: string;
   readonly #binary: string;
@@ -54,7 +59,10 @@ export class MosquittoBroker {
 
   /** Writes the configuration, starts mosquitto and resolves once it listens. */
   static async start(options: MosquittoBrokerOptions): Promise<MosquittoBroker> {
-    if (options.caFiles.length === 0) throw new Error('MosquittoBroker: caFiles is empty (client CAs)');
+    if (options.caFiles.length === 0 && options.serverCert)
+      throw new Error(
+        'MosquittoBroker: caFiles is empty (client CAs) and there is no backend CA with serverCert',
+      );
     if (Boolean(options.serverCert) !== Boolean(options.serverKey))
       throw new Error('MosquittoBroker: give serverCert and serverKey together, or neither');
     const ownsDir = options.dir === undefined;
@@ -64,11 +72,14 @@ export class MosquittoBroker {
     try {
       const made = options.serverCert ? undefined : brokerCertificates(dir, host);
       const clientCas = join(dir, 'client-cas.pem');
-      writeFileSync(clientCas, options.caFiles.map((file) => readFileSync(file, 'utf8').trim()).join('\n'));
+      // The broker's own CA is a client CA too: it issued the backend's certificate.
+      const clientCaFiles = made ? [...options.caFiles, made.caFile] : options.caFiles;
+      writeFileSync(clientCas, clientCaFiles.map((file) => readFileSync(file, 'utf8').trim()).join('\n'));
       const caFile = made?.caFile ?? options.serverCa ?? (options.serverCert as string);
       for (let attempt = 1; ; attempt++) {
         const port = options.port ?? (await freePort(host));
         const broker = new MosquittoBroker(dir, ownsDir, host, port, caFile, options.binary ?? 'mosquitto');
+        broker.backend = made && { certFile: made.backendCertFile, keyFile: made.backendKeyFile };
         broker.#writeConfig(
           options,
           clientCas,
