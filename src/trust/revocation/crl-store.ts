@@ -281,7 +281,9 @@ export class CrlStore {
       present.add(row.issuer_name_sha256);
       const known = this.#issuers.get(row.issuer_name_sha256);
       const info = infoOf(row);
-      if (known && known.crlId === row.id) {
+      // A replaced CRL may get the id of the one it replaced (SQLite reuses the highest rowid after
+      // a delete): the DER hash says whether it is the same CRL.
+      if (known && known.crlId === row.id && known.info.sha256 === row.der_sha256) {
         known.info = info;
         continue;
       }

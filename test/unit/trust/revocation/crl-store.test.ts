@@ -216,6 +216,21 @@ describe('CrlStore', () => {
     expect(crls.crlInfo(issuer)).toMatchObject({ entries: count, crlNumber: 5n, source: 'big' });
   });
 
+  it('reload() picks up a newer CRL another instance stored in place of the old one (same row id)', () => {
+    const store = openStore();
+    const daemon = new CrlStore(store);
+    const operator = new CrlStore(store);
+    const issuer = ca.facts.subjectNameSha256;
+    operator.import(crl({ number: 1n, serials: [] }), [ca.certDer], 'operator', at);
+    daemon.reload();
+    expect(daemon.isRevoked(issuer, serial(7n))).toBeUndefined();
+    // SQLite gives the replacing row the id of the deleted one: only the DER hash tells them apart.
+    operator.import(crl({ number: 2n, serials: [7n], thisUpdate: at }), [ca.certDer], 'operator', at);
+    daemon.reload();
+    expect(daemon.isRevoked(issuer, serial(7n))).toBeDefined();
+    expect(daemon.crlInfo(issuer)?.crlNumber).toBe(2n);
+  });
+
   it('removes an issuer, and reload() follows changes made through another instance', () => {
     const store = openStore();
     const daemon = new CrlStore(store);
