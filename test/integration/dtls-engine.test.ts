@@ -44,6 +44,21 @@ describe('DtlsServer with the DtlsClient', () => {
     expect(reason).toBe('closedByPeer');
   });
 
+  it('keeps going when the server vanishes: ICMP port unreachable is counted, not thrown', async () => {
+    const gone = await startEchoServer(pki);
+    const client = await connectSensor(pki, gone.port);
+    expect((await client.request(Buffer.from('hello'))).toString()).toBe('echo:hello');
+    await gone.server.close();
+    // Unhandled, the socket's ECONNREFUSED would be an uncaught exception (vitest fails the run).
+    for (let i = 0; i < 50 && client.socketErrors.count === 0; i++) {
+      client.send(Buffer.from(`anyone? ${i}`));
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect(client.socketErrors.count).toBeGreaterThanOrEqual(1);
+    expect((client.socketErrors.last as NodeJS.ErrnoException).code).toBe('ECONNREFUSED');
+    client.destroy();
+  });
+
   it('resumes a session without a new certificate exchange, same identity', async () => {
     const first = await connectSensor(pki, port);
     const saved = first.saveSession();

@@ -50,6 +50,8 @@ export class DtlsClient extends EventEmitter<DtlsClientEvents> {
   readonly #ctx: Pointer;
   readonly #session: DtlsSession;
   #closed = false;
+  #socketErrors = 0;
+  #lastSocketError: Error | undefined;
 
   private constructor(socket: dgram.Socket, ctx: Pointer, session: DtlsSession) {
     super();
@@ -102,7 +104,12 @@ export class DtlsClient extends EventEmitter<DtlsClientEvents> {
       host,
       { mtu: options.mtu ?? 1200, handshakeTimeoutMs: options.handshakeTimeoutMs ?? 30_000 },
     );
-    client = new DtlsClient(socket, ctx, session);
+    const created = new DtlsClient(socket, ctx, session);
+    client = created;
+    // A connected UDP socket reports an ICMP port unreachable as ECONNREFUSED (the server is down or
+    // restarting). Not fatal for DTLS: retransmission and the caller's timeouts decide; unhandled it
+    // would crash the process.
+    socket.on('error', (error) => created.#socketError(error));
     socket.on('message', (datagram) => {
       if (scanDtlsRecords(datagram).ok) session.receive(datagram);
     });
@@ -131,6 +138,11 @@ export class DtlsClient extends EventEmitter<DtlsClientEvents> {
 
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /** Socket errors seen (ECONNREFUSED: nobody listens at the server's port right now), and the last one. */
+  get socketErrors(): { count: number; last: Error | undefined } {
+    return { count: this.#socketErrors, last: this.#lastSocketError };
   }
 
   /** The local UDP port (to reconnect from the same one, as a rebooting sensor would). */
@@ -195,6 +207,11 @@ export class DtlsClient extends EventEmitter<DtlsClientEvents> {
     this.#session.close('closedLocally', false);
     this.#socket.close();
     libssl().SSL_CTX_free(this.#ctx);
+  }
+
+  #socketError(error: Error): void {
+    this.#socketErrors++;
+    this.#lastSocketError = error;
   }
 
   #ended(reason: DtlsSessionEndReason): void {
