@@ -1,0 +1,103 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { gatewayctl } from '../helpers/daemon-harness.js';
+import { ProxyRig } from './proxy-rig.js';
+
+/**
+ * Hardware in the loop, on simulated hardware: the whole proxy end to end (EST zero touch, sensors
+ * over CoAP/DTLS with their own certificates, mosquitto, a backend subscriber), with bad actors, a
+ * certificate rotation while sensors send, and a sensor revoked while it sends.
+ */
+let rig: ProxyRig;
+
+beforeAll(async () => {
+  rig = await ProxyRig.start('flow');
+}, 120_000);
+
+afterAll(async () => {
+  await rig?.dispose();
+});
+
+describe('HIL: the whole proxy flow', () => {
+  it('after zero touch, a fleet reaches the backend in order under the gateway identity; bad actors are refused', async () => {
+    const status = await rig.status();
+    expect(status.identity.presenting).toBe('operational');
+    const tracked = rig.fleet('flow-', 6, 30, { unknownCa: 1, expired: 1, revoked: 1, unauthorized: 1 });
+    // The revoked bad actor was just put on the sensor CA's CRL: the operator imports it.
+    await rig.importSensorCrl();
+    await tracked.fleet.connect();
+    await tracked.fleet.run({ durationMs: 5_000 });
+    const summary = tracked.fleet.summary();
+    expect(summary.honestRefused).toEqual([]);
+    expect(summary.badActors.notRefused).toEqual([]);
+    expect(summary.badActors.refused).toBe(4);
+    const reasons = Object.keys(summary.refusalsByReason).join('\n');
+    expect(reasons).toMatch(/revoked/);
+    expect(reasons).toMatch(/expired/);
+    expect(reasons).toMatch(/4\.03/);
+
+    const delivery = await rig.delivered(tracked);
+    expect(delivery.acknowledged).toBeGreaterThanOrEqual(100);
+    expect(delivery.missing).toEqual([]);
+    expect(delivery.outOfOrder).toBe(0);
+    const properties = rig.subscriber.stream('flow-0001')?.userProperties ?? {};
+    expect(properties['sensor-id']).toBe('flow-0001');
+    expect(properties['certificate-sha256']).toMatch(/^[0-9a-f]{64}$/);
+    expect(`CN=${properties['gateway-id']}`).toBe(status.identity.subject?.split(',')[0]);
+    for (const badActor of ['bad-unknown-ca-1', 'bad-expired-1', 'bad-revoked-1', 'bad-unauthorized-1'])
+      expect(rig.subscriber.stream(badActor)).toBeUndefined();
+  });
+
+  it('a certificate rotation during traffic loses nothing, and the broker connection moves to the new certificate', async () => {
+    const before = await rig.status();
+    const tracked = rig.fleet('rotate-', 6, 30);
+    await tracked.fleet.connect();
+    const running = tracked.fleet.run({ durationMs: 12_000 });
+    await sleep(3_000);
+    const renew = await gatewayctl('identity', 'renew', '--now', '--socket', rig.fixture.socketPath);
+    expect(renew.code, renew.stderr).toBe(0);
+    await rig.until('a new operational certificate, and the broker connection under it', async () => {
+      const now = await rig.status();
+      return (
+        now.identity.state === 'operational' &&
+        now.identity.serial !== before.identity.serial &&
+        now.upstream?.connected === true &&
+        now.upstream.identity?.certificateSha256 !== before.upstream?.identity?.certificateSha256
+      );
+    });
+    await running;
+    const summary = tracked.fleet.summary();
+    expect(summary.honestRefused).toEqual([]);
+    expect(summary.messages.lost).toBe(0);
+    const delivery = await rig.delivered(tracked);
+    expect(delivery.acknowledged).toBeGreaterThanOrEqual(200);
+    expect(delivery.missing).toEqual([]);
+    expect(delivery.outOfOrder).toBe(0);
+    const after = await rig.status();
+    expect(after.upstream?.identity?.generation).toBeGreaterThan(before.upstream?.identity?.generation ?? 0);
+  });
+
+  it('a sensor revoked while it sends is cut off and refused when it comes back; the others go on', async () => {
+    const { sensor, credentials } = rig.sensor('doomed-1');
+    await sensor.start();
+    expect(sensor.state).toBe('connected');
+    const sending = setInterval(() => sensor.enqueueTelemetry(), 100);
+    try {
+      await rig.until('acknowledged telemetry', () => sensor.acknowledged >= 5);
+      rig.sensorCa.revoke(credentials);
+      await rig.importSensorCrl();
+      await rig.until('the revoked sensor refused', () => sensor.state === 'refused');
+    } finally {
+      clearInterval(sending);
+    }
+    const refusal = sensor.result().refusal;
+    expect(refusal?.stage).toBe('handshake');
+    expect(refusal?.reason).toMatch(/revoked/);
+    // Nothing it sends after its revocation is forwarded: it cannot even get a session.
+    const tracked = rig.fleet('after-revoke-', 2, 10);
+    await tracked.fleet.connect();
+    await tracked.fleet.run({ messages: 20 });
+    expect(tracked.fleet.summary().honestRefused).toEqual([]);
+    expect((await rig.delivered(tracked)).missing).toEqual([]);
+  });
+});
