@@ -375,6 +375,10 @@ export function corruptCrl(der: Uint8Array, how: CrlCorruption): Uint8Array {
     case 'bad-outer-length': {
       const lengthOctets = (copy[1] as number) & 0x80 ? (copy[1] as number) & 0x7f : 0;
       const last = 1 + lengthOctets;
+      // A last length octet of 0xff (or a short form of 0x7f) cannot grow by one in place (it would
+      // wrap to a non-minimal length): drop the final octet instead, the length is then past the end too.
+      if ((copy[last] as number) === (lengthOctets === 0 ? 0x7f : 0xff))
+        return copy.subarray(0, copy.length - 1);
       copy[last] = (copy[last] as number) + 1;
       return copy;
     }
