@@ -1,249 +1,318 @@
 /**
- * `npm run demo`: the gateway on its embedded default (simulated everything), end to end.
+ * `npm run demo`: the gateway end to end on one machine, every piece of hardware simulated
+ * (`--help` for the options).
  *
- * At this stage, on a temporary state directory with the example config:
- *   1. a factory CA kit (scripts/factory-ca.sh) and a simulated ATECC608A (hw-sim/atecc608, modelled
- *      execution times) stand in for the factory line and the secure element;
- *   2. a technician's provisioning run: key generated in the part, CSR, factory certificate, lock,
- *      then the verify checklist;
- *   3. the provisioning server: hw-sim's EST server (RFC 7030 over HTTPS, its own CA made on first
- *      start), trusting the factory CA for enrolment;
- *   4. edge-gatewayd started the way systemd would (NOTIFY_SOCKET, watchdog), READY=1 awaited; with
- *      nobody touching it, it enrols over EST with its factory identity (zero touch) and shows the
- *      operational certificate in `gatewayctl identity status` and `gatewayctl status`;
- *   5. the broker: mosquitto with TLS (hw-sim/broker), client certificates required; the gateway
- *      connects under its operational identity and forwards telemetry there;
- *   6. a sensor (libcoap's coap-client-openssl, its certificate from a demo sensor CA) POSTs telemetry
- *      over CoAP/DTLS (mutual X.509, the gateway signing with the key in the simulated part); then a
- *      simulated fleet (hw-sim/sensors) with bad actors (unknown CA, expired, revoked, unauthorized);
- *   7. a summary (identity, sensors accepted and refused with reasons, messages forwarded, latency),
- *      as text, or as JSON with --json; then a SIGHUP reload and a clean SIGTERM stop.
+ * On a temporary state directory with the example config:
+ *   1. the key store: the simulated ATECC608A (hw-sim/atecc608, modelled execution times), or with
+ *      --tpm a software TPM 2.0 (swtpm, hw-sim/tpm);
+ *   2. a factory CA kit (scripts/factory-ca.sh) and a technician's provisioning run: key generated in
+ *      the part, CSR, factory certificate (and lock, ATECC608A), then the verify checklist;
+ *   3. the provisioning server: hw-sim's EST server (RFC 7030 over HTTPS, its own CA), trusting the
+ *      factory CA for enrolment;
+ *   4. the broker: mosquitto with TLS (hw-sim/broker), client certificates required, and the backend:
+ *      a subscriber on devices/+/telemetry checking order, duplicates and end-to-end latency;
+ *   5. edge-gatewayd started the way systemd would (NOTIFY_SOCKET, watchdog), READY=1 awaited; with
+ *      nobody touching it, it enrols over EST with its factory identity (zero touch) and connects to
+ *      the broker under its operational identity;
+ *   6. a sensor (libcoap's coap-client-openssl) POSTs telemetry over CoAP/DTLS (mutual X.509, the
+ *      gateway signing with the key in its secure element); then a simulated fleet (hw-sim/sensors)
+ *      with bad actors (unknown CA, expired, revoked, unauthorized), with live progress;
+ *   7. a SIGHUP reload and a SIGTERM stop as systemctl would send them; then everything else stops
+ *      (also on failure or Ctrl-C) and the summary ends the output: text, or JSON with --json.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { MosquittoBroker } from '../hw-sim/broker/index.js';
+import { MosquittoBroker, TelemetrySubscriber } from '../hw-sim/broker/index.js';
 import { EstServer } from '../hw-sim/est-server/index.js';
-import { fleetSummaryText, SENSOR_CA_FILES, SensorCa, SensorFleet } from '../hw-sim/sensors/index.js';
+import {
+  type FleetProgress,
+  fleetSummaryText,
+  SENSOR_CA_FILES,
+  SensorCa,
+  SensorFleet,
+} from '../hw-sim/sensors/index.js';
 import { ServiceSupervisor } from '../hw-sim/systemd/index.js';
+import { SwtpmProcess } from '../hw-sim/tpm/index.js';
+import type { DaemonStatus } from '../src/control/index.js';
+import type { IdentityStatus } from '../src/identity/index.js';
 import { pemBlocks } from '../src/pki/index.js';
+import { demoChecks } from './demo/checks.js';
+import { CLI_SENSOR_NAME, makeCliSensor } from './demo/demo-sensor.js';
+import { type DemoKeyStore, GatewayConfig } from './demo/gateway-config.js';
+import { DEMO_HELP, type DemoOptions, parseDemoOptions, UsageError } from './demo/options.js';
+import { type DemoSummary, daemonLogFindings, summaryText } from './demo/summary.js';
+import { Teardown, type TeardownStep } from './demo/teardown.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const daemonMain = join(root, 'dist/src/daemon/main.js');
 const factoryCa = join(root, 'scripts/factory-ca.sh');
 const gatewayctl = join(root, 'dist/src/cli/main.js');
+const BAD_ACTORS = { unknownCa: 1, expired: 1, revoked: 1, unauthorized: 1 };
+const TPM_HANDLE = 0x81000100;
+/** systemd's TimeoutStopSec= in the unit: after it, SIGKILL. */
+const STOP_TIMEOUT_MS = 20_000;
 
-const say = (text: string) => process.stdout.write(`\n\x1b[1m==> ${text}\x1b[0m\n`);
-const readyCount = (service: ServiceSupervisor) =>
-  service.notify.messages.filter((message) => message.includes('READY=1')).length;
-const showStatus = (configPath: string) =>
-  process.stdout.write(
-    execFileSync(process.execPath, [gatewayctl, 'status', '--config', configPath], { encoding: 'utf8' }),
-  );
-
-const jsonSummary = process.argv.includes('--json');
-const FLEET = { sensors: 20, rate: 40, durationMs: 10_000 };
-const workDir = mkdtempSync(join(tmpdir(), 'edge-gatewayd-demo-'));
-mkdirSync(join(workDir, 'state'), { recursive: true });
-const configPath = join(workDir, 'gateway.toml');
-const example = readFileSync(join(root, 'config/gateway.example.toml'), 'utf8');
-writeFileSync(
-  configPath,
-  example
-    .replace('# path = "/var/lib/edge-gatewayd/state.db"', `path = "${workDir}/state/state.db"`)
-    .replace('# socket = "/run/edge-gatewayd/control.sock"', `socket = "${workDir}/run/control.sock"`)
-    .replace('# format = "json"', 'format = "pretty"')
-    .replace('# backend = "tpm"', 'backend = "atecc608"')
-    .replace('# simulator_state = ""', `simulator_state = "${workDir}/state/atecc608-simulator.json"`)
-    .replace('# enabled = false', 'enabled = true')
-    .replace('# host = "::"', 'host = "127.0.0.1"')
-    .replace('# port = 5684', 'port = 0')
-    .replace(
-      '# sensor_ca_files = []',
-      `sensor_ca_files = ["${workDir}/sensors/ca.pem", "${workDir}/fleet-ca/${SENSOR_CA_FILES.certificate}"]`,
-    )
-    // Fleet sensors all come from 127.0.0.1: let their handshakes through.
-    .replace('# handshakes_per_second_per_address = 10', 'handshakes_per_second_per_address = 200')
-    .replace('# handshake_burst_per_address = 20', 'handshake_burst_per_address = 200'),
-);
-/** A sensor vendor's CA and one sensor certificate, as a fleet operator would receive them. */
-function makeDemoSensor(dir: string): void {
-  mkdirSync(dir, { recursive: true });
-  const openssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
-  openssl(
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:P-256',
-    '-nodes',
-    '-keyout',
-    'ca.key',
-    '-subj',
-    '/CN=Demo Sensor CA',
-    '-days',
-    '2',
-    '-out',
-    'ca.pem',
-  );
-  openssl(
-    'req',
-    '-new',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:P-256',
-    '-nodes',
-    '-keyout',
-    'sensor.key',
-    '-subj',
-    '/CN=sensor-0001',
-    '-out',
-    'sensor.csr',
-  );
-  writeFileSync(join(dir, 'sensor.ext'), 'extendedKeyUsage=clientAuth\nbasicConstraints=CA:FALSE\n');
-  openssl(
-    'x509',
-    '-req',
-    '-in',
-    'sensor.csr',
-    '-CA',
-    'ca.pem',
-    '-CAkey',
-    'ca.key',
-    '-CAcreateserial',
-    '-days',
-    '2',
-    '-extfile',
-    'sensor.ext',
-    '-out',
-    'sensor.pem',
-  );
+let options: DemoOptions;
+try {
+  const parsed = parseDemoOptions(process.argv.slice(2));
+  if (parsed === 'help') {
+    process.stdout.write(DEMO_HELP);
+    process.exit(0);
+  }
+  options = parsed;
+} catch (error) {
+  if (!(error instanceof UsageError)) throw error;
+  process.stderr.write(`demo: ${error.message}\n\n${DEMO_HELP}`);
+  process.exit(2);
 }
 
-const run = (command: string, args: string[]) => {
-  const result = spawnSync(command, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-  process.stdout.write(result.stdout + result.stderr);
-  return result.status ?? 1;
+// With --json, stdout carries the summary document alone: the narration goes to stderr.
+const narration = options.json ? process.stderr : process.stdout;
+/** Set by SIGINT/SIGTERM: the run's own narration stops, the teardown and the summary take over. */
+let interrupted: NodeJS.Signals | undefined;
+const write = (text: string) => {
+  if (!interrupted) narration.write(text);
 };
+// Bold headings on a terminal only: not as escape codes in a file or a CI log.
+const heading = (text: string) => (narration.isTTY ? `\n\x1b[1m==> ${text}\x1b[0m\n` : `\n==> ${text}\n`);
+const say = (text: string) => write(heading(text));
+const started = performance.now();
+const since = (mark: number) => Math.round(performance.now() - mark) / 1000;
 
-say('sensor vendor: a demo sensor CA and one sensor certificate (openssl, ECDSA P-256, EKU clientAuth)');
-makeDemoSensor(join(workDir, 'sensors'));
-say('factory line: a factory CA kit (scripts/factory-ca.sh init)');
-run(factoryCa, ['init', join(workDir, 'factory-ca')]);
-say('technician: gatewayctl provision factory (simulated ATECC608A, modelled timing)');
-if (
-  run(process.execPath, [
+const summary: DemoSummary = {
+  ok: false,
+  error: null,
+  checks: [],
+  keyStore: null,
+  factoryChecklist: null,
+  identity: null,
+  sensors: null,
+  messages: null,
+  latency: null,
+  daemon: { ready: null, reloaded: false, stopping: null, exit: null, warnings: [], errors: [] },
+  timings: {},
+  shutdown: [],
+  identityKey: null,
+  sensorTrust: null,
+  upstream: null,
+  fleet: null,
+};
+const teardown = new Teardown();
+let service: ServiceSupervisor | undefined;
+
+/** A command whose output the technician sees; returns its exit status. */
+function run(command: string, args: string[]): number {
+  const result = spawnSync(command, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  if (result.error) throw new Error(`cannot run ${command}: ${result.error.message}`);
+  write(result.stdout + result.stderr);
+  return result.status ?? 1;
+}
+
+/** gatewayctl's output for the technician, or its --json answer parsed. */
+function ctl(args: string[]): string {
+  return execFileSync(process.execPath, [gatewayctl, ...args], { encoding: 'utf8' });
+}
+function ctlJson<T>(args: string[]): T {
+  return JSON.parse(ctl([...args, '--json'])) as T;
+}
+
+/** `gatewayctl trust crl import` (it tells the running daemon). */
+function importCrl(file: string, configPath: string): void {
+  const status = run(process.execPath, [gatewayctl, 'trust', 'crl', 'import', file, '--config', configPath]);
+  if (status !== 0) throw new Error(`gatewayctl trust crl import ${file} failed (exit ${status})`);
+}
+
+/** `systemctl stop`: SIGTERM, then SIGKILL after TimeoutStopSec=. */
+async function stopService(supervisor: ServiceSupervisor) {
+  const killer = setTimeout(() => supervisor.child.kill('SIGKILL'), STOP_TIMEOUT_MS);
+  try {
+    return await supervisor.stop('SIGTERM');
+  } finally {
+    clearTimeout(killer);
+  }
+}
+
+/**
+ * The STOPPING=1 notification, or null. NotifySocket polls its socket (every 5 ms), so a message
+ * sent just before the exit can still be unread when the exit is seen: give it a few polls.
+ */
+async function stoppingMessage(supervisor: ServiceSupervisor): Promise<string | null> {
+  return supervisor.notify
+    .waitFor((lines) => lines.includes('STOPPING=1'), 500, 'STOPPING=1')
+    .then(
+      (lines) => lines.join(' '),
+      () => null,
+    );
+}
+
+/** The daemon's output into the narration (stdout or, with --json, stderr), as journald would keep it. */
+function echo(child: ChildProcess): void {
+  child.stdout?.on('data', (chunk: Buffer) => narration.write(chunk));
+  child.stderr?.on('data', (chunk: Buffer) => process.stderr.write(chunk));
+}
+
+function progressLine(p: FleetProgress, backend: TelemetrySubscriber): string {
+  const sensors = `${p.connected} connected, ${p.refused} refused${p.unreachable > 0 ? `, ${p.unreachable} unreachable` : ''}`;
+  const traffic =
+    p.phase === 'connect'
+      ? ''
+      : ` | ${p.generated} generated, ${p.acknowledged} acknowledged (${p.acknowledgedPerSecond}/s) | backend ${backend.received} received`;
+  return `  [${p.phase.padEnd(7)} ${(p.elapsedMs / 1000).toFixed(0).padStart(3)} s] sensors ${sensors}${traffic}\n`;
+}
+
+async function demo(): Promise<void> {
+  const workDir = mkdtempSync(join(tmpdir(), 'edge-gatewayd-demo-'));
+  teardown.add('work directory', () => rmSync(workDir, { recursive: true, force: true }));
+  mkdirSync(join(workDir, 'state'), { recursive: true });
+
+  let keyStore: DemoKeyStore;
+  if (options.keyStore === 'tpm') {
+    say('key store: a software TPM 2.0 (swtpm, hw-sim/tpm) stands in for the gateway board’s TPM');
+    const swtpm = await SwtpmProcess.start({ stateDir: join(workDir, 'tpm-state') });
+    teardown.add('swtpm', () => swtpm.stop());
+    keyStore = { kind: 'tpm', tcti: swtpm.tcti, persistentHandle: TPM_HANDLE };
+    summary.keyStore = keyStoreSummary(`swtpm, a software TPM 2.0 (TCTI ${swtpm.tcti})`);
+    write(`swtpm (pid ${swtpm.pid}) on ${swtpm.tcti}, state in ${swtpm.stateDir}\n`);
+  } else {
+    say('key store: the simulated ATECC608A (hw-sim/atecc608, modelled execution times; --tpm for swtpm)');
+    keyStore = { kind: 'atecc608', simulatorState: join(workDir, 'state/atecc608-simulator.json') };
+    summary.keyStore = keyStoreSummary('simulated ATECC608A (hw-sim model, modelled execution times)');
+  }
+
+  say('sensor vendors: a demo sensor CA with one sensor (openssl), and a fleet CA (hw-sim/sensors)');
+  const cliSensor = makeCliSensor(join(workDir, 'sensors'));
+  const fleetCa = SensorCa.open(join(workDir, 'fleet-ca'));
+  const config = GatewayConfig.initial(
+    join(workDir, 'gateway.toml'),
+    readFileSync(join(root, 'config/gateway.example.toml'), 'utf8'),
+    {
+      workDir,
+      keyStore,
+      sensorCaFiles: [cliSensor.caFile, join(workDir, 'fleet-ca', SENSOR_CA_FILES.certificate)],
+    },
+  );
+  write(`gateway config: ${config.path} (config/gateway.example.toml with the demo's values)\n`);
+
+  const provisioning = performance.now();
+  say('factory line: a factory CA kit (scripts/factory-ca.sh init)');
+  if (run(factoryCa, ['init', join(workDir, 'factory-ca')]) !== 0) throw new Error('factory CA kit failed');
+  say(
+    `technician: gatewayctl provision factory (${options.keyStore === 'tpm' ? 'TPM 2.0 on swtpm' : 'simulated ATECC608A'})`,
+  );
+  const provisioned = run(process.execPath, [
     gatewayctl,
     'provision',
     'factory',
     '--config',
-    configPath,
+    config.path,
     '--ca-dir',
     join(workDir, 'factory-ca'),
     '--yes',
-  ]) !== 0
-) {
-  throw new Error('provisioning failed');
-}
-say('technician: gatewayctl provision verify (the simulator is honest: its key is in a file, not hardware)');
-run(process.execPath, [
-  gatewayctl,
-  'provision',
-  'verify',
-  '--config',
-  configPath,
-  '--ca',
-  join(workDir, 'factory-ca/root.crt'),
-]);
+  ]);
+  if (provisioned !== 0) throw new Error(`gatewayctl provision factory failed (exit ${provisioned})`);
+  say(
+    options.keyStore === 'tpm'
+      ? 'technician: gatewayctl provision verify (swtpm passes every check: to software, it is a TPM like any other)'
+      : 'technician: gatewayctl provision verify (the simulator is honest: its key is in a file, not hardware)',
+  );
+  const verify = spawnSync(
+    process.execPath,
+    [
+      gatewayctl,
+      'provision',
+      'verify',
+      '--config',
+      config.path,
+      '--ca',
+      join(workDir, 'factory-ca/root.crt'),
+    ],
+    { encoding: 'utf8' },
+  );
+  write(verify.stdout + verify.stderr);
+  summary.factoryChecklist = {
+    result: (/^result: (PASS|FAIL)$/m.exec(verify.stdout)?.[1] as 'PASS' | 'FAIL' | undefined) ?? null,
+    failed: [...verify.stdout.matchAll(/^\s*\[FAIL\] ([^:]+)/gm)].map((match) => match[1] as string),
+  };
+  summary.timings.provisioning = since(provisioning);
 
-say('provisioning server: hw-sim EST server (RFC 7030 over HTTPS), trusting the factory CA for enrolment');
-const est = await EstServer.start({
-  stateDir: join(workDir, 'est-server'),
-  factoryCaPem: [readFileSync(join(workDir, 'factory-ca/root.crt'), 'utf8')],
-});
-writeFileSync(join(workDir, 'est-root.pem'), est.rootPem);
-writeFileSync(
-  configPath,
-  readFileSync(configPath, 'utf8')
-    .replace('# url = ""', `url = "${est.url}"`)
-    .replace('# trust_anchor_file = ""', `trust_anchor_file = "${workDir}/est-root.pem"`),
-);
-process.stdout.write(
-  `EST server at ${est.url}; its root (the gateway's explicit trust anchor): ${workDir}/est-root.pem\n`,
-);
+  say('provisioning server: hw-sim EST server (RFC 7030 over HTTPS), trusting the factory CA for enrolment');
+  const est = await EstServer.start({
+    stateDir: join(workDir, 'est-server'),
+    factoryCaPem: [readFileSync(join(workDir, 'factory-ca/root.crt'), 'utf8')],
+  });
+  teardown.add('EST server', () => est.stop());
+  writeFileSync(join(workDir, 'est-root.pem'), est.rootPem);
+  config.est(est.url, join(workDir, 'est-root.pem'));
+  write(
+    `EST server at ${est.url}; its root (the gateway's explicit trust anchor): ${workDir}/est-root.pem\n`,
+  );
 
-say('broker: mosquitto with TLS (hw-sim/broker), client certificates from the factory or EST CA required');
-const broker = await MosquittoBroker.start({
-  dir: join(workDir, 'broker'),
-  caFiles: [join(workDir, 'factory-ca/root.crt'), join(workDir, 'est-root.pem')],
-});
-writeFileSync(
-  configPath,
-  readFileSync(configPath, 'utf8')
-    .replace('# broker_url = ""', `enabled = true\nbroker_url = "${broker.url}"`)
-    .replace(
-      `# PEM of the broker's CA; "" = the upstream trust bundle (from the EST server's /cacerts).\n# trust_anchor_file = ""`,
-      `trust_anchor_file = "${broker.caFile}"`,
-    ),
-);
-process.stdout.write(`mosquitto at ${broker.url}\n`);
+  say('broker: mosquitto with TLS (hw-sim/broker), client certificates from the factory or EST CA required');
+  const broker = await MosquittoBroker.start({
+    dir: join(workDir, 'broker'),
+    caFiles: [join(workDir, 'factory-ca/root.crt'), join(workDir, 'est-root.pem')],
+  });
+  teardown.add('mosquitto', () => broker.stop());
+  config.upstream(broker.url, broker.caFile);
+  write(`mosquitto (pid ${broker.pid}) at ${broker.url}\n`);
+  say('backend: a subscriber on devices/+/telemetry (its own client certificate, CN=backend)');
+  const backend = await TelemetrySubscriber.connect(broker);
+  teardown.add('backend subscriber', () => backend.close());
 
-say('sensor vendor 2: a fleet CA (hw-sim/sensors) whose sensors the gateway trusts');
-const fleetCa = SensorCa.open(join(workDir, 'fleet-ca'));
-
-say(`starting edge-gatewayd with ${configPath} (as systemd would: NOTIFY_SOCKET, WatchdogSec=10s)`);
-const service = ServiceSupervisor.start({
-  command: [process.execPath, daemonMain, '--config', configPath],
-  watchdogUsec: 10_000_000,
-  echo: true,
-});
-let failed = false;
-try {
-  const ready = await service.waitReady();
-  say(`systemd saw: ${ready.join(' ')}`);
-  await service.notify.waitForLine('WATCHDOG=1');
+  say(`starting edge-gatewayd with ${config.path} (as systemd would: NOTIFY_SOCKET, WatchdogSec=10s)`);
+  const daemonStarted = performance.now();
+  const supervisor = ServiceSupervisor.start({
+    command: [process.execPath, daemonMain, '--config', config.path],
+    watchdogUsec: 10_000_000,
+  });
+  service = supervisor;
+  echo(supervisor.child);
+  teardown.add('edge-gatewayd', async () => {
+    if (supervisor.child.exitCode === null && supervisor.child.signalCode === null) {
+      summary.daemon.exit ??= await stopService(supervisor);
+      summary.daemon.stopping ??= await stoppingMessage(supervisor);
+    }
+    await supervisor.dispose();
+  });
+  const ready = await supervisor.waitReady();
+  summary.daemon.ready = ready.join(' ');
+  summary.timings.ready = since(daemonStarted);
+  say(`systemd saw: ${summary.daemon.ready}`);
+  await supervisor.notify.waitForLine('WATCHDOG=1');
   say('systemd saw: WATCHDOG=1');
 
   say('zero touch: waiting for the daemon to enrol over EST with its factory identity');
-  const identity = () =>
-    JSON.parse(
-      execFileSync(process.execPath, [gatewayctl, 'identity', 'status', '--json', '--config', configPath], {
-        encoding: 'utf8',
-      }),
-    ) as { state: string; lastError: string | null };
+  const identityArgs = ['identity', 'status', '--config', config.path];
   const deadline = Date.now() + 60_000;
-  while (identity().state !== 'operational') {
-    if (Date.now() > deadline) throw new Error(`no operational identity: ${identity().lastError}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
+  for (;;) {
+    const identity = ctlJson<IdentityStatus>(identityArgs);
+    if (identity.state === 'operational') break;
+    if (Date.now() > deadline) throw new Error(`no operational identity within 60 s: ${identity.lastError}`);
+    await new Promise((done) => setTimeout(done, 200));
   }
-  say(`gatewayctl identity status --config ${configPath}`);
-  process.stdout.write(
-    execFileSync(process.execPath, [gatewayctl, 'identity', 'status', '--config', configPath], {
-      encoding: 'utf8',
-    }),
-  );
+  summary.timings.zeroTouch = since(daemonStarted);
+  say(`gatewayctl identity status --config ${config.path}`);
+  write(ctl(identityArgs));
+  summary.identity = ctlJson<IdentityStatus>(identityArgs);
   const issued = est.auditEntries().filter((entry) => entry.issued);
-  process.stdout.write(
-    `EST server audit: issued ${issued.map((entry) => entry.issued?.subject).join(', ')}\n`,
-  );
+  write(`EST server audit: issued ${issued.map((entry) => entry.issued?.subject).join(', ')}\n`);
 
-  say(`gatewayctl status --config ${configPath}`);
-  showStatus(configPath);
+  say(`gatewayctl status --config ${config.path}`);
+  write(ctl(['status', '--config', config.path]));
+  const status = ctlJson<DaemonStatus>(['status', '--config', config.path]);
+  noteKeyStore(status);
+  const port = Number(status.sensorEndpoint?.listening.split(':').at(-1));
+  if (!Number.isInteger(port) || port <= 0) throw new Error('the sensor endpoint is not listening');
 
-  const status = JSON.parse(
-    execFileSync(process.execPath, [gatewayctl, 'status', '--json', '--config', configPath], {
-      encoding: 'utf8',
-    }),
-  ) as { sensorEndpoint: { listening: string } | null };
-  const port = status.sensorEndpoint?.listening.split(':').at(-1);
+  // The daemon put sensor_ca_files in its trust store at start: now the CA's CRL has an issuer.
+  say("operator: gatewayctl trust crl import (the demo sensor CA's CRL)");
+  importCrl(cliSensor.crlFile, config.path);
   const uri = `coaps://127.0.0.1:${port}/telemetry`;
-  say(`sensor: coap-client-openssl -m post -t json -e '{"t":21.5}' ${uri} (mutual X.509)`);
-  const sensor = join(workDir, 'sensors');
-  run('coap-client-openssl', [
+  say(`sensor ${CLI_SENSOR_NAME}: coap-client-openssl -m post -t json -e '{"t":21.5}' ${uri} (mutual X.509)`);
+  const byHand = run('coap-client-openssl', [
     '-m',
     'post',
     '-t',
@@ -253,88 +322,198 @@ try {
     '-B',
     '10',
     '-c',
-    `${sensor}/sensor.pem`,
+    cliSensor.certFile,
     '-j',
-    `${sensor}/sensor.key`,
+    cliSensor.keyFile,
     '-R',
     join(workDir, 'factory-ca/root.crt'),
     uri,
   ]);
+  write(`coap-client-openssl exit status ${byHand}\n`);
 
   say(
-    `fleet: ${FLEET.sensors} simulated sensors, ${FLEET.rate} messages/s for ${FLEET.durationMs / 1000} s, and bad actors`,
+    `fleet: ${options.sensors} simulated sensors and ${Object.keys(BAD_ACTORS).length} bad actors, ${options.rate} messages/s for ${options.durationMs / 1000} s`,
   );
   const fleet = SensorFleet.create({
     ca: fleetCa,
-    gateway: { host: '127.0.0.1', port: Number(port) },
+    gateway: { host: '127.0.0.1', port },
     gatewayCa: pemBlocks(readFileSync(join(workDir, 'factory-ca/root.crt'), 'utf8')),
-    sensors: FLEET.sensors,
-    rate: FLEET.rate,
-    badActors: { unknownCa: 1, expired: 1, revoked: 1, unauthorized: 1 },
+    sensors: options.sensors,
+    rate: options.rate,
+    badActors: BAD_ACTORS,
     format: 'mixed',
   });
+  teardown.add('sensor fleet', () => fleet.stop());
   // The revoked bad actor is on the fleet CA's CRL: the operator imports it.
   fleetCa.writeCrl();
-  run(process.execPath, [
-    gatewayctl,
-    'trust',
-    'crl',
-    'import',
-    join(workDir, 'fleet-ca', SENSOR_CA_FILES.crlPem),
-    '--config',
-    configPath,
-  ]);
-  fleet.on('progress', (progress) => process.stderr.write(`  ${JSON.stringify(progress)}\n`));
+  importCrl(join(workDir, 'fleet-ca', SENSOR_CA_FILES.crlPem), config.path);
+  fleet.on('progress', (progress) => write(progressLine(progress, backend)));
   await fleet.connect();
-  await fleet.run({ durationMs: FLEET.durationMs });
+  await fleet.run({ durationMs: options.durationMs });
   await fleet.stop();
-  const summary = fleet.summary();
-  const gatewayStatus = JSON.parse(
-    execFileSync(process.execPath, [gatewayctl, 'status', '--json', '--config', configPath], {
-      encoding: 'utf8',
-    }),
-  ) as {
-    upstream: { published: number; outbox: { rows: number } } | null;
-    sensorTrust: unknown;
-    identity: unknown;
+  const fleetSummary = fleet.summary();
+  summary.fleet = fleetSummary;
+  summary.timings.fleetConnect = fleetSummary.connectSeconds;
+  summary.timings.fleetRun = fleetSummary.runSeconds;
+  say('fleet detail (hw-sim/sensors)');
+  write(fleetSummaryText(fleetSummary));
+
+  // Acknowledged means stored in the outbox, not yet published: give the gateway a moment to deliver.
+  say('backend: waiting for every acknowledged reading to arrive');
+  const missing = () =>
+    fleetSummary.perSensor.reduce(
+      (sum, r) => sum + Math.max(0, r.messages.acknowledged - backend.distinct(r.name).size),
+      0,
+    );
+  await backend.waitFor(() => missing() === 0, 15_000, 'every acknowledged reading').catch(() => undefined);
+  const gateway = ctlJson<DaemonStatus>(['status', '--config', config.path]);
+  noteKeyStore(gateway);
+  summary.identityKey = gateway.identityKey;
+  summary.sensorTrust = gateway.sensorTrust;
+  summary.upstream = gateway.upstream;
+  const totals = backend.totals();
+  write(
+    `backend: ${totals.received} readings from ${totals.sensors} sensors, ${backend.undecodable} other\n`,
+  );
+
+  const perSensor = fleetSummary.perSensor;
+  summary.sensors = {
+    accepted: [
+      ...perSensor.filter((r) => r.role === 'sensor' && r.admitted && !r.refusal).map((r) => r.name),
+      ...(byHand === 0 ? [CLI_SENSOR_NAME] : []),
+    ],
+    refused: perSensor.flatMap((r) =>
+      r.refusal
+        ? [
+            {
+              name: r.name,
+              role: r.role,
+              stage: r.refusal.stage,
+              reason: r.refusal.reason,
+              code: r.refusal.code,
+              request: r.refusal.request ?? null,
+            },
+          ]
+        : [],
+    ),
+    honestRefused: fleetSummary.honestRefused,
+    badActorsNotRefused: fleetSummary.badActors.notRefused,
+    gatewayVerdicts: gateway.sensorTrust
+      ? {
+          accepted: gateway.sensorTrust.accepted,
+          refused: gateway.sensorTrust.refused as Record<string, number>,
+        }
+      : null,
   };
-  say('summary');
-  if (jsonSummary) {
-    process.stdout.write(
-      `${JSON.stringify({ identity: gatewayStatus.identity, sensorTrust: gatewayStatus.sensorTrust, upstream: gatewayStatus.upstream, fleet: summary }, null, 2)}\n`,
-    );
-  } else {
-    process.stdout.write(fleetSummaryText(summary));
-    process.stdout.write(
-      `\nforwarded to the broker: ${gatewayStatus.upstream?.published ?? 0} messages (outbox now ${gatewayStatus.upstream?.outbox.rows ?? 0})\n`,
-    );
-    showStatus(configPath);
-  }
+  summary.messages = {
+    generated: fleetSummary.messages.generated,
+    acknowledged: fleetSummary.messages.acknowledged,
+    byHand: byHand === 0 ? 1 : 0,
+    forwarded: gateway.upstream?.published ?? null,
+    outboxRows: gateway.upstream?.outbox.rows ?? null,
+    backend: {
+      received: totals.received + backend.undecodable,
+      readings: totals.received,
+      sensors: totals.sensors,
+      distinct: totals.distinct,
+      duplicates: totals.duplicates,
+      outOfOrder: totals.outOfOrder,
+      missing: missing(),
+      other: backend.undecodable,
+    },
+  };
+  const offsets = perSensor.flatMap((r) => (r.clockOffsetMs === null ? [] : [r.clockOffsetMs]));
+  summary.latency = {
+    sensorAckMs: fleetSummary.latencyMs,
+    endToEndMs: backend.latency.summary(),
+    clock:
+      "one machine's clock, whole milliseconds: each reading's ts is its sensor's clock corrected by the gateway's GET /time" +
+      (offsets.length > 0 ? ` (offsets ${Math.min(...offsets)}…${Math.max(...offsets)} ms)` : ''),
+    sensorClockOffsetMs: offsets.length > 0 ? { min: Math.min(...offsets), max: Math.max(...offsets) } : null,
+  };
 
   say('raising log.level to "debug" and reloading with SIGHUP (systemctl reload)');
-  writeFileSync(configPath, readFileSync(configPath, 'utf8').replace('# level = "info"', 'level = "debug"'));
-  const before = readyCount(service);
-  service.child.kill('SIGHUP');
-  await service.notify.waitFor(() => readyCount(service) > before, 30_000, 'READY=1 after the reload');
-  showStatus(configPath);
+  config.set('# level = "info"', 'level = "debug"');
+  const readyCount = () => supervisor.notify.messages.filter((message) => message.includes('READY=1')).length;
+  const before = readyCount();
+  supervisor.child.kill('SIGHUP');
+  await supervisor.notify.waitFor(() => readyCount() > before, 30_000, 'READY=1 after the reload');
+  summary.daemon.reloaded = true;
+  write(ctl(['status', '--config', config.path]));
 
   say('stopping with SIGTERM (systemctl stop)');
-  const exit = await service.stop('SIGTERM');
-  const stopping = service.notify.messages.find((message) => message.includes('STOPPING=1'));
-  say(`systemd saw: ${stopping?.join(' ') ?? '(no STOPPING=1!)'}; exit code ${exit.code}`);
-  failed = exit.code !== 0 || !stopping;
-} catch (error) {
-  failed = true;
-  process.stderr.write(`demo failed: ${error instanceof Error ? error.message : String(error)}\n`);
-} finally {
-  await service.dispose();
-  await broker.stop();
-  await est.stop();
-  rmSync(workDir, { recursive: true, force: true });
+  const stopping = performance.now();
+  summary.daemon.exit = await stopService(supervisor);
+  summary.timings.stop = since(stopping);
+  summary.daemon.stopping = await stoppingMessage(supervisor);
+  say(
+    `systemd saw: ${summary.daemon.stopping ?? '(no STOPPING=1!)'}; exit ${summary.daemon.exit.code ?? summary.daemon.exit.signal}`,
+  );
 }
-say(
-  failed
-    ? 'demo FAILED'
-    : 'demo finished: provisioned, enrolled over EST with zero touch, forwarded a sensor fleet to the broker (bad actors refused), reloaded and stopped cleanly',
-);
-process.exitCode = failed ? 1 : 0;
+
+function keyStoreSummary(device: string): DemoSummary['keyStore'] {
+  return {
+    backend: options.keyStore,
+    device,
+    simulated: true,
+    reportedHardwareBacked: null,
+    model: null,
+    serial: null,
+    keyLocation: null,
+  };
+}
+
+/** What the daemon found at start-up, beside what the demo set up. */
+function noteKeyStore(status: DaemonStatus): void {
+  const key = status.identityKey;
+  if (!summary.keyStore || !key.available) return;
+  summary.keyStore.reportedHardwareBacked = key.hardwareBacked;
+  summary.keyStore.model = key.model;
+  summary.keyStore.serial = key.serial;
+  summary.keyStore.keyLocation = key.keyLocation;
+}
+
+let finishing: Promise<never> | undefined;
+/** Once, whoever comes first: the end of the run, its failure, or a signal. */
+function finish(): Promise<never> {
+  finishing ??= report();
+  return finishing;
+}
+
+async function report(): Promise<never> {
+  narration.write(heading('stopping everything (in reverse order of start)'));
+  summary.shutdown = await teardown.run((step: TeardownStep) =>
+    narration.write(
+      `  ${step.ok ? 'stopped' : 'NOT stopped cleanly:'} ${step.step} (${step.ms} ms)${step.error ? `: ${step.error}` : ''}\n`,
+    ),
+  );
+  if (service) Object.assign(summary.daemon, daemonLogFindings(service.stdout + service.stderr));
+  summary.timings.total = since(started);
+  summary.checks = demoChecks(summary, options.sensors, service !== undefined);
+  summary.ok = summary.error === null && summary.checks.every((check) => check.ok);
+  if (options.json) {
+    process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+  } else {
+    const keyStore = options.keyStore === 'tpm' ? 'TPM 2.0 on swtpm' : 'simulated ATECC608A';
+    process.stdout.write(`${heading(`summary (${keyStore})`)}${summaryText(summary)}`);
+  }
+  // Everything we started is stopped; a stray handle (a socket's linger) must not keep us here.
+  process.exit(summary.ok ? 0 : 1);
+}
+
+// Ctrl-C (or a kill) mid-run: the same teardown, so no swtpm, mosquitto or daemon is left behind.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    interrupted = signal;
+    summary.error ??= `interrupted by ${signal}`;
+    void finish();
+  });
+}
+
+try {
+  await demo();
+} catch (error) {
+  summary.error ??= error instanceof Error ? error.message : String(error);
+  if (!interrupted) process.stderr.write(`demo failed: ${summary.error}\n`);
+}
+await finish();
