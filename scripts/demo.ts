@@ -215,7 +215,7 @@ async function demo(): Promise<void> {
   if (provisioned !== 0) throw new Error(`gatewayctl provision factory failed (exit ${provisioned})`);
   say(
     options.keyStore === 'tpm'
-      ? 'technician: gatewayctl provision verify (swtpm passes every check: to software, it is a TPM like any other)'
+      ? 'technician: gatewayctl provision verify (swtpm is honest too: a software TPM, its key is in a state file)'
       : 'technician: gatewayctl provision verify (the simulator is honest: its key is in a file, not hardware)',
   );
   const verify = spawnSync(

@@ -13,7 +13,7 @@ export interface KeyStoreSummary {
   device: string;
   /** Always true here: the demo runs on simulators (the daemon's own flag can say otherwise, see below). */
   simulated: true;
-  /** `hardwareBacked` as the daemon reports it: a TPM backend cannot tell swtpm from a chip. */
+  /** `hardwareBacked` as the daemon reports it (false for the ATECC608A model and for swtpm). */
   reportedHardwareBacked: boolean | null;
   model: string | null;
   serial: string | null;
@@ -126,15 +126,16 @@ export function summaryText(s: DemoSummary): string {
     const k = s.keyStore;
     line('key store', `${k.device}${k.keyLocation ? `, ${k.keyLocation}` : ''}`);
     if (k.reportedHardwareBacked === true)
-      more('SIMULATED: the daemon reports it hardware-backed (it cannot tell swtpm from a TPM chip)');
-    else more('SIMULATED: NOT hardware-backed, as the daemon reports (the model keeps its key in a file)');
+      more('SIMULATED, yet the daemon reports it hardware-backed: that is a bug, please report it');
+    else
+      more('SIMULATED: NOT hardware-backed, as the daemon reports (the simulator keeps its key in a file)');
     if (k.model) line('device', `${k.model}, serial ${k.serial}`);
   }
   if (s.factoryChecklist) {
     const failed = s.factoryChecklist.failed;
-    // The ATECC608A model fails "key not exportable" on purpose: its key is in a file.
+    // Both simulators fail "key not exportable" on purpose: their keys are in files.
     const expected =
-      s.keyStore?.backend === 'atecc608' && failed.length === 1 && failed[0] === 'key not exportable'
+      failed.length === 1 && failed[0] === 'key not exportable'
         ? ' (expected of the simulator: its key is in a file)'
         : '';
     line(

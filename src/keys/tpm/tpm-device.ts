@@ -72,10 +72,13 @@ export class TpmKeyDevice implements ProvisionableKeyDevice {
     this.#esys = esys;
     try {
       const fixed = this.#startedProperties(esys);
+      const identity = tpmIdentityOf(fixed);
       this.#info = {
         backend: 'tpm',
-        hardwareBacked: true,
-        model: modelOf(fixed),
+        // swtpm (libtpms) keeps its keys in a state file: like the ATECC608A simulator, it must
+        // never pass for hardware.
+        hardwareBacked: !isSoftwareTpm(identity),
+        model: modelText(identity),
         serial: this.#serial(esys, fixed),
         keyLocation: `persistent handle ${hexHandle(this.params.persistentHandle)}`,
       };
@@ -466,8 +469,15 @@ function spkiOf(area: PublicArea): Uint8Array {
   return p256Spki(area.ecc.x, area.ecc.y);
 }
 
-/** e.g. "TPM 2.0 IBM (SW TPM), firmware 8217.4131.22.13878". */
-function modelOf(fixed: Map<number, number>): string {
+/** What the TPM says it is (TPM2_GetCapability fixed properties). */
+export interface TpmIdentity {
+  family: string;
+  manufacturer: string;
+  vendor: string;
+  firmware: string;
+}
+
+function tpmIdentityOf(fixed: Map<number, number>): TpmIdentity {
   const text = (...tags: number[]) => {
     const bytes = Buffer.alloc(tags.length * 4);
     for (const [i, tag] of tags.entries()) bytes.writeUInt32BE((fixed.get(tag) ?? 0) >>> 0, i * 4);
@@ -477,18 +487,33 @@ function modelOf(fixed: Map<number, number>): string {
       .replace(/\s+/g, ' ')
       .trim();
   };
-  const family = text(TPM2_PT.FAMILY_INDICATOR) || '2.0';
-  const manufacturer = text(TPM2_PT.MANUFACTURER) || 'unknown manufacturer';
-  const vendor = text(
-    TPM2_PT.VENDOR_STRING_1,
-    TPM2_PT.VENDOR_STRING_2,
-    TPM2_PT.VENDOR_STRING_3,
-    TPM2_PT.VENDOR_STRING_4,
-  );
   const v1 = fixed.get(TPM2_PT.FIRMWARE_VERSION_1) ?? 0;
   const v2 = fixed.get(TPM2_PT.FIRMWARE_VERSION_2) ?? 0;
-  const firmware = [v1 >>> 16, v1 & 0xffff, v2 >>> 16, v2 & 0xffff].join('.');
+  return {
+    family: text(TPM2_PT.FAMILY_INDICATOR) || '2.0',
+    manufacturer: text(TPM2_PT.MANUFACTURER) || 'unknown manufacturer',
+    vendor: text(
+      TPM2_PT.VENDOR_STRING_1,
+      TPM2_PT.VENDOR_STRING_2,
+      TPM2_PT.VENDOR_STRING_3,
+      TPM2_PT.VENDOR_STRING_4,
+    ),
+    firmware: [v1 >>> 16, v1 & 0xffff, v2 >>> 16, v2 & 0xffff].join('.'),
+  };
+}
+
+/** e.g. "TPM 2.0 IBM (SW TPM), firmware 8217.4131.22.13878". */
+function modelText(identity: TpmIdentity): string {
+  const { family, manufacturer, vendor, firmware } = identity;
   return `TPM ${family} ${manufacturer}${vendor ? ` (${vendor})` : ''}, firmware ${firmware}`;
+}
+
+/**
+ * A software TPM: libtpms (swtpm, and IBM's simulator it comes from) reports manufacturer "IBM" and
+ * vendor "SW TPM". Firmware TPMs (AMD fTPM, Intel PTT) are hardware-protected and do not match.
+ */
+export function isSoftwareTpm(identity: TpmIdentity): boolean {
+  return /\bSW\s*TPM\b/i.test(identity.vendor);
 }
 
 function shortSerial(hash: Buffer): string {
