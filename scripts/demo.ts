@@ -135,17 +135,10 @@ async function stopService(supervisor: ServiceSupervisor) {
   }
 }
 
-/**
- * The STOPPING=1 notification, or null. NotifySocket polls its socket (every 5 ms), so a message
- * sent just before the exit can still be unread when the exit is seen: give it a few polls.
- */
-async function stoppingMessage(supervisor: ServiceSupervisor): Promise<string | null> {
-  return supervisor.notify
-    .waitFor((lines) => lines.includes('STOPPING=1'), 500, 'STOPPING=1')
-    .then(
-      (lines) => lines.join(' '),
-      () => null,
-    );
+/** The STOPPING=1 notification, or null (the supervisor reads the socket before it reports the exit). */
+function stoppingMessage(supervisor: ServiceSupervisor): string | null {
+  const stopping = supervisor.notify.messages.find((lines) => lines.includes('STOPPING=1'));
+  return stopping ? stopping.join(' ') : null;
 }
 
 /** The daemon's output into the narration (stdout or, with --json, stderr), as journald would keep it. */
@@ -273,7 +266,7 @@ async function demo(): Promise<void> {
   teardown.add('edge-gatewayd', async () => {
     if (supervisor.child.exitCode === null && supervisor.child.signalCode === null) {
       summary.daemon.exit ??= await stopService(supervisor);
-      summary.daemon.stopping ??= await stoppingMessage(supervisor);
+      summary.daemon.stopping ??= stoppingMessage(supervisor);
     }
     await supervisor.dispose();
   });
@@ -445,7 +438,7 @@ async function demo(): Promise<void> {
   const stopping = performance.now();
   summary.daemon.exit = await stopService(supervisor);
   summary.timings.stop = since(stopping);
-  summary.daemon.stopping = await stoppingMessage(supervisor);
+  summary.daemon.stopping = stoppingMessage(supervisor);
   say(
     `systemd saw: ${summary.daemon.stopping ?? '(no STOPPING=1!)'}; exit ${summary.daemon.exit.code ?? summary.daemon.exit.signal}`,
   );

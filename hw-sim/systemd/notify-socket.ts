@@ -43,6 +43,7 @@ export class NotifySocket {
   readonly #timer: NodeJS.Timeout;
   readonly #waiters = new Set<() => void>();
   readonly #buffer = Buffer.alloc(4096);
+  #closed = false;
 
   constructor(path: string, pollMs = 5) {
     const c = bindLibc();
@@ -60,7 +61,7 @@ export class NotifySocket {
     this.path = path;
     this.#fd = fd;
     // Polling keeps this dependency-free; 5 ms is far below anything a test or the demo waits for.
-    this.#timer = setInterval(() => this.#drain(), pollMs);
+    this.#timer = setInterval(() => this.drain(), pollMs);
   }
 
   /** Resolves with the first message (past or future) that `matches`; rejects after `timeoutMs`. */
@@ -92,12 +93,16 @@ export class NotifySocket {
   }
 
   close(): void {
+    if (this.#closed) return;
     clearInterval(this.#timer);
-    this.#drain();
+    this.drain();
+    this.#closed = true;
     bindLibc().close(this.#fd);
   }
 
-  #drain(): void {
+  /** Reads every message waiting on the socket now (also polled every pollMs). */
+  drain(): void {
+    if (this.#closed) return;
     const c = bindLibc();
     for (;;) {
       const length = c.recv(this.#fd, this.#buffer, this.#buffer.length, 0);

@@ -32,7 +32,13 @@ export class ServiceSupervisor {
     this.#dir = dir;
     this.notify = notify;
     this.child = child;
-    this.exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+    // What the service sent before it exited is read before `exited` resolves (the socket is polled).
+    this.exited = new Promise((resolve) =>
+      child.once('exit', (code, signal) => {
+        notify.drain();
+        resolve({ code, signal });
+      }),
+    );
   }
 
   static start(options: StartOptions): ServiceSupervisor {
