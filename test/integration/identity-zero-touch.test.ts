@@ -1,6 +1,6 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createPrivateKey, createPublicKey, X509Certificate as NodeX509 } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -86,6 +86,15 @@ async function waitForIdentity(
       throw new Error(`identity never got there; last status: ${JSON.stringify(status)}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
+}
+
+/** libfaketime's preload library (Debian's multiarch path). */
+function libfaketime(): string {
+  for (const dir of readdirSync('/usr/lib')) {
+    const candidate = join('/usr/lib', dir, 'faketime', 'libfaketime.so.1');
+    if (existsSync(candidate)) return candidate;
+  }
+  throw new Error('libfaketime is missing: apt-get install faketime (or run scripts/setup.sh)');
 }
 
 async function runDaemon(fixture: GatewayFixture): Promise<ServiceSupervisor> {
@@ -204,19 +213,11 @@ describe('zero-touch identity over EST', () => {
     const enrolled = await waitForIdentity(fixture, (s) => s.state === 'operational');
     await first.stop();
     const calls = est.auditEntries().length;
-    // libfaketime: the daemon's clock (and OpenSSL's) reads 2 January 1970.
-    if (spawnSync('faketime', ['--version']).error) {
-      throw new Error('faketime is missing: apt-get install faketime (or run scripts/setup.sh)');
-    }
+    // libfaketime: the daemon's clock (and OpenSSL's) reads 2 January 1970. Preloaded directly, not
+    // through the faketime wrapper, which forks: killing the wrapper would orphan the daemon.
     const service = ServiceSupervisor.start({
-      command: [
-        'faketime',
-        '1970-01-02 00:00:00',
-        process.execPath,
-        builtEntry('daemon'),
-        '--config',
-        fixture.configPath,
-      ],
+      command: [process.execPath, builtEntry('daemon'), '--config', fixture.configPath],
+      env: { LD_PRELOAD: libfaketime(), FAKETIME: '@1970-01-02 00:00:00' },
     });
     services.push(service);
     await service.waitReady();
