@@ -92,62 +92,81 @@ export class ProxyRig {
   /** Starts everything and waits until the gateway is operational (EST) and connected upstream. */
   static async start(name: string): Promise<ProxyRig> {
     const work = mkdtempSync(join(tmpdir(), `egw-hil-${name}-`));
-    const factoryDir = join(work, 'factory');
-    execFileSync(factoryCaScript, ['init', factoryDir], { stdio: 'pipe' });
-    const factoryRoot = join(factoryDir, 'root.crt');
-    const est = await EstServer.start({
-      stateDir: join(work, 'est-server'),
-      factoryCaPem: [readFileSync(factoryRoot, 'utf8')],
-    });
-    const estRoot = join(work, 'est-root.pem');
-    writeFileSync(estRoot, est.rootPem);
-    const broker = await MosquittoBroker.start({
-      dir: join(work, 'broker'),
-      caFiles: [factoryRoot, estRoot],
-      persistence: true,
-    });
-    const subscriber = await TelemetrySubscriber.connect(broker, { clientId: `backend-${name}` });
-    const sensorCa = SensorCa.open(join(work, 'sensor-ca'));
-    sensorCa.writeCrl();
-    const dtlsPort = await freeUdpPort();
-    const fixture = gatewayFixture(
-      `[identity.est]\nurl = "${est.url}"\ntrust_anchor_file = "${estRoot}"\ntimeout_ms = 5000\n` +
-        '[identity.renewal]\nretry_initial_ms = 200\nretry_max_ms = 1000\njitter_fraction = 0\n' +
-        `[downstream.dtls]\nenabled = true\nhost = "127.0.0.1"\nport = ${dtlsPort}\n` +
-        `sensor_ca_files = ["${sensorCa.certificateFile}"]\n` +
-        // Every simulated sensor comes from 127.0.0.1.
-        'handshakes_per_second_per_address = 500\nhandshake_burst_per_address = 500\n' +
-        `[upstream]\nenabled = true\nbroker_url = "${broker.url}"\ntrust_anchor_file = "${broker.caFile}"\n` +
-        'reconnect_initial_ms = 100\nreconnect_max_ms = 1000\n',
-    );
-    const provisioned = await gatewayctl(
-      'provision',
-      'factory',
-      '-c',
-      fixture.configPath,
-      '--ca-dir',
-      factoryDir,
-    );
-    if (provisioned.code !== 0) throw new Error(`provisioning failed: ${provisioned.stderr}`);
-    const service = startDaemon(fixture.configPath);
-    const rig = new ProxyRig({
-      work,
-      fixture,
-      est,
-      broker,
-      subscriber,
-      sensorCa,
-      dtlsPort,
-      gatewayCa: pemBlocks(readFileSync(factoryRoot, 'utf8')),
-      service,
-    });
-    await service.waitReady();
-    await rig.importSensorCrl();
-    await rig.until('the operational identity (EST) and the broker connection', async () => {
-      const status = await rig.status();
-      return status.identity.state === 'operational' && status.upstream?.connected === true;
-    });
-    return rig;
+    // What is started before the rig exists is stopped again when a later step fails.
+    const started: (() => Promise<unknown> | undefined)[] = [
+      async () => rmSync(work, { recursive: true, force: true }),
+    ];
+    const undo = async () => {
+      for (const stop of started.reverse()) await Promise.resolve(stop()).catch(() => undefined);
+    };
+    let rig: ProxyRig | undefined;
+    try {
+      const factoryDir = join(work, 'factory');
+      execFileSync(factoryCaScript, ['init', factoryDir], { stdio: 'pipe' });
+      const factoryRoot = join(factoryDir, 'root.crt');
+      const est = await EstServer.start({
+        stateDir: join(work, 'est-server'),
+        factoryCaPem: [readFileSync(factoryRoot, 'utf8')],
+      });
+      started.push(() => est.stop());
+      const estRoot = join(work, 'est-root.pem');
+      writeFileSync(estRoot, est.rootPem);
+      const broker = await MosquittoBroker.start({
+        dir: join(work, 'broker'),
+        caFiles: [factoryRoot, estRoot],
+        persistence: true,
+      });
+      started.push(() => broker.stop());
+      const subscriber = await TelemetrySubscriber.connect(broker, { clientId: `backend-${name}` });
+      started.push(() => subscriber.close());
+      const sensorCa = SensorCa.open(join(work, 'sensor-ca'));
+      sensorCa.writeCrl();
+      const dtlsPort = await freeUdpPort();
+      const fixture = gatewayFixture(
+        `[identity.est]\nurl = "${est.url}"\ntrust_anchor_file = "${estRoot}"\ntimeout_ms = 5000\n` +
+          '[identity.renewal]\nretry_initial_ms = 200\nretry_max_ms = 1000\njitter_fraction = 0\n' +
+          `[downstream.dtls]\nenabled = true\nhost = "127.0.0.1"\nport = ${dtlsPort}\n` +
+          `sensor_ca_files = ["${sensorCa.certificateFile}"]\n` +
+          // Every simulated sensor comes from 127.0.0.1.
+          'handshakes_per_second_per_address = 500\nhandshake_burst_per_address = 500\n' +
+          `[upstream]\nenabled = true\nbroker_url = "${broker.url}"\ntrust_anchor_file = "${broker.caFile}"\n` +
+          'reconnect_initial_ms = 100\nreconnect_max_ms = 1000\n',
+      );
+      started.push(async () => rmSync(fixture.dir, { recursive: true, force: true }));
+      const provisioned = await gatewayctl(
+        'provision',
+        'factory',
+        '-c',
+        fixture.configPath,
+        '--ca-dir',
+        factoryDir,
+      );
+      if (provisioned.code !== 0) throw new Error(`provisioning failed: ${provisioned.stderr}`);
+      const service = startDaemon(fixture.configPath);
+      rig = new ProxyRig({
+        work,
+        fixture,
+        est,
+        broker,
+        subscriber,
+        sensorCa,
+        dtlsPort,
+        gatewayCa: pemBlocks(readFileSync(factoryRoot, 'utf8')),
+        service,
+      });
+      const made: ProxyRig = rig;
+      await service.waitReady();
+      await made.importSensorCrl();
+      await made.until('the operational identity (EST) and the broker connection', async () => {
+        const status = await made.status();
+        return status.identity.state === 'operational' && status.upstream?.connected === true;
+      });
+      return made;
+    } catch (error) {
+      if (rig) await rig.dispose().catch(() => undefined);
+      else await undo();
+      throw error;
+    }
   }
 
   /** The sensor CA's current CRL, imported as an operator would (a running daemon applies it at once). */
