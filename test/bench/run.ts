@@ -12,6 +12,7 @@ const benches: Record<string, () => Promise<unknown>> = {
   est: async () => (await import('./est-bench.js')).benchEst(),
   bootstrap: async () => (await import('./bootstrap-bench.js')).benchBootstrap(),
   trust: async () => (await import('./trust-bench.js')).benchTrust(),
+  proxy: async () => (await import('./proxy-bench.js')).benchProxy(),
 };
 
 const wanted = process.argv.slice(2);
