@@ -11,6 +11,9 @@ import { sensorVerifier } from './sensor-verifier.js';
 type DtlsSettings = Config['downstream']['dtls'];
 type CoapSettings = Config['downstream']['coap'];
 
+/** Room in node-coap's answer cache per session: about four piggybacked answers of ~60 bytes. */
+const ANSWER_CACHE_BYTES_PER_SESSION = 256;
+
 /** What the endpoint serves besides the DTLS handshake: the trust module and the proxy's two ports. */
 export interface SensorEndpointOptions {
   /** Judges sensor chains, and (with the routes) authorizes every request. */
@@ -42,6 +45,8 @@ export interface SensorEndpointStatus {
   datagramsMalformed: number;
   /** The CoAP routes' counters; absent while no route is installed. */
   coap?: CoapRouterStatus;
+  /** Answers node-coap keeps to replay to retransmissions, their bytes, and the bound on those. */
+  answerCache: { entries: number; bytes: number; limitBytes: number };
 }
 
 /**
@@ -120,7 +125,12 @@ export class SensorEndpoint {
       }
     });
     const address = await dtls.listen({ host: settings.host, port: settings.port });
-    const server = coap.createServer();
+    // node-coap caches every answer for EXCHANGE_LIFETIME (247 s) to replay it to a retransmission,
+    // with the request, the response and a retransmission timer attached (~6 KB each), bounded only
+    // by the answers' bytes (32 MiB of ~50-byte answers: ~650k of them). Bounded here by sessions:
+    // a sensor waits for one answer at a time (NSTART = 1), so a few per session cover every
+    // retransmission still to come; evicting one clears its timers.
+    const server = coap.createServer({ cacheSize: settings.max_sessions * ANSWER_CACHE_BYTES_PER_SESSION });
     const router =
       routes?.telemetry || routes?.commands
         ? CoapRouter.install(server, {
@@ -164,6 +174,7 @@ export class SensorEndpoint {
       handshakesFailed: stats.handshakesFailed,
       datagramsMalformed: stats.datagramsMalformed,
       ...(this.#router ? { coap: this.#router.status() } : {}),
+      answerCache: answerCacheOf(this.#coap),
     };
   }
 
@@ -172,4 +183,11 @@ export class SensorEndpoint {
     await new Promise<void>((resolve) => this.#coap.close(() => resolve()));
     await this.#dtls.close();
   }
+}
+
+/** node-coap's answer cache (an lru-cache in its `_lru`, not part of its typed surface). */
+function answerCacheOf(server: ReturnType<typeof coap.createServer>): SensorEndpointStatus['answerCache'] {
+  const lru = (server as unknown as { _lru?: { size: number; calculatedSize?: number; maxSize?: number } })
+    ._lru;
+  return { entries: lru?.size ?? 0, bytes: lru?.calculatedSize ?? 0, limitBytes: lru?.maxSize ?? 0 };
 }

@@ -756,6 +756,32 @@ describe('CoAP routes with hand-made requests (DtlsClient)', () => {
   });
 });
 
+describe("node-coap's answer cache", () => {
+  it('is bounded by max_sessions, so answers kept for retransmissions cannot grow without end', async () => {
+    const settings = config(`max_sessions = 2\nsensor_ca_files = ["${pki.file('ca.pem')}"]\n`);
+    const small = await SensorEndpoint.start(settings.downstream.dtls, undefined, log, {
+      telemetry: sink,
+      limits: settings.downstream.coap,
+    });
+    const client = await connectSensor(pki, Number(small.status().listening.split(':').at(-1)));
+    clients.push(client);
+    try {
+      // Without trust every request is answered 4.01: 300 answers of ~20 bytes, 512 bytes of room.
+      for (let id = 1; id <= 300; id++) {
+        const reply = decode(await client.request(encode({ ...postTelemetry(json({})), messageId: id })));
+        expect(reply.messageId).toBe(id);
+      }
+      const cache = small.status().answerCache;
+      expect(cache.limitBytes).toBe(512);
+      expect(cache.bytes).toBeLessThanOrEqual(512);
+      expect(cache.entries).toBeGreaterThan(0);
+      expect(cache.entries).toBeLessThan(300);
+    } finally {
+      await small.close();
+    }
+  });
+});
+
 describe('CoAP routes without a trust module', () => {
   it('answer 4.01: a session verified by OpenSSL alone carries no sensor identity', async () => {
     const settings = config(`sensor_ca_files = ["${pki.file('ca.pem')}"]\n`);
