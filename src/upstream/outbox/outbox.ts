@@ -250,7 +250,7 @@ export class Outbox {
     this.#bytes += waitingBytes - outcome.uncountedBytes + outcome.restoredBytes - outcome.droppedBytes;
     this.#removed += outcome.removed;
     this.#dropped += outcome.dropped;
-    if (outcome.removed > 0) this.#drained.push({ at: this.#clock(), rows: outcome.removed });
+    if (outcome.removed > 0) this.#noteDrained(outcome.removed);
     for (const [index, entry] of waiting.entries())
       entry.resolve({ full: false, id: outcome.ids[index] as number });
   }
@@ -373,14 +373,26 @@ export class Outbox {
     return { dropped, droppedBytes };
   }
 
+  /** Remembers a drain for the rate #retryAfterSeconds uses; only DRAIN_WINDOW_MS of them are kept. */
+  #noteDrained(rows: number): void {
+    const now = this.#clock();
+    this.#drained.push({ at: now, rows });
+    // Pruned here too, not only when the outbox is full: one entry per commit would pile up.
+    if ((this.#drained[0]?.at ?? now) <= now - DRAIN_WINDOW_MS) this.#forgetOldDrains(now);
+  }
+
+  #forgetOldDrains(now: number): void {
+    const firstKept = this.#drained.findIndex((entry) => entry.at > now - DRAIN_WINDOW_MS);
+    this.#drained.splice(0, firstKept === -1 ? this.#drained.length : firstKept);
+  }
+
   /**
    * When a refused sender should try again: the time the recent drain rate needs to make the room,
    * between 1 s and refuse_max_age_s (the latter when nothing drains, e.g. the broker is away).
    */
   #retryAfterSeconds(overRows: number, overBytes: number): number {
     const maxAge = this.#settings.refuse_max_age_s;
-    const now = this.#clock();
-    this.#drained = this.#drained.filter((entry) => entry.at > now - DRAIN_WINDOW_MS);
+    this.#forgetOldDrains(this.#clock());
     const drainedRows = this.#drained.reduce((sum, entry) => sum + entry.rows, 0);
     if (drainedRows === 0) return maxAge;
     const perSecond = drainedRows / (DRAIN_WINDOW_MS / 1000);
