@@ -24,6 +24,11 @@ export interface MosquittoBrokerOptions {
   persistence?: boolean;
   /** 'tlsv1.2' pins TLS 1.2 (the broker then refuses unknown client CAs inside the handshake). Default any. */
   tlsVersion?: 'tlsv1.2' | 'tlsv1.3';
+  /**
+   * QoS 1/2 messages in flight per client (mosquitto's max_inflight_messages, announced as the MQTT 5
+   * Receive Maximum): it caps a publisher's window. Default mosquitto's own, 20.
+   */
+  maxInflightMessages?: number;
   /** Messages mosquitto queues per offline durable session (its default of 1000 drops QoS 1 beyond). */
   maxQueuedMessages?: number;
   /** The mosquitto executable. Default `mosquitto` from PATH. */

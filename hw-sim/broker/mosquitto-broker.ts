@@ -171,6 +171,7 @@ export class MosquittoBroker {
       options.persistence ? 'persistence true' : 'persistence false',
       ...(options.persistence ? [`persistence_location ${this.dir}/`, 'autosave_interval 1800'] : []),
       `max_queued_messages ${options.maxQueuedMessages ?? 100_000}`,
+      ...(options.maxInflightMessages ? [`max_inflight_messages ${options.maxInflightMessages}`] : []),
       'log_dest stderr', // unbuffered, unlike stdout into a pipe
       'log_type error',
       'log_type warning',

@@ -468,7 +468,10 @@ export class UpstreamClient
   #wake(): void {
     if (this.#pumpScheduled) return;
     this.#pumpScheduled = true;
-    setImmediate(() => {
+    // Right after the current burst of PUBACKs (one socket read), not at the end of the event-loop
+    // turn: under load a turn handles hundreds of sensor datagrams, and a broker's Receive Maximum
+    // (mosquitto: 20) would then cap forwarding at one window per turn.
+    queueMicrotask(() => {
       this.#pumpScheduled = false;
       this.#pump();
     });

@@ -26,7 +26,6 @@ import { DeliveryLog, streamIntegrity } from './proxy/delivery-log.js';
 import {
   type GatewaySetup,
   makeFactoryCa,
-  mosquittoWithInflight,
   OUTBOX_DEFAULTS,
   pointAt,
   provisionGateway,
@@ -513,7 +512,7 @@ async function wideWindowStep(rig: Rig, sensors: number): Promise<Record<string,
   const broker = await MosquittoBroker.start({
     caFiles: [rig.setup.factoryRootFile],
     dir: join(rig.work, 'broker-wide'),
-    binary: mosquittoWithInflight(rig.work, WIDE_INFLIGHT),
+    maxInflightMessages: WIDE_INFLIGHT,
   });
   const load = LoadProcess.start();
   let wide: Rig | undefined;

@@ -1,5 +1,4 @@
 import { execFile, execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -67,21 +66,6 @@ function gatewayConfig(sensorCaDir: string, broker: MosquittoBroker): string {
     `[upstream]\nenabled = true\nbroker_url = "${broker.url}"\ntrust_anchor_file = "${broker.caFile}"\n` +
     'reconnect_initial_ms = 100\nreconnect_max_ms = 1000\n'
   );
-}
-
-/**
- * A mosquitto launcher (for MosquittoBroker's `binary`) that adds `max_inflight_messages` to the
- * configuration it is given: mosquitto announces it as its MQTT 5 Receive Maximum (default 20),
- * which caps the gateway's in-flight window upstream.
- */
-export function mosquittoWithInflight(dir: string, inflight: number): string {
-  const file = join(dir, 'mosquitto-inflight.sh');
-  writeFileSync(
-    file,
-    `#!/bin/sh\nprintf 'max_inflight_messages ${inflight}\\n' >> "$2"\nexec mosquitto "$@"\n`,
-    { mode: 0o700 },
-  );
-  return file;
 }
 
 async function gatewayctl(...args: string[]): Promise<string> {
