@@ -1,11 +1,16 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ServiceSupervisor } from '../../hw-sim/systemd/index.js';
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+/** The repository root: the nearest folder with package.json (this file also runs compiled, from dist/test). */
+const root = (() => {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir);
+  return dir;
+})();
 
 /** A built entry point; the tests run what ships (dist/), so `npm test` builds first. */
 export function builtEntry(relative: 'daemon' | 'cli'): string {
