@@ -3,6 +3,7 @@ import type { Config } from '../config/index.js';
 import type { KeyStore } from '../keys/index.js';
 import { CoapDtlsSocket, DtlsServer } from '../tls/index.js';
 import { SensorTrust } from '../trust/index.js';
+import { AnswerCacheBound } from './answer-cache-bound.js';
 import { CoapRouter, type CoapRouterStatus } from './coap/index.js';
 import { endpointCredentials } from './endpoint-credentials.js';
 import type { CommandSource, TelemetrySink } from './proxy-ports.js';
@@ -10,9 +11,8 @@ import { sensorVerifier } from './sensor-verifier.js';
 
 type DtlsSettings = Config['downstream']['dtls'];
 type CoapSettings = Config['downstream']['coap'];
-
-/** Room in node-coap's answer cache per session: about four piggybacked answers of ~60 bytes. */
-const ANSWER_CACHE_BYTES_PER_SESSION = 256;
+/** How often node-coap's answer cache is brought back within its bound. */
+const ANSWER_TRIM_INTERVAL_MS = 1_000;
 
 /** What the endpoint serves besides the DTLS handshake: the trust module and the proxy's two ports. */
 export interface SensorEndpointOptions {
@@ -45,8 +45,8 @@ export interface SensorEndpointStatus {
   datagramsMalformed: number;
   /** The CoAP routes' counters; absent while no route is installed. */
   coap?: CoapRouterStatus;
-  /** Answers node-coap keeps to replay to retransmissions, their bytes, and the bound on those. */
-  answerCache: { entries: number; bytes: number; limitBytes: number };
+  /** Answers node-coap keeps to replay to retransmissions, the bound on them, and those evicted. */
+  answerCache: { entries: number; limit: number; evicted: number };
 }
 
 /**
@@ -60,6 +60,8 @@ export class SensorEndpoint {
   readonly #listening: string;
   readonly #serverKey: string;
   readonly #router: CoapRouter | undefined;
+  readonly #answers: AnswerCacheBound;
+  readonly #trimTimer: NodeJS.Timeout;
 
   private constructor(
     dtls: DtlsServer,
@@ -73,6 +75,17 @@ export class SensorEndpoint {
     this.#listening = listening;
     this.#serverKey = serverKey;
     this.#router = router;
+    this.#answers = new AnswerCacheBound(server);
+    this.#trimTimer = setInterval(
+      () => this.#answers.trim(dtls.stats().sessionsEstablished),
+      ANSWER_TRIM_INTERVAL_MS,
+    );
+    this.#trimTimer.unref();
+  }
+
+  /** Brings node-coap's answer cache within its bound now (it is also done every second). */
+  trimAnswers(): void {
+    this.#answers.trim(this.#dtls.stats().sessionsEstablished);
   }
 
   /**
@@ -125,12 +138,7 @@ export class SensorEndpoint {
       }
     });
     const address = await dtls.listen({ host: settings.host, port: settings.port });
-    // node-coap caches every answer for EXCHANGE_LIFETIME (247 s) to replay it to a retransmission,
-    // with the request, the response and a retransmission timer attached (~6 KB each), bounded only
-    // by the answers' bytes (32 MiB of ~50-byte answers: ~650k of them). Bounded here by sessions:
-    // a sensor waits for one answer at a time (NSTART = 1), so a few per session cover every
-    // retransmission still to come; evicting one clears its timers.
-    const server = coap.createServer({ cacheSize: settings.max_sessions * ANSWER_CACHE_BYTES_PER_SESSION });
+    const server = coap.createServer();
     const router =
       routes?.telemetry || routes?.commands
         ? CoapRouter.install(server, {
@@ -174,20 +182,14 @@ export class SensorEndpoint {
       handshakesFailed: stats.handshakesFailed,
       datagramsMalformed: stats.datagramsMalformed,
       ...(this.#router ? { coap: this.#router.status() } : {}),
-      answerCache: answerCacheOf(this.#coap),
+      answerCache: this.#answers.status(),
     };
   }
 
   async close(): Promise<void> {
+    clearInterval(this.#trimTimer);
     this.#router?.close();
     await new Promise<void>((resolve) => this.#coap.close(() => resolve()));
     await this.#dtls.close();
   }
-}
-
-/** node-coap's answer cache (an lru-cache in its `_lru`, not part of its typed surface). */
-function answerCacheOf(server: ReturnType<typeof coap.createServer>): SensorEndpointStatus['answerCache'] {
-  const lru = (server as unknown as { _lru?: { size: number; calculatedSize?: number; maxSize?: number } })
-    ._lru;
-  return { entries: lru?.size ?? 0, bytes: lru?.calculatedSize ?? 0, limitBytes: lru?.maxSize ?? 0 };
 }
