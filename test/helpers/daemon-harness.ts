@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -49,6 +49,18 @@ export function gatewayFixture(extra = ''): GatewayFixture {
   };
   fixture.writeConfig(extra);
   return fixture;
+}
+
+/**
+ * Environment that makes a process's clock (and OpenSSL's) read `at` (e.g. "1970-01-02 00:00:00"),
+ * by preloading libfaketime directly: the `faketime` wrapper forks, so killing it would orphan the child.
+ */
+export function fakeClockEnv(at: string): NodeJS.ProcessEnv {
+  for (const dir of readdirSync('/usr/lib')) {
+    const library = join('/usr/lib', dir, 'faketime', 'libfaketime.so.1');
+    if (existsSync(library)) return { LD_PRELOAD: library, FAKETIME: `@${at}` };
+  }
+  throw new Error('libfaketime is missing: apt-get install faketime (or run scripts/setup.sh)');
 }
 
 export function startDaemon(configPath: string, watchdogUsec?: number): ServiceSupervisor {

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { createPrivateKey, createPublicKey, X509Certificate as NodeX509 } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -11,6 +11,7 @@ import { SwtpmProcess } from '../../hw-sim/tpm/index.js';
 import type { IdentityStatus } from '../../src/identity/index.js';
 import {
   builtEntry,
+  fakeClockEnv,
   type GatewayFixture,
   gatewayctl,
   gatewayFixture,
@@ -86,15 +87,6 @@ async function waitForIdentity(
       throw new Error(`identity never got there; last status: ${JSON.stringify(status)}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-}
-
-/** libfaketime's preload library (Debian's multiarch path). */
-function libfaketime(): string {
-  for (const dir of readdirSync('/usr/lib')) {
-    const candidate = join('/usr/lib', dir, 'faketime', 'libfaketime.so.1');
-    if (existsSync(candidate)) return candidate;
-  }
-  throw new Error('libfaketime is missing: apt-get install faketime (or run scripts/setup.sh)');
 }
 
 async function runDaemon(fixture: GatewayFixture): Promise<ServiceSupervisor> {
@@ -213,11 +205,10 @@ describe('zero-touch identity over EST', () => {
     const enrolled = await waitForIdentity(fixture, (s) => s.state === 'operational');
     await first.stop();
     const calls = est.auditEntries().length;
-    // libfaketime: the daemon's clock (and OpenSSL's) reads 2 January 1970. Preloaded directly, not
-    // through the faketime wrapper, which forks: killing the wrapper would orphan the daemon.
+    // libfaketime: the daemon's clock (and OpenSSL's) reads 2 January 1970.
     const service = ServiceSupervisor.start({
       command: [process.execPath, builtEntry('daemon'), '--config', fixture.configPath],
-      env: { LD_PRELOAD: libfaketime(), FAKETIME: '@1970-01-02 00:00:00' },
+      env: fakeClockEnv('1970-01-02 00:00:00'),
     });
     services.push(service);
     await service.waitReady();

@@ -1,4 +1,4 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -12,10 +12,10 @@ import type { SensorTrustStatus } from '../../src/trust/index.js';
 import { coapCode, coapGet } from '../bench/dtls/coap-get.js';
 import {
   builtEntry,
+  fakeClockEnv,
   type GatewayFixture,
   gatewayctl,
   gatewayFixture,
-  startDaemon,
 } from '../helpers/daemon-harness.js';
 import { freePort, OpensslOcspPki } from '../helpers/openssl-ocsp-pki.js';
 import { buildTestCrl, type TestCa, type TestCertificate, TestPkiDir } from '../helpers/test-crl.js';
@@ -73,9 +73,12 @@ async function trustGateway(extra = ''): Promise<GatewayFixture> {
 
 async function run(
   fixture: GatewayFixture,
-  command?: string[],
+  env?: NodeJS.ProcessEnv,
 ): Promise<{ service: ServiceSupervisor; port: number }> {
-  const service = command ? ServiceSupervisor.start({ command }) : startDaemon(fixture.configPath);
+  const service = ServiceSupervisor.start({
+    command: [process.execPath, builtEntry('daemon'), '--config', fixture.configPath],
+    ...(env ? { env } : {}),
+  });
   services.push(service);
   await service.waitReady();
   const status = await daemonStatus(fixture);
@@ -338,17 +341,8 @@ describe('sensor trust in the daemon', () => {
     const first = await run(fixture); // remembers a good time
     await connect(first.port, sensor);
     await first.service.stop();
-    if (spawnSync('faketime', ['--version']).error) {
-      throw new Error('faketime is missing: apt-get install faketime (or run scripts/setup.sh)');
-    }
-    const faked = await run(fixture, [
-      'faketime',
-      '1970-01-02 00:00:00',
-      process.execPath,
-      builtEntry('daemon'),
-      '--config',
-      fixture.configPath,
-    ]);
+    // libfaketime: the daemon's clock (and OpenSSL's) reads 2 January 1970.
+    const faked = await run(fixture, fakeClockEnv('1970-01-02 00:00:00'));
     await connect(faked.port, sensor); // at 1970 it would be "not yet valid"
     const trust = (await daemonStatus(fixture)).sensorTrust;
     expect(trust.clockBehindFloor).toBe(true);
