@@ -556,6 +556,37 @@ describe('CoAP routes with hand-made requests (DtlsClient)', () => {
     expect(sink.accepted.length - before.accepted).toBe(1);
   });
 
+  it('answers telemetry retransmitted over a new DTLS session 2.04 again without storing it twice', async () => {
+    const before = { accepted: sink.accepted.length, again: coapStatus().telemetryAlreadyStored };
+    const first = await RawSensor.connect();
+    const request = {
+      ...postTelemetry(json({ reading: 'across sessions' })),
+      messageId: 0x4242,
+      token: Buffer.from('e1', 'hex'),
+    };
+    first.send(request);
+    expect(await first.next()).toMatchObject({ type: 'ACK', code: '2.04' });
+    // The sensor missed that 2.04, reconnected (a new session, another port) and sends it again.
+    first.client.destroy();
+    const second = await RawSensor.connect();
+    second.send(request);
+    expect(await second.next()).toMatchObject({ type: 'ACK', code: '2.04', messageId: 0x4242 });
+    expect(sink.accepted.length - before.accepted).toBe(1);
+    expect(coapStatus().telemetryAlreadyStored - before.again).toBe(1);
+    // After a reboot (another session), the same message id with another body is a new message: a
+    // rebooted sensor's message ids may start over.
+    second.client.destroy();
+    const rebooted = await RawSensor.connect();
+    rebooted.send({
+      ...request,
+      payload: json({ reading: 'new after reboot' }),
+      token: Buffer.from('e2', 'hex'),
+    });
+    expect(await rebooted.next()).toMatchObject({ type: 'ACK', code: '2.04', messageId: 0x4242 });
+    expect(sink.accepted.length - before.accepted).toBe(2);
+    expect(coapStatus().telemetryAlreadyStored - before.again).toBe(1);
+  });
+
   it('answers a CON retransmitted after its piggybacked 2.04 from the cache, without the sink', async () => {
     const sensor = await RawSensor.connect();
     const before = sink.accepted.length;
@@ -771,9 +802,11 @@ describe("node-coap's answer cache", () => {
         const reply = decode(await client.request(encode({ ...postTelemetry(json({})), messageId: id })));
         expect(reply.messageId).toBe(id);
       }
-      expect(small.status().answerCache.entries).toBe(1_200);
       small.trimAnswers();
-      expect(small.status().answerCache).toEqual({ entries: 1_028, limit: 1_028, evicted: 172 });
+      // (The endpoint also trims every second on its own: count the evicted ones with the kept.)
+      const cache = small.status().answerCache;
+      expect(cache).toMatchObject({ entries: 1_028, limit: 1_028 });
+      expect(cache.entries + cache.evicted).toBe(1_200);
       // The latest answer is still replayed to a retransmission of its request.
       const again = decode(await client.request(encode({ ...postTelemetry(json({})), messageId: 1_200 })));
       expect(again.messageId).toBe(1_200);

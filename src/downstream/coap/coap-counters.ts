@@ -8,6 +8,8 @@ export interface CoapRouterStatus {
   telemetryAccepted: number;
   /** Payload bytes of those messages. */
   telemetryBytes: number;
+  /** Telemetry retransmitted over a new session after it was stored: answered 2.04 again, not stored twice. */
+  telemetryAlreadyStored: number;
   /** Error responses by code, e.g. { "4.03": 2, "5.03": 1 }. */
   refused: Record<string, number>;
   /** Block-wise request bodies being reassembled now. */
@@ -25,6 +27,7 @@ export class CoapCounters {
   duplicatesIgnored = 0;
   telemetryAccepted = 0;
   telemetryBytes = 0;
+  telemetryAlreadyStored = 0;
   commandsSent = 0;
   commandsDelivered = 0;
   readonly #refused: Record<string, number> = {};
@@ -39,6 +42,7 @@ export class CoapCounters {
       duplicatesIgnored: this.duplicatesIgnored,
       telemetryAccepted: this.telemetryAccepted,
       telemetryBytes: this.telemetryBytes,
+      telemetryAlreadyStored: this.telemetryAlreadyStored,
       refused: { ...this.#refused },
       blockwiseInProgress: now.blockwiseInProgress,
       observers: now.observers,

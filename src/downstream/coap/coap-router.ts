@@ -7,6 +7,7 @@ import type { CoapResource } from './coap-resource.js';
 import { type CoapResponse, respond } from './coap-response.js';
 import { CommandsResource } from './commands-resource.js';
 import { CONTENT_FORMAT } from './content-format.js';
+import { DeliveredTelemetry } from './delivered-telemetry.js';
 import { DuplicateFilter } from './duplicate-filter.js';
 import { installGatewayMiddleware, takenBlock1 } from './gateway-middleware.js';
 import { SensorExchange } from './sensor-exchange.js';
@@ -44,6 +45,8 @@ export interface CoapRouterOptions {
 
 /** RFC 7252 §4.8.2 with node-coap's default transmission parameters. */
 const EXCHANGE_LIFETIME_MS = coap.parameters.exchangeLifetime * 1000;
+/** How often, at most, DeliveredTelemetry drops sensors that have gone (on a session's end). */
+const PRUNE_INTERVAL_MS = 60_000;
 const MAX_TRANSMIT_WAIT_MS = coap.parameters.maxTransmitWait * 1000;
 
 /**
@@ -61,6 +64,8 @@ export class CoapRouter {
   readonly #assembler: Block1Assembler;
   readonly #commands: CommandsResource | undefined;
   readonly #resources = new Map<string, CoapResource>();
+  readonly #delivered = new DeliveredTelemetry({ lifetimeMs: EXCHANGE_LIFETIME_MS });
+  #prunedAt = Date.now();
 
   private constructor(options: CoapRouterOptions) {
     this.#trust = options.trust;
@@ -82,6 +87,7 @@ export class CoapRouter {
           counters: this.#counters,
           log: options.log,
           now,
+          delivered: this.#delivered,
         }),
       );
     }
@@ -127,6 +133,11 @@ export class CoapRouter {
     this.#commands?.sessionEnded(key);
     this.#assembler.forgetPeer(key);
     this.#duplicates.forgetPeer(key);
+    // Sensors come and go: now and then, forget those whose stored messages all expired.
+    if (Date.now() - this.#prunedAt > PRUNE_INTERVAL_MS) {
+      this.#prunedAt = Date.now();
+      this.#delivered.prune();
+    }
   }
 
   status(): CoapRouterStatus {

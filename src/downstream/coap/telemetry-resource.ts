@@ -5,6 +5,7 @@ import { cborProblem } from './cbor-problem.js';
 import type { CoapCounters } from './coap-counters.js';
 import type { CoapResource } from './coap-resource.js';
 import { CONTENT_FORMAT, contentFormatNumber } from './content-format.js';
+import type { DeliveredTelemetry } from './delivered-telemetry.js';
 import { takenBlock1, takenRequestTag } from './gateway-middleware.js';
 import { jsonProblem } from './json-problem.js';
 import type { Link } from './link-format.js';
@@ -34,6 +35,7 @@ export class TelemetryResource implements CoapResource {
   readonly #counters: CoapCounters;
   readonly #log: Log;
   readonly #now: () => Date;
+  readonly #delivered: DeliveredTelemetry;
 
   constructor(options: {
     sink: TelemetrySink;
@@ -42,6 +44,7 @@ export class TelemetryResource implements CoapResource {
     counters: CoapCounters;
     log: Log;
     now: () => Date;
+    delivered: DeliveredTelemetry;
   }) {
     this.#sink = options.sink;
     this.#assembler = options.assembler;
@@ -49,6 +52,7 @@ export class TelemetryResource implements CoapResource {
     this.#counters = options.counters;
     this.#log = options.log;
     this.#now = options.now;
+    this.#delivered = options.delivered;
   }
 
   handle(exchange: SensorExchange): void {
@@ -105,10 +109,24 @@ export class TelemetryResource implements CoapResource {
       );
       return;
     }
-    this.#store(exchange, format, body, block);
+    // A single-datagram message the sensor sends again over a new session (it reconnected before it
+    // saw our 2.04): answered as before, not stored twice. Block-wise bodies are not tracked.
+    const messageId = block ? undefined : exchange.request._packet.messageId;
+    if (messageId !== undefined && this.#delivered.has(exchange.sensor.sha256, messageId, body)) {
+      this.#counters.telemetryAlreadyStored++;
+      exchange.reply('2.04');
+      return;
+    }
+    this.#store(exchange, format, body, block, messageId);
   }
 
-  #store(exchange: SensorExchange, format: 50 | 60, body: Buffer, block: BlockOption | undefined): void {
+  #store(
+    exchange: SensorExchange,
+    format: 50 | 60,
+    body: Buffer,
+    block: BlockOption | undefined,
+    messageId: number | undefined,
+  ): void {
     this.#sink
       .accept({
         sensorId: exchange.sensorId,
@@ -127,6 +145,7 @@ export class TelemetryResource implements CoapResource {
           }
           this.#counters.telemetryAccepted++;
           this.#counters.telemetryBytes += body.length;
+          if (messageId !== undefined) this.#delivered.remember(exchange.sensor.sha256, messageId, body);
           // The final block's answer echoes its Block1 without "more" (RFC 7959 §2.3).
           exchange.reply('2.04', undefined, block ? { block1: { ...block, more: false } } : {});
         },

@@ -1,0 +1,72 @@
+import { createHash } from 'node:crypto';
+
+/** Messages remembered per sensor: a sensor retransmits only its latest message (NSTART = 1). */
+const PER_SENSOR = 8;
+
+/**
+ * The telemetry each sensor had stored recently, by CoAP message id and a hash of the body, so that
+ * a retransmission arriving over a *new* DTLS session (the sensor reconnected before it saw our
+ * 2.04) is answered 2.04 again instead of being stored twice. The per-session DuplicateFilter
+ * cannot see it, and it forgets ids when a session ends because a rebooted sensor may start its
+ * message ids over: here the body must match too, so a new message that happens to reuse an id is
+ * stored, not mistaken for the old one. Entries count for EXCHANGE_LIFETIME.
+ */
+export class DeliveredTelemetry {
+  readonly #lifetimeMs: number;
+  readonly #now: () => number;
+  /** Sensor (certificate SHA-256) → "messageId:bodyHash" → when it stops counting. */
+  readonly #bySensor = new Map<string, Map<string, number>>();
+  #entries = 0;
+
+  constructor(options: { lifetimeMs: number; now?: () => number }) {
+    this.#lifetimeMs = options.lifetimeMs;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** True when `sensor` had this message (same id, same body) stored within the lifetime. */
+  has(sensor: string, messageId: number, body: Uint8Array): boolean {
+    const until = this.#bySensor.get(sensor)?.get(keyOf(messageId, body));
+    return until !== undefined && until > this.#now();
+  }
+
+  /** Remembers a message the sink made durable. */
+  remember(sensor: string, messageId: number, body: Uint8Array): void {
+    const now = this.#now();
+    let messages = this.#bySensor.get(sensor);
+    if (!messages) {
+      messages = new Map();
+      this.#bySensor.set(sensor, messages);
+    }
+    const key = keyOf(messageId, body);
+    if (messages.delete(key)) this.#entries--;
+    // Insertion order is expiry order: expired ones and those beyond PER_SENSOR go first.
+    for (const [old, until] of messages) {
+      if (until > now && messages.size < PER_SENSOR) break;
+      messages.delete(old);
+      this.#entries--;
+    }
+    messages.set(key, now + this.#lifetimeMs);
+    this.#entries++;
+  }
+
+  /** Drops sensors whose messages all expired (called now and then: sensors come and go). */
+  prune(): void {
+    const now = this.#now();
+    for (const [sensor, messages] of this.#bySensor) {
+      let newest = 0;
+      for (const until of messages.values()) newest = Math.max(newest, until);
+      if (newest <= now) {
+        this.#entries -= messages.size;
+        this.#bySensor.delete(sensor);
+      }
+    }
+  }
+
+  get entries(): number {
+    return this.#entries;
+  }
+}
+
+function keyOf(messageId: number, body: Uint8Array): string {
+  return `${messageId}:${createHash('sha256').update(body).digest('base64')}`;
+}
