@@ -23,21 +23,25 @@ export class DeliveredTelemetry {
     this.#now = options.now ?? Date.now;
   }
 
-  /** True when `sensor` had this message (same id, same body) stored within the lifetime. */
-  has(sensor: string, messageId: number, body: Uint8Array): boolean {
-    const until = this.#bySensor.get(sensor)?.get(keyOf(messageId, body));
+  /** What identifies a message here: its id and a hash of its body (made once per message). */
+  static keyOf(messageId: number, body: Uint8Array): string {
+    return `${messageId}:${createHash('sha256').update(body).digest('base64')}`;
+  }
+
+  /** True when `sensor` had the message with this key (keyOf) stored within the lifetime. */
+  has(sensor: string, key: string): boolean {
+    const until = this.#bySensor.get(sensor)?.get(key);
     return until !== undefined && until > this.#now();
   }
 
-  /** Remembers a message the sink made durable. */
-  remember(sensor: string, messageId: number, body: Uint8Array): void {
+  /** Remembers a message the sink made durable, by its key (keyOf). */
+  remember(sensor: string, key: string): void {
     const now = this.#now();
     let messages = this.#bySensor.get(sensor);
     if (!messages) {
       messages = new Map();
       this.#bySensor.set(sensor, messages);
     }
-    const key = keyOf(messageId, body);
     if (messages.delete(key)) this.#entries--;
     // Insertion order is expiry order: expired ones and those beyond PER_SENSOR go first.
     for (const [old, until] of messages) {
@@ -65,8 +69,4 @@ export class DeliveredTelemetry {
   get entries(): number {
     return this.#entries;
   }
-}
-
-function keyOf(messageId: number, body: Uint8Array): string {
-  return `${messageId}:${createHash('sha256').update(body).digest('base64')}`;
 }

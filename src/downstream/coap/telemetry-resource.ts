@@ -5,7 +5,7 @@ import { cborProblem } from './cbor-problem.js';
 import type { CoapCounters } from './coap-counters.js';
 import type { CoapResource } from './coap-resource.js';
 import { CONTENT_FORMAT, contentFormatNumber } from './content-format.js';
-import type { DeliveredTelemetry } from './delivered-telemetry.js';
+import { DeliveredTelemetry } from './delivered-telemetry.js';
 import { takenBlock1, takenRequestTag } from './gateway-middleware.js';
 import { jsonProblem } from './json-problem.js';
 import type { Link } from './link-format.js';
@@ -112,12 +112,13 @@ export class TelemetryResource implements CoapResource {
     // A single-datagram message the sensor sends again over a new session (it reconnected before it
     // saw our 2.04): answered as before, not stored twice. Block-wise bodies are not tracked.
     const messageId = block ? undefined : exchange.request._packet.messageId;
-    if (messageId !== undefined && this.#delivered.has(exchange.sensor.sha256, messageId, body)) {
+    const key = messageId === undefined ? undefined : DeliveredTelemetry.keyOf(messageId, body);
+    if (key !== undefined && this.#delivered.has(exchange.sensor.sha256, key)) {
       this.#counters.telemetryAlreadyStored++;
       exchange.reply('2.04');
       return;
     }
-    this.#store(exchange, format, body, block, messageId);
+    this.#store(exchange, format, body, block, key);
   }
 
   #store(
@@ -125,7 +126,7 @@ export class TelemetryResource implements CoapResource {
     format: 50 | 60,
     body: Buffer,
     block: BlockOption | undefined,
-    messageId: number | undefined,
+    deliveredKey: string | undefined,
   ): void {
     this.#sink
       .accept({
@@ -145,7 +146,7 @@ export class TelemetryResource implements CoapResource {
           }
           this.#counters.telemetryAccepted++;
           this.#counters.telemetryBytes += body.length;
-          if (messageId !== undefined) this.#delivered.remember(exchange.sensor.sha256, messageId, body);
+          if (deliveredKey !== undefined) this.#delivered.remember(exchange.sensor.sha256, deliveredKey);
           // The final block's answer echoes its Block1 without "more" (RFC 7959 §2.3).
           exchange.reply('2.04', undefined, block ? { block1: { ...block, more: false } } : {});
         },
