@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { ServiceSupervisor } from '../../hw-sim/systemd/index.js';
 
 /** The repository root: the nearest folder with package.json (this file also runs compiled, from dist/test). */
-const root = (() => {
+export const repositoryRoot = (() => {
   let dir = dirname(fileURLToPath(import.meta.url));
   while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir);
   return dir;
@@ -14,7 +14,7 @@ const root = (() => {
 
 /** A built entry point; the tests run what ships (dist/), so `npm test` builds first. */
 export function builtEntry(relative: 'daemon' | 'cli'): string {
-  const path = join(root, 'dist/src', relative, 'main.js');
+  const path = join(repositoryRoot, 'dist/src', relative, 'main.js');
   if (!existsSync(path))
     throw new Error(`${path} is missing: run \`npm run build\` (npm test does it for you)`);
   return path;

@@ -1,20 +1,18 @@
-import { execFile, execFileSync } from 'node:child_process';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
 import type { MosquittoBroker } from '../../../hw-sim/broker/index.js';
 import { SENSOR_CA_FILES, SensorCa } from '../../../hw-sim/sensors/index.js';
 import { ServiceSupervisor } from '../../../hw-sim/systemd/index.js';
 import { controlRequest, type DaemonStatus } from '../../../src/control/index.js';
-import { type GatewayFixture, gatewayFixture } from '../../helpers/daemon-harness.js';
+import {
+  builtEntry,
+  type GatewayFixture,
+  gatewayctl,
+  gatewayFixture,
+  repositoryRoot,
+} from '../../helpers/daemon-harness.js';
 
-// Compiled to dist/test/bench/proxy/: the repository is four levels up. (daemon-harness's own
-// builtEntry() resolves from test/helpers/ and so only works from the TypeScript sources.)
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..');
-const daemonMain = join(root, 'dist/src/daemon/main.js');
-const cliMain = join(root, 'dist/src/cli/main.js');
-const factoryCaScript = join(root, 'scripts/factory-ca.sh');
-const run = promisify(execFile);
+const factoryCaScript = join(repositoryRoot, 'scripts/factory-ca.sh');
 
 /** The outbox settings the bench runs with: the shipped defaults, stated in the results. */
 export const OUTBOX_DEFAULTS = { commit_interval_ms: 5, commit_batch: 256 };
@@ -48,7 +46,7 @@ export async function provisionGateway(
   const sensorCaDir = join(work, 'sensor-ca');
   SensorCa.open(sensorCaDir);
   const fixture = gatewayFixture(gatewayConfig(sensorCaDir, broker));
-  await gatewayctl('provision', 'factory', '-c', fixture.configPath, '--ca-dir', factory.dir);
+  await gatewayctlOrThrow('provision', 'factory', '-c', fixture.configPath, '--ca-dir', factory.dir);
   return { fixture, factoryDir: factory.dir, sensorCaDir, factoryRootFile: factory.rootFile };
 }
 
@@ -68,13 +66,12 @@ function gatewayConfig(sensorCaDir: string, broker: MosquittoBroker): string {
   );
 }
 
-async function gatewayctl(...args: string[]): Promise<string> {
-  try {
-    return (await run(process.execPath, [cliMain, ...args], { encoding: 'utf8' })).stdout;
-  } catch (error) {
-    const { stderr } = error as { stderr?: string };
-    throw new Error(`gatewayctl ${args.slice(0, 3).join(' ')} failed: ${stderr ?? String(error)}`);
-  }
+/** gatewayctl, failing loudly: the bench cannot go on without what it asked for. */
+async function gatewayctlOrThrow(...args: string[]): Promise<string> {
+  const result = await gatewayctl(...args);
+  if (result.code !== 0)
+    throw new Error(`gatewayctl ${args.slice(0, 3).join(' ')} failed: ${result.stderr.trim()}`);
+  return result.stdout;
 }
 
 /** The daemon started as systemd would (Type=notify), with node flags of our choosing. */
@@ -96,7 +93,7 @@ export class RunningGateway {
     importCrl = false,
   ): Promise<RunningGateway> {
     const service = ServiceSupervisor.start({
-      command: [process.execPath, ...nodeFlags, daemonMain, '--config', setup.fixture.configPath],
+      command: [process.execPath, ...nodeFlags, builtEntry('daemon'), '--config', setup.fixture.configPath],
     });
     try {
       await service.waitReady();
@@ -104,7 +101,7 @@ export class RunningGateway {
       const port = Number(status.sensorEndpoint?.listening.split(':').at(-1));
       // With the (empty) CRL imported the sensors are judged by it, not accepted with a warning each.
       if (importCrl)
-        await gatewayctl(
+        await gatewayctlOrThrow(
           'trust',
           'crl',
           'import',
