@@ -1,4 +1,4 @@
-import { createHash, KeyObject, randomBytes, webcrypto } from 'node:crypto';
+import { createHash, createPrivateKey, KeyObject, randomBytes, webcrypto } from 'node:crypto';
 import { derContent, derElements } from '../../src/pki/der.js';
 import * as x509 from '../../src/pki/x509.js';
 import {
@@ -64,14 +64,23 @@ export class Authority {
   /** `privateKey` as node:crypto signs with it. */
   readonly #signingKey: KeyObject;
 
-  private constructor(certificate: x509.X509Certificate, privateKey: CryptoKey, keyId: string) {
+  /**
+   * `signingKey` is passed in rather than made here with `KeyObject.from(privateKey)`: a key loaded
+   * from PEM is not extractable, and Node 24+ deprecates `KeyObject.from()` on those (DEP0204).
+   */
+  private constructor(
+    certificate: x509.X509Certificate,
+    privateKey: CryptoKey,
+    signingKey: KeyObject,
+    keyId: string,
+  ) {
     this.certificate = certificate;
     this.privateKey = privateKey;
     this.der = new Uint8Array(certificate.rawData);
     this.#authorityKeyId = new x509.AuthorityKeyIdentifierExtension(keyId);
     this.#authorityKeyIdDer = new Uint8Array(this.#authorityKeyId.rawData);
     this.#name = new Uint8Array(certificate.subjectName.toArrayBuffer());
-    this.#signingKey = KeyObject.from(privateKey);
+    this.#signingKey = signingKey;
   }
 
   /** A self-signed root with an extractable key (so the caller can keep it). */
@@ -92,7 +101,7 @@ export class Authority {
       },
       webcrypto,
     );
-    return new Authority(certificate, keys.privateKey, ski.keyId);
+    return new Authority(certificate, keys.privateKey, KeyObject.from(keys.privateKey), ski.keyId);
   }
 
   /** A CA from its PEM certificate and PKCS#8 PEM key (as the state directory keeps them). */
@@ -102,7 +111,7 @@ export class Authority {
     const ski = certificate.getExtension(x509.SubjectKeyIdentifierExtension);
     const keyId =
       ski?.keyId ?? Buffer.from(await certificate.publicKey.getKeyIdentifier(webcrypto)).toString('hex');
-    return new Authority(certificate, privateKey, keyId);
+    return new Authority(certificate, privateKey, createPrivateKey(privateKeyPem), keyId);
   }
 
   /** A CA under this one, with a fresh extractable key. */
@@ -116,7 +125,7 @@ export class Authority {
       extensions: caExtensions(params.pathLength),
     });
     const ski = certificate.getExtension(x509.SubjectKeyIdentifierExtension);
-    return new Authority(certificate, keys.privateKey, ski?.keyId ?? '');
+    return new Authority(certificate, keys.privateKey, KeyObject.from(keys.privateKey), ski?.keyId ?? '');
   }
 
   /**

@@ -889,34 +889,43 @@ describe('EST server: audit log and state directory', () => {
   });
 });
 
+/** Starts hw-sim/est-server/main.js and resolves with its ready line, the child and its exit. */
+async function startEstServerProcess(stateDir: string, nodeFlags: string[] = []) {
+  if (!existsSync(mainJs)) throw new Error(`${mainJs} is missing: run npm run build first`);
+  const child = spawn(
+    process.execPath,
+    [...nodeFlags, mainJs, '--state-dir', stateDir, '--factory-ca', files.factoryRoot],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  const output = { stderr: '' };
+  child.stderr.on('data', (chunk: Buffer) => {
+    output.stderr += chunk.toString();
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  try {
+    const line = await new Promise<string>((resolve, reject) => {
+      let out = '';
+      child.stdout.on('data', (chunk: Buffer) => {
+        out += chunk.toString();
+        if (out.includes('\n')) resolve(out.split('\n')[0] ?? '');
+      });
+      void exited.then((code) =>
+        reject(new Error(`main.js exited ${code} before it was ready: ${output.stderr}`)),
+      );
+    });
+    const ready = JSON.parse(line) as { url: string; port: number; rootPemFile: string };
+    return { child, exited, ready, output };
+  } catch (error) {
+    if (child.exitCode === null) child.kill('SIGKILL');
+    throw error;
+  }
+}
+
 describe('EST server process (main.js)', () => {
   it('prints its URL and root file, answers curl, and exits 0 on SIGTERM', async () => {
-    if (!existsSync(mainJs)) throw new Error(`${mainJs} is missing: run npm run build first`);
     const stateDir = join(work, 'state-process');
-    const child = spawn(
-      process.execPath,
-      [mainJs, '--state-dir', stateDir, '--factory-ca', files.factoryRoot],
-      {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
-    let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const { child, exited, ready } = await startEstServerProcess(stateDir);
     try {
-      const line = await new Promise<string>((resolve, reject) => {
-        let out = '';
-        child.stdout.on('data', (chunk: Buffer) => {
-          out += chunk.toString();
-          if (out.includes('\n')) resolve(out.split('\n')[0] ?? '');
-        });
-        void exited.then((code) =>
-          reject(new Error(`main.js exited ${code} before it was ready: ${stderr}`)),
-        );
-      });
-      const ready = JSON.parse(line) as { url: string; port: number; rootPemFile: string };
       expect(ready.url).toBe(`https://127.0.0.1:${ready.port}`);
       expect(ready.rootPemFile).toBe(join(stateDir, 'est-root.pem'));
       const { stdout } = await execFileAsync(
@@ -937,6 +946,18 @@ describe('EST server process (main.js)', () => {
       expect(readFileSync(join(stateDir, 'audit.log'), 'utf8').trim().split('\n')).toHaveLength(1);
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  });
+
+  it('restarts on its state directory (CA keys loaded from PEM) without a deprecation warning', async () => {
+    // Node 24+ deprecates KeyObject.from() on a non-extractable key (DEP0204); the second start loads
+    // the CAs from PEM, the path that used it. --throw-deprecation turns any such warning into a crash.
+    const stateDir = join(work, 'state-restart');
+    for (const round of [1, 2]) {
+      const { child, exited, output } = await startEstServerProcess(stateDir, ['--throw-deprecation']);
+      child.kill('SIGTERM');
+      expect(await exited, `start ${round}: ${output.stderr}`).toBe(0);
+      expect(output.stderr).not.toContain('DEP0');
     }
   });
 
