@@ -683,7 +683,7 @@ describe('the CLI', () => {
     if (!existsSync(mainJs)) throw new Error(`${mainJs} is missing: run npm run build first`);
     caDir = tempDir();
     // --init makes the CA the stand-in (the gateway) is then configured to trust, and the CRL it imports.
-    const init = await run('node', [
+    const init = await run(process.execPath, [
       mainJs,
       '--init',
       '--ca-dir',
@@ -706,7 +706,7 @@ describe('the CLI', () => {
 
   it('runs a fleet with bad actors and prints a JSON summary; --check passes', async () => {
     const result = await run(
-      'node',
+      process.execPath,
       [
         mainJs,
         '--gateway',
@@ -750,7 +750,7 @@ describe('the CLI', () => {
     const lenient = await GatewayStandIn.start(pki, SensorCa.open(caDir));
     try {
       const result = await run(
-        'node',
+        process.execPath,
         [
           mainJs,
           '--gateway',
@@ -784,7 +784,7 @@ describe('the CLI', () => {
   it('says so when it had to make a new CA, whose sensors the gateway then refuses', async () => {
     const freshDir = tempDir();
     const result = await run(
-      'node',
+      process.execPath,
       [
         mainJs,
         '--gateway',
@@ -812,7 +812,7 @@ describe('the CLI', () => {
   });
 
   it('refuses bad arguments with exit status 2', async () => {
-    const result = await run('node', [mainJs, '--ca-dir', caDir, '--bad-actors', 'sneaky=1']);
+    const result = await run(process.execPath, [mainJs, '--ca-dir', caDir, '--bad-actors', 'sneaky=1']);
     expect(result.code).toBe(2);
     expect(result.stderr).toContain('--bad-actors');
   });
