@@ -133,23 +133,38 @@ function migrate(db: Database.Database, path: string, migrations: readonly Migra
     ) STRICT`);
   }
   const record = db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)');
-  for (const migration of [...migrations].sort((a, b) => a.version - b.version)) {
-    if (migration.version <= current) continue;
-    try {
-      db.transaction(() => {
+  const pending = [...migrations].sort((a, b) => a.version - b.version).filter((m) => m.version > current);
+  // All pending migrations in one transaction: an upgrade that skips versions (4 -> 6) either reaches
+  // the new schema or leaves the database exactly as the previous version wrote it, so that version
+  // (a rollback of the package) still opens it. One per transaction would strand it half-way (at 5),
+  // newer than the old version understands and short of what the new one needs.
+  if (pending.length === 0) return current;
+  const progress: { running?: Migration } = {};
+  try {
+    db.transaction(() => {
+      for (const migration of pending) {
+        progress.running = migration;
         db.exec(migration.sql);
         record.run(migration.version, migration.name, new Date().toISOString());
-      }).immediate();
-    } catch (cause) {
-      throw new StoreError(
-        'EGW_STORE_MIGRATION_FAILED',
-        path,
-        `migration ${migration.version} (${migration.name}) failed on ${path}: ${(cause as Error).message}; the database stays at schema version ${current}`,
-        { hint: 'report this with the log; the database was rolled back to its previous version', cause },
-      );
-    }
+      }
+    }).immediate();
+  } catch (cause) {
+    const { running } = progress;
+    const failed = running ? `migration ${running.version} (${running.name})` : 'starting the migrations';
+    throw new StoreError(
+      'EGW_STORE_MIGRATION_FAILED',
+      path,
+      `${failed} failed on ${path}: ${(cause as Error).message}; the database was rolled back and stays at schema version ${current}` +
+        (pending.length > 1
+          ? ` (none of migrations ${pending.map((m) => m.version).join(', ')} applied)`
+          : ''),
+      {
+        hint: 'the previous edge-gatewayd version can still use it: reinstall that version, and report this with the log',
+        cause,
+      },
+    );
   }
-  return Math.max(current, latest);
+  return latest;
 }
 
 function corrupt(path: string, detail: string, cause?: unknown): StoreError {

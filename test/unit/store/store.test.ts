@@ -142,6 +142,29 @@ describe('Store.open', () => {
     expect(db.prepare('SELECT max(version) AS v FROM schema_migrations').get()).toEqual({ v: latest });
     db.close();
   });
+
+  it('applies an upgrade of several migrations all or nothing: a failure in the last leaves the previous version a database it opens', () => {
+    const path = freshPath();
+    const before = open(path);
+    before.setMeta('kept', 'yes');
+    before.close();
+    const fine: Migration = { version: latest + 1, name: 'fine', sql: 'CREATE TABLE fine (x INTEGER);' };
+    const broken: Migration = { version: latest + 2, name: 'broken', sql: 'INSERT INTO missing VALUES (1);' };
+    const error = openError(path, [...MIGRATIONS, fine, broken]);
+    expect(error.code).toBe('EGW_STORE_MIGRATION_FAILED');
+    expect(error.message).toContain(`migration ${latest + 2} (broken) failed on ${path}`);
+    expect(error.message).toContain(
+      `stays at schema version ${latest} (none of migrations ${latest + 1}, ${latest + 2} applied)`,
+    );
+    const db = new Database(path, { readonly: true });
+    expect(db.prepare("SELECT name FROM sqlite_schema WHERE name = 'fine'").get()).toBeUndefined();
+    expect(db.prepare('SELECT max(version) AS v FROM schema_migrations').get()).toEqual({ v: latest });
+    db.close();
+    // The version before the upgrade (a rollback of the package) still opens it, data intact.
+    const rolledBack = open(path);
+    expect(rolledBack.schemaVersion).toBe(latest);
+    expect(rolledBack.getMeta('kept')).toBe('yes');
+  });
 });
 
 describe('Store.prepare', () => {
