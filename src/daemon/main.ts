@@ -1,13 +1,13 @@
 #!/usr/bin/env node
+// First: refuses an unsupported Node.js before any native addon is loaded.
+import './runtime-check.js';
 import { Command } from 'commander';
 import { VERSION } from '../build-info/index.js';
 import { type Config, ConfigError, DEFAULT_CONFIG_PATH, loadConfigFile } from '../config/index.js';
 import { GatewayError } from '../errors/index.js';
 import { sdNotify } from '../native/systemd/index.js';
 import { Daemon } from './daemon.js';
-
-/** sysexits(3) EX_CONFIG: the unit's RestartPreventExitStatus= stops systemd from retrying a bad config. */
-const EXIT_CONFIG = 78;
+import { EXIT_CONFIG, EXIT_STATE_DATABASE, exitStatusFor } from './exit-status.js';
 
 const program = new Command()
   .name('edge-gatewayd')
@@ -26,8 +26,10 @@ Signals:
 
 Exit status:
   0   stopped cleanly
-  1   failed at start-up or while running (see the log)
-  ${EXIT_CONFIG}  the configuration file is invalid (systemd does not restart it)
+  1   failed at start-up or while running (see the log); systemd restarts it
+  ${EXIT_STATE_DATABASE}  the state database cannot be used: corrupt, from a newer version, or a migration
+      failed (it was rolled back; systemd does not restart it)
+  ${EXIT_CONFIG}  the configuration file is invalid, or Node.js is older than 24 (systemd does not restart it)
 
 Environment (set by systemd):
   NOTIFY_SOCKET, WATCHDOG_USEC, WATCHDOG_PID   sd_notify(3) readiness and watchdog
@@ -56,7 +58,7 @@ const fail = (error: unknown, what: string) => {
     `${what}: ${error instanceof Error ? error.message : String(error)}`,
   );
   daemon.reportFatal(error);
-  process.exit(1);
+  process.exit(exitStatusFor(error));
 };
 
 process.on('uncaughtException', (error) => fail(error, 'uncaught exception'));
