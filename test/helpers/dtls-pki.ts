@@ -108,6 +108,56 @@ export function makeDtlsPki(): DtlsPki {
   };
 }
 
+/**
+ * One more sensor certificate in `pki`, issued by its sensor CA with EKU clientAuth, for the security
+ * level tests: `key` is an openssl genpkey spec ("rsa:1024", "rsa:2048", "ec:P-256"), `digest` the
+ * CA's signature hash. Files as for the others: `<name>.pem/.key/.pk8/.der`.
+ */
+export function addSensor(
+  pki: DtlsPki,
+  name: string,
+  options: { key: `rsa:${number}` | `ec:${string}`; digest?: 'sha1' | 'sha256' },
+): void {
+  const openssl = (...args: string[]) => {
+    const result = spawnSync('openssl', args, { cwd: pki.dir, encoding: 'utf8' });
+    if (result.status !== 0) throw new Error(`openssl ${args.join(' ')} failed: ${result.stderr}`);
+  };
+  const [algorithm, size] = options.key.split(':') as [string, string];
+  openssl(
+    'genpkey',
+    ...(algorithm === 'rsa'
+      ? ['-algorithm', 'RSA', '-pkeyopt', `rsa_keygen_bits:${size}`]
+      : ['-algorithm', 'EC', '-pkeyopt', `ec_paramgen_curve:${size}`]),
+    '-out',
+    `${name}.key`,
+  );
+  openssl('pkcs8', '-topk8', '-nocrypt', '-in', `${name}.key`, '-outform', 'DER', '-out', `${name}.pk8`);
+  openssl('req', '-new', '-key', `${name}.key`, '-subj', `/CN=${name}`, '-out', `${name}.csr`);
+  writeFileSync(
+    join(pki.dir, `${name}.ext`),
+    'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n',
+  );
+  openssl(
+    'x509',
+    '-req',
+    '-in',
+    `${name}.csr`,
+    '-CA',
+    'ca.pem',
+    '-CAkey',
+    'ca.key',
+    '-CAcreateserial',
+    '-days',
+    '2',
+    `-${options.digest ?? 'sha256'}`,
+    '-out',
+    `${name}.pem`,
+    '-extfile',
+    `${name}.ext`,
+  );
+  openssl('x509', '-in', `${name}.pem`, '-outform', 'DER', '-out', `${name}.der`);
+}
+
 /** A DtlsServer for `pki` on 127.0.0.1 (or `host`) at an ephemeral port, already listening. */
 export async function startDtlsServer(
   pki: DtlsPki,

@@ -46,6 +46,10 @@ export const X509_V_ERR = {
   HOSTNAME_MISMATCH: 62,
   EMAIL_MISMATCH: 63,
   IP_ADDRESS_MISMATCH: 64,
+  /** The security level refuses the key (RSA < 2048 bits at level 2) or the signature's digest (SHA-1). */
+  EE_KEY_TOO_SMALL: 66,
+  CA_KEY_TOO_SMALL: 67,
+  CA_MD_TOO_WEAK: 68,
 } as const;
 
 export const SSL_ERROR = {
@@ -106,6 +110,21 @@ export const SSL_SESS_CACHE = { OFF: 0, CLIENT: 1, SERVER: 2 } as const;
 
 export const BIO_CTRL = { PENDING: 10, SET_BUF_MEM_EOF_RETURN: 130 } as const;
 
+/**
+ * Security callback operations (openssl/ssl.h SSL_SECOP_*): the op's type in the high 16 bits says
+ * what `other` points to. The three cipher ops pass the SSL_CIPHER and its strength in bits.
+ */
+export const SSL_SECOP = {
+  OTHER_TYPE: 0xffff0000,
+  OTHER_CIPHER: 1 << 16,
+  CIPHER_SUPPORTED: 1 | (1 << 16),
+  CIPHER_SHARED: 2 | (1 << 16),
+  CIPHER_CHECK: 3 | (1 << 16),
+  EE_KEY: 16 | (6 << 16),
+  CA_KEY: 17 | (6 << 16),
+  CA_MD: 18 | (6 << 16),
+} as const;
+
 export interface LibSsl {
   // methods and contexts
   TLS_client_method(): Pointer;
@@ -126,6 +145,16 @@ export interface LibSsl {
   SSL_CTX_set_verify_depth(ctx: Pointer, depth: number): void;
   SSL_CTX_set_session_id_context(ctx: Pointer, id: Buffer, length: number): number;
   SSL_CTX_set_timeout(ctx: Pointer, seconds: number): number;
+  SSL_CTX_get_security_level(ctx: Pointer): number;
+  SSL_CTX_set_security_level(ctx: Pointer, level: number): void;
+  /** The context's security callback (OpenSSL's default until one is set), as a function pointer. */
+  SSL_CTX_get_security_callback(ctx: Pointer): bigint | null;
+  SSL_CTX_set_security_callback(ctx: Pointer, callback: bigint | null): void;
+  /** The callback's `ex` argument; OpenSSL copies it into every SSL made from the context. */
+  SSL_CTX_set0_security_ex_data(ctx: Pointer, ex: bigint | null): void;
+  /** The context's cipher list (STACK_OF(SSL_CIPHER), owned by the context), TLS 1.3 suites included. */
+  SSL_CTX_get_ciphers(ctx: Pointer): Pointer;
+  SSL_get_security_level(ssl: Pointer): number;
   // connections
   SSL_new(ctx: Pointer): Pointer;
   SSL_free(ssl: Pointer): void;
@@ -147,6 +176,10 @@ export interface LibSsl {
   SSL_get_version(ssl: Pointer): string;
   SSL_get_current_cipher(ssl: Pointer): Pointer;
   SSL_CIPHER_get_name(cipher: Pointer): string;
+  /** The IANA name, e.g. "TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8". */
+  SSL_CIPHER_standard_name(cipher: Pointer): string | null;
+  /** The strength OpenSSL rates the suite at (3.2+: 64 for CCM_8); `algBits[0]` gets the key size. */
+  SSL_CIPHER_get_bits(cipher: Pointer, algBits: [number] | null): number;
   SSL_get1_session(ssl: Pointer): Pointer;
   SSL_set_session(ssl: Pointer, session: Pointer): number;
   SSL_SESSION_free(session: Pointer): void;
@@ -215,6 +248,13 @@ export function libssl(): LibSsl {
       'int SSL_CTX_set_session_id_context(SSL_CTX *, const uint8_t *, unsigned int)',
     ),
     SSL_CTX_set_timeout: f('long SSL_CTX_set_timeout(SSL_CTX *, long)'),
+    SSL_CTX_get_security_level: f('int SSL_CTX_get_security_level(const SSL_CTX *)'),
+    SSL_CTX_set_security_level: f('void SSL_CTX_set_security_level(SSL_CTX *, int)'),
+    SSL_CTX_get_security_callback: f('void *SSL_CTX_get_security_callback(const SSL_CTX *)'),
+    SSL_CTX_set_security_callback: f('void SSL_CTX_set_security_callback(SSL_CTX *, void *)'),
+    SSL_CTX_set0_security_ex_data: f('void SSL_CTX_set0_security_ex_data(SSL_CTX *, void *)'),
+    SSL_CTX_get_ciphers: f('OPENSSL_STACK *SSL_CTX_get_ciphers(const SSL_CTX *)'),
+    SSL_get_security_level: f('int SSL_get_security_level(const SSL *)'),
     SSL_new: f('SSL *SSL_new(SSL_CTX *)'),
     SSL_free: f('void SSL_free(SSL *)'),
     SSL_set_bio: f('void SSL_set_bio(SSL *, BIO *, BIO *)'),
@@ -235,6 +275,8 @@ export function libssl(): LibSsl {
     SSL_get_version: f('const char *SSL_get_version(const SSL *)'),
     SSL_get_current_cipher: f('const SSL_CIPHER *SSL_get_current_cipher(const SSL *)'),
     SSL_CIPHER_get_name: f('const char *SSL_CIPHER_get_name(const SSL_CIPHER *)'),
+    SSL_CIPHER_standard_name: f('const char *SSL_CIPHER_standard_name(const SSL_CIPHER *)'),
+    SSL_CIPHER_get_bits: f('int SSL_CIPHER_get_bits(const SSL_CIPHER *, _Out_ int *)'),
     SSL_get1_session: f('SSL_SESSION *SSL_get1_session(SSL *)'),
     SSL_set_session: f('int SSL_set_session(SSL *, SSL_SESSION *)'),
     SSL_SESSION_free: f('void SSL_SESSION_free(SSL_SESSION *)'),

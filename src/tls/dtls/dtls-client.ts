@@ -12,6 +12,7 @@ import {
 } from '../../native/openssl/libssl.js';
 import { libsslDtls } from '../../native/openssl/libssl-dtls.js';
 import { x509FromDer } from '../openssl-objects.js';
+import { applySecurityPolicy } from '../security-policy.js';
 import { TlsError } from '../tls-error.js';
 import { scanDtlsRecords } from './dtls-record-scanner.js';
 import { DEFAULT_DTLS_CIPHERS } from './dtls-server-options.js';
@@ -231,6 +232,7 @@ export class DtlsClient extends EventEmitter<DtlsClientEvents> {
       if (ssl.SSL_CTX_set_cipher_list(ctx, options.ciphers ?? DEFAULT_DTLS_CIPHERS) !== 1) {
         throw new TlsError('EGW_TLS_CONFIG', `no usable cipher in "${options.ciphers}"`);
       }
+      applySecurityPolicy(ctx); // level 2, CCM_8 suites of the list admitted (RFC 7925 sensors)
       ssl.SSL_CTX_set_verify(ctx, SSL_VERIFY.PEER, null);
       const store = ssl.SSL_CTX_get_cert_store(ctx);
       for (const der of options.ca) {

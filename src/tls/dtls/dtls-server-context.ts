@@ -13,6 +13,7 @@ import {
 } from '../../native/openssl/libssl.js';
 import { DTLS_CONST, libsslDtls, registerCallback } from '../../native/openssl/libssl-dtls.js';
 import { derFromX509, dersFromX509Stack, x509FromDer } from '../openssl-objects.js';
+import { applySecurityPolicy, type SecurityPolicy } from '../security-policy.js';
 import { TlsError } from '../tls-error.js';
 import { CookieSecret } from './cookie-secret.js';
 import type { ResolvedDtlsServerOptions } from './dtls-server-options.js';
@@ -41,6 +42,8 @@ export interface DtlsContextEvents {
 export class DtlsServerContext {
   readonly ctx: Pointer;
   readonly cookies = new CookieSecret();
+  /** Security level and the CCM_8 suites admitted below it (see security-policy.ts). */
+  security: SecurityPolicy = { level: 0, admittedCcm8: [] };
   readonly #options: ResolvedDtlsServerOptions;
   readonly #events: DtlsContextEvents;
   readonly #callbacks: bigint[] = [];
@@ -127,6 +130,8 @@ export class DtlsServerContext {
     if (ssl.SSL_CTX_set_cipher_list(this.ctx, o.ciphers) !== 1) {
       throw configError(`no usable cipher in "${o.ciphers}"`);
     }
+    // Level 2 (at least) for everything; the CCM_8 suites of the list (RFC 7925) judged as CCM.
+    this.security = applySecurityPolicy(this.ctx);
     ssl.SSL_CTX_ctrl(this.ctx, DTLS_CONST.SSL_CTRL_SET_MAX_CERT_LIST, o.maxHandshakeMessageBytes, null);
     ssl.SSL_CTX_set_verify_depth(this.ctx, o.maxChainDepth);
     // The server verifies clients: chain purpose sslclient (EKU clientAuth or no EKU at all).

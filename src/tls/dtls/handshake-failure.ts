@@ -9,6 +9,7 @@ export type HandshakeFailureReason =
   | 'certExpired'
   | 'certNotYetValid'
   | 'badCertificate'
+  | 'belowSecurityLevel'
   | 'rejectedByPolicy'
   | 'noPeerCertificate'
   | 'noSharedCipher'
@@ -24,6 +25,7 @@ const ERROR_CODES: Record<HandshakeFailureReason, string> = {
   certExpired: 'EGW_TLS_CERT_EXPIRED',
   certNotYetValid: 'EGW_TLS_CERT_NOT_YET_VALID',
   badCertificate: 'EGW_TLS_BAD_CERT',
+  belowSecurityLevel: 'EGW_TLS_BAD_CERT',
   rejectedByPolicy: 'EGW_TLS_BAD_CERT',
   noPeerCertificate: 'EGW_TLS_BAD_CERT',
   noSharedCipher: 'EGW_TLS_PROTOCOL',
@@ -39,6 +41,8 @@ const HINTS: Partial<Record<HandshakeFailureReason, string>> = {
   badPurpose: 'the sensor certificate lacks extendedKeyUsage clientAuth: reissue it with EKU clientAuth',
   certExpired: 'renew the sensor certificate (or check the gateway clock)',
   certNotYetValid: 'check the gateway clock and the certificate notBefore',
+  belowSecurityLevel:
+    'the sensor certificate or its CA is weaker than OpenSSL security level 2 allows (112-bit): reissue it with an EC key (P-256 or larger) or RSA of 2048 bits or more, signed with SHA-256 or better',
   noPeerCertificate: 'configure the sensor with its client certificate and key',
   noSharedCipher: 'the sensor offers none of the configured cipher suites (ECDHE-ECDSA with AES-GCM/CCM-8)',
   messageTooLarge:
@@ -90,6 +94,10 @@ export class HandshakeFailure {
         return new HandshakeFailure('certNotYetValid', text);
       case X509_V_ERR.INVALID_PURPOSE:
         return new HandshakeFailure('badPurpose', text);
+      case X509_V_ERR.EE_KEY_TOO_SMALL:
+      case X509_V_ERR.CA_KEY_TOO_SMALL:
+      case X509_V_ERR.CA_MD_TOO_WEAK:
+        return new HandshakeFailure('belowSecurityLevel', text);
       default:
         return new HandshakeFailure('badCertificate', text);
     }

@@ -10,6 +10,7 @@ import {
 } from '../../native/openssl/libssl.js';
 import { isKeyStorePrivateKey } from '../key-store-private-key.js';
 import { x509FromDer } from '../openssl-objects.js';
+import { applySecurityPolicy } from '../security-policy.js';
 import { TlsError } from '../tls-error.js';
 import type { TlsCredentialOptions, TlsVersion } from './tls-client-options.js';
 import { verifyCallback } from './verify-failure.js';
@@ -92,6 +93,8 @@ export class TlsClientContext {
       fail(`no usable TLS 1.2 cipher in "${options.ciphers}"`, 'see `openssl ciphers -v` for the names');
     if (options.ciphersuites && ssl.SSL_CTX_set_ciphersuites(ctx, options.ciphersuites) !== 1)
       fail(`bad TLS 1.3 cipher suites "${options.ciphersuites}"`, 'e.g. TLS_AES_128_GCM_SHA256');
+    // Security level 2 (at least) on any OpenSSL; CCM_8 suites, if the lists name them, judged as CCM.
+    applySecurityPolicy(ctx);
 
     ssl.SSL_CTX_set_verify(ctx, SSL_VERIFY.PEER, verifyCallback());
     const store = ssl.SSL_CTX_get_cert_store(ctx);
