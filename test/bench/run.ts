@@ -13,6 +13,7 @@ const benches: Record<string, () => Promise<unknown>> = {
   bootstrap: async () => (await import('./bootstrap-bench.js')).benchBootstrap(),
   trust: async () => (await import('./trust-bench.js')).benchTrust(),
   proxy: async () => (await import('./proxy-bench.js')).benchProxy(),
+  startup: async () => (await import('./startup-bench.js')).benchStartup(),
 };
 
 const wanted = process.argv.slice(2);
