@@ -12,6 +12,7 @@ import {
   RotationKeyRing,
 } from '../identity/index.js';
 import { type KeyStore, openKeyStore } from '../keys/index.js';
+import { openSslRuntime } from '../native/openssl/index.js';
 import { pemBlocks } from '../pki/index.js';
 import { Store } from '../store/index.js';
 import { keyStorePrivateKey } from '../tls/index.js';
@@ -61,6 +62,12 @@ export class Daemon {
   async start(): Promise<void> {
     const { store: storeConfig, control: controlConfig } = this.#config;
     this.log.info({ version: VERSION, config: this.configPath }, 'edge-gatewayd starting');
+
+    // The TLS engine binds node's own OpenSSL: refuse one the bindings were not written for now, with
+    // its own error (EGW_OPENSSL_UNSUPPORTED), rather than fail later inside a handshake or a key store.
+    const openssl = openSslRuntime();
+    if (openssl.verdict === 'unchecked') this.log.warn({ openssl: openssl.version }, openssl.warning);
+    else this.log.info({ openssl: openssl.version }, `TLS engine on node's OpenSSL ${openssl.version}`);
 
     this.#notifier.status(`opening state database ${storeConfig.path}`);
     this.#store = Store.open(storeConfig.path);

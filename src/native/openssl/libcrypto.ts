@@ -1,4 +1,5 @@
 import koffi from 'koffi';
+import { checkOpenSslVersion, type OpenSslSupport, OpenSslVersionError } from './supported-versions.js';
 
 /**
  * libcrypto functions of node's own OpenSSL, bound through koffi.
@@ -9,6 +10,7 @@ import koffi from 'koffi';
  */
 export interface LibCrypto {
   OpenSSL_version(type: number): string;
+  OpenSSL_version_num(): number;
   ERR_get_error(): number;
   ERR_error_string_n(code: number, buffer: Buffer, length: number): void;
   ERR_clear_error(): void;
@@ -29,15 +31,44 @@ export interface LibCrypto {
 }
 
 let bound: LibCrypto | undefined;
+let support: OpenSslSupport | undefined;
+
+/**
+ * The runtime's OpenSSL against the versions the bindings were written for (supported-versions.ts):
+ * the verdict ('supported', or 'unchecked' for a newer 3.x, which callers should log), or
+ * OpenSslVersionError. Asked before any other prototype is declared, by libcrypto() and so by every
+ * binding; the daemon asks first thing at start-up to log it.
+ */
+export function openSslRuntime(): OpenSslSupport {
+  if (support) return support;
+  const lib = koffi.load(null as unknown as string);
+  let found: OpenSslSupport;
+  try {
+    const versionNumber = lib.func('unsigned long OpenSSL_version_num(void)') as () => number;
+    const versionText = lib.func('const char *OpenSSL_version(int)') as (type: number) => string | null;
+    found = checkOpenSslVersion(versionNumber(), versionText(0) ?? '');
+  } catch (cause) {
+    throw new OpenSslVersionError(
+      'unknown',
+      'this node has no OpenSSL_version_num (not OpenSSL 1.1 or later: BoringSSL, LibreSSL or OpenSSL 1.0?)',
+      { cause },
+    );
+  }
+  if (found.verdict === 'unsupported') throw new OpenSslVersionError(found.version, found.reason);
+  support = found;
+  return found;
+}
 
 export function libcrypto(): LibCrypto {
   if (bound) return bound;
+  openSslRuntime();
   const lib = koffi.load(null as unknown as string);
   koffi.opaque('BIO');
   koffi.opaque('EVP_PKEY');
   koffi.opaque('EVP_PKEY_CTX');
   bound = {
     OpenSSL_version: lib.func('const char *OpenSSL_version(int)'),
+    OpenSSL_version_num: lib.func('unsigned long OpenSSL_version_num(void)'),
     ERR_get_error: lib.func('unsigned long ERR_get_error(void)'),
     ERR_error_string_n: lib.func('void ERR_error_string_n(unsigned long, _Out_ uint8_t *, size_t)'),
     ERR_clear_error: lib.func('void ERR_clear_error(void)'),
