@@ -272,7 +272,20 @@ function trustSchema() {
         .min(1)
         .default(['P-256', 'P-384']),
       allow_ed25519: z.boolean().default(false),
-      min_rsa_bits: z.number().int().min(2048).max(16384).default(2048),
+      // Never below 2048: OpenSSL 3.5's security level 2, which the TLS engine keeps on every path
+      // (src/tls/security-policy.ts), refuses RSA under 2048 bits (112-bit strength). The sensor trust
+      // module judges sensor chains in OpenSSL's place (chainVerification 'application', where
+      // OpenSSL's own key checks do not run), so this floor is what keeps the two consistent: a lower
+      // value would admit sensors the rest of the gateway refuses. Higher values tighten it.
+      min_rsa_bits: z
+        .number()
+        .int()
+        .max(16384)
+        .refine((bits) => bits >= 2048, {
+          message:
+            'at least 2048 (RSA below 2048 bits is under OpenSSL security level 2, 112-bit, which the gateway keeps for all TLS)',
+        })
+        .default(2048),
       max_chain_depth: z.number().int().min(1).max(8).default(4),
       bundles: z
         .strictObject({

@@ -19,16 +19,26 @@ const VERIFY_ERRORS: Partial<Record<ValidationReason, number>> = {
   'enrollment-disabled': X509_V_ERR.CERT_REJECTED,
 };
 
+/**
+ * Keys and digests under the security level get the errors OpenSSL's own check would raise, so the
+ * sensor sees the same bad_certificate alert whether OpenSSL or the trust module judged its chain.
+ */
+function verifyErrorOf(reason: ValidationReason, depth: number): number {
+  if (reason === 'weak-key') return depth === 0 ? X509_V_ERR.EE_KEY_TOO_SMALL : X509_V_ERR.CA_KEY_TOO_SMALL;
+  if (reason === 'weak-signature-algorithm') return X509_V_ERR.CA_MD_TOO_WEAK;
+  return VERIFY_ERRORS[reason] ?? X509_V_ERR.APPLICATION_VERIFICATION;
+}
+
 /** The DTLS endpoint's verifyPeer: the trust module's verdict, with the sensor identity attached. */
 export function sensorVerifier(trust: SensorTrust): PeerVerifier {
   return (chain): PeerVerdict => {
     const verdict = trust.verify(chain);
     if (verdict.ok) return { ok: true, attributes: verdict.identity };
-    const { reason, detail } = verdict.refusal;
+    const { reason, detail, depth } = verdict.refusal;
     return {
       ok: false,
       reason: `${reason}: ${detail}`,
-      verifyError: VERIFY_ERRORS[reason] ?? X509_V_ERR.APPLICATION_VERIFICATION,
+      verifyError: verifyErrorOf(reason, depth),
     };
   };
 }

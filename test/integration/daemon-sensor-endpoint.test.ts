@@ -7,7 +7,7 @@ import type { ServiceSupervisor } from '../../hw-sim/systemd/index.js';
 import { DtlsClient } from '../../src/tls/index.js';
 import { coapCode, coapGet } from '../bench/dtls/coap-get.js';
 import { gatewayctl, gatewayFixture, startDaemon } from '../helpers/daemon-harness.js';
-import { type DtlsPki, makeDtlsPki } from '../helpers/dtls-pki.js';
+import { addSensor, type DtlsPki, makeDtlsPki, run } from '../helpers/dtls-pki.js';
 
 /**
  * The daemon's CoAP/DTLS endpoint for sensors, signing its handshakes with the gateway identity
@@ -129,5 +129,48 @@ describe('sensor endpoint in the daemon', () => {
     });
     expect(coapCode(await client.request(coapGet(1)))).toBe('4.04');
     client.close();
+  });
+
+  it('refuses a sensor whose RSA key is under 2048 bits (weak-key, bad_certificate as OpenSSL would); RSA-2048 over CCM_8 passes', async () => {
+    addSensor(sensors, 'rsa1024-sensor', { key: 'rsa:1024' });
+    addSensor(sensors, 'rsa2048-sensor', { key: 'rsa:2048' });
+    const fixture = gatewayFixture(
+      dtlsConfig(
+        `server_key = "file"\nkey_file = "${sensors.file('server.key')}"\ncertificate_file = "${sensors.file('server.pem')}"\n`,
+      ),
+    );
+    const service = startDaemon(fixture.configPath);
+    services.push(service);
+    await service.waitReady();
+    const port = Number(
+      String((await status(fixture.socketPath)).sensorEndpoint.listening)
+        .split(':')
+        .at(-1),
+    );
+    // s_client at @SECLEVEL=0, so the refusal is the gateway's; RFC 7925's CCM_8 suite only.
+    const sClient = (sensor: string) =>
+      run('openssl', [
+        's_client',
+        '-dtls1_2',
+        '-connect',
+        `127.0.0.1:${port}`,
+        '-cert',
+        sensors.file(`${sensor}.pem`),
+        '-key',
+        sensors.file(`${sensor}.key`),
+        '-CAfile',
+        sensors.file('ca.pem'),
+        '-cipher',
+        'ECDHE-ECDSA-AES128-CCM8:@SECLEVEL=0',
+      ]);
+    const weak = await sClient('rsa1024-sensor');
+    expect(weak.code).not.toBe(0);
+    expect(weak.stderr).toMatch(/alert bad certificate/);
+    const strong = await sClient('rsa2048-sensor');
+    expect(strong.code, strong.stderr).toBe(0);
+    expect(strong.stdout).toContain('Cipher is ECDHE-ECDSA-AES128-CCM8');
+    const after = await status(fixture.socketPath);
+    expect(after.sensorTrust.refused).toEqual({ 'weak-key': 1 });
+    expect(after.sensorEndpoint.handshakesFailed).toBe(1);
   });
 });

@@ -134,6 +134,11 @@ describe('bad configs name the key, the value found and what is expected', () =>
       '  - downstream.dtls.key_file: expected a file when server_key = "file", found nothing',
     ],
     [
+      'RSA floor below OpenSSL security level 2',
+      '[trust]\nmin_rsa_bits = 1024\n',
+      '  - trust.min_rsa_bits: expected at least 2048 (RSA below 2048 bits is under OpenSSL security level 2, 112-bit, which the gateway keeps for all TLS), found 1024',
+    ],
+    [
       'boolean where a string belongs',
       '[log]\nformat = true\n',
       '  - log.format: expected one of "json", "pretty"; found true',
