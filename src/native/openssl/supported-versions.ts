@@ -8,13 +8,20 @@ import { GatewayError } from '../../errors/index.js';
  * buffer release) by hand: nothing checks them against the headers at build time, so they are only
  * right for the OpenSSL they were checked against.
  *
- * - Written for and checked against the OpenSSL 3.5 headers node ships
- *   (node-v26/include/node/openssl, OpenSSL 3.5.9: node 24.22 and 26.12), every prototype and constant
- *   compared (issue 14), and the whole test suite run on node 26 and the bindings on node 24.
- * - Also checked against the OpenSSL 3.0 headers (Debian's 3.0.x): the same prototypes and constants,
- *   and a DTLS handshake (CCM_8 included) run on node 20. Node 20 is no longer a supported runtime;
- *   3.0 stays accepted because the bindings use nothing newer than the 3.0 API and OpenSSL keeps the
- *   ABI stable within major version 3.
+ * - Written for and checked against the OpenSSL 3.5 headers node ships (include/node/openssl of
+ *   node 26.12, OpenSSL 3.5.9, as in node 24.22): all 141 prototype declarations (140 functions), the
+ *   11 callback prototypes and 110 numeric constants compared by gcc against the headers, no mismatch
+ *   (test/integration/openssl-bindings.test.ts repeats it on the running node); the test suite run on
+ *   node 26, the DTLS engine on node 24.
+ * - Also checked against the OpenSSL 3.0.19 headers (Debian's libssl-dev): the same result, and DTLS
+ *   handshakes (CCM_8 included, security level raised to 2) run on node 20. Node 20 is no longer a
+ *   supported runtime; 3.0 stays accepted because the bindings use nothing newer than the 3.0 API and
+ *   OpenSSL keeps the ABI stable within major version 3.
+ * - Behaviour that changed between 3.0 and 3.5 and is handled: the default security level (1 → 2,
+ *   tls/security-policy.ts keeps ≥ 2 everywhere), CCM_8 rated 64 bits (admitted by the same policy),
+ *   SSL_MODE_RELEASE_BUFFERS now applying to DTLS (DtlsSession). Unchanged: session tickets (off on
+ *   the DTLS contexts, SSL_OP_NO_TICKET), ex_data indexes (asked at run time, never hard-coded), the
+ *   one struct passed (struct timeval for DTLS_get_timeout: two C longs, LP64 targets only).
  * - 3.1–3.4 lie between the two, same ABI, same API: accepted.
  * - A later 3.x (3.6 and up) keeps the ABI, so nothing would crash, but minor releases have changed
  *   defaults the gateway depends on before (3.2: security level 1 → 2, CCM_8 down to level 0): the
