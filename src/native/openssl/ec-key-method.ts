@@ -3,7 +3,7 @@ import { libcrypto } from './libcrypto.js';
 import type { Pointer } from './libssl.js';
 
 /**
- * The legacy EC_KEY_METHOD API of node's own OpenSSL (deprecated in 3.0, still present): an EC_KEY
+ * The legacy EC_KEY_METHOD API of node's own OpenSSL (deprecated since 3.0, still present in 3.5): an EC_KEY
  * whose ECDSA signing calls back into JavaScript, so a key held in a TPM or an ATECC608A can sign TLS
  * handshakes. An EVP_PKEY holding such a key is "foreign" to OpenSSL 3, which therefore keeps it on
  * the legacy code path (EVP_PKEY_sign → ECDSA_sign → method->sign) instead of exporting it to the

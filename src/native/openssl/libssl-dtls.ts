@@ -10,7 +10,7 @@ import { libssl, type Pointer } from './libssl.js';
  * other binding files may declare their own `timeval` or callback types.
  */
 
-/** Numbers from openssl/ssl.h, sslerr.h, x509v3.h and x509_vfy.h (OpenSSL 3.0). */
+/** Numbers from openssl/ssl.h, sslerr.h, x509v3.h and x509_vfy.h (the same in 3.0 and 3.5, see supported-versions.ts). */
 export const DTLS_CONST = {
   SSL_CTRL_SET_MAX_CERT_LIST: 51,
   SSL_CTRL_SET_SESS_CACHE_SIZE: 42,

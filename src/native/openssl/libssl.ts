@@ -10,7 +10,7 @@ import { libcrypto } from './libcrypto.js';
  */
 export type Pointer = unknown;
 
-/** SSL_ctrl / SSL_CTX_ctrl command numbers (openssl/ssl.h, OpenSSL 3.0). */
+/** SSL_ctrl / SSL_CTX_ctrl command numbers (openssl/ssl.h; the same in 3.0 and 3.5, see supported-versions.ts). */
 export const SSL_CTRL = {
   EXTRA_CHAIN_CERT: 14,
   SET_MTU: 17,
@@ -28,7 +28,7 @@ export const SSL_CTRL = {
   SET_MAX_PROTO_VERSION: 124,
 } as const;
 
-/** X509_V_ERR_* values (openssl/x509_vfy.h, OpenSSL 3.0) that the TLS and DTLS layers map to failures. */
+/** X509_V_ERR_* values (openssl/x509_vfy.h, 3.0 = 3.5) that the TLS and DTLS layers map to failures. */
 export const X509_V_ERR = {
   UNABLE_TO_GET_ISSUER_CERT: 2,
   CERT_NOT_YET_VALID: 9,
@@ -77,7 +77,7 @@ export const SSL_SHUTDOWN_STATE = { SENT: 1, RECEIVED: 2 } as const;
 /** TLSEXT_NAMETYPE_host_name, the larg of SSL_ctrl(SET_TLSEXT_HOSTNAME). */
 export const TLSEXT_NAMETYPE_HOST_NAME = 0;
 
-/** Error-queue code layout (openssl/err.h, 3.0): library in bits 23–30, reason in 0–22, bit 31 = system error. */
+/** Error-queue code layout (openssl/err.h, 3.0 = 3.5): library in bits 23–30, reason in 0–22, bit 31 = system error. */
 export const ERR_CODE = {
   LIB_SHIFT: 23,
   LIB_MASK: 0xff,

@@ -124,8 +124,9 @@ export class DtlsServerContext {
       SSL_OP.NO_QUERY_MTU | SSL_OP.NO_RENEGOTIATION | SSL_OP.CIPHER_SERVER_PREFERENCE | SSL_OP.NO_TICKET,
     );
     ssl.SSL_CTX_ctrl(this.ctx, SSL_CTRL.SET_MIN_PROTO_VERSION, TLS_VERSION.DTLS1_2, null);
-    // RELEASE_BUFFERS frees TLS record buffers when drained; OpenSSL 3.0 ignores it for DTLS, so
-    // DtlsSession also frees them explicitly between datagrams (SSL_free_buffers).
+    // RELEASE_BUFFERS frees record buffers when drained (for DTLS too since OpenSSL 3.2; 3.0 ignored it
+    // there); DtlsSession also calls SSL_free_buffers between datagrams, which on 3.5 still frees ~16 KB
+    // more per idle session (measurements in DtlsSession).
     ssl.SSL_CTX_ctrl(this.ctx, SSL_CTRL.MODE, SSL_MODE.RELEASE_BUFFERS, null);
     if (ssl.SSL_CTX_set_cipher_list(this.ctx, o.ciphers) !== 1) {
       throw configError(`no usable cipher in "${o.ciphers}"`);

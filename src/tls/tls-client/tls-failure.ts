@@ -70,7 +70,7 @@ export function tlsFailure(ssl: Pointer, privateKey: Pointer, peer: string, stag
   if (alert) {
     const value = alert.reason - SSL_R.AD_REASON_OFFSET;
     // The reason text ("tlsv13 alert certificate required") knows TLS 1.3 alerts that
-    // SSL_alert_desc_string_long (3.0) calls "unknown".
+    // SSL_alert_desc_string_long calls "unknown" (116, 109: still so in 3.5.9).
     const fromReason = /^(?:sslv3|tlsv1|tlsv13) alert (.+)$/.exec(alert.text)?.[1];
     const name = fromReason ?? libssl().SSL_alert_desc_string_long(value);
     return new TlsError(
