@@ -98,7 +98,6 @@ try {
   });
   const rootPemFile = join(stateDir, 'est-root.pem');
   writeFileSync(rootPemFile, server.rootPem);
-  process.stdout.write(`${JSON.stringify({ url: server.url, port: server.port, rootPemFile })}\n`);
   let stopping = false;
   const stop = () => {
     if (stopping) return;
@@ -110,6 +109,9 @@ try {
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+  // Ready only once a SIGTERM would be handled: stdout to a pipe is synchronous, so a caller that
+  // stops the server as soon as it reads this line could otherwise kill it with the default action.
+  process.stdout.write(`${JSON.stringify({ url: server.url, port: server.port, rootPemFile })}\n`);
 } catch (error) {
   fail(error instanceof GatewayError ? error.describe() : String(error), 1);
 }
