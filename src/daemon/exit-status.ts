@@ -1,4 +1,5 @@
 import { ConfigError } from '../config/index.js';
+import { OpenSslVersionError } from '../native/openssl/index.js';
 import { StoreError } from '../store/index.js';
 
 /** sysexits(3) EX_CONFIG: the configuration (or the runtime) is wrong; the unit does not restart it. */
@@ -15,10 +16,11 @@ const TRANSIENT_SQLITE = /^SQLITE_(BUSY|LOCKED|FULL|IOERR|NOMEM|CANTOPEN|READONL
  * The exit status for an error that stopped the daemon. Errors that restarting cannot fix get a
  * status listed in the unit's RestartPreventExitStatus=, so the unit ends up failed with the reason
  * in the journal instead of looping: a bad config value found at start-up (a file it names cannot be
- * read), a corrupt state database or one from a newer version, and a migration that fails on its SQL.
+ * read), node's OpenSSL not being one the TLS bindings were written for (EGW_OPENSSL_UNSUPPORTED),
+ * a corrupt state database or one from a newer version, and a migration that fails on its SQL.
  */
 export function exitStatusFor(error: unknown): number {
-  if (error instanceof ConfigError) return EXIT_CONFIG;
+  if (error instanceof ConfigError || error instanceof OpenSslVersionError) return EXIT_CONFIG;
   if (!(error instanceof StoreError)) return EXIT_FAILURE;
   switch (error.code) {
     case 'EGW_STORE_CORRUPT':

@@ -29,7 +29,8 @@ Exit status:
   1   failed at start-up or while running (see the log); systemd restarts it
   ${EXIT_STATE_DATABASE}  the state database cannot be used: corrupt, from a newer version, or a migration
       failed (it was rolled back; systemd does not restart it)
-  ${EXIT_CONFIG}  the configuration file is invalid, or Node.js is older than 24 (systemd does not restart it)
+  ${EXIT_CONFIG}  the configuration file is invalid, Node.js is older than 24, or its OpenSSL is not one
+      edge-gatewayd supports (systemd does not restart it)
 
 Environment (set by systemd):
   NOTIFY_SOCKET, WATCHDOG_USEC, WATCHDOG_PID   sd_notify(3) readiness and watchdog

@@ -78,10 +78,10 @@ function startOn(openssl: { number: number; text: string }, configPath: string):
 }
 
 describe('edge-gatewayd on an OpenSSL its bindings were not written for', () => {
-  it('refuses OpenSSL 4.0 at start-up: one fatal log line with the code and what to do, exit 1, no state touched', async () => {
+  it('refuses OpenSSL 4.0 at start-up: one fatal log line with the code and what to do, exit 78, no state touched', async () => {
     const fixture = gatewayFixture();
     const service = startOn({ number: 0x40000000, text: 'OpenSSL 4.0.0 7 Apr 2026' }, fixture.configPath);
-    expect(await service.exited).toEqual({ code: 1, signal: null });
+    expect(await service.exited).toEqual({ code: 78, signal: null }); // EX_CONFIG: systemd does not restart it
     const fatal = service.logRecords().filter((record) => record.level === 60);
     expect(fatal).toHaveLength(1);
     expect(fatal[0]).toMatchObject({

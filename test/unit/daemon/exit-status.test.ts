@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../../src/config/index.js';
 import { EXIT_CONFIG, EXIT_STATE_DATABASE, exitStatusFor } from '../../../src/daemon/exit-status.js';
 import { GatewayError } from '../../../src/errors/index.js';
+import { OpenSslVersionError } from '../../../src/native/openssl/index.js';
 import { StoreError } from '../../../src/store/index.js';
 import { builtEntry } from '../../helpers/daemon-harness.js';
 
@@ -18,6 +19,9 @@ describe('exitStatusFor', () => {
       { path: 'identity.est.trust_anchor_file', message: 'cannot be read' },
     ]);
     expect(exitStatusFor(config)).toBe(EXIT_CONFIG);
+    expect(exitStatusFor(new OpenSslVersionError('4.0.0', 'OpenSSL 4.0.0 is not OpenSSL 3'))).toBe(
+      EXIT_CONFIG,
+    );
     expect(exitStatusFor(new StoreError('EGW_STORE_CORRUPT', '/x', 'corrupt'))).toBe(EXIT_STATE_DATABASE);
     expect(exitStatusFor(new StoreError('EGW_STORE_SCHEMA_NEWER', '/x', 'newer'))).toBe(EXIT_STATE_DATABASE);
     expect(exitStatusFor(migrationFailed('SQLITE_ERROR'))).toBe(EXIT_STATE_DATABASE);
