@@ -1,5 +1,6 @@
 import koffi, { type TypeObject } from 'koffi';
 import { libssl, type Pointer, SSL_SECOP } from '../native/openssl/libssl.js';
+import { TlsError } from './tls-error.js';
 
 /**
  * The OpenSSL security level of every SSL_CTX the TLS engine makes, and the one exception to it:
@@ -13,7 +14,7 @@ import { libssl, type Pointer, SSL_SECOP } from '../native/openssl/libssl.js';
  *
  * CCM_8. OpenSSL 3.2 also rates the suites with an 8-byte AEAD tag at 64 bits of strength (the tag
  * is what a forger must guess), so at level 1 or more they are silently dropped from the cipher list:
- * a sensor that offers only TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8, the suite RFC 7925 §4.4 makes
+ * a sensor that offers only TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8, the suite RFC 7925 makes
  * mandatory for certificate-based CoAP devices, would get handshake_failure ("no ciphers available").
  * Lowering the level to 0 for that would also drop every other check (1024-bit RSA, SHA-1 chains,
  * unauthenticated suites). Instead a security callback (SSL_CTX_set_security_callback) judges exactly
@@ -79,7 +80,7 @@ export function applySecurityPolicy(ctx: Pointer): SecurityPolicy {
   if (current !== ours) {
     if (current !== defaultCallback) {
       // Someone else's callback: never replace a policy we cannot defer to.
-      throw new Error('applySecurityPolicy: the SSL_CTX already has a foreign security callback');
+      throw new TlsError('EGW_TLS_CONFIG', 'the SSL_CTX already has a foreign security callback');
     }
     ssl.SSL_CTX_set_security_callback(ctx, ours);
   }
@@ -101,7 +102,7 @@ function securityCallback(ctx: Pointer): bigint {
   if (callback !== undefined) return callback;
   const ssl = libssl();
   const original = ssl.SSL_CTX_get_security_callback(ctx);
-  if (!original) throw new Error('applySecurityPolicy: OpenSSL reports no default security callback');
+  if (!original) throw new TlsError('EGW_TLS_CONFIG', 'OpenSSL reports no default security callback');
   defaultCallback = original;
   prototype = koffi.proto(
     'int egw_security_cb(const SSL *s, const SSL_CTX *ctx, int op, int bits, int nid, void *other, void *ex)',
