@@ -164,4 +164,41 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX downstream_commands_expiry ON downstream_commands (expires_at);
     `,
   },
+  {
+    version: 5,
+    name: 'sensor names bound to their enrollment; command ids scoped per sensor',
+    sql: `
+      -- The upstream name of a sensor (topic, command inbox key) belongs to the first enrollment that
+      -- presented it: 'individual:<leaf SHA-256>' or 'group:<CA SHA-256>'. name_key is the name in
+      -- lower case, so names differing only in case collide. Released by the operator only.
+      CREATE TABLE sensor_names (
+        name_key   TEXT PRIMARY KEY NOT NULL,
+        name       TEXT NOT NULL,
+        enrollment TEXT NOT NULL,
+        label      TEXT NOT NULL DEFAULT '',
+        subject    TEXT NOT NULL DEFAULT '',
+        bound_at   INTEGER NOT NULL
+      ) STRICT;
+      -- A command id is the publisher's, unique per sensor only: (sensor_id, id), rows kept.
+      CREATE TABLE downstream_commands_v5 (
+        id             TEXT NOT NULL,
+        sensor_id      TEXT NOT NULL,
+        payload        BLOB NOT NULL,
+        content_format INTEGER NOT NULL,
+        received_at    INTEGER NOT NULL,
+        expires_at     INTEGER NOT NULL,
+        delivered_at   INTEGER,
+        PRIMARY KEY (sensor_id, id)
+      ) STRICT;
+      INSERT INTO downstream_commands_v5
+        (rowid, id, sensor_id, payload, content_format, received_at, expires_at, delivered_at)
+        SELECT rowid, id, sensor_id, payload, content_format, received_at, expires_at, delivered_at
+        FROM downstream_commands;
+      DROP TABLE downstream_commands;
+      ALTER TABLE downstream_commands_v5 RENAME TO downstream_commands;
+      CREATE INDEX downstream_commands_pending ON downstream_commands (sensor_id, received_at)
+        WHERE delivered_at IS NULL;
+      CREATE INDEX downstream_commands_expiry ON downstream_commands (expires_at);
+    `,
+  },
 ];

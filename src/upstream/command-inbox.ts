@@ -39,8 +39,10 @@ const EXPIRY_SWEEP_MS = 60_000;
  *
  * add() stores a command before the broker gets its PUBACK, so an acknowledged command survives a
  * restart. A sensor's subscriber gets its pending, unexpired commands oldest first, then new ones as
- * they arrive, until it acknowledges each with delivered(). An id seen before (a QoS 1 duplicate
- * carrying the same command-id) is not stored or delivered again while the first is kept.
+ * they arrive, until it acknowledges each with delivered(). Command ids are the publisher's and
+ * scoped per sensor: an id seen before for the same sensor (a QoS 1 duplicate carrying the same
+ * command-id) is not stored or delivered again while the first is kept; the same id for another
+ * sensor is another command.
  */
 export class CommandInbox implements CommandSource {
   readonly #store: Store;
@@ -60,7 +62,7 @@ export class CommandInbox implements CommandSource {
 
   /**
    * Stores a command and hands it to the sensor's subscribers. Returns false when its id is already
-   * stored (a redelivery). Throws when the database write fails: the caller must not acknowledge it.
+   * stored for that sensor (a redelivery). Throws when the database write fails: the caller must not acknowledge it.
    */
   add(command: CommandMessage): boolean {
     const { changes } = this.#store

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { CommandMessage } from '../../../src/downstream/index.js';
-import { Store } from '../../../src/store/index.js';
+import { MIGRATIONS, Store } from '../../../src/store/index.js';
 import { CommandInbox } from '../../../src/upstream/index.js';
 
 let dir: string;
@@ -73,6 +73,41 @@ describe('CommandInbox', () => {
     expect(inbox.add(command('c1', 's1'))).toBe(true);
     expect(inbox.add(command('c1', 's1'))).toBe(false);
     expect(ids(inbox.pending('s1'))).toEqual(['c1']);
+  });
+
+  it('scopes command ids per sensor: the same id for two sensors is two commands, both delivered', () => {
+    expect(inbox.add(command('reboot', 'th-1'))).toBe(true);
+    expect(inbox.add(command('reboot', 'th-2'))).toBe(true);
+    const got: string[] = [];
+    inbox.subscribe('th-1', (c) => got.push(`${c.sensorId}/${c.id}`));
+    inbox.subscribe('th-2', (c) => got.push(`${c.sensorId}/${c.id}`));
+    expect(got).toEqual(['th-1/reboot', 'th-2/reboot']);
+    // One sensor's acknowledgement is its own.
+    inbox.delivered('th-1', 'reboot');
+    expect(ids(inbox.pending('th-1'))).toEqual([]);
+    expect(ids(inbox.pending('th-2'))).toEqual(['reboot']);
+  });
+
+  it('the migration to per-sensor ids keeps the stored commands', () => {
+    inbox.close();
+    store.close();
+    const path = join(dir, 'v4.db');
+    const v4 = Store.open(
+      path,
+      MIGRATIONS.filter((migration) => migration.version <= 4),
+    );
+    v4.prepare(
+      'INSERT INTO downstream_commands (id, sensor_id, payload, content_format, received_at, expires_at, delivered_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+    ).run('c1', 's1', Buffer.from('{}'), 50, now, now + 60_000, null);
+    v4.prepare(
+      'INSERT INTO downstream_commands (id, sensor_id, payload, content_format, received_at, expires_at, delivered_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+    ).run('c2', 's1', Buffer.from('{}'), 50, now, now + 60_000, now);
+    v4.close();
+    store = Store.open(path);
+    inbox = new CommandInbox(store, { clock: () => now });
+    expect(ids(inbox.pending('s1'))).toEqual(['c1']);
+    expect(inbox.add(command('c1', 's1'))).toBe(false);
+    expect(inbox.add(command('c1', 's2'))).toBe(true);
   });
 
   it('a failing subscriber neither stops others nor loses the command', () => {
