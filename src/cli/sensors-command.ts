@@ -18,7 +18,13 @@ import {
   sha256Hex,
   verificationCommands,
 } from '../trust/enrollment/index.js';
-import { TrustBundleStore, TrustError } from '../trust/index.js';
+import {
+  type NameBinding,
+  parseEnrollmentKey,
+  SensorNames,
+  TrustBundleStore,
+  TrustError,
+} from '../trust/index.js';
 import {
   EXIT_STATUS_HELP,
   exitTwoOnUsageError,
@@ -48,6 +54,10 @@ A CA is registered with proof of possession of its private key (as Azure DPS ver
 prints a nonce and the openssl commands that make a certificate CN=<nonce> with the CA's key;
 "ca verify" checks it, then trusts the CA and gives it a group enrollment. The key never comes here.
 
+A sensor's upstream name (its CN, or sha256-<16 hex digits>) belongs to the first enrollment that
+admits it; a certificate of another enrollment with the same name is refused (identity-conflict)
+until "name release" frees the name or moves it (--to group:<sha256> | individual:<sha256>).
+
 Changes are written to the state database (store.path in the config file) and a running daemon is
 told to re-read them (control method trust.reload); when it is not running, they apply at its next start.
 Run gatewayctl as the daemon's user (sudo -u edge-gatewayd gatewayctl …) so the database keeps its owner.
@@ -61,12 +71,71 @@ Examples:
   gatewayctl sensors disable --group 3fa0…9c
   gatewayctl sensors block 0A1B2C3D --serial --reason "stolen 2024-05-02"
   gatewayctl sensors list --json | jq '.enrollments[] | select(.enabled | not)'
+  gatewayctl sensors name release th-1 --to group:3fa0…9c
 ${EXIT_STATUS_HELP}`,
   );
 
   registerCaCommands(sensors);
   registerEnrollmentCommands(sensors);
   registerDenyCommands(sensors);
+  registerNameCommands(sensors);
+}
+
+function registerNameCommands(sensors: Command): void {
+  const name = sensors
+    .command('name')
+    .description('upstream sensor names and the enrollment each is bound to (identity-conflict)');
+
+  withStateOptions(name.command('list'))
+    .description('list the bound sensor names')
+    .action((options: Options) =>
+      runOnTrustState(options, ({ store }) => {
+        const names = new SensorNames(store).list();
+        return {
+          json: { names: names.map(describeName) },
+          text:
+            names.length === 0
+              ? 'no sensor name is bound yet\n'
+              : table([
+                  ['NAME', 'ENROLLMENT', 'SINCE', 'LABEL'],
+                  ...names.map((entry) => [
+                    entry.name,
+                    entry.enrollment,
+                    entry.boundAt.toISOString(),
+                    entry.label || '-',
+                  ]),
+                ]),
+        };
+      }),
+    );
+
+  withStateOptions(name.command('release'))
+    .description(
+      'unbind a sensor name: the next enrollment presenting it binds it (or --to binds it to one at once)',
+    )
+    .argument('<name>', 'the upstream name (the CN; letter case does not matter)')
+    .option('--to <enrollment>', 'bind it to this enrollment now: group:<CA SHA-256> or individual:<SHA-256>')
+    .action((value: string, options: Options & { to?: string }) =>
+      runOnTrustState(options, ({ store }) => {
+        const to = options.to === undefined ? undefined : parseEnrollmentKey(options.to);
+        const released = new SensorNames(store).release(value, to === undefined ? {} : { to });
+        return {
+          json: { released: describeName(released), boundTo: to ?? null },
+          text: `released ${released.name} (was ${released.enrollment})${to ? `, now bound to ${to}` : ''}\n`,
+          changed: true,
+        };
+      }),
+    );
+}
+
+function describeName(entry: NameBinding): Record<string, unknown> {
+  return {
+    name: entry.name,
+    enrollment: entry.enrollment,
+    label: entry.label,
+    subject: entry.subject,
+    boundAt: entry.boundAt.toISOString(),
+  };
 }
 
 function registerCaCommands(sensors: Command): void {

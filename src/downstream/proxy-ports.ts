@@ -1,4 +1,4 @@
-import type { SensorIdentity } from '../trust/index.js';
+import { type SensorIdentity, upstreamNameOf } from '../trust/index.js';
 
 /**
  * What the CoAP side needs from the upstream side, as two narrow ports the daemon connects: the
@@ -8,7 +8,7 @@ import type { SensorIdentity } from '../trust/index.js';
 
 /** One telemetry message as a sensor sent it, authenticated. */
 export interface TelemetryMessage {
-  /** The sensor's topic-safe name (see sensorIdOf). */
+  /** The sensor's upstream name, bound to its enrollment (SensorIdentity.upstreamName). */
   sensorId: string;
   sensor: SensorIdentity;
   /** CoAP Content-Format: 50 application/json or 60 application/cbor. */
@@ -54,12 +54,10 @@ export interface CommandSource {
 }
 
 /**
- * The name a sensor goes by upstream (topics, user properties): its certificate CN when that is
- * topic-safe (letters, digits, ".", "_", "-", at most 64), else "sha256-" and 16 hex digits of its
- * certificate thumbprint.
+ * The name a sensor goes by upstream (topics, user properties) as read from its certificate (see
+ * upstreamNameOf); the router uses SensorIdentity.upstreamName, which the trust module set only
+ * once the name was known to belong to the sensor's enrollment.
  */
 export function sensorIdOf(identity: Pick<SensorIdentity, 'commonName' | 'sha256'>): string {
-  const cn = identity.commonName;
-  if (cn && /^[A-Za-z0-9._-]{1,64}$/.test(cn)) return cn;
-  return `sha256-${identity.sha256.slice(0, 16)}`;
+  return upstreamNameOf(identity);
 }

@@ -17,6 +17,7 @@ const VERIFY_ERRORS: Partial<Record<ValidationReason, number>> = {
   denied: X509_V_ERR.CERT_REJECTED,
   'not-enrolled': X509_V_ERR.CERT_REJECTED,
   'enrollment-disabled': X509_V_ERR.CERT_REJECTED,
+  'identity-conflict': X509_V_ERR.CERT_REJECTED,
 };
 
 /**

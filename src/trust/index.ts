@@ -2,6 +2,14 @@
 export { ClockFloor } from './clock-floor.js';
 export { type CrlImportResult, type CrlInfo, CrlStore } from './revocation/index.js';
 export type { SensorIdentity } from './sensor-identity.js';
+export {
+  enrollmentKeyOf,
+  type NameBinding,
+  type NameClaim,
+  parseEnrollmentKey,
+  SensorNames,
+  upstreamNameOf,
+} from './sensor-names.js';
 export { SensorTrust, type SensorTrustStatus, type SensorVerdict } from './sensor-trust.js';
 export { TrustBundleStore, type TrustedCertificate } from './trust-bundle-store.js';
 export { TrustError, type TrustErrorCode } from './trust-error.js';

@@ -27,4 +27,9 @@ export interface SensorIdentity {
   notAfter: Date;
   /** How the sensor is enrolled (filled in by the enrollment check). */
   enrollment: { kind: 'individual' | 'group'; sha256: string; label: string } | undefined;
+  /**
+   * The name the sensor goes by upstream (topic, command inbox, /commands), bound to its enrollment
+   * (see sensor-names.ts); filled in by SensorTrust once the name is known to be the enrollment's.
+   */
+  upstreamName?: string;
 }

@@ -15,6 +15,7 @@ import {
   revocationVerdict,
 } from './revocation/index.js';
 import type { SensorIdentity } from './sensor-identity.js';
+import { enrollmentKeyOf, SensorNames, upstreamNameOf } from './sensor-names.js';
 import { TrustBundleStore } from './trust-bundle-store.js';
 import {
   AnchorIndex,
@@ -72,6 +73,9 @@ export class SensorTrust extends EventEmitter<SensorTrustEvents> {
   readonly #crls: CrlStore;
   readonly #enrollments: Enrollments;
   readonly #deny: DenyList;
+  readonly #names: SensorNames;
+  /** When an identity-conflict was last logged, per name. */
+  readonly #conflictWarnings = new Map<string, number>();
   readonly #validator: PathValidator;
   readonly #authorization: AuthorizationPolicy;
   readonly #fetcher: CrlFetcher | undefined;
@@ -105,6 +109,7 @@ export class SensorTrust extends EventEmitter<SensorTrustEvents> {
     this.#crls = new CrlStore(this.#store);
     this.#enrollments = new Enrollments(this.#store);
     this.#deny = new DenyList(this.#store);
+    this.#names = new SensorNames(this.#store);
     this.#authorization = new AuthorizationPolicy(options.settings.authorization);
     this.#validator = new PathValidator({
       policy: {
@@ -222,16 +227,48 @@ export class SensorTrust extends EventEmitter<SensorTrustEvents> {
     }
     const cas = validation.path.slice(1).map((certificate) => certificate.sha256);
     const enrollment = this.#enrollments.judge(identity, cas);
-    if (enrollment.ok) return { ok: true, identity: { ...identity, enrollment: enrollment.enrollment } };
+    if (enrollment.ok) return this.#named({ ...identity, enrollment: enrollment.enrollment }, at);
     // Anchors the operator put in the config file are group enrollments without constraints.
     const anchor = cas.at(-1);
     if (enrollment.refusal.reason === 'not-enrolled' && anchor && this.#fileAnchors.has(anchor)) {
-      return {
-        ok: true,
-        identity: { ...identity, enrollment: { kind: 'group', sha256: anchor, label: 'sensor_ca_files' } },
-      };
+      return this.#named(
+        { ...identity, enrollment: { kind: 'group', sha256: anchor, label: 'sensor_ca_files' } },
+        at,
+      );
     }
     return { ok: false, refusal: enrollment.refusal };
+  }
+
+  /**
+   * The last check: the sensor's upstream name must be its enrollment's (the first enrollment to
+   * present a name binds it). Another enrollment presenting it is refused with identity-conflict.
+   */
+  #named(identity: SensorIdentity, at: Date): SensorVerdict {
+    const enrollment = identity.enrollment;
+    if (!enrollment) return refuse('not-enrolled', 'no enrollment admitted the certificate', 0);
+    const name = upstreamNameOf(identity);
+    const key = enrollmentKeyOf(enrollment);
+    const claim = this.#names.claim(name, key, { label: enrollment.label, subject: identity.subject }, at);
+    if (claim.ok) {
+      if (claim.created) this.#log.info({ name, enrollment: key }, `sensor name ${name} bound to ${key}`);
+      return { ok: true, identity: { ...identity, upstreamName: name } };
+    }
+    const bound = claim.bound;
+    const detail =
+      `the sensor name ${JSON.stringify(name)} is bound to ${bound.enrollment}` +
+      `${bound.label ? ` (${bound.label})` : ''} since ${bound.boundAt.toISOString()}, ` +
+      `not to ${key}${enrollment.label ? ` (${enrollment.label})` : ''} that admitted ${identity.sha256}` +
+      ` (\`gatewayctl sensors name release ${name}\` if the name should move)`;
+    // Once a minute per name at most: a refused sensor retries its handshake.
+    const warnedAt = this.#conflictWarnings.get(name) ?? 0;
+    if (Date.now() - warnedAt < 60_000) return refuse('identity-conflict', detail, 0);
+    if (this.#conflictWarnings.size > 1024) this.#conflictWarnings.clear();
+    this.#conflictWarnings.set(name, Date.now());
+    this.#log.warn(
+      { name, bound: bound.enrollment, presented: key, sha256: identity.sha256, subject: identity.subject },
+      `sensor refused: identity-conflict: ${detail}`,
+    );
+    return refuse('identity-conflict', detail, 0);
   }
 
   readonly #revocation: RevocationCheck = (

@@ -36,6 +36,7 @@ export const VALIDATION_REASONS = [
   'enrollment-disabled',
   'constraint-device-type', // group enrollment's allowed device types
   'constraint-cn', // group enrollment's CN pattern
+  'identity-conflict', // its upstream name is bound to another enrollment (sensor_names)
 ] as const;
 
 export type ValidationReason = (typeof VALIDATION_REASONS)[number];

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +14,7 @@ import {
 } from '../../src/downstream/index.js';
 import { Store } from '../../src/store/index.js';
 import type { DtlsClient } from '../../src/tls/index.js';
+import { Enrollments, sha256Hex } from '../../src/trust/enrollment/index.js';
 import { ClockFloor, SensorTrust } from '../../src/trust/index.js';
 import {
   connectSensor,
@@ -115,6 +117,7 @@ let pki: DtlsPki;
 let dir: string;
 let store: Store;
 let endpoint: SensorEndpoint;
+let trust: SensorTrust;
 let port: number;
 const sink = new ArrayTelemetrySink();
 const source = new ArrayCommandSource();
@@ -149,7 +152,7 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'egw-downstream-coap-'));
   store = Store.open(join(dir, 'state.db'));
   const settings = config();
-  const trust = new SensorTrust({
+  trust = new SensorTrust({
     store,
     settings: settings.trust,
     clock: new ClockFloor(store),
@@ -784,6 +787,65 @@ describe('CoAP routes with hand-made requests (DtlsClient)', () => {
     await until(() => source.subscribers('sensor') === 0);
     expect(observationsEnded().at(-1)).toBe('the DTLS session ended');
     expect(coapStatus().observers).toBe(0);
+  });
+});
+
+/** A self-signed sensor certificate CN=`cn` in the PKI directory, files `<name>.pem/.key/.pk8/.der`. */
+function selfSignedSensor(name: string, cn: string): Uint8Array {
+  const openssl = (...args: string[]) => {
+    const result = spawnSync('openssl', args, { cwd: pki.dir, encoding: 'utf8' });
+    if (result.status !== 0) throw new Error(`openssl ${args.join(' ')} failed: ${result.stderr}`);
+  };
+  openssl('genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', `${name}.key`);
+  openssl('pkcs8', '-topk8', '-nocrypt', '-in', `${name}.key`, '-outform', 'DER', '-out', `${name}.pk8`);
+  openssl(
+    'req',
+    '-x509',
+    '-new',
+    '-key',
+    `${name}.key`,
+    '-subj',
+    `/CN=${cn}`,
+    '-days',
+    '2',
+    '-addext',
+    'basicConstraints=critical,CA:FALSE',
+    '-addext',
+    'keyUsage=critical,digitalSignature',
+    '-addext',
+    'extendedKeyUsage=clientAuth',
+    '-out',
+    `${name}.pem`,
+  );
+  openssl('x509', '-in', `${name}.pem`, '-outform', 'DER', '-out', `${name}.der`);
+  return pki.der(name);
+}
+
+describe('sensor identity: one name, one enrollment', () => {
+  it('a thumbprint-enrolled certificate with the CN of a CA-issued sensor is refused (identity-conflict): it cannot take over its /commands observation nor acknowledge its commands', async () => {
+    const victim = await RawSensor.connect();
+    const observe = {
+      code: '0.01',
+      options: [[OPTION.observe, Buffer.alloc(0)], ...path('commands')] as [number, Buffer][],
+      token: Buffer.from('71c7', 'hex'),
+    };
+    expect(await victim.request(observe)).toMatchObject({ code: '2.05' });
+    expect(source.subscribers('sensor')).toBe(1);
+
+    const forged = selfSignedSensor('forged-sensor', 'sensor');
+    new Enrollments(store).addIndividual(sha256Hex(forged), { label: 'forged' });
+    const refusedBefore = trust.status().refused['identity-conflict'] ?? 0;
+    await expect(connectSensor(pki, port, 'forged-sensor')).rejects.toThrow();
+    expect(trust.status().refused['identity-conflict']).toBe(refusedBefore + 1);
+
+    // The victim's observation is still its own: the command reaches it, and only it acknowledges it.
+    expect(source.subscribers('sensor')).toBe(1);
+    expect(observationsEnded()).not.toContain('replaced by a new registration');
+    source.add(command('cmd-victim', '{"victim":true}'));
+    const notification = await victim.next((message) => message.payload.toString() === '{"victim":true}');
+    victim.send({ type: 'ACK', code: '0.00', messageId: notification.messageId });
+    await until(() => source.deliveredIds.includes('cmd-victim'));
+    await victim.request({ ...observe, options: [[OPTION.observe, uint(1)], ...path('commands')] });
   });
 });
 

@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -99,6 +100,7 @@ afterAll(async () => {
 
 async function status(): Promise<{
   sensorEndpoint: { listening: string };
+  sensorTrust: { refused: Record<string, number> };
   upstream: { connected: boolean; published: number; outbox: { rows: number } };
 }> {
   const result = await gatewayctl('status', '--json', '--socket', fixture.socketPath);
@@ -166,5 +168,96 @@ describe('the proxy in the daemon: CoAP/DTLS sensor → gateway → MQTT 5 broke
     const answer = await coapPost('thermo-2', '/firmware', '{}');
     expect(answer.stdout + answer.stderr).toMatch(/4\.03/);
     expect(received.length).toBe(before);
+  });
+
+  it('keeps a sensor name to its enrollment: a renewed certificate goes on, another enrollment with the same CN is refused (identity-conflict) until the operator moves the name', async () => {
+    await until('the gateway connected to the broker', async () => (await status()).upstream.connected);
+    const fromTopic = (body: string) =>
+      received.filter((entry) => entry.topic === 'devices/th-1/telemetry' && entry.payload === body);
+    const sha256Of = (entry: { packet: IPublishPacket } | undefined) =>
+      (entry?.packet.properties?.userProperties as Record<string, string> | undefined)?.[
+        'certificate-sha256'
+      ];
+    const ok = (answer: { stdout: string; stderr: string }) =>
+      expect(answer.stdout + answer.stderr).not.toMatch(/4\.\d\d|5\.\d\d/);
+
+    sensors.leaf('th-1', sensorCa);
+    ok(await coapPost('th-1', '/telemetry', '{"n":1}'));
+    await until('the victim telemetry', () => fromTopic('{"n":1}').length === 1);
+    // Renewal: a new certificate from the same CA is the same sensor.
+    const renewed = sensors.leaf('th-1', sensorCa);
+    ok(await coapPost('th-1', '/telemetry', '{"n":2}'));
+    await until('the renewed sensor telemetry', () => fromTopic('{"n":2}').length === 1);
+    expect(sha256Of(fromTopic('{"n":2}')[0])).toBe(
+      createHash('sha256').update(renewed.certDer).digest('hex'),
+    );
+
+    // Another enrollment: a self-signed certificate CN=th-1, enrolled by its thumbprint.
+    sensors.openssl(
+      'genpkey',
+      '-algorithm',
+      'EC',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-out',
+      'forged.key',
+    );
+    sensors.openssl(
+      'req',
+      '-x509',
+      '-new',
+      '-key',
+      'forged.key',
+      '-subj',
+      '/CN=th-1',
+      '-days',
+      '2',
+      '-addext',
+      'basicConstraints=critical,CA:FALSE',
+      '-addext',
+      'keyUsage=critical,digitalSignature',
+      '-addext',
+      'extendedKeyUsage=clientAuth',
+      '-out',
+      'forged.pem',
+    );
+    const enrolled = await gatewayctl(
+      'sensors',
+      'enroll',
+      '--cert',
+      sensors.file('forged.pem'),
+      '--json',
+      '-c',
+      fixture.configPath,
+      '--socket',
+      fixture.socketPath,
+    );
+    expect(enrolled.code, enrolled.stderr).toBe(0);
+    const forgedSha256 = String(JSON.parse(enrolled.stdout).enrollment.sha256);
+    const refusedBefore = (await status()).sensorTrust.refused['identity-conflict'] ?? 0;
+    const refused = await coapPost('forged', '/telemetry', '{"n":"forged"}');
+    expect(refused.stdout + refused.stderr).not.toMatch(/2\.04/);
+    expect((await status()).sensorTrust.refused['identity-conflict']).toBeGreaterThan(refusedBefore);
+
+    // The operator moves the name: now the other enrollment is th-1, and the CA's sensor is refused.
+    const moved = await gatewayctl(
+      'sensors',
+      'name',
+      'release',
+      'th-1',
+      '--to',
+      `individual:${forgedSha256}`,
+      '-c',
+      fixture.configPath,
+      '--socket',
+      fixture.socketPath,
+    );
+    expect(moved.code, moved.stderr).toBe(0);
+    ok(await coapPost('forged', '/telemetry', '{"n":3}'));
+    await until('the moved name telemetry', () => fromTopic('{"n":3}').length === 1);
+    expect(sha256Of(fromTopic('{"n":3}')[0])).toBe(forgedSha256);
+    expect(fromTopic('{"n":"forged"}')).toEqual([]);
+    const victim = await coapPost('th-1', '/telemetry', '{"n":4}');
+    expect(victim.stdout + victim.stderr).not.toMatch(/2\.04/);
   });
 });

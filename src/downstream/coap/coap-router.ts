@@ -1,6 +1,6 @@
 import coap from 'coap';
 import type { SensorIdentity, SensorTrust } from '../../trust/index.js';
-import { type CommandSource, sensorIdOf, type TelemetrySink } from '../proxy-ports.js';
+import type { CommandSource, TelemetrySink } from '../proxy-ports.js';
 import { Block1Assembler } from './block1-assembler.js';
 import { CoapCounters, type CoapRouterStatus } from './coap-counters.js';
 import type { CoapResource } from './coap-resource.js';
@@ -163,7 +163,9 @@ export class CoapRouter {
     }
     this.#counters.requests++;
     const sensor = sensorIdentityOf(rsinfo.identity?.attributes);
-    if (!sensor || !this.#trust) {
+    // Its upstream name comes with the identity, bound to its enrollment by the trust module.
+    const sensorId = sensor?.upstreamName;
+    if (!sensor || sensorId === undefined || !this.#trust) {
       this.#refuse(response, '4.01', 'the DTLS session carries no sensor identity the gateway has judged');
       return;
     }
@@ -201,7 +203,7 @@ export class CoapRouter {
         request,
         response,
         sensor,
-        sensorId: sensorIdOf(sensor),
+        sensorId,
         peer,
         path,
         query: optionStrings(request, 'Uri-Query'),

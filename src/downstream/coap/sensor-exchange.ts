@@ -9,7 +9,7 @@ export class SensorExchange {
   readonly request: coap.IncomingMessage;
   readonly response: CoapResponse;
   readonly sensor: SensorIdentity;
-  /** The sensor's name upstream (sensorIdOf). */
+  /** The sensor's name upstream, bound to its enrollment (SensorIdentity.upstreamName). */
   readonly sensorId: string;
   /** The DTLS session, "address:port" as the DTLS server keys it. */
   readonly peer: string;
