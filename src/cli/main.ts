@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import './runtime-check.js';
 import { Command } from 'commander';
 import { VERSION } from '../build-info/index.js';
 import { registerConfigCommands } from './config-command.js';

@@ -64,5 +64,17 @@ describe.skipIf(noOldNode)(
       );
       expect(result.stderr).toContain('/usr/local/bin/node');
     });
+
+    it('gatewayctl too: exits 78 with what to do instead of crashing in better-sqlite3', () => {
+      const result = spawnSync(oldNode, [builtEntry('cli'), 'status', '--socket', '/nonexistent.sock'], {
+        encoding: 'utf8',
+        env: { PATH: process.env.PATH ?? '' },
+      });
+      expect(result.signal).toBeNull();
+      expect(result.status).toBe(EXIT_CONFIG);
+      expect(result.stderr).toContain(
+        `gatewayctl: Node.js 24 or newer is required, but ${oldNode} is v${oldNodeVersion}`,
+      );
+    });
   },
 );
