@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import {
   closeSync,
-  existsSync,
   fsyncSync,
   mkdirSync,
   openSync,
@@ -47,11 +46,12 @@ export class CertificateDirectory {
   read(): Partial<FactoryCertificates> {
     const found: Partial<FactoryCertificates> = {};
     for (const kind of ['device', 'signer'] as const) {
-      const path = join(this.dir, FILES[kind]);
-      if (!existsSync(path)) continue;
+      // Read, not existsSync() first: that says "absent" for a directory the process may not search
+      // (EACCES) too, and the operator would be told no certificate is stored when it is unreadable.
       try {
-        found[kind] = new Uint8Array(readFileSync(path));
+        found[kind] = new Uint8Array(readFileSync(join(this.dir, FILES[kind])));
       } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue;
         throw this.#error(error, 'read');
       }
     }
