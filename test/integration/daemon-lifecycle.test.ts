@@ -208,7 +208,7 @@ describe('edge-gatewayd under a systemd-style supervisor', () => {
     expect(service.notify.messages.some((m) => m.includes('READY=1'))).toBe(false);
   });
 
-  it('refuses to start on a corrupt database, naming it, and never recreates it', async () => {
+  it('refuses to start on a corrupt database (exit 65, EX_DATAERR: not restarted), naming it, and never recreates it', async () => {
     const fixture = gatewayFixture();
     const service = track(startDaemon(fixture.configPath));
     await service.waitReady();
@@ -216,7 +216,7 @@ describe('edge-gatewayd under a systemd-style supervisor', () => {
     writeFileSync(fixture.dbPath, Buffer.alloc(4096, 0x42));
 
     const again = track(startDaemon(fixture.configPath));
-    expect(await again.exited).toEqual({ code: 1, signal: null });
+    expect(await again.exited).toEqual({ code: 65, signal: null });
     const fatal = again.logRecords().find((record) => record.level === 60);
     expect(fatal).toMatchObject({ code: 'EGW_STORE_CORRUPT' });
     expect(String(fatal?.msg)).toContain(`state database ${fixture.dbPath} is corrupt`);
