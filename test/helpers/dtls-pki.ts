@@ -348,3 +348,38 @@ export function waitFor<T extends unknown[]>(
     emitter.on(event, listener);
   });
 }
+
+/**
+ * A self-signed sensor certificate CN=`cn` in `dir` (EC P-256, CA:FALSE, digitalSignature, EKU
+ * clientAuth, 2 days): files `<name>.key/.pk8/.pem/.der`; returns the DER. For enrollments by
+ * thumbprint, e.g. another enrollment claiming a sensor's name.
+ */
+export function selfSignedSensor(dir: string, name: string, cn: string): Uint8Array {
+  const openssl = (...args: string[]) => {
+    const result = spawnSync('openssl', args, { cwd: dir, encoding: 'utf8' });
+    if (result.status !== 0) throw new Error(`openssl ${args.join(' ')} failed: ${result.stderr}`);
+  };
+  openssl('genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', `${name}.key`);
+  openssl('pkcs8', '-topk8', '-nocrypt', '-in', `${name}.key`, '-outform', 'DER', '-out', `${name}.pk8`);
+  const extensions = [
+    'basicConstraints=critical,CA:FALSE',
+    'keyUsage=critical,digitalSignature',
+    'extendedKeyUsage=clientAuth',
+  ];
+  openssl(
+    'req',
+    '-x509',
+    '-new',
+    '-key',
+    `${name}.key`,
+    '-subj',
+    `/CN=${cn}`,
+    '-days',
+    '2',
+    ...extensions.flatMap((extension) => ['-addext', extension]),
+    '-out',
+    `${name}.pem`,
+  );
+  openssl('x509', '-in', `${name}.pem`, '-outform', 'DER', '-out', `${name}.der`);
+  return new Uint8Array(readFileSync(join(dir, `${name}.der`)));
+}

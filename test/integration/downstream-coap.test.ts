@@ -1,4 +1,3 @@
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,6 +21,7 @@ import {
   makeDtlsPki,
   type ProcessResult,
   run,
+  selfSignedSensor,
   until,
 } from '../helpers/dtls-pki.js';
 
@@ -790,37 +790,6 @@ describe('CoAP routes with hand-made requests (DtlsClient)', () => {
   });
 });
 
-/** A self-signed sensor certificate CN=`cn` in the PKI directory, files `<name>.pem/.key/.pk8/.der`. */
-function selfSignedSensor(name: string, cn: string): Uint8Array {
-  const openssl = (...args: string[]) => {
-    const result = spawnSync('openssl', args, { cwd: pki.dir, encoding: 'utf8' });
-    if (result.status !== 0) throw new Error(`openssl ${args.join(' ')} failed: ${result.stderr}`);
-  };
-  openssl('genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', `${name}.key`);
-  openssl('pkcs8', '-topk8', '-nocrypt', '-in', `${name}.key`, '-outform', 'DER', '-out', `${name}.pk8`);
-  openssl(
-    'req',
-    '-x509',
-    '-new',
-    '-key',
-    `${name}.key`,
-    '-subj',
-    `/CN=${cn}`,
-    '-days',
-    '2',
-    '-addext',
-    'basicConstraints=critical,CA:FALSE',
-    '-addext',
-    'keyUsage=critical,digitalSignature',
-    '-addext',
-    'extendedKeyUsage=clientAuth',
-    '-out',
-    `${name}.pem`,
-  );
-  openssl('x509', '-in', `${name}.pem`, '-outform', 'DER', '-out', `${name}.der`);
-  return pki.der(name);
-}
-
 describe('sensor identity: one name, one enrollment', () => {
   it('a thumbprint-enrolled certificate with the CN of a CA-issued sensor is refused (identity-conflict): it cannot take over its /commands observation nor acknowledge its commands', async () => {
     const victim = await RawSensor.connect();
@@ -832,7 +801,7 @@ describe('sensor identity: one name, one enrollment', () => {
     expect(await victim.request(observe)).toMatchObject({ code: '2.05' });
     expect(source.subscribers('sensor')).toBe(1);
 
-    const forged = selfSignedSensor('forged-sensor', 'sensor');
+    const forged = selfSignedSensor(pki.dir, 'forged-sensor', 'sensor');
     new Enrollments(store).addIndividual(sha256Hex(forged), { label: 'forged' });
     const refusedBefore = trust.status().refused['identity-conflict'] ?? 0;
     await expect(connectSensor(pki, port, 'forged-sensor')).rejects.toThrow();

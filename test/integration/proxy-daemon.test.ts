@@ -11,7 +11,7 @@ import { libcrypto } from '../../src/native/openssl/index.js';
 import type { Pointer } from '../../src/native/openssl/libssl.js';
 import { connectTls, privateKeyFromPkcs8, TlsClientContext } from '../../src/tls/index.js';
 import { type GatewayFixture, gatewayctl, gatewayFixture, startDaemon } from '../helpers/daemon-harness.js';
-import { run } from '../helpers/dtls-pki.js';
+import { run, selfSignedSensor } from '../helpers/dtls-pki.js';
 import { type TestCa, TestPkiDir } from '../helpers/test-crl.js';
 import { derOfPem, TestPki } from '../helpers/tls-peers.js';
 
@@ -193,34 +193,7 @@ describe('the proxy in the daemon: CoAP/DTLS sensor → gateway → MQTT 5 broke
     );
 
     // Another enrollment: a self-signed certificate CN=th-1, enrolled by its thumbprint.
-    sensors.openssl(
-      'genpkey',
-      '-algorithm',
-      'EC',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-out',
-      'forged.key',
-    );
-    sensors.openssl(
-      'req',
-      '-x509',
-      '-new',
-      '-key',
-      'forged.key',
-      '-subj',
-      '/CN=th-1',
-      '-days',
-      '2',
-      '-addext',
-      'basicConstraints=critical,CA:FALSE',
-      '-addext',
-      'keyUsage=critical,digitalSignature',
-      '-addext',
-      'extendedKeyUsage=clientAuth',
-      '-out',
-      'forged.pem',
-    );
+    selfSignedSensor(sensors.dir, 'forged', 'th-1');
     const enrolled = await gatewayctl(
       'sensors',
       'enroll',
