@@ -70,6 +70,7 @@ Examples:
   gatewayctl sensors group add --ca sensor-ca.pem --device-type thermo --cn-pattern 'thermo-[0-9]+'
   gatewayctl sensors disable --group 3fa0…9c
   gatewayctl sensors block 0A1B2C3D --serial --reason "stolen 2024-05-02"
+  gatewayctl sensors block --serial -- -0A1B2C   # a negative serial (lenient_serials), as openssl prints it
   gatewayctl sensors list --json | jq '.enrollments[] | select(.enabled | not)'
   gatewayctl sensors name release th-1 --to group:3fa0…9c
 ${EXIT_STATUS_HELP}`,
@@ -391,7 +392,8 @@ function registerEnrollmentCommands(sensors: Command): void {
 }
 
 function registerDenyCommands(sensors: Command): void {
-  const targetArgument = 'a sensor certificate SHA-256 (64 hex digits) or serial (hex; colons allowed)';
+  const targetArgument =
+    'a sensor certificate SHA-256 (64 hex digits) or serial (hex; colons allowed; a negative one as openssl prints it, after --: -0A1B or (Negative)0A:1B)';
   const serialOption = '--serial';
   const serialHelp = 'read the value as a certificate serial even if it looks like a thumbprint';
 

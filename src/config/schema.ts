@@ -287,6 +287,8 @@ function trustSchema() {
         })
         .default(2048),
       max_chain_depth: z.number().int().min(1).max(8).default(4),
+      // RFC 5280 §4.1.2.2 serials (positive, at most 20 octets) unless a legacy sensor PKI needs this.
+      lenient_serials: z.boolean().default(false),
       bundles: z
         .strictObject({
           sensors: bundleSchema('grace'),

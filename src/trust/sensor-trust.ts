@@ -119,6 +119,7 @@ export class SensorTrust extends EventEmitter<SensorTrustEvents> {
       },
       maxChainDepth: options.settings.max_chain_depth,
       deviceTypeOid: options.settings.device_type_oid,
+      lenientSerials: options.settings.lenient_serials,
     });
     this.#ocsp = options.settings.revocation.ocsp
       ? new OcspClient({ timeoutMs: options.settings.revocation.ocsp_timeout_ms })

@@ -220,6 +220,31 @@ describe('gatewayctl sensors block', () => {
   });
 });
 
+describe('gatewayctl sensors block, a negative serial (lenient_serials)', () => {
+  it('takes the serial as openssl prints it, after -- (-0FFEFE) or as -text shows it ((Negative)0F:FE:FE)', async () => {
+    const dashed = await gatewayctl(
+      'sensors',
+      'block',
+      '--serial',
+      '--json',
+      '-c',
+      fixture.configPath,
+      '--',
+      '-0FFEFE',
+    );
+    expect(dashed.code, dashed.stderr).toBe(0);
+    expect(JSON.parse(dashed.stdout)).toMatchObject({
+      created: true,
+      blocked: { kind: 'serial', value: '-ffefe' },
+    });
+    // The same entry, typed as `openssl x509 -text` shows a long negative serial.
+    const shown = await ctlJson('sensors', 'block', '(Negative)0F:FE:FE', '--serial');
+    expect(shown).toMatchObject({ created: false, blocked: { kind: 'serial', value: '-ffefe' } });
+    expect((await ctl('sensors', 'unblock', '(Negative)0ffefe')).code).toBe(0);
+    expect((await ctlJson('sensors', 'blocked')).blocked).toEqual([]);
+  });
+});
+
 describe('gatewayctl trust', () => {
   it('imports a multi-certificate PEM and exports exactly it again', async () => {
     const bundleFile = pki.write('upstream.pem', pki.pem('other-root') + pki.pem('other-issuing'));

@@ -3,6 +3,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { derOctetString, derSequence, derTlv, pemBlocks } from '../../src/pki/index.js';
+import { normalizeSerial } from '../../src/trust/enrollment/index.js';
 import { AnchorIndex, PathValidator } from '../../src/trust/validation/index.js';
 import type { ValidationReason } from '../../src/trust/validation-reason.js';
 import { nameDer, type TestCertificate, TestPki } from '../helpers/test-pki.js';
@@ -270,6 +271,55 @@ const cases: BadCase[] = [
       return { presented: [(await pki.sensor(own)).der, flipLastByte(own.der)] };
     },
     openssl: /certificate signature failure/,
+  },
+  {
+    name: 'intermediate with extendedKeyUsage serverAuth only (EKU chaining)',
+    reason: 'ca-eku',
+    depth: 1,
+    make: () => underOwnIntermediate({ commonName: 'ServerAuth Only CA', extendedKeyUsage: ['serverAuth'] }),
+    openssl: /unsuitable certificate purpose/,
+  },
+  {
+    name: 'trust anchor with extendedKeyUsage serverAuth only (EKU chaining)',
+    reason: 'ca-eku',
+    depth: 1,
+    make: async () => {
+      const serverRoot = await pki.root({ commonName: 'ServerAuth Root', extendedKeyUsage: ['serverAuth'] });
+      return { presented: [(await pki.sensor(serverRoot)).der], roots: [serverRoot.der] };
+    },
+    openssl: /unsuitable certificate purpose/,
+  },
+  {
+    name: 'negative sensor serial',
+    reason: 'bad-serial',
+    depth: 0,
+    make: () => underIntermediate({ serial: Uint8Array.of(0xf0, 0x01, 0x02) }),
+    opensslAccepts: {
+      why: 'OpenSSL 3.0 does not check serials (RFC 5280 4.1.2.2: positive); [trust] lenient_serials admits them',
+    },
+  },
+  {
+    name: 'zero sensor serial',
+    reason: 'bad-serial',
+    depth: 0,
+    make: () => underIntermediate({ serial: Uint8Array.of(0x00) }),
+    opensslAccepts: { why: 'OpenSSL 3.0 does not check serials (RFC 5280 4.1.2.2: positive, so not zero)' },
+  },
+  {
+    name: 'sensor serial of 21 octets',
+    reason: 'bad-serial',
+    depth: 0,
+    make: () => underIntermediate({ serial: new Uint8Array(21).fill(0x11) }),
+    opensslAccepts: {
+      why: 'OpenSSL 3.0 does not check serial lengths (RFC 5280 4.1.2.2: at most 20 octets)',
+    },
+  },
+  {
+    name: 'intermediate serial of 21 octets',
+    reason: 'bad-serial',
+    depth: 1,
+    make: () => underOwnIntermediate({ commonName: 'Long Serial CA', serial: new Uint8Array(21).fill(0x22) }),
+    opensslAccepts: { why: 'OpenSSL 3.0 does not check serial lengths; the rule holds for CAs too' },
   },
   {
     name: 'issued by an unknown CA',
@@ -688,5 +738,62 @@ describe('good paths, agreed by openssl verify', () => {
     });
     const verdict = validate({ presented: [raw.der, inter.der] });
     expect(verdict.ok && verdict.identity.deviceType).toBe('flow-meter');
+  });
+});
+
+describe('RFC 5280 rules: EKU chaining and serials, next to openssl', () => {
+  it('a CA whose extendedKeyUsage allows clientAuth (beside serverAuth) issues sensors; openssl agrees', async () => {
+    const material = await underOwnIntermediate({
+      commonName: 'Client and Server CA',
+      extendedKeyUsage: ['serverAuth', 'clientAuth'],
+    });
+    expect(validate(material).ok).toBe(true);
+    expect(openssl(material).ok).toBe(true);
+  });
+
+  it('a CA with anyExtendedKeyUsage alone issues sensors (as Go reads it); OpenSSL 3 refuses it for sslclient', async () => {
+    const material = await underOwnIntermediate({
+      commonName: 'Any Purpose CA',
+      extendedKeyUsage: ['2.5.29.37.0'],
+    });
+    expect(validate(material).ok).toBe(true);
+    const theirs = openssl(material);
+    // OpenSSL requires the purpose itself in a CA's EKU; Go, Windows and RFC 5280 4.2.1.12 let
+    // anyExtendedKeyUsage stand for any purpose. The gateway follows the latter.
+    expect(theirs.ok).toBe(false);
+    expect(theirs.output).toMatch(/unsuitable certificate purpose/);
+  });
+
+  it('lenient_serials admits a negative serial, and its serial is the one openssl prints (block --serial)', async () => {
+    const negative = await pki.sensor(inter, {
+      commonName: 'legacy-sensor',
+      serial: Uint8Array.of(0xf0, 0x01, 0x02),
+    });
+    const lenient = new PathValidator({
+      policy: { allowedCurves: ['P-256', 'P-384'], allowEd25519: false, minRsaBits: 2048 },
+      maxChainDepth: MAX_CHAIN_DEPTH,
+      deviceTypeOid: DEVICE_TYPE_OID,
+      lenientSerials: true,
+    });
+    const verdict = lenient.validate([negative.der, inter.der], index, at);
+    expect(verdict.ok).toBe(true);
+    if (!verdict.ok) return;
+    // 0xf00102 is -(0x1000000 - 0xf00102) = -0x0ffefe.
+    expect(verdict.identity.certificateSerial).toBe('-ffefe');
+    const printed = spawnSync('openssl', ['x509', '-noout', '-serial', '-in', negative.path], {
+      encoding: 'utf8',
+    });
+    const serial = printed.stdout.trim().replace(/^serial=/, '');
+    expect(normalizeSerial(serial)).toBe('-ffefe');
+    const text = spawnSync('openssl', ['x509', '-noout', '-text', '-in', negative.path], {
+      encoding: 'utf8',
+    });
+    const shown = /Serial Number:\s*(\S+(?: \(\S+\))?)/.exec(text.stdout)?.[1] ?? '';
+    expect(shown).toMatch(/^-/);
+    expect(normalizeSerial(/\((-0x[0-9a-f]+)\)/.exec(shown)?.[1] ?? shown)).toBe('-ffefe');
+    expect(normalizeSerial('(Negative)0f:fe:fe')).toBe('-ffefe');
+    // Without the switch: refused.
+    const strict = validate({ presented: [negative.der, inter.der] });
+    expect(strict.ok ? 'valid' : strict.refusal.reason).toBe('bad-serial');
   });
 });

@@ -76,7 +76,7 @@ export function runCase(testcase: LimboCase, now = new Date()): CaseOutcome {
   ];
   const anchors =
     testcase.validation_kind === 'SERVER'
-      ? new ServerPurposeAnchors(anchorDers, leafDer)
+      ? new ServerPurposeAnchors(anchorDers, presented)
       : new AnchorIndex(anchorDers);
   const notes = anchors.skipped.map((skipped) => `trusted certificate unusable: ${skipped.reason}`);
   const validator = new PathValidator({

@@ -136,6 +136,59 @@ export function issuerRefusal(
   return undefined;
 }
 
+/**
+ * EKU chaining: a CA whose extendedKeyUsage is present must allow clientAuth (or
+ * anyExtendedKeyUsage) to issue sensor certificates; a CA limited to serverAuth cannot. Applied to
+ * every issuer on the path, the anchor included (as OpenSSL's and Go's verifiers do). anyExtendedKeyUsage
+ * counts as Go, Windows and RFC 5280 §4.2.1.12 read it; OpenSSL 3 refuses a CA with anyExtendedKeyUsage
+ * alone for sslclient — a deliberate difference (asserted in the OpenSSL cross-check).
+ */
+export function issuerEkuRefusal(certificate: CertificateFacts, depth: number): Refusal | undefined {
+  const purposes = certificate.extendedKeyUsage;
+  if (purposes === undefined || purposes.includes(EKU.clientAuth) || purposes.includes(EKU.any)) {
+    return undefined;
+  }
+  return {
+    reason: 'ca-eku',
+    detail: `${certificateLabel(certificate, depth)} extendedKeyUsage (${purposes.map(purposeName).join(', ') || 'none'}) does not allow clientAuth, so it cannot issue sensor certificates; the CA must carry clientAuth or no extendedKeyUsage`,
+    depth,
+  };
+}
+
+/**
+ * RFC 5280 §4.1.2.2: the serial is a positive integer of at most 20 octets (a leading 0x00 that
+ * only keeps a 20-octet value positive is not counted, as pyca/cryptography reads it). `lenient`
+ * ([trust] lenient_serials, for legacy sensor PKIs) accepts negative, zero and longer serials.
+ */
+export function serialRefusal(
+  certificate: CertificateFacts,
+  depth: number,
+  lenient: boolean,
+): Refusal | undefined {
+  if (lenient) return undefined;
+  const serial = certificate.serial;
+  const why =
+    ((serial[0] ?? 0) & 0x80) !== 0
+      ? `is negative (${certificate.serialHex})`
+      : serial.every((byte) => byte === 0)
+        ? 'is zero'
+        : serial.length - (serial[0] === 0 ? 1 : 0) > 20
+          ? `is ${serial.length} octets long (at most 20)`
+          : undefined;
+  if (why === undefined) return undefined;
+  return {
+    reason: 'bad-serial',
+    detail: `${certificateLabel(certificate, depth)} serial number ${why}: RFC 5280 requires a positive serial of at most 20 octets; [trust] lenient_serials = true accepts it from a legacy PKI`,
+    depth,
+  };
+}
+
 function purposeName(oid: string): string {
-  return oid === EKU.serverAuth ? 'serverAuth' : oid === EKU.clientAuth ? 'clientAuth' : oid;
+  return oid === EKU.serverAuth
+    ? 'serverAuth'
+    : oid === EKU.clientAuth
+      ? 'clientAuth'
+      : oid === EKU.any
+        ? 'anyExtendedKeyUsage'
+        : oid;
 }

@@ -41,7 +41,10 @@ export class CertificateFacts {
   readonly signature: Uint8Array;
   /** INTEGER content octets. */
   readonly serial: Uint8Array;
-  /** Lower-case hex without leading zeros ("0" for zero). */
+  /**
+   * Lower-case hex without leading zeros ("0" for zero); a negative serial (two's complement, only
+   * accepted under lenient_serials) is "-" and its magnitude, as `openssl x509 -serial` prints it.
+   */
   readonly serialHex: string;
   readonly issuerDer: Uint8Array;
   readonly subjectDer: Uint8Array;
@@ -94,7 +97,7 @@ export class CertificateFacts {
     const field = () => fields[next++];
     this.version = fields[0]?.tag === 0xa0 ? readVersion(field() as DerTlv) : 1;
     this.serial = integerOctets(field() as DerTlv, 'serialNumber');
-    this.serialHex = hex(this.serial).replace(/^0+(?=.)/, '');
+    this.serialHex = serialText(this.serial);
     const innerAlgorithm = expectTag(field(), DER_TAG.sequence, 'tbsCertificate signature');
     if (
       !Buffer.from(innerAlgorithm.tlv).equals(
@@ -200,6 +203,12 @@ export class CertificateFacts {
   extensionValue(oid: string): Uint8Array | undefined {
     return this.extensions.find((extension) => extension.oid === oid)?.value;
   }
+}
+
+function serialText(serial: Uint8Array): string {
+  if (((serial[0] ?? 0) & 0x80) === 0) return hex(serial).replace(/^0+(?=.)/, '');
+  const magnitude = (1n << BigInt(serial.length * 8)) - BigInt(`0x${hex(serial)}`);
+  return `-${magnitude.toString(16)}`;
 }
 
 /** version [0] EXPLICIT INTEGER { v1(0), v2(1), v3(2) }: v1 is the DEFAULT, so never encoded in DER. */

@@ -21,6 +21,7 @@ export const EXTENSION_NAMES: ReadonlyMap<string, string> = new Map(
 export const EKU = {
   serverAuth: '1.3.6.1.5.5.7.3.1',
   clientAuth: '1.3.6.1.5.5.7.3.2',
+  any: '2.5.29.37.0',
 } as const;
 
 export const ATTRIBUTE = {

@@ -16,6 +16,11 @@ export interface PathValidatorOptions {
   maxChainDepth: number;
   /** The device-type extension ([trust] device_type_oid): understood when critical, read into the identity. */
   deviceTypeOid: string;
+  /**
+   * Accept serial numbers RFC 5280 §4.1.2.2 forbids (negative, zero, over 20 octets) from legacy
+   * sensor PKIs ([trust] lenient_serials); default false.
+   */
+  lenientSerials?: boolean;
   /** Certificates and signature verdicts each kept (least recently used forgotten first); default 10,000. */
   cacheSize?: number;
 }

@@ -5,8 +5,10 @@ import { keyRefusal, signatureAlgorithmRefusal } from './algorithm-policy.js';
 import type { AnchorIndex } from './anchor-index.js';
 import {
   criticalExtensionRefusal,
+  issuerEkuRefusal,
   issuerRefusal,
   sensorUsageRefusal,
+  serialRefusal,
   timeRefusal,
 } from './certificate-checks.js';
 import { CertificateFacts, MAX_CERTIFICATE_BYTES } from './certificate-facts.js';
@@ -68,7 +70,11 @@ export class PathValidator {
     if (!Number.isInteger(options.maxChainDepth) || options.maxChainDepth < 0) {
       throw new RangeError(`maxChainDepth must be a non-negative integer, got ${options.maxChainDepth}`);
     }
-    this.#options = { ...options, cacheSize: options.cacheSize ?? 10_000 };
+    this.#options = {
+      ...options,
+      cacheSize: options.cacheSize ?? 10_000,
+      lenientSerials: options.lenientSerials ?? false,
+    };
     this.#certificates = new LruCache(this.#options.cacheSize);
     this.#signatures = new LruCache(this.#options.cacheSize);
     this.#recentBytes = new LruCache(this.#options.cacheSize);
@@ -191,6 +197,7 @@ export class PathValidator {
   #sensorRefusal(sensor: CertificateFacts, at: Date): Refusal | undefined {
     return (
       timeRefusal(sensor, 0, at) ??
+      serialRefusal(sensor, 0, this.#options.lenientSerials) ??
       signatureAlgorithmRefusal(sensor, 0) ??
       keyRefusal(sensor, 0, this.#options.policy) ??
       criticalExtensionRefusal(sensor, 0, this.#options.deviceTypeOid) ??
@@ -244,7 +251,7 @@ export class PathValidator {
     at: Date,
   ): Refusal | undefined {
     const depth = path.length;
-    const { maxChainDepth, policy, deviceTypeOid } = this.#options;
+    const { maxChainDepth, policy, deviceTypeOid, lenientSerials } = this.#options;
     if (!anchor && depth > maxChainDepth) {
       return {
         reason: 'chain-too-long',
@@ -258,11 +265,14 @@ export class PathValidator {
     }
     const refusal =
       timeRefusal(issuer, depth, at) ??
+      // An anchor is trusted as configured: its serial is the configuring CA's business.
+      (anchor ? undefined : serialRefusal(issuer, depth, lenientSerials)) ??
       keyRefusal(issuer, depth, policy) ??
       // An anchor is trusted as configured: how it signed itself does not matter.
       (anchor ? undefined : signatureAlgorithmRefusal(issuer, depth)) ??
       criticalExtensionRefusal(issuer, depth, deviceTypeOid) ??
-      issuerRefusal(issuer, depth, anchor, nonSelfIssuedBelow);
+      issuerRefusal(issuer, depth, anchor, nonSelfIssuedBelow) ??
+      issuerEkuRefusal(issuer, depth);
     if (refusal !== undefined) return refusal;
     const verdict = this.#verdict(child, issuer);
     return verdict === 'valid' ? undefined : signatureRefusal(verdict, child, depth - 1, issuer, depth);
