@@ -797,3 +797,45 @@ describe('RFC 5280 rules: EKU chaining and serials, next to openssl', () => {
     expect(strict.ok ? 'valid' : strict.refusal.reason).toBe('bad-serial');
   });
 });
+
+/** A Name of one CN RDN whose value has the string type `tag` (0x0c UTF8String, 0x13 PrintableString). */
+function commonNameDer(text: string, tag: number): Uint8Array {
+  const cn = derTlv(0x06, Uint8Array.of(0x55, 0x04, 0x03));
+  return derSequence(derTlv(0x31, derSequence(cn, derTlv(tag, Buffer.from(text, 'utf8')))));
+}
+
+describe('RFC 5280 §7.1: names compare case-insensitively, whitespace folded, string type aside', () => {
+  it('an issuer name differing in case, spacing and string type chains to the presented intermediate; openssl agrees', async () => {
+    const variant = await pki.sensor(inter, {
+      commonName: 'sensor-variant',
+      issuerDer: commonNameDer('  sensor   INTERMEDIATE ', 0x13),
+    });
+    const material = { presented: [variant.der, inter.der] };
+    const verdict = validate(material);
+    expect(verdict.ok ? 'valid' : verdict.refusal).toBe('valid');
+    if (verdict.ok)
+      expect(verdict.path.map((certificate) => certificate.commonName)).toEqual([
+        'sensor-variant',
+        'Sensor Intermediate',
+        'Sensor Root CA',
+      ]);
+    expect(openssl(material).ok).toBe(true);
+  });
+
+  it('the anchor index finds a trust anchor by the §7.1 form of the name (sensor directly under the root); openssl agrees', async () => {
+    const variant = await pki.sensor(root, {
+      commonName: 'sensor-variant-root',
+      issuerDer: commonNameDer('SENSOR ROOT\tca', 0x0c),
+    });
+    const verdict = validate({ presented: [variant.der] });
+    expect(verdict.ok ? 'valid' : verdict.refusal).toBe('valid');
+    expect(openssl({ presented: [variant.der] }).ok).toBe(true);
+  });
+
+  it('a name differing in more than case and spacing still does not chain; openssl agrees', async () => {
+    const other = await pki.sensor(inter, { issuerDer: commonNameDer('Sensor Intermediate 2', 0x0c) });
+    const verdict = validate({ presented: [other.der, inter.der] });
+    expect(verdict.ok ? 'valid' : verdict.refusal.reason).toBe('name-chaining');
+    expect(openssl({ presented: [other.der, inter.der] }).ok).toBe(false);
+  });
+});

@@ -13,7 +13,7 @@ const NONE: readonly CertificateFacts[] = Object.freeze([]);
 
 /**
  * The trust anchors (a bundle's CAs) and known intermediates, parsed once and indexed by subject name
- * hash and subjectKeyIdentifier so finding an issuer is a map lookup. Unparseable entries are skipped
+ * (its RFC 5280 §7.1 comparison key) and subjectKeyIdentifier so finding an issuer is a map lookup. Unparseable entries are skipped
  * and listed in `skipped`; a certificate given as both anchor and intermediate is an anchor.
  */
 export class AnchorIndex {
@@ -34,13 +34,13 @@ export class AnchorIndex {
     this.skipped = Object.freeze(skipped);
   }
 
-  /** Anchors whose subject name hashes to `subjectNameSha256`. */
-  anchorsNamed(subjectNameSha256: string): readonly CertificateFacts[] {
-    return this.#anchorsBySubject.get(subjectNameSha256) ?? NONE;
+  /** Anchors whose subject is the name with comparison key `subjectNameKey` (CertificateFacts.subjectNameKey). */
+  anchorsNamed(subjectNameKey: string): readonly CertificateFacts[] {
+    return this.#anchorsBySubject.get(subjectNameKey) ?? NONE;
   }
 
-  intermediatesNamed(subjectNameSha256: string): readonly CertificateFacts[] {
-    return this.#intermediatesBySubject.get(subjectNameSha256) ?? NONE;
+  intermediatesNamed(subjectNameKey: string): readonly CertificateFacts[] {
+    return this.#intermediatesBySubject.get(subjectNameKey) ?? NONE;
   }
 
   /** Anchors and intermediates whose subjectKeyIdentifier is `keyId` (lower-case hex). */
@@ -76,7 +76,7 @@ export class AnchorIndex {
       if (this.#bySha256.has(facts.sha256)) return; // listed twice, or already an anchor
       this.#bySha256.set(facts.sha256, facts);
       added.push(facts);
-      push(bySubject, facts.subjectNameSha256, facts);
+      push(bySubject, facts.subjectNameKey, facts);
       if (facts.subjectKeyId !== undefined) push(this.#byKeyId, facts.subjectKeyId, facts);
     });
     return Object.freeze(added);

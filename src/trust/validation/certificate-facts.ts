@@ -51,9 +51,15 @@ export class CertificateFacts {
   /** Readable names, as @peculiar/x509 + readableName print them ("CN=sensor-1, serialNumber=0001"). */
   readonly issuer: string;
   readonly subject: string;
-  /** SHA-256 of the issuer/subject Name DER: how issuers are looked up (names compare as DER bytes). */
+  /** SHA-256 of the issuer/subject Name DER, byte for byte (how CRLs name their issuer). */
   readonly issuerNameSha256: string;
   readonly subjectNameSha256: string;
+  /**
+   * The issuer/subject names in RFC 5280 §7.1 comparison form (case-insensitive, whitespace folded;
+   * see DistinguishedName.comparisonKey): how names chain and issuers are looked up.
+   */
+  readonly issuerNameKey: string;
+  readonly subjectNameKey: string;
   readonly notBefore: Date;
   readonly notAfter: Date;
   /** SubjectPublicKeyInfo DER. */
@@ -75,7 +81,7 @@ export class CertificateFacts {
   readonly commonName: string | undefined;
   /** The subject's serialNumber attribute (2.5.4.5): the device serial. */
   readonly serialNumberAttribute: string | undefined;
-  /** Issuer and subject names are the same (a root, or a CA's key rollover certificate). */
+  /** Issuer and subject names are the same name, §7.1 (a root, or a CA's key rollover certificate). */
   readonly selfIssued: boolean;
   #publicKey: KeyObject | undefined;
 
@@ -139,7 +145,9 @@ export class CertificateFacts {
     this.subject = subjectName.readable;
     this.issuerNameSha256 = hash('sha256', issuer.tlv, 'hex');
     this.subjectNameSha256 = hash('sha256', subject.tlv, 'hex');
-    this.selfIssued = this.issuerNameSha256 === this.subjectNameSha256;
+    this.issuerNameKey = issuerName.comparisonKey;
+    this.subjectNameKey = subjectName.comparisonKey;
+    this.selfIssued = this.issuerNameKey === this.subjectNameKey;
     this.commonName = subjectName.attributes.find(
       (attribute) => attribute.oid === ATTRIBUTE.commonName,
     )?.text;

@@ -1,3 +1,4 @@
+import { hash } from 'node:crypto';
 import { DER_TAG, type DerTlv, NotStrictDerError, oidString, strictChildren } from '../../pki/index.js';
 import { expectTag, hex, malformed, single, stringText } from './der-values.js';
 
@@ -12,6 +13,14 @@ export interface DistinguishedName {
   attributes: readonly NameAttribute[];
   /** As @peculiar/x509 prints it, with serialNumber named: "CN=sensor-1, serialNumber=0001". */
   readable: string;
+  /**
+   * SHA-256 (hex) of the name in RFC 5280 §7.1 comparison form: string values (UTF8String,
+   * PrintableString, IA5String, TeletexString, BMPString, UniversalString) prepared as RFC 4518
+   * says, simplified — Unicode NFKC, case folded, leading and trailing spaces removed, inner
+   * whitespace runs one space — and the string type forgotten; other values by their DER; the
+   * attributes of a multi-valued RDN in any order. Two names are the same name when their keys are.
+   */
+  comparisonKey: string;
 }
 
 /** Short names @peculiar/x509 uses, plus serialNumber as `readableName` names it. */
@@ -36,11 +45,13 @@ export function readDistinguishedName(name: DerTlv, where: string): Distinguishe
   expectTag(name, DER_TAG.sequence, where);
   const attributes: NameAttribute[] = [];
   const rdnTexts: string[] = [];
+  const rdnKeys: string[][] = [];
   for (const rdn of strictChildren(name.value)) {
     expectTag(rdn, DER_TAG.set, `${where} RDN`);
     const members = strictChildren(rdn.value);
     if (members.length === 0) throw malformed(`${where} has an empty RDN`);
     const parts: string[] = [];
+    const memberKeys: string[] = [];
     for (const member of members) {
       expectTag(member, DER_TAG.sequence, `${where} attribute`);
       const [type, value, extra] = strictChildren(member.value);
@@ -49,13 +60,24 @@ export function readDistinguishedName(name: DerTlv, where: string): Distinguishe
         throw malformed(`${where} attribute ${oid} is malformed`);
       const text = stringText(value);
       attributes.push({ oid, text });
+      memberKeys.push(`${oid}=${text === undefined ? `#${hex(value.tlv)}` : `'${prepared(text)}`}`);
       parts.push(
         `${SHORT_NAMES[oid] ?? oid}=${text === undefined ? `#${hex(value.tlv)}` : escapeValue(text)}`,
       );
     }
     rdnTexts.push(parts.join('+'));
+    rdnKeys.push(memberKeys.sort());
   }
-  return { attributes, readable: rdnTexts.join(', ') };
+  return {
+    attributes,
+    readable: rdnTexts.join(', '),
+    comparisonKey: hash('sha256', JSON.stringify(rdnKeys), 'hex'),
+  };
+}
+
+/** RFC 4518 string preparation, simplified (see `comparisonKey`). */
+function prepared(text: string): string {
+  return text.normalize('NFKC').toLowerCase().trim().replace(/\s+/g, ' ');
 }
 
 /**

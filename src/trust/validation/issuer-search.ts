@@ -19,17 +19,17 @@ export interface IssuerCandidate {
   anchor: boolean;
 }
 
-/** Possible issuers of `child` by name (and key identifier when both sides have one), not already on the path. */
+/** Possible issuers of `child` by name (compared as RFC 5280 §7.1 says) and key identifier (when both sides have one), not already on the path. */
 export function issuerCandidates(
   child: CertificateFacts,
   path: readonly CertificateFacts[],
   search: IssuerSearch,
 ): IssuerCandidate[] {
   const candidates: IssuerCandidate[] = [];
-  const name = child.issuerNameSha256;
+  const name = child.issuerNameKey;
   for (const anchor of search.anchors.anchorsNamed(name)) consider(candidates, child, path, anchor, true);
   for (const presented of search.presented) {
-    if (presented.subjectNameSha256 === name) {
+    if (presented.subjectNameKey === name) {
       consider(candidates, child, path, presented, search.anchors.isAnchor(presented.sha256));
     }
   }
@@ -72,8 +72,7 @@ export function noIssuerRefusal(
       ...search.anchors.withKeyId(keyId),
       ...search.presented.filter((certificate) => certificate.subjectKeyId === keyId),
     ].find(
-      (certificate) =>
-        certificate.subjectNameSha256 !== child.issuerNameSha256 && !path.includes(certificate),
+      (certificate) => certificate.subjectNameKey !== child.issuerNameKey && !path.includes(certificate),
     );
     if (byKey !== undefined) {
       return {
@@ -83,8 +82,8 @@ export function noIssuerRefusal(
       };
     }
     const named =
-      search.anchors.anchorsNamed(child.issuerNameSha256).length +
-      search.anchors.intermediatesNamed(child.issuerNameSha256).length;
+      search.anchors.anchorsNamed(child.issuerNameKey).length +
+      search.anchors.intermediatesNamed(child.issuerNameKey).length;
     if (named > 0) {
       return {
         reason: 'unknown-issuer',

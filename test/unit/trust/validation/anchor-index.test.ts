@@ -23,8 +23,8 @@ describe('AnchorIndex', () => {
     const index = new AnchorIndex([root.der, otherRoot.der], [inter.der]);
     const [first, second] = index.anchors;
     expect(index.anchors).toHaveLength(2);
-    expect(index.anchorsNamed(first?.subjectNameSha256 ?? '')).toEqual([first, second]);
-    expect(index.intermediatesNamed(index.intermediates[0]?.subjectNameSha256 ?? '')).toEqual(
+    expect(index.anchorsNamed(first?.subjectNameKey ?? '')).toEqual([first, second]);
+    expect(index.intermediatesNamed(index.intermediates[0]?.subjectNameKey ?? '')).toEqual(
       index.intermediates,
     );
     expect(index.anchorsNamed('00'.repeat(32))).toEqual([]);
