@@ -201,4 +201,45 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX downstream_commands_expiry ON downstream_commands (expires_at);
     `,
   },
+  {
+    version: 6,
+    name: 'CRLs keyed by the signing CA (name and key), not its name; CA certificates learned from sensor chains',
+    sql: `
+      -- One CRL per issuing CA: signer_key = SHA-256 of the CA certificate's subject Name DER and its
+      -- SubjectPublicKeyInfo DER (hex). Rows kept: their signer_key is NULL here and set by the CRL
+      -- cache from signer_sha256 (the certificate that verified the CRL) when it next loads.
+      CREATE TABLE trust_crls_v6 (
+        id                 INTEGER PRIMARY KEY,
+        signer_key         TEXT UNIQUE,
+        issuer_name_sha256 TEXT NOT NULL,
+        issuer             TEXT NOT NULL,
+        signer_sha256      TEXT NOT NULL,
+        signer_ski         TEXT,
+        crl_number         TEXT,
+        this_update        INTEGER NOT NULL,
+        next_update        INTEGER,
+        entries            INTEGER NOT NULL,
+        der_sha256         TEXT NOT NULL,
+        source             TEXT NOT NULL,
+        distribution_point TEXT,
+        fetched_at         INTEGER NOT NULL
+      ) STRICT;
+      INSERT INTO trust_crls_v6 (id, signer_key, issuer_name_sha256, issuer, signer_sha256, signer_ski, crl_number,
+          this_update, next_update, entries, der_sha256, source, distribution_point, fetched_at)
+        SELECT id, NULL, issuer_name_sha256, issuer, signer_sha256, NULL, crl_number,
+          this_update, next_update, entries, der_sha256, source, distribution_point, fetched_at
+        FROM trust_crls;
+      DROP TABLE trust_crls;
+      ALTER TABLE trust_crls_v6 RENAME TO trust_crls;
+      -- Intermediate CAs seen on validated sensor paths (so an operator can import their CRLs).
+      CREATE TABLE trust_seen_intermediates (
+        sha256        TEXT PRIMARY KEY NOT NULL,
+        der           BLOB NOT NULL,
+        subject       TEXT NOT NULL,
+        anchor_sha256 TEXT NOT NULL,
+        first_seen    INTEGER NOT NULL,
+        last_seen     INTEGER NOT NULL
+      ) STRICT;
+    `,
+  },
 ];

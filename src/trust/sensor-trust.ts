@@ -289,10 +289,10 @@ export class SensorTrust extends EventEmitter<SensorTrustEvents> {
         depth: 0,
       };
     }
-    const issuerKey = issuer.subjectNameSha256;
+    // Keyed by the certificate's actual issuer on the validated path (name and key), never its name.
     const verdict = revocationVerdict({
-      crl: this.#crls.crlInfo(issuerKey),
-      revoked: this.#crls.isRevoked(issuerKey, certificate.serial),
+      crl: this.#crls.crlInfo(issuer),
+      revoked: this.#crls.isRevoked(issuer, certificate.serial),
       policy: crlPolicyFromConfig(this.#settings.bundles.sensors),
       at,
       namesDistributionPoint: certificate.crlDistributionPoints.length > 0,

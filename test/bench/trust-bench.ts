@@ -13,6 +13,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { Store } from '../../src/store/index.js';
 import { Crl, CrlStore } from '../../src/trust/revocation/index.js';
+import type { CertificateFacts } from '../../src/trust/validation/index.js';
 import { buildTestCrl, type TestCa, type TestCrlEntry, TestPkiDir } from '../helpers/test-crl.js';
 import { round } from './measure.js';
 import { chainValidationFigures } from './trust-chain-bench.js';
@@ -51,8 +52,8 @@ export async function benchTrust(): Promise<Record<string, unknown>> {
     // Each phase in its own function, so that nothing of one (an index) is kept alive in the next.
     const ingest = ingestPhase(der, crlFile, dbFile, ca, serials, now);
     const openssl = opensslPhase(crlFile, ca.certFile);
-    const lookup = lookupPhase(dbFile, ca.facts.subjectNameSha256, hits, missSerials);
-    const reopen = reopenPhase(dbFile, ca.facts.subjectNameSha256, hits[0] as Uint8Array);
+    const lookup = lookupPhase(dbFile, ca.facts, hits, missSerials);
+    const reopen = reopenPhase(dbFile, ca.facts, hits[0] as Uint8Array);
     return {
       crl: {
         entries: ENTRIES,
@@ -138,7 +139,7 @@ function opensslPhase(crlFile: string, caFile: string): Record<string, unknown> 
 
 function lookupPhase(
   dbFile: string,
-  issuer: string,
+  issuer: CertificateFacts,
   hits: readonly Uint8Array[],
   misses: readonly Uint8Array[],
 ): Record<string, unknown> {
@@ -159,7 +160,7 @@ function lookupPhase(
 
 function reopenPhase(
   dbFile: string,
-  issuer: string,
+  issuer: CertificateFacts,
   revokedSerial: Uint8Array,
 ): { memory: Record<string, unknown>; reopen: Record<string, unknown> } {
   collectGarbage();
@@ -228,7 +229,7 @@ function timedProcess(args: string[]): number {
 
 function lookupLatency(
   crlStore: CrlStore,
-  issuer: string,
+  issuer: CertificateFacts,
   serials: readonly Uint8Array[],
   expectRevoked: boolean,
 ): { p50_us: number; p99_us: number; mean_us: number } {

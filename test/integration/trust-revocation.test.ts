@@ -77,7 +77,7 @@ function refusal(work: () => unknown): TrustError {
 
 /** The stored good CRL still answers: the revoked sensor is revoked, the good one is not, same CRL. */
 function expectGoodCrlStillAnswers(): void {
-  const issuer = ca.facts.subjectNameSha256;
+  const issuer = ca.facts;
   expect(crls.isRevoked(issuer, revokedSensor.serial)).toMatchObject({ reason: 1 });
   expect(crls.isRevoked(issuer, goodSensor.serial)).toBeUndefined();
   expect(crls.crlInfo(issuer)).toMatchObject({ crlNumber: 10n, entries: 1, nextUpdate: goodNextUpdate });
@@ -91,7 +91,7 @@ const policies: Record<CrlPolicy['kind'], CrlPolicy> = {
 };
 
 function verdictFor(sensor: TestCertificate, policy: CrlPolicy, at: Date) {
-  const issuer = ca.facts.subjectNameSha256;
+  const issuer = ca.facts;
   return revocationVerdict({
     crl: crls.crlInfo(issuer),
     revoked: crls.isRevoked(issuer, sensor.serial),
@@ -269,6 +269,6 @@ describe('bad CRLs are refused, each with its own error, and change nothing', ()
     const newer = crlOf({ crlNumber: 12n, thisUpdate: now, entries: [] });
     const result = crls.import(newer, [ca.certDer], 'operator', now);
     expect(result).toMatchObject({ replaced: true, revokedSerialsAdded: 0, entries: 0 });
-    expect(crls.isRevoked(ca.facts.subjectNameSha256, revokedSensor.serial)).toBeUndefined();
+    expect(crls.isRevoked(ca.facts, revokedSensor.serial)).toBeUndefined();
   });
 });

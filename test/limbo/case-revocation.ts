@@ -33,10 +33,9 @@ export function caseRevocation(
     }
   });
   const check: RevocationCheck = (certificate, issuer, when) => {
-    const key = issuer.subjectNameSha256;
     const verdict = revocationVerdict({
-      crl: crls.crlInfo(key),
-      revoked: crls.isRevoked(key, certificate.serial),
+      crl: crls.crlInfo(issuer),
+      revoked: crls.isRevoked(issuer, certificate.serial),
       policy: { kind: 'hard-fail', graceMs: 0 },
       at: when,
       namesDistributionPoint: certificate.crlDistributionPoints.length > 0,

@@ -6,6 +6,7 @@ import { CrlFetchError } from './crl-fetch-error.js';
 import type { CrlImportResult, CrlStore } from './crl-store.js';
 import { issuerCertificate } from './issuer-certificate.js';
 import { retryDelayMs } from './retry-backoff.js';
+import { signerKeyOf } from './signer-key.js';
 
 export interface CrlFetcherOptions {
   crlStore: CrlStore;
@@ -45,8 +46,10 @@ export interface CrlFetcherEvents {
   failed: [CrlFetchFailure];
 }
 
-/** One issuer whose CRL is kept fresh. */
+/** One issuing CA (name and key) whose CRL is kept fresh. */
 interface TrackedIssuer {
+  /** `signerKeyOf` the CA: its key here and in the CrlStore. */
+  signerKey: string;
   issuerNameSha256: string;
   issuer: string;
   /** Its certificates (DER): the candidates its CRL must verify against (several across a key rollover). */
@@ -91,9 +94,11 @@ export class CrlFetcher extends EventEmitter<CrlFetcherEvents> {
     const certificate =
       issuer instanceof CertificateFacts ? issuer : issuerCertificate(issuer, 'issuer certificate to track');
     const urls = distributionPoints.filter((url) => /^https?:\/\//i.test(url));
-    let tracked = this.#issuers.get(certificate.subjectNameSha256);
+    const signerKey = signerKeyOf(certificate);
+    let tracked = this.#issuers.get(signerKey);
     if (!tracked) {
       tracked = {
+        signerKey,
         issuerNameSha256: certificate.subjectNameSha256,
         issuer: certificate.subject,
         certificates: new Map(),
@@ -103,19 +108,19 @@ export class CrlFetcher extends EventEmitter<CrlFetcherEvents> {
         nextAttemptAt: undefined,
         running: undefined,
       };
-      this.#issuers.set(certificate.subjectNameSha256, tracked);
+      this.#issuers.set(signerKey, tracked);
     }
     tracked.certificates.set(certificate.sha256, certificate.der);
     for (const url of urls) tracked.urls.add(url);
     if (this.#started && !tracked.running) this.#schedule(tracked);
   }
 
-  /** Stops keeping the issuer's CRL fresh (the stored CRL stays). */
-  untrack(issuerNameSha256: string): void {
-    const tracked = this.#issuers.get(issuerNameSha256);
+  /** Stops keeping the CA's CRL fresh (by `signerKeyOf`; the stored CRL stays). */
+  untrack(signerKey: string): void {
+    const tracked = this.#issuers.get(signerKey);
     if (!tracked) return;
     this.#clearTimer(tracked);
-    this.#issuers.delete(issuerNameSha256);
+    this.#issuers.delete(signerKey);
   }
 
   start(): void {
@@ -164,7 +169,7 @@ export class CrlFetcher extends EventEmitter<CrlFetcherEvents> {
   /** Arms the issuer's timer: at its refresh time, or after the backoff while rounds keep failing. */
   #schedule(tracked: TrackedIssuer, delayMs = this.#refreshDelayMs(tracked)): void {
     this.#clearTimer(tracked);
-    if (!this.#started || !this.#issuers.has(tracked.issuerNameSha256) || tracked.urls.size === 0) return;
+    if (!this.#started || !this.#issuers.has(tracked.signerKey) || tracked.urls.size === 0) return;
     const delay = Math.max(0, delayMs);
     tracked.nextAttemptAt = new Date(this.#options.now().getTime() + delay);
     tracked.timer = setTimeout(
@@ -186,7 +191,7 @@ export class CrlFetcher extends EventEmitter<CrlFetcherEvents> {
 
   /** Time until the stored CRL should be refreshed: now when there is none. */
   #refreshDelayMs(tracked: TrackedIssuer): number {
-    const info = this.#options.crlStore.crlInfo(tracked.issuerNameSha256);
+    const info = this.#options.crlStore.crlInfo(tracked.signerKey);
     if (!info) return 0;
     const now = this.#options.now().getTime();
     if (!info.nextUpdate) return info.fetchedAt.getTime() + this.#options.retryMaxMs - now;
@@ -223,7 +228,7 @@ export class CrlFetcher extends EventEmitter<CrlFetcherEvents> {
           this.#inFlight.delete(controller);
         }
       }
-      if (this.#issuers.get(tracked.issuerNameSha256) !== tracked) return; // untracked meanwhile
+      if (this.#issuers.get(tracked.signerKey) !== tracked) return; // untracked meanwhile
       const refreshIn = this.#refreshDelayMs(tracked);
       let delay = refreshIn;
       if (failures.length > 0 || refreshIn <= 0) {

@@ -5,15 +5,20 @@ import type { CertificateFacts } from '../validation/index.js';
 import { Crl } from './crl.js';
 import { issuerCertificate, maySignCrls } from './issuer-certificate.js';
 import { SerialHashIndex } from './serial-hash-index.js';
+import { signerKeyOf } from './signer-key.js';
 
-/** What is known about the CRL stored for one issuer. */
+/** What is known about the CRL stored for one issuing CA (name and key). */
 export interface CrlInfo {
   /** Readable issuer Name. */
   issuer: string;
-  /** SHA-256 of the issuer Name's DER, hex: the key of everything here. */
+  /** SHA-256 of the issuer Name's DER, hex. */
   issuerNameSha256: string;
+  /** `signerKeyOf` the CA whose key verified the CRL: the key of everything here. */
+  signerKey: string;
   /** SHA-256 of the CA certificate whose key verified the CRL, hex. */
   signerSha256: string;
+  /** That CA certificate's subjectKeyIdentifier (hex), when it has one. */
+  signerSki: string | undefined;
   crlNumber: bigint | undefined;
   thisUpdate: Date;
   nextUpdate: Date | undefined;
@@ -36,7 +41,10 @@ export interface RevokedSerial {
 export interface CrlImportResult {
   issuer: string;
   issuerNameSha256: string;
+  /** The CA the CRL was applied to: `signerKeyOf` it, its certificate's SHA-256 and SKI. */
+  signerKey: string;
   signerSha256: string;
+  signerSki: string | undefined;
   crlNumber: bigint | undefined;
   entries: number;
   thisUpdate: Date;
@@ -61,9 +69,12 @@ export interface CrlStoreOptions {
 
 interface CrlRow {
   id: number;
+  /** NULL for a row migrated from schema 5 until its signer certificate is found (`reload`). */
+  signer_key: string | null;
   issuer_name_sha256: string;
   issuer: string;
   signer_sha256: string;
+  signer_ski: string | null;
   crl_number: string | null;
   this_update: number;
   next_update: number | null;
@@ -90,10 +101,11 @@ const ROWS_PER_REBUILD_QUERY = 131_072;
 const MAX_SORTED_ENTRIES = 1 << 24;
 
 const CRL_COLUMNS =
-  'id, issuer_name_sha256, issuer, signer_sha256, crl_number, this_update, next_update, entries, der_sha256, source, distribution_point, fetched_at';
+  'id, signer_key, issuer_name_sha256, issuer, signer_sha256, signer_ski, crl_number, this_update, next_update, entries, der_sha256, source, distribution_point, fetched_at';
 
 /**
- * The offline revocation cache: the newest accepted CRL per issuer, in the state database
+ * The offline revocation cache: the newest accepted CRL per issuing CA — its name and key
+ * (`signerKeyOf`), never its name alone — in the state database
  * (`trust_crls`, `trust_crl_entries`), with an in-memory index per issuer so that the question
  * asked on every handshake — is this serial revoked? — costs a binary search over 64-bit hashes
  * (8 bytes per entry) and, only when the hash is present, one primary-key read to confirm it.
@@ -114,13 +126,15 @@ export class CrlStore {
 
   /**
    * Verifies `crl` (DER or PEM) against the candidate issuer certificates (DER) and makes it the
-   * stored CRL of its issuer, entries included, in one transaction.
+   * stored CRL of the CA that signed it (its name and key), entries included, in one transaction.
+   * A CRL signed by another CA with the same name never touches this CA's stored CRL.
    *
    * Refused with EGW_TRUST_CRL_REJECTED: no candidate has the CRL's issuer Name (unknown issuer);
-   * none of those verifies the signature (bad signature) or may sign CRLs (keyUsage without
-   * cRLSign); thisUpdate is ahead of `at` by more than the allowed skew; the CRL is older than the
-   * stored one (lower cRLNumber or earlier thisUpdate). EGW_TRUST_MALFORMED when it does not parse.
-   * A refused CRL changes nothing.
+   * its authorityKeyIdentifier matches the SKI of none of those (AKI mismatch; a candidate without
+   * SKI is not excluded by it); none of the rest verifies the signature (bad signature) or may sign
+   * CRLs (keyUsage without cRLSign); thisUpdate is ahead of `at` by more than the allowed skew; the
+   * CRL is older than the one stored for that signer (lower cRLNumber or earlier thisUpdate).
+   * EGW_TRUST_MALFORMED when it does not parse. A refused CRL changes nothing.
    */
   import(
     crl: Uint8Array | Crl,
@@ -139,14 +153,15 @@ export class CrlStore {
         'check the gateway clock (NTP) and the CA clock',
       );
     }
-    const previous = this.#issuers.get(parsed.issuerNameSha256);
+    const signerKey = signerKeyOf(signer);
+    const previous = this.#issuers.get(signerKey);
     // Checked before staging too, so a CA serving the same (or an old) CRL again costs no staging.
-    const storedBefore = this.#storedRow(parsed.issuerNameSha256);
+    const storedBefore = this.#storedRow(signerKey);
     if (storedBefore && storedBefore.der_sha256 !== parsed.sha256) refuseOlder(parsed, storedBefore);
     let staged = storedBefore?.der_sha256 === parsed.sha256 ? undefined : stageEntries(parsed);
     let replaced = false;
     const crlId = this.#store.transaction(() => {
-      const stored = this.#storedRow(parsed.issuerNameSha256);
+      const stored = this.#storedRow(signerKey);
       if (stored) {
         if (stored.der_sha256 === parsed.sha256) {
           this.#store
@@ -162,14 +177,16 @@ export class CrlStore {
       const id = Number(
         this.#store
           .prepare(
-            `INSERT INTO trust_crls (issuer_name_sha256, issuer, signer_sha256, crl_number, this_update, next_update,
-               entries, der_sha256, source, distribution_point, fetched_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+            `INSERT INTO trust_crls (signer_key, issuer_name_sha256, issuer, signer_sha256, signer_ski, crl_number,
+               this_update, next_update, entries, der_sha256, source, distribution_point, fetched_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
           )
           .run(
+            signerKey,
             parsed.issuerNameSha256,
             parsed.issuer,
             signer.sha256,
+            signer.subjectKeyId ?? null,
             parsed.crlNumber?.toString() ?? null,
             parsed.thisUpdate.getTime(),
             parsed.nextUpdate?.getTime() ?? null,
@@ -187,7 +204,9 @@ export class CrlStore {
     const result = {
       issuer: parsed.issuer,
       issuerNameSha256: parsed.issuerNameSha256,
+      signerKey,
       signerSha256: signer.sha256,
+      signerSki: signer.subjectKeyId,
       crlNumber: parsed.crlNumber,
       entries: parsed.entryCount,
       thisUpdate: parsed.thisUpdate,
@@ -197,7 +216,7 @@ export class CrlStore {
       if (previous) previous.info = { ...previous.info, fetchedAt: at };
       return { ...result, replaced: false, unchanged: true, revokedSerialsAdded: 0 };
     }
-    this.#issuers.set(parsed.issuerNameSha256, {
+    this.#issuers.set(signerKey, {
       crlId,
       index: staged.index,
       info: {
@@ -217,12 +236,18 @@ export class CrlStore {
   }
 
   /**
-   * The stored CRL's entry for `serial` (the certificate's serialNumber content octets) of the
-   * issuer whose Name DER hashes to `issuerNameSha256`; undefined when not listed or no CRL is stored
-   * (tell the two apart with `crlInfo`).
+   * The stored CRL's entry for `serial` (the certificate's serialNumber content octets) of `issuer`:
+   * the certificate's actual issuer (from the validated path), or its `signerKeyOf`; undefined when
+   * not listed or no CRL of that CA is stored (tell the two apart with `crlInfo`).
    */
-  isRevoked(issuerNameSha256: string, serial: Uint8Array): RevokedSerial | undefined {
-    const issuer = this.#issuers.get(issuerNameSha256);
+  isRevoked(issuer: CertificateFacts | string, serial: Uint8Array): RevokedSerial | undefined {
+    return this.#revokedIn(
+      this.#issuers.get(typeof issuer === 'string' ? issuer : signerKeyOf(issuer)),
+      serial,
+    );
+  }
+
+  #revokedIn(issuer: IssuerCrl | undefined, serial: Uint8Array): RevokedSerial | undefined {
     if (!issuer?.index.mightContain(serial)) return undefined;
     const row = this.#store
       .prepare<[number, Uint8Array], { revoked_at: number; reason: number | null }>(
@@ -235,31 +260,31 @@ export class CrlStore {
       : { revokedAt: new Date(row.revoked_at), reason: row.reason };
   }
 
-  crlInfo(issuerNameSha256: string): CrlInfo | undefined {
-    return this.#issuers.get(issuerNameSha256)?.info;
+  /** The stored CRL of `issuer` (a CA certificate, or its `signerKeyOf`). */
+  crlInfo(issuer: CertificateFacts | string): CrlInfo | undefined {
+    return this.#issuers.get(typeof issuer === 'string' ? issuer : signerKeyOf(issuer))?.info;
   }
 
   /** Every stored CRL, by issuer name. */
   list(): CrlInfo[] {
     return [...this.#issuers.values()]
       .map((issuer) => issuer.info)
-      .sort(
-        (a, b) => a.issuer.localeCompare(b.issuer) || a.issuerNameSha256.localeCompare(b.issuerNameSha256),
-      );
+      .sort((a, b) => a.issuer.localeCompare(b.issuer) || a.signerKey.localeCompare(b.signerKey));
   }
 
-  /** Forgets the issuer's CRL and its entries; false when none was stored. */
-  remove(issuerNameSha256: string): boolean {
+  /** Forgets the CA's CRL (a CA certificate or its `signerKeyOf`) and its entries; false when none was stored. */
+  remove(issuer: CertificateFacts | string): boolean {
+    const signerKey = typeof issuer === 'string' ? issuer : signerKeyOf(issuer);
     const removed = this.#store.transaction(() => {
       const row = this.#store
-        .prepare<[string], { id: number }>('SELECT id FROM trust_crls WHERE issuer_name_sha256 = ?')
-        .get(issuerNameSha256);
+        .prepare<[string], { id: number }>('SELECT id FROM trust_crls WHERE signer_key = ?')
+        .get(signerKey);
       if (!row) return false;
       this.#store.prepare<[number]>('DELETE FROM trust_crl_entries WHERE crl_id = ?').run(row.id);
       this.#store.prepare<[number]>('DELETE FROM trust_crls WHERE id = ?').run(row.id);
       return true;
     });
-    this.#issuers.delete(issuerNameSha256);
+    this.#issuers.delete(signerKey);
     return removed;
   }
 
@@ -278,27 +303,61 @@ export class CrlStore {
     const rows = this.#store.prepare<[], CrlRow>(`SELECT ${CRL_COLUMNS} FROM trust_crls`).all();
     const present = new Set<string>();
     for (const row of rows) {
-      present.add(row.issuer_name_sha256);
-      const known = this.#issuers.get(row.issuer_name_sha256);
-      const info = infoOf(row);
+      const signerKey = row.signer_key ?? this.#rekey(row);
+      if (signerKey === undefined) continue;
+      present.add(signerKey);
+      const known = this.#issuers.get(signerKey);
+      const info = infoOf({ ...row, signer_key: signerKey });
       // A replaced CRL may get the id of the one it replaced (SQLite reuses the highest rowid after
       // a delete): the DER hash says whether it is the same CRL.
       if (known && known.crlId === row.id && known.info.sha256 === row.der_sha256) {
         known.info = info;
         continue;
       }
-      this.#issuers.set(row.issuer_name_sha256, { crlId: row.id, info, index: this.#indexFromStore(row.id) });
+      this.#issuers.set(signerKey, { crlId: row.id, info, index: this.#indexFromStore(row.id) });
     }
     for (const key of [...this.#issuers.keys()]) if (!present.has(key)) this.#issuers.delete(key);
   }
 
-  #storedRow(issuerNameSha256: string): CrlRow | undefined {
-    return this.#store
-      .prepare<[string], CrlRow>(`SELECT ${CRL_COLUMNS} FROM trust_crls WHERE issuer_name_sha256 = ?`)
-      .get(issuerNameSha256);
+  /**
+   * A row stored before schema 6 (keyed by issuer name) gets the key of the CA certificate that
+   * verified it (signer_sha256), found among the trusted and the learned CA certificates. Until that
+   * certificate is known again the row answers nothing (its CA has no CRL) and stays stored.
+   */
+  #rekey(row: CrlRow): string | undefined {
+    const found = this.#store
+      .prepare<[string, string], { der: Uint8Array }>(
+        `SELECT der FROM trust_certificates WHERE sha256 = ?
+         UNION ALL SELECT der FROM trust_seen_intermediates WHERE sha256 = ? LIMIT 1`,
+      )
+      .get(row.signer_sha256, row.signer_sha256);
+    if (!found) return undefined;
+    let signer: CertificateFacts;
+    try {
+      signer = issuerCertificate(found.der, 'stored CRL signer');
+    } catch {
+      return undefined;
+    }
+    const key = signerKeyOf(signer);
+    row.signer_ski = signer.subjectKeyId ?? null;
+    this.#store
+      .prepare<[string, string | null, number]>(
+        'UPDATE trust_crls SET signer_key = ?, signer_ski = ? WHERE id = ? AND signer_key IS NULL',
+      )
+      .run(key, signer.subjectKeyId ?? null, row.id);
+    return key;
   }
 
-  /** The candidate that issued `crl`: same subject Name DER, key verifies, may sign CRLs. */
+  #storedRow(signerKey: string): CrlRow | undefined {
+    return this.#store
+      .prepare<[string], CrlRow>(`SELECT ${CRL_COLUMNS} FROM trust_crls WHERE signer_key = ?`)
+      .get(signerKey);
+  }
+
+  /**
+   * The candidate that issued `crl`: same subject Name DER, SKI equal to the CRL's AKI when both are
+   * present, key verifies, may sign CRLs.
+   */
   #findSigner(crl: Crl, candidateIssuers: readonly Uint8Array[]): CertificateFacts {
     const named: CertificateFacts[] = [];
     for (const [i, der] of candidateIssuers.entries()) {
@@ -309,22 +368,40 @@ export class CrlStore {
       throw rejected(
         crl,
         `unknown issuer "${crl.issuer}": none of the ${candidateIssuers.length} candidate CA certificates has this subject`,
-        'add the CA that issues this CRL to the trust bundle first',
+        'add the CA that issues this CRL to the trust bundle first, or give its certificate (--issuer-cert)',
       );
     }
+    const aki = crl.authorityKeyIdentifier && Buffer.from(crl.authorityKeyIdentifier).toString('hex');
+    const akiOf = (c: CertificateFacts) => (c.subjectKeyId === undefined ? '' : ` SKI ${c.subjectKeyId}`);
     const verifying = named.filter((candidate) => crl.isSignedBy(candidate));
     if (verifying.length === 0) {
+      const otherCa =
+        aki !== undefined && named.every((c) => c.subjectKeyId !== undefined && c.subjectKeyId !== aki)
+          ? ` (its authorityKeyIdentifier ${aki} is none of theirs: the CRL of another CA with this name?)`
+          : '';
       throw rejected(
         crl,
-        `bad signature: it does not verify with the key of ${named.map((c) => `"${c.subject}" (sha256 ${c.sha256})`).join(', ')}`,
-        'the CRL was altered or signed by another key; fetch it again or ask its CA',
+        `bad signature: it does not verify with the key of ${named.map((c) => `"${c.subject}" (sha256 ${c.sha256}${akiOf(c)})`).join(', ')}${otherCa}`,
+        'the CRL was altered or signed by another key; fetch it again or ask its CA, or give the certificate of the CA that signed it (--issuer-cert)',
       );
     }
-    const signer = verifying.find(maySignCrls);
+    // RFC 5280 §5.2.1: the AKI names the key that signed the CRL; one naming another key is refused.
+    const keyed = verifying.filter(
+      (candidate) =>
+        aki === undefined || candidate.subjectKeyId === undefined || candidate.subjectKeyId === aki,
+    );
+    if (keyed.length === 0) {
+      throw rejected(
+        crl,
+        `AKI mismatch: its authorityKeyIdentifier ${aki} is not the subjectKeyIdentifier of its signer ${verifying.map((c) => `"${c.subject}" (sha256 ${c.sha256}${akiOf(c)})`).join(', ')}`,
+        'the CA wrote another key identifier into the CRL; ask its CA for a correct CRL',
+      );
+    }
+    const signer = keyed.find(maySignCrls);
     if (!signer) {
       throw rejected(
         crl,
-        `its issuer certificate "${named[0]?.subject}" has keyUsage without cRLSign`,
+        `its issuer certificate "${keyed[0]?.subject}" has keyUsage without cRLSign`,
         'the CA certificate must allow cRLSign to issue CRLs',
       );
     }
@@ -481,7 +558,9 @@ function infoOf(row: CrlRow): CrlInfo {
   return {
     issuer: row.issuer,
     issuerNameSha256: row.issuer_name_sha256,
+    signerKey: row.signer_key ?? '',
     signerSha256: row.signer_sha256,
+    signerSki: row.signer_ski ?? undefined,
     crlNumber: row.crl_number === null ? undefined : BigInt(row.crl_number),
     thisUpdate: new Date(row.this_update),
     nextUpdate: row.next_update === null ? undefined : new Date(row.next_update),

@@ -151,7 +151,7 @@ describe('CrlFetcher', () => {
     await until(() => updates.length === 1);
     expect(failures).toEqual([]);
     expect(updates[0]).toMatchObject({ url, crlNumber: 1n, replaced: false, revokedSerialsAdded: 1 });
-    expect(crlStore.crlInfo(ca.facts.subjectNameSha256)).toMatchObject({
+    expect(crlStore.crlInfo(ca.facts)).toMatchObject({
       source: url,
       distributionPoint: url,
     });
@@ -189,7 +189,7 @@ describe('CrlFetcher', () => {
       [6, 100],
     ]);
     expect(updates[0]).toMatchObject({ url, crlNumber: 1n });
-    expect(crlStore.crlInfo(ca.facts.subjectNameSha256)?.crlNumber).toBe(1n);
+    expect(crlStore.crlInfo(ca.facts)?.crlNumber).toBe(1n);
     expect(fetcher.scheduled()[0]?.attempt).toBe(0);
   });
 

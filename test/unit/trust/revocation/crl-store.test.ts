@@ -12,6 +12,7 @@ import {
   type TestCa,
   type TestCrlOptions,
   TestPkiDir,
+  testExtension,
 } from '../../../helpers/test-crl.js';
 
 const at = new Date('2026-11-20T12:00:00Z');
@@ -87,14 +88,14 @@ describe('CrlStore', () => {
       unchanged: false,
       revokedSerialsAdded: 3,
     });
-    const issuer = ca.facts.subjectNameSha256;
+    const issuer = ca.facts;
     expect(crls.isRevoked(issuer, serial(2n))).toEqual({ revokedAt, reason: 1 });
     expect(crls.isRevoked(issuer, serial(1n))).toEqual({ revokedAt });
     expect(crls.isRevoked(issuer, serial(0x8a01n))).toEqual({ revokedAt });
     expect(crls.isRevoked(issuer, serial(3n))).toBeUndefined();
     // Same value, other encoding: not the certificate's serial octets, so not a match.
     expect(crls.isRevoked(issuer, Uint8Array.of(0x8a, 0x01))).toBeUndefined();
-    expect(crls.isRevoked(otherCa.facts.subjectNameSha256, serial(1n))).toBeUndefined();
+    expect(crls.isRevoked(otherCa.facts, serial(1n))).toBeUndefined();
     expect(crls.crlInfo(issuer)).toMatchObject({
       thisUpdate: new Date(at.getTime() - hour),
       nextUpdate: new Date(at.getTime() + 24 * hour),
@@ -103,13 +104,13 @@ describe('CrlStore', () => {
       fetchedAt: at,
       distributionPoint: 'http://ca.example/ca.crl',
     });
-    expect(crls.crlInfo(otherCa.facts.subjectNameSha256)).toBeUndefined();
+    expect(crls.crlInfo(otherCa.facts)).toBeUndefined();
     expect(crls.list().map((info) => info.issuer)).toEqual(['CN=Sensor CA']);
   });
 
   it('replaces the stored CRL with a newer one and counts the serials it adds', () => {
     const crls = new CrlStore(openStore());
-    const issuer = ca.facts.subjectNameSha256;
+    const issuer = ca.facts;
     crls.import(crl({ number: 10n, serials: [1n, 2n, 3n] }), [ca.certDer], 'a', at);
     const result = crls.import(
       crl({ number: 11n, serials: [2n, 3n, 4n, 5n], thisUpdate: at }),
@@ -131,12 +132,12 @@ describe('CrlStore', () => {
     const later = new Date(at.getTime() + hour);
     const again = crls.import(der, [ca.certDer], 'a', later);
     expect(again).toMatchObject({ replaced: false, unchanged: true, revokedSerialsAdded: 0 });
-    expect(crls.crlInfo(ca.facts.subjectNameSha256)?.fetchedAt).toEqual(later);
+    expect(crls.crlInfo(ca.facts)?.fetchedAt).toEqual(later);
   });
 
   it('refuses an older CRL (lower number, or earlier thisUpdate) and keeps the stored one', () => {
     const crls = new CrlStore(openStore());
-    const issuer = ca.facts.subjectNameSha256;
+    const issuer = ca.facts;
     crls.import(crl({ number: 10n, serials: [1n] }), [ca.certDer], 'a', at);
     const lower = rejection(() => crls.import(crl({ number: 9n, serials: [] }), [ca.certDer], 'replay', at));
     expect(lower.code).toBe('EGW_TRUST_CRL_REJECTED');
@@ -207,12 +208,12 @@ describe('CrlStore', () => {
     first.close();
     const crls = new CrlStore(openStore(path));
     expect(crls.indexBytes).toBe((count + 1) * 8);
-    const issuer = ca.facts.subjectNameSha256;
+    const issuer = ca.facts;
     for (const value of [serials[0], serials[70_000], serials[count - 1]] as bigint[]) {
       expect(crls.isRevoked(issuer, serial(value)), String(value)).toEqual({ revokedAt });
     }
     expect(crls.isRevoked(issuer, serial(2n))).toBeUndefined();
-    expect(crls.isRevoked(otherCa.facts.subjectNameSha256, serial(42n))).toBeDefined();
+    expect(crls.isRevoked(otherCa.facts, serial(42n))).toBeDefined();
     expect(crls.crlInfo(issuer)).toMatchObject({ entries: count, crlNumber: 5n, source: 'big' });
   });
 
@@ -220,7 +221,7 @@ describe('CrlStore', () => {
     const store = openStore();
     const daemon = new CrlStore(store);
     const operator = new CrlStore(store);
-    const issuer = ca.facts.subjectNameSha256;
+    const issuer = ca.facts;
     operator.import(crl({ number: 1n, serials: [] }), [ca.certDer], 'operator', at);
     daemon.reload();
     expect(daemon.isRevoked(issuer, serial(7n))).toBeUndefined();
@@ -236,7 +237,7 @@ describe('CrlStore', () => {
     const daemon = new CrlStore(store);
     const operator = new CrlStore(store);
     operator.import(crl(), [ca.certDer], 'operator', at);
-    const issuer = ca.facts.subjectNameSha256;
+    const issuer = ca.facts;
     expect(daemon.crlInfo(issuer)).toBeUndefined();
     daemon.reload();
     expect(daemon.isRevoked(issuer, serial(1n))).toBeDefined();
@@ -247,5 +248,94 @@ describe('CrlStore', () => {
     expect(operator.list()).toEqual([]);
     const rows = store.prepare<[], { n: number }>('SELECT count(*) AS n FROM trust_crl_entries').get();
     expect(rows?.n).toBe(0);
+  });
+});
+
+/** Issue 15: two trusted CAs with the same Name (a re-key, two vendors' generic names). */
+describe('CrlStore keyed by the signing CA, not its name', () => {
+  const both = () => [ca.certDer, sameNameCa.certDer];
+
+  it("keeps A's revocations when B (same Name, newer cRLNumber) imports its CRL, and B's apply to B only", () => {
+    const crls = new CrlStore(openStore());
+    crls.import(crl({ number: 5n, serials: [1n] }), both(), 'A', at);
+    const b = crls.import(crl({ issuer: sameNameCa, number: 100n, serials: [2n] }), both(), 'B', at);
+    expect(b).toMatchObject({ replaced: false, signerSha256: sameNameCa.facts.sha256 });
+    expect(b.signerSki).toBe(sameNameCa.facts.subjectKeyId);
+    expect(crls.isRevoked(ca.facts, serial(1n))).toBeDefined(); // A's revocation survives
+    expect(crls.isRevoked(ca.facts, serial(2n))).toBeUndefined(); // B's does not reach A's sensors
+    expect(crls.isRevoked(sameNameCa.facts, serial(2n))).toBeDefined();
+    expect(crls.isRevoked(sameNameCa.facts, serial(1n))).toBeUndefined();
+    expect(crls.crlInfo(ca.facts)?.crlNumber).toBe(5n);
+    expect(crls.crlInfo(sameNameCa.facts)?.crlNumber).toBe(100n);
+    expect(
+      crls
+        .list()
+        .map((info) => info.signerSha256)
+        .sort(),
+    ).toEqual([ca.facts.sha256, sameNameCa.facts.sha256].sort());
+    // A's next CRL is not "older" because of B's number; it still replaces A's own.
+    const next = crls.import(crl({ number: 6n, serials: [1n, 3n] }), both(), 'A2', at);
+    expect(next).toMatchObject({ replaced: true, revokedSerialsAdded: 1 });
+    expect(crls.isRevoked(sameNameCa.facts, serial(3n))).toBeUndefined();
+    // The same after a reload from SQLite (keys in the database, not only in memory).
+    const reopened = new CrlStore(stores.at(-1) as Store);
+    expect(reopened.isRevoked(ca.facts, serial(1n))).toBeDefined();
+    expect(reopened.isRevoked(sameNameCa.facts, serial(1n))).toBeUndefined();
+  });
+
+  it('refuses a cRLNumber going backwards per signer, not across same-named signers', () => {
+    const crls = new CrlStore(openStore());
+    crls.import(crl({ number: 5n, serials: [1n] }), both(), 'A', at);
+    crls.import(crl({ issuer: sameNameCa, number: 100n, serials: [2n] }), both(), 'B', at);
+    expect(rejection(() => crls.import(crl({ number: 4n }), both(), 'A-old', at)).message).toMatch(
+      /older than the stored one \(cRLNumber 4 vs 5/,
+    );
+    expect(
+      rejection(() => crls.import(crl({ issuer: sameNameCa, number: 50n }), both(), 'B-old', at)).message,
+    ).toMatch(/older than the stored one \(cRLNumber 50 vs 100/);
+    expect(crls.crlInfo(ca.facts)?.crlNumber).toBe(5n);
+    expect(crls.crlInfo(sameNameCa.facts)?.crlNumber).toBe(100n);
+  });
+
+  it("refuses a CRL whose authorityKeyIdentifier is not its signer's SKI", () => {
+    const crls = new CrlStore(openStore());
+    const otherSki = Buffer.from(sameNameCa.facts.subjectKeyId as string, 'hex');
+    // Signed by A's key, but naming B's key: keyIdentifier [0] in an AuthorityKeyIdentifier SEQUENCE.
+    const akiValue = Uint8Array.of(0x30, otherSki.length + 2, 0x80, otherSki.length, ...otherSki);
+    const wrongAki = crl({
+      authorityKeyIdentifier: false,
+      extraExtensions: [testExtension('2.5.29.35', akiValue)],
+    });
+    const error = rejection(() => crls.import(wrongAki, both(), 'wrong-aki', at));
+    expect(error.message).toMatch(
+      /AKI mismatch: its authorityKeyIdentifier [0-9a-f]+ is not the subjectKeyIdentifier/,
+    );
+    expect(crls.list()).toEqual([]);
+    // The same CRL with A's own AKI is fine.
+    expect(crls.import(crl({ authorityKeyIdentifier: true }), both(), 'right-aki', at).signerSha256).toBe(
+      ca.facts.sha256,
+    );
+  });
+
+  it('re-keys a CRL row stored before schema 6 by its signer certificate; without it the row answers nothing', () => {
+    const store = openStore();
+    new CrlStore(store).import(crl({ serials: [1n] }), [ca.certDer], 'A', at);
+    new CrlStore(store).import(crl({ issuer: otherCa, serials: [7n] }), [otherCa.certDer], 'other', at);
+    // As migration 6 leaves them: signer_key NULL. Only A's certificate is in a trust bundle.
+    store.prepare('UPDATE trust_crls SET signer_key = NULL, signer_ski = NULL').run();
+    store
+      .prepare(
+        `INSERT INTO trust_certificates (bundle, sha256, der, subject, source, fetched_at, role)
+         VALUES ('sensors', ?, ?, 'CN=Sensor CA', 'file', 0, 'anchor')`,
+      )
+      .run(ca.facts.sha256, ca.certDer);
+    const crls = new CrlStore(store);
+    expect(crls.isRevoked(ca.facts, serial(1n))).toBeDefined();
+    expect(crls.crlInfo(ca.facts)?.signerSki).toBe(ca.facts.subjectKeyId);
+    expect(crls.crlInfo(otherCa.facts)).toBeUndefined();
+    const keys = store
+      .prepare<[], { signer_key: string | null }>('SELECT signer_key FROM trust_crls ORDER BY id')
+      .all();
+    expect(keys.map((row) => row.signer_key === null)).toEqual([false, true]);
   });
 });

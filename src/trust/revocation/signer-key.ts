@@ -1,0 +1,25 @@
+import { createHash } from 'node:crypto';
+import type { CertificateFacts } from '../validation/index.js';
+
+const cache = new WeakMap<CertificateFacts, string>();
+
+/**
+ * The key under which a CA's CRL is stored and looked up: SHA-256 (hex) over the CA certificate's
+ * subject Name DER followed by its SubjectPublicKeyInfo DER — a CRL's scope is its issuer's name
+ * and signing key (RFC 5280 §5, §6.3.3 (f)).
+ *
+ * Not the SKI: it is optional, chosen freely by the CA (nothing stops two CAs from having the same
+ * one) and says nothing the signature check proved. Not the certificate hash: a CA re-certified with
+ * the same name and key (renewal, cross-certificate) signs one CRL for the certificates issued under
+ * either, and the path a sensor presents may carry the other certificate. Two CAs with the same name
+ * and different keys (a re-key, two vendors' generic names) get different keys, so one's CRL never
+ * touches the other's state.
+ */
+export function signerKeyOf(ca: CertificateFacts): string {
+  let key = cache.get(ca);
+  if (key === undefined) {
+    key = createHash('sha256').update(ca.subjectDer).update(ca.spki).digest('hex');
+    cache.set(ca, key);
+  }
+  return key;
+}
