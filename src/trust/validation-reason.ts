@@ -23,6 +23,7 @@ export const VALIDATION_REASONS = [
   'bad-serial', // serial number negative, zero or over 20 octets (unless [trust] lenient_serials)
   'key-usage', // the sensor's keyUsage lacks digitalSignature
   'eku', // the sensor's extendedKeyUsage lacks clientAuth
+  'bad-device-type', // the sensor's device-type extension is not a UTF8/Printable/IA5String
   // Algorithms
   'weak-signature-algorithm', // MD5, SHA-1
   'weak-key', // RSA below min_rsa_bits

@@ -322,6 +322,39 @@ const cases: BadCase[] = [
     opensslAccepts: { why: 'OpenSSL 3.0 does not check serial lengths; the rule holds for CAs too' },
   },
   {
+    name: 'device-type extension holding an INTEGER',
+    reason: 'bad-device-type',
+    depth: 0,
+    make: () =>
+      underIntermediate({
+        deviceType: undefined,
+        extraExtensions: [{ oid: DEVICE_TYPE_OID, value: Uint8Array.of(0x02, 0x01, 0x07) }],
+      }),
+    opensslAccepts: { why: 'the device-type extension is the gateway’s own; OpenSSL does not read it' },
+  },
+  {
+    name: 'device-type extension holding raw bytes, not DER',
+    reason: 'bad-device-type',
+    depth: 0,
+    make: () =>
+      underIntermediate({
+        deviceType: undefined,
+        extraExtensions: [{ oid: DEVICE_TYPE_OID, value: Uint8Array.from(Buffer.from('thermometer')) }],
+      }),
+    opensslAccepts: { why: 'the device-type extension is the gateway’s own; OpenSSL does not read it' },
+  },
+  {
+    name: 'device-type PrintableString with characters outside its set',
+    reason: 'bad-device-type',
+    depth: 0,
+    make: () =>
+      underIntermediate({
+        deviceType: undefined,
+        extraExtensions: [{ oid: DEVICE_TYPE_OID, value: derTlv(0x13, Buffer.from('thermo_meter@1')) }],
+      }),
+    opensslAccepts: { why: 'the device-type extension is the gateway’s own; OpenSSL does not read it' },
+  },
+  {
     name: 'issued by an unknown CA',
     reason: 'unknown-issuer',
     depth: 1,

@@ -3,6 +3,7 @@ import { extensionName } from './certificate-extensions.js';
 import type { CertificateFacts } from './certificate-facts.js';
 import { certificateLabel } from './certificate-label.js';
 import { EKU, EXTENSION } from './oids.js';
+import { readDeviceType } from './sensor-identity-of.js';
 
 /** Checks of one certificate in its place on a path; each returns the refusal, or undefined when it passes. */
 
@@ -180,6 +181,23 @@ export function serialRefusal(
     reason: 'bad-serial',
     detail: `${certificateLabel(certificate, depth)} serial number ${why}: RFC 5280 requires a positive serial of at most 20 octets; [trust] lenient_serials = true accepts it from a legacy PKI`,
     depth,
+  };
+}
+
+/**
+ * The device-type extension (`deviceTypeOid`, [trust] device_type_oid), when the sensor's certificate
+ * carries it, must be a string of the right ASN.1 type (see readDeviceType): group enrollments and
+ * authorization rules match on it, so a value that cannot be read as one is refused, not ignored.
+ */
+export function deviceTypeRefusal(certificate: CertificateFacts, deviceTypeOid: string): Refusal | undefined {
+  const value = certificate.extensionValue(deviceTypeOid);
+  if (value === undefined) return undefined;
+  const reading = readDeviceType(value);
+  if ('text' in reading) return undefined;
+  return {
+    reason: 'bad-device-type',
+    detail: `${certificateLabel(certificate, 0)} device-type extension ${deviceTypeOid} holds ${reading.problem}; a UTF8String, PrintableString or IA5String is required (the sensor's CA must issue it so, or [trust] device_type_oid names another extension)`,
+    depth: 0,
   };
 }
 

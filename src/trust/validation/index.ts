@@ -22,7 +22,12 @@ export type {
   ValidationStats,
 } from './path-validation.js';
 export { PathValidator } from './path-validator.js';
-export { deviceTypeText, sensorIdentityOf } from './sensor-identity-of.js';
+export {
+  type DeviceTypeReading,
+  deviceTypeText,
+  readDeviceType,
+  sensorIdentityOf,
+} from './sensor-identity-of.js';
 /** Signature algorithm and check, shared with the CRL cache (a CRL is signed like a certificate). */
 export { readSignatureAlgorithm, type SignatureAlgorithm } from './signature-algorithm.js';
 export { type SignatureVerdict, type SignedData, verifySignature } from './signature-check.js';

@@ -5,6 +5,7 @@ import { keyRefusal, signatureAlgorithmRefusal } from './algorithm-policy.js';
 import type { AnchorIndex } from './anchor-index.js';
 import {
   criticalExtensionRefusal,
+  deviceTypeRefusal,
   issuerEkuRefusal,
   issuerRefusal,
   sensorUsageRefusal,
@@ -201,7 +202,8 @@ export class PathValidator {
       signatureAlgorithmRefusal(sensor, 0) ??
       keyRefusal(sensor, 0, this.#options.policy) ??
       criticalExtensionRefusal(sensor, 0, this.#options.deviceTypeOid) ??
-      sensorUsageRefusal(sensor)
+      sensorUsageRefusal(sensor) ??
+      deviceTypeRefusal(sensor, this.#options.deviceTypeOid)
     );
   }
 

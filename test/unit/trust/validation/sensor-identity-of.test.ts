@@ -3,6 +3,7 @@ import { derOctetString, derTlv } from '../../../../src/pki/index.js';
 import {
   CertificateFacts,
   deviceTypeText,
+  readDeviceType,
   sensorIdentityOf,
 } from '../../../../src/trust/validation/index.js';
 import { type TestCertificate, TestPki } from '../../../helpers/test-pki.js';
@@ -25,18 +26,42 @@ describe('deviceTypeText', () => {
     ['PrintableString', derTlv(0x13, Buffer.from('thermo 2')), 'thermo 2'],
     ['IA5String', derTlv(0x16, Buffer.from('thermo-3')), 'thermo-3'],
     ['OCTET STRING of text', derOctetString(Buffer.from('thermo-4')), 'thermo-4'],
-    ['raw text in extnValue', Uint8Array.from(Buffer.from('thermo-5')), 'thermo-5'],
   ])('reads a %s', (_kind, value, expected) => {
     expect(deviceTypeText(value)).toBe(expected);
+    expect(readDeviceType(value)).toEqual({ text: expected });
   });
 
   it.each([
-    ['binary', Uint8Array.of(0x02, 0x01, 0x05)],
-    ['control characters', Uint8Array.from(Buffer.from('a\u0001b'))],
-    ['invalid UTF-8', Uint8Array.of(0xc3, 0x28)],
-    ['nothing', new Uint8Array()],
-  ])('reads %s as undefined', (_kind, value) => {
+    ['an INTEGER', Uint8Array.of(0x02, 0x01, 0x05), 'an ASN.1 INTEGER'],
+    ['a BMPString', derTlv(0x1e, Uint8Array.of(0, 0x61)), 'an ASN.1 BMPString'],
+    ['a SEQUENCE of a UTF8String', derTlv(0x30, derTlv(0x0c, Buffer.from('x'))), 'an ASN.1 SEQUENCE'],
+    ['raw text in extnValue', Uint8Array.from(Buffer.from('thermo-5')), 'bytes that are not one DER value'],
+    ['trailing bytes', Uint8Array.of(0x0c, 0x01, 0x61, 0x00), 'a DER value followed by other bytes'],
+    [
+      'a PrintableString with "_" and "@"',
+      derTlv(0x13, Buffer.from('a_b@c')),
+      'a PrintableString with characters outside its set',
+    ],
+    [
+      'an IA5String with a non-ASCII byte',
+      derTlv(0x16, Uint8Array.of(0x61, 0xe9)),
+      'an IA5String with non-ASCII bytes',
+    ],
+    [
+      'a UTF8String of invalid UTF-8',
+      derTlv(0x0c, Uint8Array.of(0xc3, 0x28)),
+      'a UTF8String that is not UTF-8',
+    ],
+    [
+      'a UTF8String with control characters',
+      derTlv(0x0c, Buffer.from('a\u0001b')),
+      'a UTF8String with control characters',
+    ],
+    ['an empty UTF8String', derTlv(0x0c, new Uint8Array()), 'an empty UTF8String'],
+    ['nothing', new Uint8Array(), 'bytes that are not one DER value'],
+  ])('refuses %s', (_kind, value, problem) => {
     expect(deviceTypeText(value)).toBeUndefined();
+    expect(readDeviceType(value)).toEqual({ problem });
   });
 });
 
