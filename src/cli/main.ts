@@ -2,6 +2,7 @@
 import './runtime-check.js';
 import { Command } from 'commander';
 import { VERSION } from '../build-info/index.js';
+import { registerClockCommands } from './clock-command.js';
 import { registerConfigCommands } from './config-command.js';
 import { registerIdentityCommands } from './identity-command.js';
 import { registerProvisionCommands } from './provision-command.js';
@@ -30,6 +31,7 @@ Examples:
   gatewayctl sensors ca add ca.pem       register a sensor CA (prints the proof-of-possession steps)
   gatewayctl sensors list --json         sensor enrollments, for scripts
   gatewayctl trust list                  trust bundles: sensor and upstream CAs
+  gatewayctl clock                       the clock floor validity is judged at, and its evidence
 
 Errors carry a stable code (EGW_…) in --json output; scripts should match on it, not on the text.`,
   );
@@ -40,5 +42,6 @@ registerProvisionCommands(program);
 registerIdentityCommands(program);
 registerTrustCommands(program);
 registerSensorsCommands(program);
+registerClockCommands(program);
 
 await program.parseAsync();

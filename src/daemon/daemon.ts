@@ -40,6 +40,7 @@ export class Daemon {
   #keyError: GatewayError | undefined;
   #sensors: SensorEndpoint | undefined;
   #trust: SensorTrust | undefined;
+  #clock: ClockFloor | undefined;
   #upstream: UpstreamClient | undefined;
   #upstreamCredentials: UpstreamCredentials | undefined;
   #identity: IdentityLifecycle | undefined;
@@ -76,6 +77,9 @@ export class Daemon {
       { path: this.#store.path, schemaVersion: this.#store.schemaVersion },
       'state database open',
     );
+    this.#clock = new ClockFloor(this.#store);
+    this.#observeIdentity();
+    this.log.info({ clockFloor: this.#clock.status() }, 'clock floor');
 
     await this.#openIdentityKey();
     await this.#startIdentityLifecycle();
@@ -84,7 +88,7 @@ export class Daemon {
     await this.#startUpstream();
     if (this.#config.downstream.dtls.enabled) {
       this.#notifier.status('starting the sensor endpoint (CoAP over DTLS)');
-      const clock = new ClockFloor(this.#store);
+      const clock = this.#clockFloor();
       this.#sensors = await SensorEndpoint.start(this.#config.downstream.dtls, this.#keys, this.log, {
         ...(this.#trust ? { trust: this.#trust } : {}),
         ...(this.#upstream ? { telemetry: this.#upstream, commands: this.#upstream } : {}),
@@ -105,7 +109,9 @@ export class Daemon {
       .handle('trust.reload', () => {
         this.#sensorTrust().reload('gatewayctl');
         return this.#sensorTrust().status();
-      });
+      })
+      .handle('clock.status', () => this.#clockFloor().status())
+      .handle('clock.reload', (params) => this.#clockReset(params));
     await this.#control.listen();
     this.log.info({ path: controlConfig.socket }, 'control socket listening');
 
@@ -201,10 +207,13 @@ export class Daemon {
         retryMaxMs: this.#config.identity.renewal.retry_max_ms,
         rebootstrapWhenExpired: this.#config.identity.renewal.rebootstrap_when_expired,
       },
-      clock: new ClockFloor(this.#store),
+      clock: this.#clockFloor(),
       log: this.log,
       caCertificatesReceived: (certificates) => trust.replaceFromSource('upstream', 'est', certificates),
-      identityChanged: () => this.#identityChanged(),
+      identityChanged: () => {
+        this.#observeIdentity();
+        this.#identityChanged();
+      },
     });
     this.#identity.start();
     this.log.info({ est: est.url }, 'identity lifecycle started (EST)');
@@ -232,7 +241,7 @@ export class Daemon {
     this.#trust = new SensorTrust({
       store,
       settings: this.#config.trust,
-      clock: new ClockFloor(store),
+      clock: this.#clockFloor(),
       log: this.log,
       fileAnchors,
     });
@@ -246,6 +255,8 @@ export class Daemon {
       },
       'sensor trust loaded',
     );
+    this.#observeCrls();
+    this.#trust.on('changed', () => this.#observeCrls());
   }
 
   /**
@@ -300,6 +311,48 @@ export class Daemon {
       privateKey: presented.privateKey as UpstreamCredentials['privateKey'],
       generation: (this.#upstreamCredentials?.generation ?? 0) + 1,
     };
+  }
+
+  #clockFloor(): ClockFloor {
+    this.#clock ??= new ClockFloor(this.#store as Store);
+    return this.#clock;
+  }
+
+  /** Signed evidence of the time: the notBefore of the committed operational certificate. */
+  #observeIdentity(): void {
+    const active = this.#store ? new IdentityRecords(this.#store).active() : undefined;
+    if (active) {
+      this.#clockFloor().observe('certificate', active.notBefore, `operational certificate ${active.serial}`);
+    }
+  }
+
+  /** Signed evidence of the time: the thisUpdate of the stored (verified) CRLs. */
+  #observeCrls(): void {
+    for (const crl of this.#trust?.status().crls ?? []) {
+      this.#clockFloor().observe('crl', new Date(crl.thisUpdate), `CRL of ${crl.issuer}`);
+    }
+  }
+
+  /** `gatewayctl clock reset` stored a new floor: adopt it (audited), then the stored evidence again. */
+  #clockReset(params: unknown): unknown {
+    const clock = this.#clockFloor();
+    const from = clock.record;
+    const to = clock.reload();
+    this.#observeIdentity();
+    this.#observeCrls();
+    this.log.warn(
+      {
+        event: 'clock.reset',
+        by: (params as { by?: string } | undefined)?.by ?? 'unknown',
+        from: from.at.toISOString(),
+        fromSource: from.source,
+        to: to.at.toISOString(),
+        floor: clock.floor.toISOString(),
+        floorSource: clock.record.source,
+      },
+      `clock floor reset from ${from.at.toISOString()} to ${to.at.toISOString()} (${to.detail}); now ${clock.floor.toISOString()} (${clock.record.source})`,
+    );
+    return clock.status();
   }
 
   #identityChanged(): void {

@@ -338,8 +338,15 @@ describe('sensor trust in the daemon', () => {
   it('validates sensors at the clock floor when it boots at 1970 with no RTC', async () => {
     const fixture = await trustGateway();
     const sensor = pki.leaf('rtc-less-sensor', sensorCa);
-    const first = await run(fixture); // remembers a good time
+    const first = await run(fixture);
     await connect(first.port, sensor);
+    // Signed evidence of a good time (the floor never takes it from an unsynchronised clock alone).
+    const crl = buildTestCrl({
+      issuer: sensorCa,
+      thisUpdate: new Date(),
+      nextUpdate: new Date(Date.now() + 86_400_000),
+    });
+    await ctl(fixture, 'trust', 'crl', 'import', pki.write('rtc-less.crl', crl));
     await first.service.stop();
     // libfaketime: the daemon's clock (and OpenSSL's) reads 2 January 1970.
     const faked = await run(fixture, fakeClockEnv('1970-01-02 00:00:00'));

@@ -1,0 +1,1 @@
+export { type ClockSync, type ClockSyncMethod, kernelClockSync, TIMESYNCD_FLAG } from './kernel-sync.js';
