@@ -1,13 +1,14 @@
 import coap from 'coap';
 import type { Config } from '../config/index.js';
 import type { KeyStore } from '../keys/index.js';
-import { CoapDtlsSocket, DtlsServer } from '../tls/index.js';
+import { CoapDtlsSocket, type DtlsPeer, DtlsServer } from '../tls/index.js';
 import { SensorTrust } from '../trust/index.js';
 import { AnswerCacheBound } from './answer-cache-bound.js';
 import { CoapRouter, type CoapRouterStatus } from './coap/index.js';
 import { endpointCredentials } from './endpoint-credentials.js';
 import type { CommandSource, TelemetrySink } from './proxy-ports.js';
 import { sensorVerifier } from './sensor-verifier.js';
+import { SessionDeadlines, type SessionDeadlinesStatus } from './session-deadlines.js';
 
 type DtlsSettings = Config['downstream']['dtls'];
 type CoapSettings = Config['downstream']['coap'];
@@ -47,6 +48,8 @@ export interface SensorEndpointStatus {
   coap?: CoapRouterStatus;
   /** Answers node-coap keeps to replay to retransmissions, the bound on them, and those evicted. */
   answerCache: { entries: number; limit: number; evicted: number };
+  /** Sessions ended by time (certificate expiry, revocation information out of date); with a trust module. */
+  deadlines?: SessionDeadlinesStatus;
 }
 
 /**
@@ -62,6 +65,7 @@ export class SensorEndpoint {
   readonly #router: CoapRouter | undefined;
   readonly #answers: AnswerCacheBound;
   readonly #trimTimer: NodeJS.Timeout;
+  readonly #deadlines: SessionDeadlines<DtlsPeer> | undefined;
 
   private constructor(
     dtls: DtlsServer,
@@ -69,8 +73,10 @@ export class SensorEndpoint {
     listening: string,
     serverKey: string,
     router: CoapRouter | undefined,
+    deadlines: SessionDeadlines<DtlsPeer> | undefined,
   ) {
     this.#dtls = dtls;
+    this.#deadlines = deadlines;
     this.#coap = server;
     this.#listening = listening;
     this.#serverKey = serverKey;
@@ -103,11 +109,34 @@ export class SensorEndpoint {
     const routes = options instanceof SensorTrust ? undefined : options;
     const trust = options instanceof SensorTrust ? options : options?.trust;
     const credentials = await endpointCredentials(settings, identity);
+    const peerKey = (peer: DtlsPeer) => `${peer.address}:${peer.port}`;
+    // Time ends sessions: each is re-judged at its deadline (one timer for all), at the trust's now.
+    const deadlines = trust
+      ? new SessionDeadlines<DtlsPeer>({
+          now: () => trust.now(),
+          recheck: (peer) => {
+            const verdict = trust.verify(peer.identity.chain);
+            return verdict.ok
+              ? { ok: true, deadline: verdict.validUntil }
+              : { ok: false, reason: verdict.refusal.reason, detail: verdict.refusal.detail };
+          },
+          close: (peer) => dtls.endSession(peer.address, peer.port),
+          describe: (peer) => ({ peer: peerKey(peer), sensor: peer.identity.subject }),
+          log,
+        })
+      : undefined;
     const dtls = new DtlsServer({
       certificateChain: credentials.certificateChain,
       privateKey: credentials.privateKey,
       ca: trust ? [] : credentials.sensorCas,
-      ...(trust ? { chainVerification: 'application' as const, verifyPeer: sensorVerifier(trust) } : {}),
+      ...(trust
+        ? {
+            chainVerification: 'application' as const,
+            verifyPeer: sensorVerifier(trust, (attributes, verdict) =>
+              deadlines?.note(attributes, verdict.validUntil),
+            ),
+          }
+        : {}),
       ...(settings.ciphers ? { ciphers: settings.ciphers } : {}),
       mtu: settings.mtu,
       handshakeTimeoutMs: settings.handshake_timeout_ms,
@@ -120,12 +149,14 @@ export class SensorEndpoint {
         },
       },
     });
-    dtls.on('session', (peer) =>
+    dtls.on('session', (peer) => {
       log.debug(
         { peer: `${peer.address}:${peer.port}`, subject: peer.identity.subject },
         'sensor session established',
-      ),
-    );
+      );
+      deadlines?.arm(peerKey(peer), peer, deadlines.noted(peer.identity.attributes));
+    });
+    dtls.on('sessionEnd', (peer) => deadlines?.disarm(peerKey(peer)));
     dtls.on('handshakeFailed', (event) =>
       log.info({ peer: `${event.address}:${event.port}`, reason: event.reason }, 'sensor handshake refused'),
     );
@@ -135,6 +166,11 @@ export class SensorEndpoint {
           { peer: `${peer.address}:${peer.port}`, subject: peer.identity.subject, why, reason },
           'sensor session closed: no longer trusted',
         );
+      }
+      // The survivors were judged again: their deadlines may have moved (a newer CRL, say).
+      if (deadlines) {
+        for (const peer of dtls.peers())
+          deadlines.arm(peerKey(peer), peer, deadlines.noted(peer.identity.attributes));
       }
     });
     const address = await dtls.listen({ host: settings.host, port: settings.port });
@@ -167,7 +203,7 @@ export class SensorEndpoint {
       { listening, serverKey: credentials.keyDescription, sensorCas: credentials.sensorCas.length },
       'sensor endpoint (CoAP over DTLS) listening',
     );
-    return new SensorEndpoint(dtls, server, listening, credentials.keyDescription, router);
+    return new SensorEndpoint(dtls, server, listening, credentials.keyDescription, router, deadlines);
   }
 
   status(): SensorEndpointStatus {
@@ -183,11 +219,13 @@ export class SensorEndpoint {
       datagramsMalformed: stats.datagramsMalformed,
       ...(this.#router ? { coap: this.#router.status() } : {}),
       answerCache: this.#answers.status(),
+      ...(this.#deadlines ? { deadlines: this.#deadlines.status() } : {}),
     };
   }
 
   async close(): Promise<void> {
     clearInterval(this.#trimTimer);
+    this.#deadlines?.stop();
     this.#router?.close();
     await new Promise<void>((resolve) => this.#coap.close(() => resolve()));
     await this.#dtls.close();

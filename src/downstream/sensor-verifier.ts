@@ -1,5 +1,5 @@
 import { type PeerVerdict, type PeerVerifier, X509_V_ERR } from '../tls/index.js';
-import type { SensorTrust, ValidationReason } from '../trust/index.js';
+import type { SensorTrust, SensorVerdict, ValidationReason } from '../trust/index.js';
 
 /**
  * The TLS alert each refusal sends, through the X509_V_ERR_* OpenSSL derives it from: a sensor
@@ -30,11 +30,21 @@ function verifyErrorOf(reason: ValidationReason, depth: number): number {
   return VERIFY_ERRORS[reason] ?? X509_V_ERR.APPLICATION_VERIFICATION;
 }
 
-/** The DTLS endpoint's verifyPeer: the trust module's verdict, with the sensor identity attached. */
-export function sensorVerifier(trust: SensorTrust): PeerVerifier {
+/**
+ * The DTLS endpoint's verifyPeer: the trust module's verdict, with the sensor identity attached.
+ * `accepted` hears each accepted verdict with the attributes the session gets (its deadline is kept
+ * by them: see SessionDeadlines).
+ */
+export function sensorVerifier(
+  trust: SensorTrust,
+  accepted?: (attributes: object, verdict: SensorVerdict & { ok: true }) => void,
+): PeerVerifier {
   return (chain): PeerVerdict => {
     const verdict = trust.verify(chain);
-    if (verdict.ok) return { ok: true, attributes: verdict.identity };
+    if (verdict.ok) {
+      accepted?.(verdict.identity, verdict);
+      return { ok: true, attributes: verdict.identity };
+    }
     const { reason, detail, depth } = verdict.refusal;
     return {
       ok: false,

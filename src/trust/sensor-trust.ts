@@ -17,6 +17,7 @@ import {
 import type { SensorIdentity } from './sensor-identity.js';
 import { enrollmentKeyOf, SensorNames, upstreamNameOf } from './sensor-names.js';
 import { TrustBundleStore } from './trust-bundle-store.js';
+import { crlValidUntil, earlierValidUntil, type ValidUntil } from './valid-until.js';
 import {
   AnchorIndex,
   type CertificateFacts,
@@ -34,7 +35,10 @@ interface Log {
   debug(fields: object, message: string): void;
 }
 
-export type SensorVerdict = { ok: true; identity: SensorIdentity } | { ok: false; refusal: Refusal };
+/** validUntil: when judging the chain again may refuse it (a live session is re-judged then). */
+export type SensorVerdict =
+  | { ok: true; identity: SensorIdentity; validUntil?: ValidUntil }
+  | { ok: false; refusal: Refusal };
 
 export interface SensorTrustStatus {
   anchors: number;
@@ -91,6 +95,8 @@ export class SensorTrust extends EventEmitter<SensorTrustEvents> {
   #acceptedWithoutFreshCrl = 0;
   #lastStaleWarning = 0;
   readonly #tracked = new Set<string>();
+  /** The earliest deadline seen while judging the current chain (notAfter, revocation information). */
+  #validUntil: ValidUntil | undefined;
 
   constructor(options: {
     store: Store;
@@ -169,10 +175,17 @@ export class SensorTrust extends EventEmitter<SensorTrustEvents> {
 
   /** The whole decision on a chain the sensor presented (leaf first), at the clock floor's time. */
   verify(chain: readonly Uint8Array[]): SensorVerdict {
-    const verdict = this.#judge(chain);
+    this.#validUntil = undefined;
+    const judged = this.#judge(chain);
+    const verdict = judged.ok && this.#validUntil ? { ...judged, validUntil: this.#validUntil } : judged;
     if (verdict.ok) this.#accepted++;
     else this.#refused[verdict.refusal.reason] = (this.#refused[verdict.refusal.reason] ?? 0) + 1;
     return verdict;
+  }
+
+  /** The time chains are judged at (the clock floor's now): live sessions' deadlines follow it. */
+  now(): Date {
+    return this.#clock.now();
   }
 
   authorize(identity: SensorIdentity, method: string, path: string): AuthorizationDecision {
@@ -214,9 +227,17 @@ export class SensorTrust extends EventEmitter<SensorTrustEvents> {
     let validation: PathValidation = this.#validator.validate(chain, this.#anchors, at, this.#revocation);
     // A certificate trusted by its thumbprint alone (self-signed, or from a CA the gateway does not know).
     if (!validation.ok && individual && validation.refusal.reason === 'unknown-issuer') {
+      this.#validUntil = undefined;
       validation = this.#validator.validateLeafOnly(leaf, at);
     }
     if (!validation.ok) return { ok: false, refusal: validation.refusal };
+    for (const [depth, certificate] of validation.path.entries()) {
+      this.#validUntil = earlierValidUntil(this.#validUntil, {
+        at: new Date(certificate.notAfter.getTime() + 1),
+        cause: 'certificate-expiry',
+        detail: `${depth === 0 ? 'the sensor certificate' : `"${certificate.subject}" (depth ${depth})`} has notAfter ${certificate.notAfter.toISOString()}`,
+      });
+    }
     const identity = validation.identity;
     const denied = this.#deny.match(identity);
     if (denied) {
@@ -290,20 +311,33 @@ export class SensorTrust extends EventEmitter<SensorTrustEvents> {
       };
     }
     // Keyed by the certificate's actual issuer on the validated path (name and key), never its name.
+    const crl = this.#crls.crlInfo(issuer);
+    const policy = crlPolicyFromConfig(this.#settings.bundles.sensors);
     const verdict = revocationVerdict({
-      crl: this.#crls.crlInfo(issuer),
+      crl,
       revoked: this.#crls.isRevoked(issuer, certificate.serial),
-      policy: crlPolicyFromConfig(this.#settings.bundles.sensors),
+      policy,
       at,
       namesDistributionPoint: certificate.crlDistributionPoints.length > 0,
     });
-    if (verdict.status === 'good') return undefined;
+    if (verdict.status === 'good') {
+      this.#validUntil = earlierValidUntil(this.#validUntil, crlValidUntil(policy, crl));
+      return undefined;
+    }
     // A fresh OCSP "good" is fresh revocation information where the CRL is missing or stale.
     if (verdict.status !== 'revoked' && ocsp?.status === 'good') {
       this.#decidedByOcsp++;
+      if (ocsp.nextUpdate) {
+        this.#validUntil = earlierValidUntil(this.#validUntil, {
+          at: new Date(ocsp.nextUpdate.getTime() + 1),
+          cause: 'revocation',
+          detail: `the OCSP answer for "${certificate.subject}" has nextUpdate ${ocsp.nextUpdate.toISOString()}`,
+        });
+      }
       return undefined;
     }
     if (verdict.status === 'unknown-accepted') {
+      this.#validUntil = earlierValidUntil(this.#validUntil, crlValidUntil(policy, crl));
       this.#acceptedWithoutFreshCrl++;
       // Once a minute at most: a stale CRL would otherwise log on every handshake.
       if (Date.now() - this.#lastStaleWarning > 60_000) {
