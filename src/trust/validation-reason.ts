@@ -19,6 +19,7 @@ export const VALIDATION_REASONS = [
   'path-length-exceeded', // a CA's pathLenConstraint is exceeded
   'chain-too-long', // more certificates than max_chain_depth
   'ca-key-usage', // an issuing certificate without keyCertSign
+  'name-constraints', // a name outside a CA's nameConstraints, or constraints that cannot be applied
   'ca-eku', // an issuing certificate whose extendedKeyUsage does not allow clientAuth
   'bad-serial', // serial number negative, zero or over 20 octets (unless [trust] lenient_serials)
   'key-usage', // the sensor's keyUsage lacks digitalSignature

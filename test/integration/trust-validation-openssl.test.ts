@@ -99,6 +99,35 @@ function flipLastByte(der: Uint8Array): Uint8Array {
   return copy;
 }
 
+/** A nameConstraints extension (critical unless told) from GeneralName DERs. */
+function nameConstraints(
+  permitted: Uint8Array[],
+  excluded: Uint8Array[] = [],
+  critical = true,
+): { oid: string; critical: boolean; value: Uint8Array } {
+  const subtrees = (tag: number, names: Uint8Array[]) =>
+    names.length === 0 ? [] : [derTlv(tag, ...names.map((name) => derSequence(name)))];
+  return {
+    oid: '2.5.29.30',
+    critical,
+    value: derSequence(...subtrees(0xa0, permitted), ...subtrees(0xa1, excluded)),
+  };
+}
+const dnsName = (text: string) => derTlv(0x82, Buffer.from(text, 'ascii'));
+const emailName = (text: string) => derTlv(0x81, Buffer.from(text, 'ascii'));
+const uriName = (text: string) => derTlv(0x86, Buffer.from(text, 'ascii'));
+const ipName = (...octets: number[]) => derTlv(0x87, Uint8Array.from(octets));
+const directoryName = (name: Uint8Array) => derTlv(0xa4, name);
+
+/** A leaf (made with `leaf`) under a fresh intermediate of the test root carrying `constraints`. */
+async function underConstrainedCa(
+  constraints: ReturnType<typeof nameConstraints>,
+  leaf: Parameters<TestPki['sensor']>[1] = {},
+): Promise<Material> {
+  const ca = await pki.intermediate(root, { commonName: 'Constrained CA', extraExtensions: [constraints] });
+  return { presented: [(await pki.sensor(ca, leaf)).der, ca.der] };
+}
+
 const cases: BadCase[] = [
   {
     name: 'expired sensor certificate',
@@ -353,6 +382,94 @@ const cases: BadCase[] = [
         extraExtensions: [{ oid: DEVICE_TYPE_OID, value: derTlv(0x13, Buffer.from('thermo_meter@1')) }],
       }),
     opensslAccepts: { why: 'the device-type extension is the gateway’s own; OpenSSL does not read it' },
+  },
+  {
+    name: 'SAN dNSName outside a permitted dNSName (name constraints)',
+    reason: 'name-constraints',
+    depth: 0,
+    make: () =>
+      underConstrainedCa(nameConstraints([dnsName('plant7.example')]), { dnsNames: ['s1.plant8.example'] }),
+    openssl: /permitted subtree violation/,
+  },
+  {
+    name: 'SAN dNSName inside an excluded dNSName (name constraints)',
+    reason: 'name-constraints',
+    depth: 0,
+    make: () =>
+      underConstrainedCa(nameConstraints([], [dnsName('lab.plant7.example')]), {
+        dnsNames: ['s1.plant7.example', 's2.LAB.plant7.example'],
+      }),
+    openssl: /excluded subtree violation/,
+  },
+  {
+    name: 'subject outside a permitted directoryName (name constraints)',
+    reason: 'name-constraints',
+    depth: 0,
+    make: () =>
+      underConstrainedCa(nameConstraints([directoryName(nameDer({ organization: 'Acme' }))]), {
+        dnsNames: [],
+      }),
+    openssl: /permitted subtree violation/,
+  },
+  {
+    name: 'SAN iPAddress outside a permitted iPAddress range (name constraints)',
+    reason: 'name-constraints',
+    depth: 0,
+    make: () =>
+      underConstrainedCa(nameConstraints([ipName(10, 0, 0, 0, 255, 0, 0, 0)]), {
+        dnsNames: [],
+        ips: ['192.0.2.7'],
+      }),
+    openssl: /permitted subtree violation/,
+  },
+  {
+    name: 'SAN rfc822Name outside a permitted host (name constraints)',
+    reason: 'name-constraints',
+    depth: 0,
+    make: () =>
+      underConstrainedCa(nameConstraints([emailName('plant7.example')]), {
+        dnsNames: [],
+        emails: ['ops@plant8.example'],
+      }),
+    openssl: /permitted subtree violation/,
+  },
+  {
+    name: 'SAN URI whose host is excluded (name constraints)',
+    reason: 'name-constraints',
+    depth: 0,
+    make: () =>
+      underConstrainedCa(nameConstraints([], [uriName('.bad.example')]), {
+        dnsNames: [],
+        uris: ['coaps://s1.bad.example/telemetry'],
+      }),
+    openssl: /excluded subtree violation/,
+  },
+  {
+    name: 'non-critical nameConstraints on a CA',
+    reason: 'name-constraints',
+    depth: 1,
+    make: () => underConstrainedCa(nameConstraints([dnsName('local')], [], false)),
+    opensslAccepts: {
+      why: 'OpenSSL applies a non-critical nameConstraints (the names are inside); RFC 5280 4.2.1.10 requires it critical, as x509-limbo rfc5280::nc::permitted-dns-match-noncritical expects',
+    },
+  },
+  {
+    name: 'nameConstraints with a leading-period dNSName',
+    reason: 'name-constraints',
+    depth: 1,
+    make: () => underConstrainedCa(nameConstraints([dnsName('.local')])),
+    opensslAccepts: {
+      why: 'OpenSSL reads ".local" as a suffix; RFC 5280 4.2.1.10 dNSName constraints have no leading period (x509-limbo rfc5280::nc::invalid-dnsname-leading-period)',
+    },
+  },
+  {
+    name: 'nameConstraints in the sensor certificate',
+    reason: 'name-constraints',
+    depth: 0,
+    make: () => underIntermediate({ extraExtensions: [nameConstraints([dnsName('local')])] }),
+    opensslAccepts: {
+      why: 'OpenSSL ignores nameConstraints in an end entity; RFC 5280 4.2.1.10 allows it only in CA certificates (x509-limbo rfc5280::nc::not-allowed-in-ee-*)',
+    },
   },
   {
     name: 'issued by an unknown CA',
@@ -870,5 +987,38 @@ describe('RFC 5280 §7.1: names compare case-insensitively, whitespace folded, s
     const verdict = validate({ presented: [other.der, inter.der] });
     expect(verdict.ok ? 'valid' : verdict.refusal.reason).toBe('name-chaining');
     expect(openssl({ presented: [other.der, inter.der] }).ok).toBe(false);
+  });
+});
+
+describe('name constraints inside which the sensor is, agreed by openssl verify', () => {
+  it('a critical nameConstraints (permitted dNSName, directoryName, iPAddress; excluded rfc822Name) on an intermediate and on the root', async () => {
+    const constraints = nameConstraints(
+      [
+        dnsName('local'),
+        directoryName(nameDer({ commonName: 'sensor-nc' })),
+        ipName(10, 7, 0, 0, 255, 255, 0, 0),
+      ],
+      [emailName('lab.example')],
+    );
+    const material = await underConstrainedCa(constraints, {
+      commonName: 'sensor-nc',
+      serialNumber: undefined,
+      dnsNames: ['sensor-nc.LOCAL'],
+      ips: ['10.7.3.4'],
+      emails: ['ops@plant7.example'],
+    });
+    const verdict = validate(material);
+    expect(verdict.ok ? 'valid' : verdict.refusal).toBe('valid');
+    expect(openssl(material).ok).toBe(true);
+
+    const constrainedRoot = await pki.root({
+      commonName: 'Constrained Root',
+      extraExtensions: [nameConstraints([dnsName('local')])],
+    });
+    const direct = await pki.sensor(constrainedRoot, { commonName: 'sensor-under-root' });
+    const rooted = { presented: [direct.der], roots: [constrainedRoot.der] };
+    const rootVerdict = validate(rooted);
+    expect(rootVerdict.ok ? 'valid' : rootVerdict.refusal).toBe('valid');
+    expect(openssl(rooted).ok).toBe(true);
   });
 });

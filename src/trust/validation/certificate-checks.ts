@@ -37,12 +37,13 @@ const UNDERSTOOD: ReadonlySet<string> = new Set([
   EXTENSION.authorityKeyIdentifier,
   EXTENSION.crlDistributionPoints,
   EXTENSION.authorityInfoAccess,
+  EXTENSION.nameConstraints,
 ]);
 
 /**
  * RFC 5280 §4.2: a critical extension the validator does not process refuses the certificate.
- * Name constraints are not implemented, so a critical nameConstraints is unknown; certificate policies
- * are not processed, so they are understood only when non-critical.
+ * Name constraints are processed (name-constraints.ts); certificate policies are not, so they are
+ * understood only when non-critical.
  */
 export function criticalExtensionRefusal(
   certificate: CertificateFacts,

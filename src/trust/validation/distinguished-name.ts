@@ -21,6 +21,8 @@ export interface DistinguishedName {
    * attributes of a multi-valued RDN in any order. Two names are the same name when their keys are.
    */
   comparisonKey: string;
+  /** Each RDN in §7.1 comparison form, in order (name constraints compare RDN prefixes). */
+  rdnKeys: readonly string[];
 }
 
 /** Short names @peculiar/x509 uses, plus serialNumber as `readableName` names it. */
@@ -72,6 +74,7 @@ export function readDistinguishedName(name: DerTlv, where: string): Distinguishe
     attributes,
     readable: rdnTexts.join(', '),
     comparisonKey: hash('sha256', JSON.stringify(rdnKeys), 'hex'),
+    rdnKeys: rdnKeys.map((keys) => JSON.stringify(keys)),
   };
 }
 

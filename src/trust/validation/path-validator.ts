@@ -16,6 +16,7 @@ import { CertificateFacts, MAX_CERTIFICATE_BYTES } from './certificate-facts.js'
 import { certificateLabel } from './certificate-label.js';
 import { type IssuerSearch, issuerCandidates, noIssuerRefusal, selfSigned } from './issuer-search.js';
 import { LruCache } from './lru-cache.js';
+import { endEntityNameConstraintsRefusal, nameConstraintsRefusal } from './name-constraints.js';
 import type {
   PathValidation,
   PathValidatorOptions,
@@ -34,15 +35,16 @@ type Built =
   | { ok: false; refusal: Refusal; path: CertificateFacts[] };
 
 /**
- * RFC 5280 path validation for sensor certificates (the subset the gateway needs: no policy or name
- * constraint processing), run synchronously in the DTLS handshake. Parsed certificates and signature
+ * RFC 5280 path validation for sensor certificates (the subset the gateway needs: no policy
+ * processing), run synchronously in the DTLS handshake. Parsed certificates and signature
  * verdicts are cached by SHA-256, so validating a known chain again costs lookups and byte comparisons.
  *
  * Order of checks: the encoding of every presented certificate (one that does not parse refuses the
  * presentation, even an unneeded one); the sensor certificate alone (time,
  * algorithms, critical extensions, key usage, EKU); then each issuer while building the path (chain
  * length, time, key, its own signature algorithm, critical extensions, CA-ness, keyCertSign,
- * pathLenConstraint, then the signature it made); finally revocation, from the anchor down.
+ * pathLenConstraint, EKU chaining, then the signature it made, then its name constraints on the
+ * certificates below it); finally revocation, from the anchor down.
  */
 export class PathValidator {
   readonly #options: Required<PathValidatorOptions>;
@@ -203,6 +205,7 @@ export class PathValidator {
       keyRefusal(sensor, 0, this.#options.policy) ??
       criticalExtensionRefusal(sensor, 0, this.#options.deviceTypeOid) ??
       sensorUsageRefusal(sensor) ??
+      endEntityNameConstraintsRefusal(sensor) ??
       deviceTypeRefusal(sensor, this.#options.deviceTypeOid)
     );
   }
@@ -277,7 +280,10 @@ export class PathValidator {
       issuerEkuRefusal(issuer, depth);
     if (refusal !== undefined) return refusal;
     const verdict = this.#verdict(child, issuer);
-    return verdict === 'valid' ? undefined : signatureRefusal(verdict, child, depth - 1, issuer, depth);
+    if (verdict !== 'valid') return signatureRefusal(verdict, child, depth - 1, issuer, depth);
+    // Checked while building, so that a CA whose constraints exclude the path sends the search on to
+    // another issuer (a cross-signed CA without them).
+    return nameConstraintsRefusal(issuer, path);
   }
 
   #verdict(child: CertificateFacts, issuer: CertificateFacts): SignatureVerdict {
