@@ -9,6 +9,7 @@ import { EstServer } from '../../hw-sim/est-server/index.js';
 import { ServiceSupervisor } from '../../hw-sim/systemd/index.js';
 import { SwtpmProcess } from '../../hw-sim/tpm/index.js';
 import type { IdentityStatus } from '../../src/identity/index.js';
+import { ASSUME_UNSYNCHRONIZED_ENV } from '../../src/trust/clock-floor.js';
 import {
   builtEntry,
   fakeClockEnv,
@@ -201,8 +202,15 @@ describe('zero-touch identity over EST', () => {
   it('boots at 1970 (no RTC) with its cached identity: still operational, judged at the clock floor', async () => {
     const est = await startEst();
     const fixture = await provisionedGateway(est);
-    const first = await runDaemon(fixture);
+    // The floor's only evidence here is the issued certificate (the host's clock may be NTP-synced).
+    process.env[ASSUME_UNSYNCHRONIZED_ENV] = '1';
+    const first = await runDaemon(fixture).finally(() => delete process.env[ASSUME_UNSYNCHRONIZED_ENV]);
     const enrolled = await waitForIdentity(fixture, (s) => s.state === 'operational');
+    const floor = await gatewayctl('clock', '--json', '-c', fixture.configPath);
+    expect(JSON.parse(floor.stdout)).toMatchObject({
+      source: 'certificate',
+      detail: `operational certificate ${enrolled.serial}`,
+    });
     await first.stop();
     const calls = est.auditEntries().length;
     // libfaketime: the daemon's clock (and OpenSSL's) reads 2 January 1970.

@@ -30,9 +30,10 @@ class FakeTimers implements Timers {
   }
 
   fire(): void {
-    const [[id, timer]] = [...this.armed.entries()] as [[number, { callback: () => void }]];
-    this.armed.delete(id);
-    timer.callback();
+    const [first] = [...this.armed.entries()];
+    if (!first) throw new Error('no timer is armed');
+    this.armed.delete(first[0]);
+    first[1].callback();
   }
 }
 
