@@ -386,6 +386,8 @@ export class SensorTrust extends EventEmitter<SensorTrustEvents> {
     ocsp.check(certificate, issuer, this.#clock.now()).then(
       (status) => {
         this.#ocspRetry.delete(certificate.sha256);
+        if (status.producedAt)
+          this.#clock.observe('ocsp', status.producedAt, `OCSP answer for ${certificate.subject}`);
         if (status.status === 'revoked') this.emit('changed', `OCSP: ${certificate.subject} revoked`);
       },
       (error: { code?: string; message?: string }) => {

@@ -329,6 +329,8 @@ describe('sensor trust in the daemon', () => {
       const trust = (await daemonStatus(fixture)).sensorTrust;
       expect(trust.decidedByOcsp).toBeGreaterThanOrEqual(2);
       expect(trust.refused['crl-missing']).toBeGreaterThanOrEqual(1);
+      // A verified answer's producedAt is evidence of the time: it raised the clock floor.
+      expect(await ctl(fixture, 'clock')).toMatchObject({ source: 'ocsp' });
     } finally {
       await responder.stop();
       ocsp.remove();

@@ -2,6 +2,8 @@
 export interface OcspStatus {
   status: 'good' | 'revoked' | 'unknown';
   thisUpdate: Date;
+  /** When the responder signed the answer (verified): evidence of the time for the clock floor. */
+  producedAt?: Date;
   /**
    * Until when the answer holds, and so may be used offline. Undefined when the responder promises
    * nothing (RFC 6960 §4.2.2.1: newer information is always available): such an answer is not cached.

@@ -82,6 +82,7 @@ export function verifyOcspResponse(response: OcspResponse, expected: OcspExpecta
     status: answer.status,
     thisUpdate: answer.thisUpdate,
     nextUpdate: answer.nextUpdate,
+    producedAt: response.producedAt,
     ...(answer.revokedAt !== undefined && { revokedAt: answer.revokedAt }),
     ...(answer.reason !== undefined && { reason: answer.reason }),
   };
