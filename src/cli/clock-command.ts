@@ -41,7 +41,10 @@ system clock and the floor. Shows the running daemon's view, else the state data
 
   withStateOptions(clock.command('reset'))
     .description('lower the clock floor (audited in the log and the state database)')
-    .option('--to <time>', 'ISO 8601 time to set it to (not above the current floor)')
+    .option(
+      '--to <time>',
+      'ISO 8601 time to set it to (not above the current floor; never below the build time)',
+    )
     .option('--to-build-time', `back to this release's build time (${BUILD_TIME_FLOOR.toISOString()})`)
     .addHelpText(
       'after',
