@@ -61,6 +61,8 @@ export class PathValidator {
     CertificateFacts,
     { path: readonly CertificateFacts[]; identity: SensorIdentity }
   >();
+  /** The time-independent sensor checks' verdict per sensor certificate (null: passed). */
+  readonly #sensorVerdicts = new WeakMap<CertificateFacts, Refusal | null>();
   readonly #counts = {
     validations: 0,
     certificatesParsed: 0,
@@ -198,16 +200,23 @@ export class PathValidator {
 
   /** Checks of the sensor certificate that do not depend on its issuer. */
   #sensorRefusal(sensor: CertificateFacts, at: Date): Refusal | undefined {
-    return (
-      timeRefusal(sensor, 0, at) ??
-      serialRefusal(sensor, 0, this.#options.lenientSerials) ??
-      signatureAlgorithmRefusal(sensor, 0) ??
-      keyRefusal(sensor, 0, this.#options.policy) ??
-      criticalExtensionRefusal(sensor, 0, this.#options.deviceTypeOid) ??
-      sensorUsageRefusal(sensor) ??
-      endEntityNameConstraintsRefusal(sensor) ??
-      deviceTypeRefusal(sensor, this.#options.deviceTypeOid)
-    );
+    const timely = timeRefusal(sensor, 0, at);
+    if (timely !== undefined) return timely;
+    // The rest depends on the certificate and the options alone: judged once per certificate.
+    let verdict = this.#sensorVerdicts.get(sensor);
+    if (verdict === undefined) {
+      verdict =
+        serialRefusal(sensor, 0, this.#options.lenientSerials) ??
+        signatureAlgorithmRefusal(sensor, 0) ??
+        keyRefusal(sensor, 0, this.#options.policy) ??
+        criticalExtensionRefusal(sensor, 0, this.#options.deviceTypeOid) ??
+        sensorUsageRefusal(sensor) ??
+        endEntityNameConstraintsRefusal(sensor) ??
+        deviceTypeRefusal(sensor, this.#options.deviceTypeOid) ??
+        null;
+      this.#sensorVerdicts.set(sensor, verdict);
+    }
+    return verdict === null ? undefined : { ...verdict }; // a copy: callers may annotate theirs
   }
 
   /**
