@@ -38,6 +38,7 @@ export function formatStatus(status: DaemonStatus): string {
     ['identity key', identityKeyLine(status.identityKey)],
     ['sensors', sensorLine(status.sensorEndpoint)],
     ['sensor trust', sensorTrustLine(status.sensorTrust)],
+    ...revocationRows(status.sensorTrust),
     ['upstream', upstreamLine(status.upstream)],
     ['identity', identityLine(status.identity)],
   ];
@@ -84,6 +85,20 @@ function sensorTrustLine(trust: DaemonStatus['sensorTrust']): string {
     `${trust.denied} blocked; verdicts: ${trust.accepted} accepted${refused ? `, refused: ${refused}` : ''}` +
     `${trust.clockBehindFloor ? '; system clock behind the floor' : ''}`
   );
+}
+
+/** Per CA: its CRL's age, and a WARNING where sensors were admitted without revocation information. */
+function revocationRows(trust: DaemonStatus['sensorTrust']): [string, string][] {
+  const cas = trust?.revocation?.cas ?? [];
+  return cas.map((ca) => {
+    const crl = ca.crl
+      ? `CRL ${formatDuration(ca.crl.ageSeconds)} old${ca.crl.stale ? ' (STALE)' : ''}`
+      : 'no CRL';
+    const gap = ca.admittedWithoutRevocationInfo
+      ? `; WARNING: ${ca.admittedWithoutRevocationInfo} sensor certificate(s) admitted without revocation information (${ca.lastWarning})`
+      : '';
+    return ['revocation', `${ca.subject}${ca.ski ? ` (SKI ${ca.ski})` : ''}: ${crl}${gap}`];
+  });
 }
 
 function identityLine(identity: DaemonStatus['identity']): string {

@@ -7,12 +7,15 @@ import type { ClockFloor } from './clock-floor.js';
 import { DenyList, Enrollments } from './enrollment/index.js';
 import { OcspClient, type OcspStatus, ocspUrlOf } from './ocsp/index.js';
 import {
+  type CaRevocationStatus,
   CrlFetcher,
   type CrlImportResult,
   CrlStore,
   crlPolicyFromConfig,
+  RevocationGaps,
   retryDelayMs,
   revocationVerdict,
+  SeenIntermediates,
 } from './revocation/index.js';
 import type { SensorIdentity } from './sensor-identity.js';
 import { enrollmentKeyOf, SensorNames, upstreamNameOf } from './sensor-names.js';
@@ -54,6 +57,11 @@ export interface SensorTrustStatus {
   /** Revocation decisions an OCSP answer made (revoked, or good where the CRL was missing/stale). */
   decidedByOcsp: number;
   clockBehindFloor: boolean;
+  /**
+   * Per CA (stored CRL or not): the CRL's age, and the certificates it issued that were admitted
+   * without revocation information since start (the gap the soft-fail and grace policies leave).
+   */
+  revocation: { admittedWithoutRevocationInfo: number; cas: CaRevocationStatus[] };
 }
 
 export interface SensorTrustEvents {
@@ -95,6 +103,8 @@ export class SensorTrust extends EventEmitter<SensorTrustEvents> {
   #acceptedWithoutFreshCrl = 0;
   #lastStaleWarning = 0;
   readonly #tracked = new Set<string>();
+  readonly #gaps = new RevocationGaps();
+  readonly #seen: SeenIntermediates;
   /** The earliest deadline seen while judging the current chain (notAfter, revocation information). */
   #validUntil: ValidUntil | undefined;
 
@@ -116,6 +126,7 @@ export class SensorTrust extends EventEmitter<SensorTrustEvents> {
     this.#enrollments = new Enrollments(this.#store);
     this.#deny = new DenyList(this.#store);
     this.#names = new SensorNames(this.#store);
+    this.#seen = new SeenIntermediates(this.#store);
     this.#authorization = new AuthorizationPolicy(options.settings.authorization);
     this.#validator = new PathValidator({
       policy: {
@@ -215,10 +226,15 @@ export class SensorTrust extends EventEmitter<SensorTrustEvents> {
       acceptedWithoutFreshCrl: this.#acceptedWithoutFreshCrl,
       decidedByOcsp: this.#decidedByOcsp,
       clockBehindFloor: this.#clock.behind,
+      revocation: {
+        admittedWithoutRevocationInfo: this.#gaps.total,
+        cas: this.#gaps.status(this.#crls.list(), at),
+      },
     };
   }
 
   #judge(chain: readonly Uint8Array[]): SensorVerdict {
+    this.#gaps.begin();
     const leaf = chain[0];
     if (!leaf) return refuse('malformed', 'no certificate presented', 0);
     const at = this.#clock.now();
@@ -231,6 +247,8 @@ export class SensorTrust extends EventEmitter<SensorTrustEvents> {
       validation = this.#validator.validateLeafOnly(leaf, at);
     }
     if (!validation.ok) return { ok: false, refusal: validation.refusal };
+    // Its intermediates chain to an anchor: their CRLs can be imported (gatewayctl trust crl import).
+    this.#seen.note(validation.path, at);
     for (const [depth, certificate] of validation.path.entries()) {
       this.#validUntil = earlierValidUntil(this.#validUntil, {
         at: new Date(certificate.notAfter.getTime() + 1),
@@ -273,6 +291,7 @@ export class SensorTrust extends EventEmitter<SensorTrustEvents> {
     const claim = this.#names.claim(name, key, { label: enrollment.label, subject: identity.subject }, at);
     if (claim.ok) {
       if (claim.created) this.#log.info({ name, enrollment: key }, `sensor name ${name} bound to ${key}`);
+      this.#countRevocationGaps();
       return { ok: true, identity: { ...identity, upstreamName: name } };
     }
     const bound = claim.bound;
@@ -339,6 +358,7 @@ export class SensorTrust extends EventEmitter<SensorTrustEvents> {
     if (verdict.status === 'unknown-accepted') {
       this.#validUntil = earlierValidUntil(this.#validUntil, crlValidUntil(policy, crl));
       this.#acceptedWithoutFreshCrl++;
+      this.#gaps.note(issuer, certificate, verdict.warning);
       // Once a minute at most: a stale CRL would otherwise log on every handshake.
       if (Date.now() - this.#lastStaleWarning > 60_000) {
         this.#lastStaleWarning = Date.now();
@@ -409,6 +429,16 @@ export class SensorTrust extends EventEmitter<SensorTrustEvents> {
     if (this.#tracked.has(key)) return;
     this.#tracked.add(key);
     this.#fetcher.track(issuer, certificate.crlDistributionPoints);
+  }
+
+  /** The chain was admitted: its certificates without revocation information count, per CA. */
+  #countRevocationGaps(): void {
+    for (const ca of this.#gaps.admitted()) {
+      this.#log.warn(
+        { issuer: ca.subject, ski: ca.ski ?? null },
+        `a sensor of CA "${ca.subject}"${ca.ski ? ` (SKI ${ca.ski})` : ''} was admitted without revocation information: ${ca.warning}; import its CRL (gatewayctl trust crl import) or choose crl_policy = "hard-fail"; gatewayctl status counts these per CA`,
+      );
+    }
   }
 
   #loadAnchors(): AnchorIndex {

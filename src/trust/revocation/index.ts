@@ -9,6 +9,7 @@ export {
   type CrlFetchFailure,
   type CrlUpdate,
 } from './crl-fetcher.js';
+export { type CrlIssuerCandidates, type CrlIssuerOrigin, crlIssuerCandidates } from './crl-issuers.js';
 export {
   type CrlImportOptions,
   type CrlImportResult,
@@ -19,6 +20,7 @@ export {
 } from './crl-store.js';
 export { issuerCertificate, maySignCrls } from './issuer-certificate.js';
 export { retryDelayMs } from './retry-backoff.js';
+export { type CaRevocationStatus, RevocationGaps } from './revocation-gaps.js';
 export {
   type CrlPolicy,
   type CrlPolicyKind,
@@ -27,3 +29,5 @@ export {
   type RevocationVerdict,
   revocationVerdict,
 } from './revocation-policy.js';
+export { type SeenIntermediate, SeenIntermediates } from './seen-intermediates.js';
+export { signerKeyOf } from './signer-key.js';
