@@ -241,10 +241,20 @@ export class CrlStore {
    * not listed or no CRL of that CA is stored (tell the two apart with `crlInfo`).
    */
   isRevoked(issuer: CertificateFacts | string, serial: Uint8Array): RevokedSerial | undefined {
-    return this.#revokedIn(
-      this.#issuers.get(typeof issuer === 'string' ? issuer : signerKeyOf(issuer)),
-      serial,
-    );
+    return this.#revokedIn(this.#issuers.get(this.#keyOf(issuer)), serial);
+  }
+
+  /** The last CA certificate asked about and its key: handshakes ask about the same CA in a row. */
+  #lastCa: CertificateFacts | undefined;
+  #lastCaKey = '';
+
+  #keyOf(issuer: CertificateFacts | string): string {
+    if (typeof issuer === 'string') return issuer;
+    if (issuer !== this.#lastCa) {
+      this.#lastCaKey = signerKeyOf(issuer);
+      this.#lastCa = issuer;
+    }
+    return this.#lastCaKey;
   }
 
   #revokedIn(issuer: IssuerCrl | undefined, serial: Uint8Array): RevokedSerial | undefined {
@@ -262,7 +272,7 @@ export class CrlStore {
 
   /** The stored CRL of `issuer` (a CA certificate, or its `signerKeyOf`). */
   crlInfo(issuer: CertificateFacts | string): CrlInfo | undefined {
-    return this.#issuers.get(typeof issuer === 'string' ? issuer : signerKeyOf(issuer))?.info;
+    return this.#issuers.get(this.#keyOf(issuer))?.info;
   }
 
   /** Every stored CRL, by issuer name. */
