@@ -1,11 +1,6 @@
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ServiceSupervisor } from '../../hw-sim/systemd/index.js';
-import { pemBlocks } from '../../src/pki/index.js';
-import { DtlsClient, privateKeyFromPkcs8 } from '../../src/tls/index.js';
+import type { DtlsClient } from '../../src/tls/index.js';
 import { ASSUME_UNSYNCHRONIZED_ENV } from '../../src/trust/clock-floor.js';
 import type { SensorTrustStatus } from '../../src/trust/index.js';
 import {
@@ -15,13 +10,13 @@ import {
   gatewayctl,
   gatewayFixture,
 } from '../helpers/daemon-harness.js';
+import { connectDaemonSensor, makeFactoryCaKit } from '../helpers/daemon-sensor-client.js';
 import { buildTestCrl, type TestCa, type TestCertificate, TestPkiDir } from '../helpers/test-crl.js';
 
 /**
  * The clock floor in the running daemon: a boot with the clock at 2099 and no NTP synchronisation
  * must leave no lasting harm (the floor stays on evidence), and `gatewayctl clock` shows and resets it.
  */
-const factoryCa = new URL('../../scripts/factory-ca.sh', import.meta.url).pathname;
 let caDir: string;
 let gatewayRoot: Uint8Array;
 let pki: TestPkiDir;
@@ -30,9 +25,7 @@ const services: ServiceSupervisor[] = [];
 const clients: DtlsClient[] = [];
 
 beforeAll(() => {
-  caDir = join(mkdtempSync(join(tmpdir(), 'egw-clock-factory-')), 'factory');
-  execFileSync(factoryCa, ['init', caDir], { stdio: 'pipe' });
-  gatewayRoot = pemBlocks(readFileSync(join(caDir, 'root.crt'), 'utf8'))[0] as Uint8Array;
+  ({ caDir, gatewayRoot } = makeFactoryCaKit('egw-clock-factory-'));
   pki = new TestPkiDir('egw-clock-daemon-');
   sensorCa = pki.ca('sensor-ca', { cn: 'Sensor CA' });
 });
@@ -82,23 +75,7 @@ async function clock(fixture: GatewayFixture, ...args: string[]): Promise<Record
 }
 
 function connect(port: number, sensor: Pick<TestCertificate, 'certDer' | 'keyFile'>): Promise<DtlsClient> {
-  const pkcs8 = execFileSync('openssl', [
-    'pkcs8',
-    '-topk8',
-    '-nocrypt',
-    '-in',
-    sensor.keyFile,
-    '-outform',
-    'DER',
-  ]);
-  return DtlsClient.connect({
-    host: '127.0.0.1',
-    port,
-    ca: [gatewayRoot],
-    certificateChain: [sensor.certDer],
-    privateKey: privateKeyFromPkcs8(pkcs8),
-    handshakeTimeoutMs: 3000,
-  }).then((client) => {
+  return connectDaemonSensor(port, gatewayRoot, sensor).then((client) => {
     clients.push(client);
     return client;
   });

@@ -1,13 +1,9 @@
-import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ServiceSupervisor } from '../../hw-sim/systemd/index.js';
-import { pemBlocks } from '../../src/pki/index.js';
-import { DtlsClient, privateKeyFromPkcs8 } from '../../src/tls/index.js';
+import type { DtlsClient } from '../../src/tls/index.js';
 import type { SensorTrustStatus } from '../../src/trust/index.js';
 import { coapCode, coapGet } from '../bench/dtls/coap-get.js';
 import {
@@ -17,6 +13,7 @@ import {
   gatewayctl,
   gatewayFixture,
 } from '../helpers/daemon-harness.js';
+import { connectDaemonSensor, makeFactoryCaKit } from '../helpers/daemon-sensor-client.js';
 import { freePort, OpensslOcspPki } from '../helpers/openssl-ocsp-pki.js';
 import { buildTestCrl, type TestCa, type TestCertificate, TestPkiDir } from '../helpers/test-crl.js';
 
@@ -26,7 +23,6 @@ import { buildTestCrl, type TestCa, type TestCertificate, TestPkiDir } from '../
  * a blocked, revoked or disenrolled sensor's session is closed at once. Revocation works from the
  * cache with the distribution point unreachable for the whole test, and at a 1970 boot.
  */
-const factoryCa = new URL('../../scripts/factory-ca.sh', import.meta.url).pathname;
 let caDir: string;
 let gatewayRoot: Uint8Array;
 let pki: TestPkiDir;
@@ -37,9 +33,7 @@ const services: ServiceSupervisor[] = [];
 const clients: DtlsClient[] = [];
 
 beforeAll(async () => {
-  caDir = join(mkdtempSync(join(tmpdir(), 'egw-trust-factory-')), 'factory');
-  execFileSync(factoryCa, ['init', caDir], { stdio: 'pipe' });
-  gatewayRoot = pemBlocks(readFileSync(join(caDir, 'root.crt'), 'utf8'))[0] as Uint8Array;
+  ({ caDir, gatewayRoot } = makeFactoryCaKit('egw-trust-factory-'));
   pki = new TestPkiDir('egw-trust-daemon-');
   sensorCa = pki.ca('sensor-ca', { cn: 'Sensor CA' });
   deadCdp = `http://127.0.0.1:${await closedPort()}/sensor-ca.crl`;
@@ -94,23 +88,7 @@ async function daemonStatus(
 }
 
 function connect(port: number, sensor: Pick<TestCertificate, 'certDer' | 'keyFile'>): Promise<DtlsClient> {
-  const pkcs8 = execFileSync('openssl', [
-    'pkcs8',
-    '-topk8',
-    '-nocrypt',
-    '-in',
-    sensor.keyFile,
-    '-outform',
-    'DER',
-  ]);
-  return DtlsClient.connect({
-    host: '127.0.0.1',
-    port,
-    ca: [gatewayRoot],
-    certificateChain: [sensor.certDer],
-    privateKey: privateKeyFromPkcs8(pkcs8),
-    handshakeTimeoutMs: 3000,
-  }).then((client) => {
+  return connectDaemonSensor(port, gatewayRoot, sensor).then((client) => {
     clients.push(client);
     return client;
   });

@@ -1,13 +1,9 @@
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ServiceSupervisor } from '../../hw-sim/systemd/index.js';
-import { pemBlocks } from '../../src/pki/index.js';
-import { DtlsClient, privateKeyFromPkcs8 } from '../../src/tls/index.js';
+import type { DtlsClient } from '../../src/tls/index.js';
 import type { SensorTrustStatus } from '../../src/trust/index.js';
 import { builtEntry, type GatewayFixture, gatewayctl, gatewayFixture } from '../helpers/daemon-harness.js';
+import { connectDaemonSensor, makeFactoryCaKit } from '../helpers/daemon-sensor-client.js';
 import { buildTestCrl, type TestCa, type TestCertificate, TestPkiDir } from '../helpers/test-crl.js';
 
 /**
@@ -17,7 +13,6 @@ import { buildTestCrl, type TestCa, type TestCertificate, TestPkiDir } from '../
  * sensor at the DTLS handshake. Sensors admitted without revocation information are counted per CA
  * and shown, with a warning, by `gatewayctl status`.
  */
-const factoryCa = new URL('../../scripts/factory-ca.sh', import.meta.url).pathname;
 let caDir: string;
 let gatewayRoot: Uint8Array;
 let pki: TestPkiDir;
@@ -26,9 +21,7 @@ const services: ServiceSupervisor[] = [];
 const clients: DtlsClient[] = [];
 
 beforeAll(() => {
-  caDir = join(mkdtempSync(join(tmpdir(), 'egw-signer-factory-')), 'factory');
-  execFileSync(factoryCa, ['init', caDir], { stdio: 'pipe' });
-  gatewayRoot = pemBlocks(readFileSync(join(caDir, 'root.crt'), 'utf8'))[0] as Uint8Array;
+  ({ caDir, gatewayRoot } = makeFactoryCaKit('egw-signer-factory-'));
   pki = new TestPkiDir('egw-signer-');
   rootCa = pki.ca('root-ca', { cn: 'Sensor Root CA' });
 });
@@ -67,23 +60,7 @@ async function daemonStatus(
 }
 
 function connect(port: number, sensor: TestCertificate, issuer: TestCa): Promise<DtlsClient> {
-  const pkcs8 = execFileSync('openssl', [
-    'pkcs8',
-    '-topk8',
-    '-nocrypt',
-    '-in',
-    sensor.keyFile,
-    '-outform',
-    'DER',
-  ]);
-  return DtlsClient.connect({
-    host: '127.0.0.1',
-    port,
-    ca: [gatewayRoot],
-    certificateChain: [sensor.certDer, issuer.certDer],
-    privateKey: privateKeyFromPkcs8(pkcs8),
-    handshakeTimeoutMs: 3000,
-  }).then((client) => {
+  return connectDaemonSensor(port, gatewayRoot, sensor, [issuer.certDer]).then((client) => {
     clients.push(client);
     return client;
   });
