@@ -1,5 +1,6 @@
 import { DER_TAG, type DerTlv, strictChildren } from '../../pki/index.js';
 import type { Refusal } from '../validation-reason.js';
+import type { CertificateExtension } from './certificate-extensions.js';
 import type { CertificateFacts } from './certificate-facts.js';
 import { certificateLabel } from './certificate-label.js';
 import { sequenceIn, single } from './der-values.js';
@@ -47,6 +48,7 @@ const KIND_NAMES: Record<Kind, string> = {
 };
 
 const readings = new WeakMap<CertificateFacts, Reading | undefined>();
+const constraintExtensions = new WeakMap<CertificateFacts, CertificateExtension | null>();
 const certificateNames = new WeakMap<CertificateFacts, readonly Name[] | string>();
 
 /** A certificate that is not a CA must not carry nameConstraints (RFC 5280 §4.2.1.10: CAs only). */
@@ -67,8 +69,13 @@ export function nameConstraintsRefusal(
   issuer: CertificateFacts,
   path: readonly CertificateFacts[],
 ): Refusal | undefined {
-  const extension = issuer.extensions.find((candidate) => candidate.oid === EXTENSION.nameConstraints);
-  if (extension === undefined) return undefined;
+  let extension = constraintExtensions.get(issuer);
+  if (extension === undefined) {
+    // Asked for every issuer of every validation, cached chains included: look it up once.
+    extension = issuer.extensions.find((candidate) => candidate.oid === EXTENSION.nameConstraints) ?? null;
+    constraintExtensions.set(issuer, extension);
+  }
+  if (extension === null) return undefined;
   const issuerDepth = path.length;
   const ca = () => certificateLabel(issuer, issuerDepth);
   if (!extension.critical) {

@@ -63,6 +63,12 @@ export class PathValidator {
   >();
   /** The time-independent sensor checks' verdict per sensor certificate (null: passed). */
   readonly #sensorVerdicts = new WeakMap<CertificateFacts, Refusal | null>();
+  /**
+   * The time-independent checks of an issuer at a place in a path (depth, anchor or not, non-self-issued
+   * certificates below), judged once per validator: a known chain then costs the time check, the
+   * signature cache and the name constraints only.
+   */
+  readonly #issuerVerdicts = new WeakMap<CertificateFacts, Map<string, Refusal | null>>();
   readonly #counts = {
     validations: 0,
     certificatesParsed: 0,
@@ -277,19 +283,31 @@ export class PathValidator {
     for (let below = 1; below < path.length; below++) {
       if (!(path[below] as CertificateFacts).selfIssued) nonSelfIssuedBelow++;
     }
-    const refusal =
-      timeRefusal(issuer, depth, at) ??
-      // An anchor is trusted as configured: its serial is the configuring CA's business.
-      (anchor ? undefined : serialRefusal(issuer, depth, lenientSerials)) ??
-      keyRefusal(issuer, depth, policy) ??
-      // An anchor is trusted as configured: how it signed itself does not matter.
-      (anchor ? undefined : signatureAlgorithmRefusal(issuer, depth)) ??
-      criticalExtensionRefusal(issuer, depth, deviceTypeOid) ??
-      issuerRefusal(issuer, depth, anchor, nonSelfIssuedBelow) ??
-      issuerEkuRefusal(issuer, depth);
-    if (refusal !== undefined) return refusal;
-    const verdict = this.#verdict(child, issuer);
-    if (verdict !== 'valid') return signatureRefusal(verdict, child, depth - 1, issuer, depth);
+    const timely = timeRefusal(issuer, depth, at);
+    if (timely !== undefined) return timely;
+    let byPlace = this.#issuerVerdicts.get(issuer);
+    if (byPlace === undefined) {
+      byPlace = new Map();
+      this.#issuerVerdicts.set(issuer, byPlace);
+    }
+    const place = `${depth}/${anchor ? 1 : 0}/${nonSelfIssuedBelow}`;
+    let verdict = byPlace.get(place);
+    if (verdict === undefined) {
+      verdict =
+        // An anchor is trusted as configured: its serial is the configuring CA's business.
+        (anchor ? undefined : serialRefusal(issuer, depth, lenientSerials)) ??
+        keyRefusal(issuer, depth, policy) ??
+        // An anchor is trusted as configured: how it signed itself does not matter.
+        (anchor ? undefined : signatureAlgorithmRefusal(issuer, depth)) ??
+        criticalExtensionRefusal(issuer, depth, deviceTypeOid) ??
+        issuerRefusal(issuer, depth, anchor, nonSelfIssuedBelow) ??
+        issuerEkuRefusal(issuer, depth) ??
+        null;
+      byPlace.set(place, verdict);
+    }
+    if (verdict !== null) return { ...verdict }; // a copy: callers may annotate theirs
+    const signature = this.#verdict(child, issuer);
+    if (signature !== 'valid') return signatureRefusal(signature, child, depth - 1, issuer, depth);
     // Checked while building, so that a CA whose constraints exclude the path sends the search on to
     // another issuer (a cross-signed CA without them).
     return nameConstraintsRefusal(issuer, path);
