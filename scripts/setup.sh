@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up a Debian machine to build, test and demo edge-gatewayd: the OS packages the tests and the
-# demo start for real (swtpm, mosquitto, libcoap, openssl, systemd-analyze, tpm2-tss), then `npm ci`
-# and the build. Safe to run twice: it installs only what is missing.
+# demo start for real (swtpm, mosquitto, libcoap, openssl, systemd-analyze, tpm2-tss), a supported
+# Node.js (24/26) when the system's is older, then `npm ci` and the build. Safe to run twice: it
+# installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -64,7 +65,10 @@ else
   esac
   node_home="/opt/edge-gatewayd/node-v$wanted_major"
   if [ "$("$node_home/bin/node" --version 2>/dev/null)" != "v$wanted_version" ]; then
-    command -v npm >/dev/null || $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends npm
+    if ! command -v npm >/dev/null; then   # npm fetches the runtime from the npm registry
+      $SUDO apt-get update
+      $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends npm
+    fi
     echo "==> installing Node.js $wanted_version ($node_cpu) from the npm registry into $node_home"
     download="$(mktemp -d)"
     (cd "$download" && npm pack --silent "node-linux-$node_cpu@$wanted_version" >/dev/null)
