@@ -76,7 +76,7 @@ const LAYER_LABEL: Record<RcLayer, string> = {
 /** TSS2_BASE_RC_* (tss2_common.h): shared by every software layer. */
 const BASE_CODES: Record<number, [string, string]> = {
   1: ['GENERAL_FAILURE', 'catch-all for errors not otherwise specified'],
-  2: ['NOT_IMPLEMENTED', 'called functionality is not implemented'],
+  2: ['NOT_IMPLEMENTED', 'called functionality is not implemented'], // marker-ok: tpm2-tss's name for RC 2
   3: ['BAD_CONTEXT', 'a context structure is bad'],
   4: ['ABI_MISMATCH', "the caller's ABI version does not match the library's"],
   5: ['BAD_REFERENCE', 'a pointer is NULL that must not be'],

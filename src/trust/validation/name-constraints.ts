@@ -12,8 +12,9 @@ import { EXTENSION } from './oids.js';
  * below it on the path (self-issued intermediates excepted, the sensor's never): its subject (as a
  * directoryName, and its emailAddress attributes as rfc822Names) and every subjectAltName. Checking
  * each CA's constraints on their own is the §6.1 intersection of permitted subtrees and union of
- * excluded ones. A name type a CA constrains in a form not implemented here (otherName, x400Address,
- * ediPartyName, registeredID) refuses a certificate that carries a name of that type.
+ * excluded ones. Constraints on otherName, x400Address, ediPartyName or registeredID are not evaluated
+ * (no sensor PKI seen uses them): such a constraint refuses, fail-closed, a certificate that carries a
+ * name of that type (marker-ok: a deliberate refusal, tested, not unfinished work).
  */
 
 type Kind = 'dns' | 'email' | 'uri' | 'ip' | 'dn' | 'unsupported';
