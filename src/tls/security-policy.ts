@@ -112,8 +112,8 @@ function securityCallback(ctx: Pointer): bigint {
 }
 
 /**
- * The callback itself. Runs inside OpenSSL calls: it must never throw into C. On a surprise it
- * answers as OpenSSL's default would; if even that fails, it refuses.
+ * The callback itself. Runs inside OpenSSL calls: it must never throw into C. If reading the cipher
+ * fails it asks with the bits OpenSSL gave; if even OpenSSL's default cannot be asked, it refuses.
  */
 function judge(
   s: bigint | null,
@@ -124,14 +124,16 @@ function judge(
   other: bigint | null,
   ex: bigint | null,
 ): number {
+  let judgedBits = bits;
   try {
-    return callDefault(s, ctx, op, admittedBits(op, bits, other, ex), nid, other, ex);
+    judgedBits = admittedBits(op, bits, other, ex);
   } catch {
-    try {
-      return callDefault(s, ctx, op, bits, nid, other, ex);
-    } catch {
-      return 0;
-    }
+    // judged as OpenSSL's default would: with its own figure
+  }
+  try {
+    return koffi.call(defaultCallback, prototype as TypeObject, s, ctx, op, judgedBits, nid, other, ex);
+  } catch {
+    return 0;
   }
 }
 
@@ -146,16 +148,4 @@ function admittedBits(op: number, bits: number, other: bigint | null, ex: bigint
   const keyBits: [number] = [0];
   ssl.SSL_CIPHER_get_bits(other, keyBits);
   return Math.max(bits, keyBits[0]);
-}
-
-function callDefault(
-  s: bigint | null,
-  ctx: bigint | null,
-  op: number,
-  bits: number,
-  nid: number,
-  other: bigint | null,
-  ex: bigint | null,
-): number {
-  return koffi.call(defaultCallback, prototype as TypeObject, s, ctx, op, bits, nid, other, ex);
 }
