@@ -26,14 +26,9 @@ export function makeDtlsPki(): DtlsPki {
   const check = spawnSync('openssl', ['version'], { encoding: 'utf8' });
   if (check.error) throw new Error('openssl is missing: run scripts/setup.sh (apt-get install openssl)');
   const dir = mkdtempSync(join(tmpdir(), 'egw-dtls-'));
-  const openssl = (...args: string[]) => {
-    const result = spawnSync('openssl', args, { cwd: dir, encoding: 'utf8' });
-    if (result.status !== 0) throw new Error(`openssl ${args.join(' ')} failed: ${result.stderr}`);
-  };
-  const newKey = (name: string) => {
-    openssl('genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', `${name}.key`);
-    openssl('pkcs8', '-topk8', '-nocrypt', '-in', `${name}.key`, '-outform', 'DER', '-out', `${name}.pk8`);
-  };
+  const openssl = opensslIn(dir);
+  const newKey = (name: string) =>
+    newKeyPair(openssl, name, ['-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256']);
   const ca = (name: string, cn: string) => {
     newKey(name);
     openssl(
@@ -118,20 +113,15 @@ export function addSensor(
   name: string,
   options: { key: `rsa:${number}` | `ec:${string}`; digest?: 'sha1' | 'sha256' },
 ): void {
-  const openssl = (...args: string[]) => {
-    const result = spawnSync('openssl', args, { cwd: pki.dir, encoding: 'utf8' });
-    if (result.status !== 0) throw new Error(`openssl ${args.join(' ')} failed: ${result.stderr}`);
-  };
+  const openssl = opensslIn(pki.dir);
   const [algorithm, size] = options.key.split(':') as [string, string];
-  openssl(
-    'genpkey',
-    ...(algorithm === 'rsa'
+  newKeyPair(
+    openssl,
+    name,
+    algorithm === 'rsa'
       ? ['-algorithm', 'RSA', '-pkeyopt', `rsa_keygen_bits:${size}`]
-      : ['-algorithm', 'EC', '-pkeyopt', `ec_paramgen_curve:${size}`]),
-    '-out',
-    `${name}.key`,
+      : ['-algorithm', 'EC', '-pkeyopt', `ec_paramgen_curve:${size}`],
   );
-  openssl('pkcs8', '-topk8', '-nocrypt', '-in', `${name}.key`, '-outform', 'DER', '-out', `${name}.pk8`);
   openssl('req', '-new', '-key', `${name}.key`, '-subj', `/CN=${name}`, '-out', `${name}.csr`);
   writeFileSync(
     join(pki.dir, `${name}.ext`),
@@ -355,12 +345,8 @@ export function waitFor<T extends unknown[]>(
  * thumbprint, e.g. another enrollment claiming a sensor's name.
  */
 export function selfSignedSensor(dir: string, name: string, cn: string): Uint8Array {
-  const openssl = (...args: string[]) => {
-    const result = spawnSync('openssl', args, { cwd: dir, encoding: 'utf8' });
-    if (result.status !== 0) throw new Error(`openssl ${args.join(' ')} failed: ${result.stderr}`);
-  };
-  openssl('genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', `${name}.key`);
-  openssl('pkcs8', '-topk8', '-nocrypt', '-in', `${name}.key`, '-outform', 'DER', '-out', `${name}.pk8`);
+  const openssl = opensslIn(dir);
+  newKeyPair(openssl, name, ['-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256']);
   const extensions = [
     'basicConstraints=critical,CA:FALSE',
     'keyUsage=critical,digitalSignature',
@@ -382,4 +368,18 @@ export function selfSignedSensor(dir: string, name: string, cn: string): Uint8Ar
   );
   openssl('x509', '-in', `${name}.pem`, '-outform', 'DER', '-out', `${name}.der`);
   return new Uint8Array(readFileSync(join(dir, `${name}.der`)));
+}
+
+/** Runs the openssl CLI in `dir`; throws with its stderr when it fails. */
+function opensslIn(dir: string): (...args: string[]) => void {
+  return (...args) => {
+    const result = spawnSync('openssl', args, { cwd: dir, encoding: 'utf8' });
+    if (result.status !== 0) throw new Error(`openssl ${args.join(' ')} failed: ${result.stderr}`);
+  };
+}
+
+/** `<name>.key` (PEM, from `openssl genpkey` with `algorithm`) and `<name>.pk8` (PKCS#8 DER) for our code. */
+function newKeyPair(openssl: (...args: string[]) => void, name: string, algorithm: string[]): void {
+  openssl('genpkey', ...algorithm, '-out', `${name}.key`);
+  openssl('pkcs8', '-topk8', '-nocrypt', '-in', `${name}.key`, '-outform', 'DER', '-out', `${name}.pk8`);
 }
