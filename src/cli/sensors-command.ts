@@ -19,6 +19,7 @@ import {
   verificationCommands,
 } from '../trust/enrollment/index.js';
 import {
+  enrollmentKeyOf,
   type NameBinding,
   parseEnrollmentKey,
   SensorNames,
@@ -54,8 +55,8 @@ A CA is registered with proof of possession of its private key (as Azure DPS ver
 prints a nonce and the openssl commands that make a certificate CN=<nonce> with the CA's key;
 "ca verify" checks it, then trusts the CA and gives it a group enrollment. The key never comes here.
 
-A sensor's upstream name (its CN, or sha256-<16 hex digits>) belongs to the first enrollment that
-admits it; a certificate of another enrollment with the same name is refused (identity-conflict)
+A sensor's upstream name (its CN, or what [trust] sensor_name_from names; sha256-<16 hex digits>
+when that is missing or not topic-safe) belongs to the first enrollment that admits it; a certificate of another enrollment with the same name is refused (identity-conflict)
 until "name release" frees the name or moves it (--to group:<sha256> | individual:<sha256>).
 
 Changes are written to the state database (store.path in the config file) and a running daemon is
@@ -114,7 +115,7 @@ function registerNameCommands(sensors: Command): void {
     .description(
       'unbind a sensor name: the next enrollment presenting it binds it (or --to binds it to one at once)',
     )
-    .argument('<name>', 'the upstream name (the CN; letter case does not matter)')
+    .argument('<name>', 'the upstream name (as `sensors name list` shows it; letter case does not matter)')
     .option('--to <enrollment>', 'bind it to this enrollment now: group:<CA SHA-256> or individual:<SHA-256>')
     .action((value: string, options: Options & { to?: string }) =>
       runOnTrustState(options, ({ store }) => {
@@ -127,6 +128,14 @@ function registerNameCommands(sensors: Command): void {
         };
       }),
     );
+}
+
+/** The bound names per enrollment key ("group:<sha256>"), in name order. */
+function namesByEnrollment(bindings: readonly NameBinding[]): Map<string, NameBinding[]> {
+  const names = new Map<string, NameBinding[]>();
+  for (const binding of bindings)
+    names.set(binding.enrollment, [...(names.get(binding.enrollment) ?? []), binding]);
+  return names;
 }
 
 function describeName(entry: NameBinding): Record<string, unknown> {
@@ -367,23 +376,50 @@ function registerEnrollmentCommands(sensors: Command): void {
   stateChange('remove', 'remove an enrollment');
 
   withStateOptions(sensors.command('list'))
-    .description('list the enrollments: kind, state, SHA-256, label, constraints')
+    .description('list the enrollments: kind, state, SHA-256, label, constraints, bound upstream names')
     .action((options: Options) =>
       runOnTrustState(options, ({ store }) => {
         const enrollments = new Enrollments(store).list();
+        const names = namesByEnrollment(new SensorNames(store).list());
+        const namesOf = (entry: Enrollment) => names.get(enrollmentKeyOf(entry)) ?? [];
+        const listedKeys = new Set(enrollments.map(enrollmentKeyOf));
+        // Bound to no listed enrollment: a sensor_ca_files anchor (enrolled by the config file) or a removed one.
+        const others = [...names].flatMap(([key, bound]) => (listedKeys.has(key) ? [] : bound));
+        const listed =
+          enrollments.length === 0
+            ? 'no enrollments\n'
+            : table([
+                ['KIND', 'STATE', 'SHA-256', 'LABEL', 'CONSTRAINTS', 'NAMES'],
+                ...enrollments.map((entry) => [
+                  entry.kind,
+                  entry.enabled ? 'enabled' : 'disabled',
+                  entry.sha256,
+                  entry.label || '-',
+                  constraintsText(entry),
+                  namesOf(entry)
+                    .map((binding) => binding.name)
+                    .join(', ') || '-',
+                ]),
+              ]);
         return {
-          json: { enrollments: enrollments.map(describeEnrollment) },
+          json: {
+            enrollments: enrollments.map((entry) => ({
+              ...describeEnrollment(entry),
+              names: namesOf(entry).map((binding) => binding.name),
+            })),
+            otherNames: others.map(describeName),
+          },
           text:
-            enrollments.length === 0
-              ? 'no enrollments\n'
-              : table([
-                  ['KIND', 'STATE', 'SHA-256', 'LABEL', 'CONSTRAINTS'],
-                  ...enrollments.map((entry) => [
-                    entry.kind,
-                    entry.enabled ? 'enabled' : 'disabled',
-                    entry.sha256,
+            others.length === 0
+              ? listed
+              : `${listed}\nnames bound to enrollments not listed above (sensor_ca_files anchors, removed enrollments):\n` +
+                table([
+                  ['NAME', 'ENROLLMENT', 'SINCE', 'LABEL'],
+                  ...others.map((entry) => [
+                    entry.name,
+                    entry.enrollment,
+                    entry.boundAt.toISOString(),
                     entry.label || '-',
-                    constraintsText(entry),
                   ]),
                 ]),
         };

@@ -1,5 +1,12 @@
 import { z } from 'zod';
 
+/**
+ * Where a sensor's upstream name comes from (trust.sensor_name_from): the subject CN, the subject
+ * serialNumber attribute, or the first dNSName subjectAltName. URI and email SANs are not offered:
+ * they always hold ":", "/" or "@", which an upstream name may not, so every sensor would fall back.
+ */
+export const SENSOR_NAME_SOURCES = ['cn', 'serialNumber', 'san:dns'] as const;
+
 /** Log levels pino understands, most severe first. */
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -267,6 +274,7 @@ function trustSchema() {
   return z
     .strictObject({
       device_type_oid: oid.default('1.3.6.1.4.1.12345.1.1'),
+      sensor_name_from: z.enum(SENSOR_NAME_SOURCES).default('cn'),
       allowed_curves: z
         .array(z.enum(['P-256', 'P-384', 'P-521']))
         .min(1)

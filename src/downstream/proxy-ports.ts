@@ -1,4 +1,4 @@
-import { type SensorIdentity, upstreamNameOf } from '../trust/index.js';
+import { type SensorIdentity, type SensorNameSource, upstreamNameOf } from '../trust/index.js';
 
 /**
  * What the CoAP side needs from the upstream side, as two narrow ports the daemon connects: the
@@ -54,10 +54,10 @@ export interface CommandSource {
 }
 
 /**
- * The name a sensor goes by upstream (topics, user properties) as read from its certificate (see
- * upstreamNameOf); the router uses SensorIdentity.upstreamName, which the trust module set only
- * once the name was known to belong to the sensor's enrollment.
+ * The name a sensor goes by upstream (topics, user properties) as read from its certificate, from the
+ * source trust.sensor_name_from names (see upstreamNameOf); the router uses SensorIdentity.upstreamName,
+ * which the trust module set only once the name was known to belong to the sensor's enrollment.
  */
-export function sensorIdOf(identity: Pick<SensorIdentity, 'commonName' | 'sha256'>): string {
-  return upstreamNameOf(identity);
+export function sensorIdOf(identity: Parameters<typeof upstreamNameOf>[0], from?: SensorNameSource): string {
+  return upstreamNameOf(identity, from);
 }

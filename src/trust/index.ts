@@ -7,6 +7,7 @@ export {
   type NameBinding,
   type NameClaim,
   parseEnrollmentKey,
+  type SensorNameSource,
   SensorNames,
   upstreamNameOf,
 } from './sensor-names.js';

@@ -1,3 +1,4 @@
+import type { Config } from '../config/index.js';
 import type { Store } from '../store/index.js';
 import type { SensorIdentity } from './sensor-identity.js';
 import { normalizeThumbprint } from './thumbprint.js';
@@ -13,18 +14,35 @@ import { TrustError } from './trust-error.js';
  */
 
 const TOPIC_SAFE = /^[A-Za-z0-9._-]{1,64}$/;
-/** The fallback's prefix: reserved, so no CN can claim another sensor's fallback name. */
+/** The fallback's prefix: reserved, so no certificate can claim another sensor's fallback name. */
 const FALLBACK_PREFIX = 'sha256-';
 
+/** trust.sensor_name_from: "cn", "serialNumber" (the subject attribute) or "san:dns" (the first dNSName). */
+export type SensorNameSource = Config['trust']['sensor_name_from'];
+
+type NamedIdentity = Pick<SensorIdentity, 'commonName' | 'sha256'> &
+  Partial<Pick<SensorIdentity, 'serialNumber' | 'subjectAltNames'>>;
+
 /**
- * The name a sensor goes by upstream: its certificate CN when that is topic-safe (letters, digits,
- * ".", "_", "-", at most 64) and does not start with "sha256-" (any case), else "sha256-" and 16 hex
- * digits of its certificate thumbprint.
+ * The name a sensor goes by upstream: the value `from` names (its CN by default) when that is
+ * topic-safe (letters, digits, ".", "_", "-", at most 64) and does not start with "sha256-" (any
+ * case), else "sha256-" and 16 hex digits of its certificate thumbprint.
  */
-export function upstreamNameOf(identity: Pick<SensorIdentity, 'commonName' | 'sha256'>): string {
-  const cn = identity.commonName;
-  if (cn && TOPIC_SAFE.test(cn) && !cn.toLowerCase().startsWith(FALLBACK_PREFIX)) return cn;
+export function upstreamNameOf(identity: NamedIdentity, from: SensorNameSource = 'cn'): string {
+  const value = nameSourceValue(identity, from);
+  if (value && TOPIC_SAFE.test(value) && !value.toLowerCase().startsWith(FALLBACK_PREFIX)) return value;
   return `${FALLBACK_PREFIX}${identity.sha256.slice(0, 16)}`;
+}
+
+function nameSourceValue(identity: NamedIdentity, from: SensorNameSource): string | undefined {
+  switch (from) {
+    case 'cn':
+      return identity.commonName;
+    case 'serialNumber':
+      return identity.serialNumber;
+    case 'san:dns':
+      return identity.subjectAltNames?.find((name) => name.type === 'dns')?.value;
+  }
 }
 
 /**

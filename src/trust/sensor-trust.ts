@@ -286,7 +286,7 @@ export class SensorTrust extends EventEmitter<SensorTrustEvents> {
   #named(identity: SensorIdentity, at: Date): SensorVerdict {
     const enrollment = identity.enrollment;
     if (!enrollment) return refuse('not-enrolled', 'no enrollment admitted the certificate', 0);
-    const name = upstreamNameOf(identity);
+    const name = upstreamNameOf(identity, this.#settings.sensor_name_from);
     const key = enrollmentKeyOf(enrollment);
     const claim = this.#names.claim(name, key, { label: enrollment.label, subject: identity.subject }, at);
     if (claim.ok) {

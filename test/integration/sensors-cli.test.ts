@@ -1,6 +1,8 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { Store } from '../../src/store/index.js';
+import { SensorNames } from '../../src/trust/index.js';
 import {
   type CommandResult,
   type GatewayFixture,
@@ -186,6 +188,48 @@ describe('gatewayctl sensors enrollments', () => {
     expect(neither.code).toBe(2);
     expect(neither.stderr).toContain('give --thumbprint <sha256> or --cert <sensor.pem>');
     expect((await ctl('sensors', 'bogus')).code).toBe(2);
+  });
+});
+
+describe('gatewayctl sensors list: the upstream names bound to each enrollment', () => {
+  it("shows each enrollment's names (text and --json), and names bound to enrollments not listed", async () => {
+    const own = gatewayFixture();
+    const run = (...args: string[]) => gatewayctl(...args, '-c', own.configPath);
+    expect((await run('sensors', 'group', 'add', '--ca', pki.path('ca.pem'), '--label', 'line 2')).code).toBe(
+      0,
+    );
+    expect((await run('sensors', 'enroll', '--thumbprint', 'cd'.repeat(32), '--label', 'spare')).code).toBe(
+      0,
+    );
+    // Bound as the daemon binds them when a sensor is admitted; 'ef…' is a sensor_ca_files anchor.
+    const store = Store.open(own.dbPath);
+    const names = new SensorNames(store);
+    names.claim('th-2', `group:${pki.sha256('ca')}`, { label: 'line 2' });
+    names.claim('SN-0042', `group:${pki.sha256('ca')}`, { label: 'line 2' });
+    names.claim('th-9', `group:${'ef'.repeat(32)}`, { label: 'sensor_ca_files' });
+    store.close();
+
+    const text = await run('sensors', 'list');
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout).toMatch(/CONSTRAINTS\s+NAMES\n/);
+    expect(text.stdout).toMatch(
+      new RegExp(`group\\s+enabled\\s+${pki.sha256('ca')}\\s+line 2\\s+none\\s+SN-0042, th-2\\n`),
+    );
+    expect(text.stdout).toMatch(
+      new RegExp(`individual\\s+enabled\\s+${'cd'.repeat(32)}\\s+spare\\s+-\\s+-\\n`),
+    );
+    expect(text.stdout).toContain('names bound to enrollments not listed above');
+    expect(text.stdout).toMatch(new RegExp(`th-9\\s+group:${'ef'.repeat(32)}\\s+\\S+\\s+sensor_ca_files\\n`));
+
+    const json = await run('sensors', 'list', '--json');
+    expect(json.code, json.stderr).toBe(0);
+    expect(JSON.parse(json.stdout)).toMatchObject({
+      enrollments: [
+        { kind: 'individual', sha256: 'cd'.repeat(32), names: [] },
+        { kind: 'group', sha256: pki.sha256('ca'), names: ['SN-0042', 'th-2'] },
+      ],
+      otherNames: [{ name: 'th-9', enrollment: `group:${'ef'.repeat(32)}`, label: 'sensor_ca_files' }],
+    });
   });
 });
 

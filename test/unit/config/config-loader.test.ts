@@ -139,6 +139,11 @@ describe('bad configs name the key, the value found and what is expected', () =>
       '  - trust.min_rsa_bits: expected at least 2048 (RSA below 2048 bits is under OpenSSL security level 2, 112-bit, which the gateway keeps for all TLS), found 1024',
     ],
     [
+      'sensor name source that is not one',
+      '[trust]\nsensor_name_from = "san:uri"\n',
+      '  - trust.sensor_name_from: expected one of "cn", "serialNumber", "san:dns"; found "san:uri"',
+    ],
+    [
       'boolean where a string belongs',
       '[log]\nformat = true\n',
       '  - log.format: expected one of "json", "pretty"; found true',

@@ -16,7 +16,7 @@ import {
 import { type TestCertificate, TestPki } from '../../helpers/test-pki.js';
 
 /*
- * A sensor's upstream identity (issue 15, item 1): the name is bound to the first enrollment that
+ * A sensor's upstream identity (issue 15, item 1): the name (CN, or trust.sensor_name_from) is bound to the first enrollment that
  * presents it; a certificate of another enrollment with the same name (in any letter case) is
  * refused with identity-conflict, unless the operator releases the name.
  */
@@ -68,6 +68,17 @@ beforeEach(() => {
 });
 
 const verify = (certificate: TestCertificate): SensorVerdict => trust.verify([certificate.der]);
+
+/** The trust service again, on the same store, with `[trust]` keys from a config file. */
+function useTrustConfig(toml: string): void {
+  trust = new SensorTrust({
+    store,
+    settings: parseConfigText(`[trust]\n${toml}`, 'test.toml').trust,
+    clock: new ClockFloor(store),
+    log: { info() {}, debug() {}, warn() {} },
+    fileAnchors: [caA.der],
+  });
+}
 
 function nameOf(verdict: SensorVerdict): string | undefined {
   if (!verdict.ok) throw new Error(`refused: ${verdict.refusal.reason}: ${verdict.refusal.detail}`);
@@ -142,6 +153,52 @@ describe('sensor identity: a name belongs to the first enrollment presenting it'
   });
 });
 
+describe('sensor identity from trust.sensor_name_from', () => {
+  it('"serialNumber": different CNs with one serialNumber from two enrollments are one name (identity-conflict)', async () => {
+    useTrustConfig('sensor_name_from = "serialNumber"');
+    const victim = await pki.sensor(caA, { commonName: 'th-1', serialNumber: 'SN-0042' });
+    expect(nameOf(verify(victim))).toBe('SN-0042');
+    const verdict = verify(await pki.sensor(caB, { commonName: 'th-2', serialNumber: 'sn-0042' }));
+    expect(reasonOf(verdict)).toBe('identity-conflict');
+    expect(verdict.ok ? '' : verdict.refusal.detail).toContain(`group:${sha256Hex(caA.der)}`);
+    expect(new SensorNames(store).get('SN-0042')?.enrollment).toBe(`group:${sha256Hex(caA.der)}`);
+    // Another certificate of the victim's enrollment is the same sensor, whatever its CN.
+    expect(nameOf(verify(await pki.sensor(caA, { commonName: 'th-1b', serialNumber: 'SN-0042' })))).toBe(
+      'SN-0042',
+    );
+  });
+
+  it('"san:dns": different CNs with one first dNSName from two enrollments are one name (identity-conflict)', async () => {
+    useTrustConfig('sensor_name_from = "san:dns"');
+    const victim = await pki.sensor(caA, {
+      commonName: 'th-1',
+      dnsNames: ['th.plant-7.example', 'x.example'],
+    });
+    expect(nameOf(verify(victim))).toBe('th.plant-7.example');
+    const forged = await pki.sensor(caB, { commonName: 'th-2', dnsNames: ['th.plant-7.example'] });
+    expect(reasonOf(verify(forged))).toBe('identity-conflict');
+    // The second dNSName is not the name: it binds nothing.
+    expect(
+      nameOf(verify(await pki.sensor(caB, { commonName: 'th-3', dnsNames: ['y.example', 'x.example'] }))),
+    ).toBe('y.example');
+  });
+
+  it('"cn" (the default) ignores serialNumber and SANs: the same two sensors are two names', async () => {
+    expect(nameOf(verify(await pki.sensor(caA, { commonName: 'th-1', serialNumber: 'SN-0042' })))).toBe(
+      'th-1',
+    );
+    expect(nameOf(verify(await pki.sensor(caB, { commonName: 'th-2', serialNumber: 'SN-0042' })))).toBe(
+      'th-2',
+    );
+  });
+
+  it('falls back to the thumbprint name when the configured value is missing', async () => {
+    useTrustConfig('sensor_name_from = "san:dns"');
+    const sensor = await pki.sensor(caA, { commonName: 'th-1', dnsNames: [], uris: ['urn:dev:th-1'] });
+    expect(nameOf(verify(sensor))).toBe(`sha256-${sha256Hex(sensor.der).slice(0, 16)}`);
+  });
+});
+
 describe('upstreamNameOf', () => {
   it('takes a topic-safe CN, else the thumbprint fallback', () => {
     const sha256 = 'ab'.repeat(32);
@@ -149,5 +206,48 @@ describe('upstreamNameOf', () => {
     expect(upstreamNameOf({ commonName: 'th/1', sha256 })).toBe('sha256-abababababababab');
     expect(upstreamNameOf({ commonName: undefined, sha256 })).toBe('sha256-abababababababab');
     expect(upstreamNameOf({ commonName: 'SHA256-0123456789abcdef', sha256 })).toBe('sha256-abababababababab');
+  });
+
+  it('takes the configured source, with the same topic-safe rule and fallback', () => {
+    const sha256 = 'cd'.repeat(32);
+    const fallback = 'sha256-cdcdcdcdcdcdcdcd';
+    const identity = {
+      sha256,
+      commonName: 'th-1',
+      serialNumber: 'SN-42',
+      subjectAltNames: [
+        { type: 'uri' as const, value: 'urn:dev:7' },
+        { type: 'email' as const, value: 'th@example.com' },
+        { type: 'dns' as const, value: 'th-1.plant.example' },
+        { type: 'dns' as const, value: 'second.example' },
+      ],
+    };
+    expect(upstreamNameOf(identity)).toBe('th-1');
+    expect(upstreamNameOf(identity, 'cn')).toBe('th-1');
+    expect(upstreamNameOf(identity, 'serialNumber')).toBe('SN-42');
+    expect(upstreamNameOf(identity, 'san:dns')).toBe('th-1.plant.example');
+    // Missing.
+    expect(upstreamNameOf({ ...identity, serialNumber: undefined }, 'serialNumber')).toBe(fallback);
+    expect(upstreamNameOf({ ...identity, subjectAltNames: [] }, 'san:dns')).toBe(fallback);
+    expect(upstreamNameOf({ sha256, commonName: 'th-1' }, 'san:dns')).toBe(fallback);
+    // Not topic-safe, too long, or the reserved prefix.
+    expect(upstreamNameOf({ ...identity, serialNumber: 'SN 42' }, 'serialNumber')).toBe(fallback);
+    expect(upstreamNameOf({ ...identity, serialNumber: 'S/N#42' }, 'serialNumber')).toBe(fallback);
+    expect(upstreamNameOf({ ...identity, serialNumber: '9'.repeat(65) }, 'serialNumber')).toBe(fallback);
+    expect(upstreamNameOf({ ...identity, serialNumber: 'Sha256-0123456789abcdef' }, 'serialNumber')).toBe(
+      fallback,
+    );
+    expect(
+      upstreamNameOf(
+        { ...identity, subjectAltNames: [{ type: 'dns', value: '*.plant.example' }] },
+        'san:dns',
+      ),
+    ).toBe(fallback);
+    expect(
+      upstreamNameOf(
+        { ...identity, subjectAltNames: [{ type: 'dns', value: 'sha256-abababababababab' }] },
+        'san:dns',
+      ),
+    ).toBe(fallback);
   });
 });
