@@ -23,6 +23,9 @@ import {
 } from './x509-der.js';
 
 const DAY_MS = 86_400_000;
+/** A CN that makes a valid dNSName (RFC 5280 §4.2.1.6, preferred name syntax) when ".local" is added. */
+const DNS_LABELS =
+  /^(?=.{1,63}$)[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*$/;
 /** Certificates start a few minutes in the past: a gateway whose clock lags a little still accepts them. */
 const BACKDATE_MS = 5 * 60_000;
 export const DEFAULT_DEVICE_TYPE_OID = '1.3.6.1.4.1.12345.1.1';
@@ -248,7 +251,7 @@ export class SensorCa {
           authorityKeyId: this.#keyId,
           deviceTypeOid: this.deviceTypeOid,
           deviceType,
-          dnsNames: /^[A-Za-z0-9.-]{1,63}$/.test(options.commonName) ? [`${options.commonName}.local`] : [],
+          dnsNames: DNS_LABELS.test(options.commonName) ? [`${options.commonName}.local`] : [],
           crlDistributionPoint,
         }),
       },

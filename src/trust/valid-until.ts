@@ -6,7 +6,7 @@ import type { CrlPolicy } from './revocation/index.js';
  * information no longer acceptable under the bundle's policy). A live session is re-judged then.
  */
 export interface ValidUntil {
-  /** The first instant the verdict may change (notAfter + 1 ms: notAfter itself is still valid). */
+  /** The first instant the verdict may change (a certificate's notAfter + 1 s: its whole second is still valid). */
   at: Date;
   cause: 'certificate-expiry' | 'revocation';
   /** Which certificate or which revocation information, for the log. */

@@ -25,6 +25,11 @@ export const VALIDATION_REASONS = [
   'key-usage', // the sensor's keyUsage lacks digitalSignature
   'eku', // the sensor's extendedKeyUsage lacks clientAuth
   'bad-device-type', // the sensor's device-type extension is not a UTF8/Printable/IA5String
+  // The RFC 5280 certificate profile (relaxed by [trust] lenient_profile for legacy PKIs)
+  'key-identifier', // authorityKeyIdentifier missing (not self-signed) or subjectKeyIdentifier missing (CA)
+  'extension-criticality', // an extension marked critical that MUST NOT be, or not marked that MUST be
+  'empty-subject', // a CA with an empty subject; an end entity with one and no critical subjectAltName
+  'san-syntax', // a dNSName subjectAltName outside the preferred name syntax (RFC 1034 §3.5, RFC 1123)
   // Algorithms
   'weak-signature-algorithm', // MD5, SHA-1
   'weak-key', // RSA below min_rsa_bits

@@ -273,7 +273,7 @@ export interface TestCrlOptions {
   thisUpdate: Date;
   /** null: no nextUpdate. */
   nextUpdate: Date | null;
-  /** null or omitted in v1: no cRLNumber. */
+  /** null (or v1): no cRLNumber; omitted: thisUpdate in whole seconds. */
   crlNumber?: bigint | null;
   /** 1: no version field, no extensions at all. */
   version?: 1 | 2;
@@ -321,8 +321,13 @@ export function buildTestCrl(options: TestCrlOptions): Uint8Array {
   }
   if (version === 2) {
     const extensions: Uint8Array[] = [];
-    if (options.crlNumber !== null && options.crlNumber !== undefined) {
-      extensions.push(testExtension('2.5.29.20', derInteger(integerOctets(options.crlNumber))));
+    // Default: thisUpdate in seconds, so successive test CRLs of one CA number upwards as a CA's do.
+    const crlNumber =
+      options.crlNumber === undefined
+        ? BigInt(Math.floor(options.thisUpdate.getTime() / 1000))
+        : options.crlNumber;
+    if (crlNumber !== null) {
+      extensions.push(testExtension('2.5.29.20', derInteger(integerOctets(crlNumber))));
     }
     if ((options.authorityKeyIdentifier ?? true) && issuer.subjectKeyId !== undefined) {
       const keyId = Buffer.from(issuer.subjectKeyId, 'hex');

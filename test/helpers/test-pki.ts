@@ -190,7 +190,8 @@ export class TestPki {
       basicConstraints: { ca: false },
       keyUsage: ['digitalSignature'],
       extendedKeyUsage: ['clientAuth'],
-      dnsNames: [`${commonName}.local`],
+      // A dNSName only where the CN makes a valid one (RFC 5280 §4.2.1.6 syntax; the validator checks it).
+      dnsNames: /^[A-Za-z0-9-]{1,63}$/.test(commonName) ? [`${commonName}.local`] : [],
       deviceType: 'thermometer',
       ...options,
     });

@@ -383,6 +383,134 @@ const cases: BadCase[] = [
       }),
     opensslAccepts: { why: 'the device-type extension is the gateway’s own; OpenSSL does not read it' },
   },
+  // RFC 5280's certificate profile (certificate-profile.ts; [trust] lenient_profile relaxes it).
+  {
+    name: 'sensor certificate without authorityKeyIdentifier',
+    reason: 'key-identifier',
+    depth: 0,
+    make: () => underIntermediate({ authorityKeyId: false }),
+    openssl: /Missing Authority Key Identifier/,
+  },
+  {
+    name: 'intermediate without authorityKeyIdentifier',
+    reason: 'key-identifier',
+    depth: 1,
+    make: () => underOwnIntermediate({ commonName: 'No AKI CA', authorityKeyId: false }),
+    openssl: /Missing Authority Key Identifier/,
+  },
+  {
+    name: 'intermediate without subjectKeyIdentifier',
+    reason: 'key-identifier',
+    depth: 1,
+    make: () => underOwnIntermediate({ commonName: 'No SKI CA', subjectKeyId: false }),
+    openssl: /Missing Subject Key Identifier/,
+  },
+  {
+    name: 'trust anchor without subjectKeyIdentifier',
+    reason: 'key-identifier',
+    depth: 1,
+    make: async () => {
+      const bare = await pki.root({ commonName: 'No SKI Root', subjectKeyId: false });
+      return { presented: [(await pki.sensor(bare)).der], roots: [bare.der] };
+    },
+    openssl: /Missing Subject Key Identifier/,
+  },
+  {
+    name: 'trust anchor without basicConstraints',
+    reason: 'not-a-ca',
+    depth: 1,
+    make: async () => {
+      const plain = await pki.root({ commonName: 'Plain Root', basicConstraints: null, keyUsage: null });
+      return { presented: [(await pki.sensor(plain)).der], roots: [plain.der] };
+    },
+    openssl: /invalid CA certificate/,
+  },
+  {
+    name: 'intermediate with a non-critical basicConstraints',
+    reason: 'extension-criticality',
+    depth: 1,
+    make: () =>
+      underOwnIntermediate({ commonName: 'Soft CA', basicConstraints: { ca: true, critical: false } }),
+    openssl: /Basic Constraints of CA cert not marked critical/,
+  },
+  {
+    name: 'critical authorityKeyIdentifier in the sensor certificate',
+    reason: 'extension-criticality',
+    depth: 0,
+    make: () =>
+      underIntermediate({
+        authorityKeyId: false,
+        extraExtensions: [
+          {
+            oid: '2.5.29.35',
+            critical: true,
+            value: derSequence(derTlv(0x80, Buffer.from(inter.subjectKeyId, 'hex'))),
+          },
+        ],
+      }),
+    openssl: /unhandled critical extension/,
+  },
+  {
+    name: 'critical authorityInfoAccess in the sensor certificate',
+    reason: 'extension-criticality',
+    depth: 0,
+    make: () =>
+      underIntermediate({
+        extraExtensions: [
+          {
+            oid: '1.3.6.1.5.5.7.1.1',
+            critical: true,
+            // caIssuers (1.3.6.1.5.5.7.48.2) at a URI
+            value: derSequence(
+              derSequence(
+                derTlv(0x06, Uint8Array.of(0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x02)),
+                uriName('http://ca.example/ca.der'),
+              ),
+            ),
+          },
+        ],
+      }),
+    openssl: /unhandled critical extension/,
+  },
+  {
+    name: 'non-critical policyConstraints on an intermediate',
+    reason: 'extension-criticality',
+    depth: 1,
+    make: () =>
+      underOwnIntermediate({
+        commonName: 'Soft Policy CA',
+        // requireExplicitPolicy [0] 0
+        extraExtensions: [
+          { oid: '2.5.29.36', critical: false, value: derSequence(derTlv(0x80, Uint8Array.of(0))) },
+        ],
+      }),
+    opensslAccepts: {
+      why: 'OpenSSL 3 does not check the criticality of policyConstraints (RFC 5280 4.2.1.11: MUST be critical)',
+    },
+  },
+  {
+    name: 'sensor with an empty subject and a non-critical subjectAltName',
+    reason: 'empty-subject',
+    depth: 0,
+    make: () => underIntermediate({ subjectDer: derSequence(), dnsNames: ['th-empty.local'] }),
+    openssl: /Subject empty and Subject Alt Name extension not critical/,
+  },
+  {
+    name: 'sensor keyUsage keyCertSign without CA:TRUE',
+    reason: 'key-usage',
+    depth: 0,
+    make: () => underIntermediate({ keyUsage: ['digitalSignature', 'keyCertSign'] }),
+    openssl: /Key usage keyCertSign invalid for non-CA cert/,
+  },
+  {
+    name: 'SAN dNSName with an underscore',
+    reason: 'san-syntax',
+    depth: 0,
+    make: () => underIntermediate({ dnsNames: ['th_1.local'] }),
+    opensslAccepts: {
+      why: 'OpenSSL checks a dNSName only against a name it is asked to match (RFC 5280 4.2.1.6: preferred name syntax)',
+    },
+  },
   {
     name: 'SAN dNSName outside a permitted dNSName (name constraints)',
     reason: 'name-constraints',
@@ -945,6 +1073,34 @@ describe('RFC 5280 rules: EKU chaining and serials, next to openssl', () => {
     // Without the switch: refused.
     const strict = validate({ presented: [negative.der, inter.der] });
     expect(strict.ok ? 'valid' : strict.refusal.reason).toBe('bad-serial');
+  });
+
+  it('lenient_profile admits a legacy PKI without key identifiers, with a non-critical basicConstraints and an underscore name, but not a keyCertSign sensor', async () => {
+    const legacyCa = await pki.intermediate(root, {
+      commonName: 'Legacy CA',
+      authorityKeyId: false,
+      subjectKeyId: false,
+      basicConstraints: { ca: true, critical: false },
+    });
+    const legacy = await pki.sensor(legacyCa, {
+      commonName: 'legacy-sensor',
+      authorityKeyId: false,
+      dnsNames: ['legacy_sensor.local'],
+    });
+    const lenient = new PathValidator({
+      policy: { allowedCurves: ['P-256', 'P-384'], allowEd25519: false, minRsaBits: 2048 },
+      maxChainDepth: MAX_CHAIN_DEPTH,
+      deviceTypeOid: DEVICE_TYPE_OID,
+      lenientProfile: true,
+    });
+    const verdict = lenient.validate([legacy.der, legacyCa.der], index, at);
+    expect(verdict.ok ? 'valid' : verdict.refusal).toBe('valid');
+    const strict = validate({ presented: [legacy.der, legacyCa.der] });
+    expect(strict.ok ? 'valid' : strict.refusal.detail).toMatch(/lenient_profile = true/);
+    // The security rules stay: a sensor key that may sign certificates is refused either way.
+    const signer = await pki.sensor(inter, { keyUsage: ['digitalSignature', 'keyCertSign'] });
+    const refused = lenient.validate([signer.der, inter.der], index, at);
+    expect(refused.ok ? 'valid' : refused.refusal.reason).toBe('key-usage');
   });
 });
 

@@ -7,9 +7,12 @@ import { readDeviceType } from './sensor-identity-of.js';
 
 /** Checks of one certificate in its place on a path; each returns the refusal, or undefined when it passes. */
 
-/** RFC 5280 §4.1.2.5: valid from notBefore through notAfter, both inclusive. */
+/**
+ * RFC 5280 §4.1.2.5: valid from notBefore through notAfter, both inclusive, at the granularity they
+ * are written in (whole seconds): the whole second of notAfter is still valid.
+ */
 export function timeRefusal(certificate: CertificateFacts, depth: number, at: Date): Refusal | undefined {
-  const now = at.getTime();
+  const now = Math.floor(at.getTime() / 1000) * 1000;
   if (now > certificate.notAfter.getTime()) {
     return {
       reason: 'expired',
@@ -84,6 +87,14 @@ export function sensorUsageRefusal(certificate: CertificateFacts): Refusal | und
       depth: 0,
     };
   }
+  if (certificate.keyUsage?.has('keyCertSign')) {
+    // RFC 5280 §4.2.1.9: without cA asserted, keyCertSign MUST NOT be: a key that may sign certificates is not a sensor's.
+    return {
+      reason: 'key-usage',
+      detail: `${who()} keyUsage asserts keyCertSign without basicConstraints CA:TRUE (RFC 5280 §4.2.1.9)`,
+      depth: 0,
+    };
+  }
   if (certificate.extendedKeyUsage === undefined) {
     return { reason: 'eku', detail: `${who()} has no extendedKeyUsage; clientAuth is required`, depth: 0 };
   }
@@ -98,26 +109,26 @@ export function sensorUsageRefusal(certificate: CertificateFacts): Refusal | und
 }
 
 /**
- * A certificate that issues the one below it: a v3 CA (an anchor without basicConstraints is trusted
- * as configured), keyCertSign when keyUsage is present, and its pathLenConstraint not exceeded by the
+ * A certificate that issues the one below it: a v3 CA with basicConstraints CA:TRUE (the anchor
+ * too), keyCertSign when keyUsage is present, and its pathLenConstraint not exceeded by the
  * `nonSelfIssuedBelow` intermediates between it and the sensor (RFC 5280 §4.2.1.9, enforced on anchors too).
  */
 export function issuerRefusal(
   certificate: CertificateFacts,
   depth: number,
-  anchor: boolean,
   nonSelfIssuedBelow: number,
 ): Refusal | undefined {
   const who = () => certificateLabel(certificate, depth);
   const constraints = certificate.basicConstraints;
-  if (!anchor && certificate.version !== 3) {
+  if (certificate.version !== 3) {
     return {
       reason: 'not-a-ca',
       detail: `${who()} is not a CA: a version ${certificate.version} certificate`,
       depth,
     };
   }
-  if (constraints === undefined && !anchor) {
+  if (constraints === undefined) {
+    // Anchors too (RFC 5280 §4.2.1.9): a root without basicConstraints has not said it is a CA.
     return { reason: 'not-a-ca', detail: `${who()} is not a CA: no basicConstraints`, depth };
   }
   if (constraints !== undefined && !constraints.ca) {

@@ -10,6 +10,7 @@ export const EXTENSION = {
   certificatePolicies: '2.5.29.32',
   authorityKeyIdentifier: '2.5.29.35',
   extendedKeyUsage: '2.5.29.37',
+  policyConstraints: '2.5.29.36',
   authorityInfoAccess: '1.3.6.1.5.5.7.1.1',
 } as const;
 

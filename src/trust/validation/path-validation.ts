@@ -21,6 +21,11 @@ export interface PathValidatorOptions {
    * sensor PKIs ([trust] lenient_serials); default false.
    */
   lenientSerials?: boolean;
+  /**
+   * Skip the RFC 5280 profile rules (certificate-profile.ts: key identifiers, criticality marks,
+   * empty subjects, dNSName syntax) for legacy sensor PKIs ([trust] lenient_profile); default false.
+   */
+  lenientProfile?: boolean;
   /** Certificates and signature verdicts each kept (least recently used forgotten first); default 10,000. */
   cacheSize?: number;
 }

@@ -14,6 +14,7 @@ import {
 } from './certificate-checks.js';
 import { CertificateFacts, MAX_CERTIFICATE_BYTES } from './certificate-facts.js';
 import { certificateLabel } from './certificate-label.js';
+import { profileRefusal } from './certificate-profile.js';
 import { type IssuerSearch, issuerCandidates, noIssuerRefusal, selfSigned } from './issuer-search.js';
 import { LruCache } from './lru-cache.js';
 import { endEntityNameConstraintsRefusal, nameConstraintsRefusal } from './name-constraints.js';
@@ -85,6 +86,7 @@ export class PathValidator {
       ...options,
       cacheSize: options.cacheSize ?? 10_000,
       lenientSerials: options.lenientSerials ?? false,
+      lenientProfile: options.lenientProfile ?? false,
     };
     this.#certificates = new LruCache(this.#options.cacheSize);
     this.#signatures = new LruCache(this.#options.cacheSize);
@@ -217,6 +219,7 @@ export class PathValidator {
         keyRefusal(sensor, 0, this.#options.policy) ??
         criticalExtensionRefusal(sensor, 0, this.#options.deviceTypeOid) ??
         sensorUsageRefusal(sensor) ??
+        profileRefusal(sensor, 0, false, this.#options.lenientProfile) ??
         endEntityNameConstraintsRefusal(sensor) ??
         deviceTypeRefusal(sensor, this.#options.deviceTypeOid) ??
         null;
@@ -271,17 +274,20 @@ export class PathValidator {
     at: Date,
   ): Refusal | undefined {
     const depth = path.length;
-    const { maxChainDepth, policy, deviceTypeOid, lenientSerials } = this.#options;
-    if (!anchor && depth > maxChainDepth) {
-      return {
-        reason: 'chain-too-long',
-        detail: `${certificateLabel(issuer, depth)} would be intermediate number ${depth}, at most ${maxChainDepth} are accepted (max_chain_depth)`,
-        depth,
-      };
-    }
+    const { maxChainDepth, policy, deviceTypeOid, lenientSerials, lenientProfile } = this.#options;
     let nonSelfIssuedBelow = 0;
     for (let below = 1; below < path.length; below++) {
       if (!(path[below] as CertificateFacts).selfIssued) nonSelfIssuedBelow++;
+    }
+    // max_chain_depth counts CAs as RFC 5280 §6.1 counts them: a self-issued certificate (a CA's key
+    // rollover) is the same CA again. The number presented is bounded apart (validate()).
+    const intermediates = nonSelfIssuedBelow + (issuer.selfIssued ? 0 : 1);
+    if (!anchor && intermediates > maxChainDepth) {
+      return {
+        reason: 'chain-too-long',
+        detail: `${certificateLabel(issuer, depth)} would be intermediate CA number ${intermediates}, at most ${maxChainDepth} are accepted (max_chain_depth)`,
+        depth,
+      };
     }
     const timely = timeRefusal(issuer, depth, at);
     if (timely !== undefined) return timely;
@@ -300,8 +306,9 @@ export class PathValidator {
         // An anchor is trusted as configured: how it signed itself does not matter.
         (anchor ? undefined : signatureAlgorithmRefusal(issuer, depth)) ??
         criticalExtensionRefusal(issuer, depth, deviceTypeOid) ??
-        issuerRefusal(issuer, depth, anchor, nonSelfIssuedBelow) ??
+        issuerRefusal(issuer, depth, nonSelfIssuedBelow) ??
         issuerEkuRefusal(issuer, depth) ??
+        profileRefusal(issuer, depth, anchor, lenientProfile) ??
         null;
       byPlace.set(place, verdict);
     }

@@ -252,6 +252,7 @@ describe('Crl.parse refuses', () => {
             issuer: ca,
             thisUpdate,
             nextUpdate,
+            crlNumber: null,
             extraExtensions: [testExtension('2.5.29.20', derTlv(0x02, Uint8Array.of(0xff)))],
           }),
         /cRLNumber: negative/,

@@ -209,14 +209,15 @@ describe('PathValidator.validate', () => {
     expect(refusal(verdict)).toMatchObject({ reason: 'path-length-exceeded', depth: 2 });
   });
 
-  it('accepts an anchor without basicConstraints, but refuses one that says CA:FALSE or lacks keyCertSign', async () => {
+  it('refuses an anchor without basicConstraints (RFC 5280 4.2.1.9), one that says CA:FALSE, one that lacks keyCertSign', async () => {
     const plain = await pki.root({ commonName: 'Plain Root', basicConstraints: null, keyUsage: null });
     const plainVerdict = new PathValidator(options).validate(
       [(await pki.sensor(plain)).der],
       new AnchorIndex([plain.der]),
       at,
     );
-    expect(refusal(plainVerdict)).toBe('valid');
+    expect(refusal(plainVerdict)).toMatchObject({ reason: 'not-a-ca', depth: 1 });
+    expect(refusal(plainVerdict)).toMatchObject({ detail: expect.stringContaining('no basicConstraints') });
 
     const notCa = await pki.root({ commonName: 'Not CA Root', basicConstraints: { ca: false } });
     expect(
