@@ -63,7 +63,7 @@ Examples:
           json: {
             issuer: result.issuer,
             appliedTo: {
-              subject: result.issuer,
+              subject: result.signerSubject,
               ski: result.signerSki ?? null,
               sha256: result.signerSha256,
               signerKey: result.signerKey,
@@ -79,7 +79,7 @@ Examples:
           },
           text:
             `stored the CRL of ${result.issuer}: ${result.entries} revoked (${result.revokedSerialsAdded} new), next update ${next}\n` +
-            `applied to CA ${result.issuer} (SKI ${ski}, sha256 ${result.signerSha256}, ${origin})\n`,
+            `applied to CA ${result.signerSubject} (SKI ${ski}, sha256 ${result.signerSha256}, ${origin})\n`,
           changed: !result.unchanged,
         };
       }),

@@ -242,4 +242,13 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 7,
+    name: 'CRL signer keys over the CA name in RFC 5280 section 7.1 form, not its DER',
+    sql: `
+      -- signerKeyOf now hashes the subject Name's comparison form: the CRL cache re-keys these rows
+      -- from signer_sha256 when it next loads, as it did the rows of migration 6.
+      UPDATE trust_crls SET signer_key = NULL;
+    `,
+  },
 ];

@@ -155,10 +155,20 @@ export class SensorTrust extends EventEmitter<SensorTrustEvents> {
         now: () => this.#clock.now(),
       });
       this.#fetcher.on('updated', (update) => this.#crlLanded(update, update.url));
-      this.#fetcher.on('failed', ({ url, error, retryInMs }) =>
+      this.#fetcher.on('failed', ({ url, ca, error, retryInMs }) =>
         this.#log.warn(
-          { url, code: error.code, status: error.status ?? null, retryInMs },
-          `CRL fetch failed (validation goes on from the cache): ${error.message}`,
+          {
+            url,
+            ca: ca.subject,
+            signerKey: ca.signerKey,
+            caSha256: ca.sha256,
+            ski: ca.ski ?? null,
+            code: error.code,
+            status: error.status ?? null,
+            retryInMs,
+          },
+          // Subject and thumbprint: two CAs may share a name, the operator must know which one.
+          `CRL fetch for CA "${ca.subject}" (sha256 ${ca.sha256.join(', ')}) failed (validation goes on from the cache): ${error.message}`,
         ),
       );
     }

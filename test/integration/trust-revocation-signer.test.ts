@@ -2,8 +2,10 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ServiceSupervisor } from '../../hw-sim/systemd/index.js';
 import type { DtlsClient } from '../../src/tls/index.js';
 import type { SensorTrustStatus } from '../../src/trust/index.js';
+import { CertificateFacts } from '../../src/trust/validation/index.js';
 import { builtEntry, type GatewayFixture, gatewayctl, gatewayFixture } from '../helpers/daemon-harness.js';
 import { connectDaemonSensor, makeFactoryCaKit } from '../helpers/daemon-sensor-client.js';
+import { respelledCa } from '../helpers/respelled-ca.js';
 import { buildTestCrl, type TestCa, type TestCertificate, TestPkiDir } from '../helpers/test-crl.js';
 
 /**
@@ -31,14 +33,14 @@ afterEach(async () => {
   for (const service of services.splice(0)) await service.dispose();
 });
 
-async function startGateway(): Promise<{
+async function startGateway(caFiles: readonly string[] = [rootCa.certFile]): Promise<{
   fixture: GatewayFixture;
   service: ServiceSupervisor;
   port: number;
 }> {
   const fixture = gatewayFixture(
     '[downstream.dtls]\nenabled = true\nhost = "127.0.0.1"\nport = 0\n' +
-      `sensor_ca_files = ["${rootCa.certFile}"]\n`,
+      `sensor_ca_files = [${caFiles.map((file) => `"${file}"`).join(', ')}]\n`,
   );
   const provisioned = await gatewayctl('provision', 'factory', '-c', fixture.configPath, '--ca-dir', caDir);
   expect(provisioned.code, provisioned.stderr).toBe(0);
@@ -66,18 +68,30 @@ function connect(port: number, sensor: TestCertificate, issuer: TestCa): Promise
   });
 }
 
-function crlRevoking(issuer: TestCa, sensor: TestCertificate, name: string): string {
+function crlRevoking(
+  issuer: Pick<TestCa, 'certDer' | 'privateKey'>,
+  sensor: TestCertificate,
+  name: string,
+  crlNumber = 1n,
+  ageMs = 60_000,
+): string {
   const now = Date.now();
   return pki.write(
     name,
     buildTestCrl({
       issuer,
       entries: [{ serial: sensor.serial, revokedAt: new Date(now - 60_000), reason: 1 }],
-      thisUpdate: new Date(now - 60_000),
+      thisUpdate: new Date(now - ageMs),
       nextUpdate: new Date(now + 86_400_000),
-      crlNumber: 1n,
+      crlNumber,
     }),
   );
+}
+
+async function importCrl(fixture: GatewayFixture, file: string): Promise<Record<string, unknown>> {
+  const result = await gatewayctl('trust', 'crl', 'import', file, '-c', fixture.configPath, '--json');
+  expect(result.code, result.stdout + result.stderr).toBe(0);
+  return JSON.parse(result.stdout);
 }
 
 const closed = (client: DtlsClient) => new Promise<void>((resolve) => client.once('close', () => resolve()));
@@ -185,5 +199,68 @@ describe('revocation keyed by the signer, in the daemon', () => {
     );
     await expect(connect(port, revoked, issuing)).rejects.toThrow();
     expect((await daemonStatus(fixture)).sensorTrust.refused.revoked).toBe(1);
+  });
+
+  it('same-DN CAs with competing CRLs: the newer CRL of B never un-revokes the sensor A revoked', async () => {
+    // Two anchors, one DN, two keys (a re-key, or two vendors' generic name).
+    const caA = pki.ca('same-dn-a', { cn: 'Sensors CA' });
+    const caB = pki.ca('same-dn-b', { cn: 'Sensors CA' });
+    expect(Buffer.from(caA.facts.subjectDer).equals(Buffer.from(caB.facts.subjectDer))).toBe(true);
+    const revokedA = pki.leaf('same-dn-a-revoked', caA);
+    const keptA = pki.leaf('same-dn-a-kept', caA);
+    const revokedB = pki.leaf('same-dn-b-revoked', caB);
+    const { fixture, port } = await startGateway([caA.certFile, caB.certFile]);
+
+    const fromA = await importCrl(fixture, crlRevoking(caA, revokedA, 'same-dn-a.crl', 1n, 120_000));
+    expect(fromA).toMatchObject({ appliedTo: { sha256: caA.facts.sha256 }, daemon: 'reloaded' });
+    // B's CRL is newer (thisUpdate, cRLNumber) and does not list A's sensor.
+    const fromB = await importCrl(fixture, crlRevoking(caB, revokedB, 'same-dn-b.crl', 7n, 60_000));
+
+    await expect(connect(port, revokedA, caA)).rejects.toThrow();
+    await expect(connect(port, revokedB, caB)).rejects.toThrow();
+    await connect(port, keptA, caA);
+    expect(fromB).toMatchObject({ appliedTo: { sha256: caB.facts.sha256 }, replaced: false });
+    const trust = (await daemonStatus(fixture)).sensorTrust;
+    expect(trust.refused.revoked).toBe(2);
+    // Each CA keeps its own cRLNumber: A's next CRL (2 < B's 7) is still A's newer one.
+    const nextA = await importCrl(fixture, crlRevoking(caA, revokedA, 'same-dn-a-2.crl', 2n, 30_000));
+    expect(nextA).toMatchObject({ appliedTo: { sha256: caA.facts.sha256 }, replaced: true, crlNumber: '2' });
+    await expect(connect(port, revokedA, caA)).rejects.toThrow();
+  });
+
+  it('a sensor whose issuer Name differs from its CA subject only in case and spacing is refused as revoked', async () => {
+    const ca = pki.ca('spelled-ca', { cn: 'Spelled Sensor CA' });
+    // The sensor's issuer field reads "cn=spelled  sensor ca": the CA's name as §7.1 compares it.
+    const twin = respelledCa(pki, ca, 'spelled-ca-twin', '/CN=spelled  SENSOR ca');
+    const revoked = pki.leaf('spelled-revoked', twin);
+    const kept = pki.leaf('spelled-kept', twin);
+    expect(CertificateFacts.parse(revoked.certDer).issuerDer).toEqual(twin.facts.subjectDer);
+    expect(Buffer.from(twin.facts.subjectDer).equals(Buffer.from(ca.facts.subjectDer))).toBe(false);
+    const { fixture, port } = await startGateway([ca.certFile]);
+    const imported = await importCrl(fixture, crlRevoking(ca, revoked, 'spelled.crl'));
+    expect(imported).toMatchObject({ appliedTo: { sha256: ca.facts.sha256 } });
+    await expect(connect(port, revoked, ca)).rejects.toThrow();
+    await connect(port, kept, ca);
+    expect((await daemonStatus(fixture)).sensorTrust.refused.revoked).toBe(1);
+  });
+
+  it("a CRL whose issuer Name differs from its CA's subject only in case and spacing revokes that CA's sensor", async () => {
+    const ca = pki.ca('crl-spelled-ca', { cn: 'CRL Spelled CA' });
+    // The CA's CRL software writes its name another way: other bytes, the same name (§7.1).
+    const twin = respelledCa(pki, ca, 'crl-spelled-ca-twin', '/CN=crl  spelled CA ');
+    const revoked = pki.leaf('crl-spelled-revoked', ca);
+    const kept = pki.leaf('crl-spelled-kept', ca);
+    const { fixture, port } = await startGateway([ca.certFile]);
+    const imported = await importCrl(fixture, crlRevoking(twin, revoked, 'crl-spelled.crl'));
+    // Applied to the CA as its certificate names it, whatever the CRL's spelling.
+    expect(imported).toMatchObject({ appliedTo: { sha256: ca.facts.sha256, subject: 'CN=CRL Spelled CA' } });
+    await expect(connect(port, revoked, ca)).rejects.toThrow();
+    await connect(port, kept, ca);
+    const trust = (await daemonStatus(fixture)).sensorTrust;
+    expect(trust.refused.revoked).toBe(1);
+    const signerKey = (imported.appliedTo as { signerKey: string }).signerKey;
+    expect(trust.revocation.cas.find((entry) => entry.signerKey === signerKey)?.crl).toMatchObject({
+      stale: false,
+    });
   });
 });

@@ -29,10 +29,22 @@ export interface CrlFetcherOptions {
 /** A CRL newly imported from a distribution point. */
 export type CrlUpdate = CrlImportResult & { url: string };
 
+/** Which CA a fetch was for: the operator must tell two CAs with the same name apart. */
+export interface CrlFetchCa {
+  /** Its subject, as its certificate reads. */
+  subject: string;
+  /** `signerKeyOf` it: its key in the CrlStore (`gatewayctl trust crl list --json` shows it). */
+  signerKey: string;
+  /** SHA-256 (thumbprint) of each certificate of it the CRL is verified against. */
+  sha256: string[];
+  /** Its subjectKeyIdentifier (hex), when its certificate has one. */
+  ski: string | undefined;
+}
+
 export interface CrlFetchFailure {
   url: string;
-  issuer: string;
-  issuerNameSha256: string;
+  /** The CA whose CRL did not come (not its name alone: two CAs may share one). */
+  ca: CrlFetchCa;
   /** EGW_TRUST_FETCH_FAILED: `status` for an HTTP answer, `cause` for a refused CRL or network error. */
   error: CrlFetchError;
   /** Consecutive unsuccessful rounds for this issuer, this one included. */
@@ -50,8 +62,8 @@ export interface CrlFetcherEvents {
 interface TrackedIssuer {
   /** `signerKeyOf` the CA: its key here and in the CrlStore. */
   signerKey: string;
-  issuerNameSha256: string;
   issuer: string;
+  ski: string | undefined;
   /** Its certificates (DER): the candidates its CRL must verify against (several across a key rollover). */
   certificates: Map<string, Uint8Array>;
   urls: Set<string>;
@@ -99,8 +111,8 @@ export class CrlFetcher extends EventEmitter<CrlFetcherEvents> {
     if (!tracked) {
       tracked = {
         signerKey,
-        issuerNameSha256: certificate.subjectNameSha256,
         issuer: certificate.subject,
+        ski: certificate.subjectKeyId,
         certificates: new Map(),
         urls: new Set(),
         attempt: 0,
@@ -152,14 +164,14 @@ export class CrlFetcher extends EventEmitter<CrlFetcherEvents> {
   /** Where each tracked issuer stands: for status output. */
   scheduled(): {
     issuer: string;
-    issuerNameSha256: string;
+    signerKey: string;
     urls: string[];
     attempt: number;
     nextAttemptAt: Date | undefined;
   }[] {
     return [...this.#issuers.values()].map((tracked) => ({
       issuer: tracked.issuer,
-      issuerNameSha256: tracked.issuerNameSha256,
+      signerKey: tracked.signerKey,
       urls: [...tracked.urls],
       attempt: tracked.attempt,
       nextAttemptAt: tracked.nextAttemptAt,
@@ -247,8 +259,12 @@ export class CrlFetcher extends EventEmitter<CrlFetcherEvents> {
       for (const failure of failures) {
         this.emit('failed', {
           ...failure,
-          issuer: tracked.issuer,
-          issuerNameSha256: tracked.issuerNameSha256,
+          ca: {
+            subject: tracked.issuer,
+            signerKey: tracked.signerKey,
+            sha256: [...tracked.certificates.keys()],
+            ski: tracked.ski,
+          },
           attempt: tracked.attempt,
           retryInMs: delay,
         });

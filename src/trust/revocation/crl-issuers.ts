@@ -1,4 +1,4 @@
-import { pemBlocks, sameBytes } from '../../pki/index.js';
+import { pemBlocks } from '../../pki/index.js';
 import type { Store } from '../../store/index.js';
 import { TrustBundleStore } from '../trust-bundle-store.js';
 import { TrustError } from '../trust-error.js';
@@ -70,7 +70,7 @@ export function crlIssuerCandidates(
     const parent = pool.find(
       (candidate) =>
         candidate !== here &&
-        sameBytes(candidate.subjectDer, here.issuerDer) &&
+        candidate.subjectNameKey === here.issuerNameKey && // §7.1, as path validation chains names
         verifySignature(here, candidate) === 'valid',
     );
     if (!parent) {

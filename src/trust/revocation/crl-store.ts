@@ -1,4 +1,3 @@
-import { sameBytes } from '../../pki/index.js';
 import type { Store } from '../../store/index.js';
 import { TrustError } from '../trust-error.js';
 import type { CertificateFacts } from '../validation/index.js';
@@ -41,8 +40,9 @@ export interface RevokedSerial {
 export interface CrlImportResult {
   issuer: string;
   issuerNameSha256: string;
-  /** The CA the CRL was applied to: `signerKeyOf` it, its certificate's SHA-256 and SKI. */
+  /** The CA the CRL was applied to: `signerKeyOf` it, its subject (as its certificate spells it), its certificate's SHA-256 and SKI. */
   signerKey: string;
+  signerSubject: string;
   signerSha256: string;
   signerSki: string | undefined;
   crlNumber: bigint | undefined;
@@ -214,7 +214,13 @@ export class CrlStore {
     };
     if (crlId === undefined || staged === undefined) {
       if (previous) previous.info = { ...previous.info, fetchedAt: at };
-      return { ...result, replaced: false, unchanged: true, revokedSerialsAdded: 0 };
+      return {
+        ...result,
+        signerSubject: signer.subject,
+        replaced: false,
+        unchanged: true,
+        revokedSerialsAdded: 0,
+      };
     }
     this.#issuers.set(signerKey, {
       crlId,
@@ -229,6 +235,7 @@ export class CrlStore {
     });
     return {
       ...result,
+      signerSubject: signer.subject,
       replaced,
       unchanged: false,
       revokedSerialsAdded: staged.index.countAddedSince(previous?.index ?? SerialHashIndex.EMPTY),
@@ -350,12 +357,14 @@ export class CrlStore {
     }
     const key = signerKeyOf(signer);
     row.signer_ski = signer.subjectKeyId ?? null;
-    this.#store
+    // OR IGNORE: another row may hold this key already (two certificates of one CA, its name spelled
+    // two ways, re-keyed after migration 7); that one answers, this one stays unkeyed.
+    const updated = this.#store
       .prepare<[string, string | null, number]>(
-        'UPDATE trust_crls SET signer_key = ?, signer_ski = ? WHERE id = ? AND signer_key IS NULL',
+        'UPDATE OR IGNORE trust_crls SET signer_key = ?, signer_ski = ? WHERE id = ? AND signer_key IS NULL',
       )
       .run(key, signer.subjectKeyId ?? null, row.id);
-    return key;
+    return updated.changes === 1 ? key : undefined;
   }
 
   #storedRow(signerKey: string): CrlRow | undefined {
@@ -365,14 +374,15 @@ export class CrlStore {
   }
 
   /**
-   * The candidate that issued `crl`: same subject Name DER, SKI equal to the CRL's AKI when both are
-   * present, key verifies, may sign CRLs.
+   * The candidate that issued `crl`: subject Name equal to the CRL's issuer (§7.1), SKI equal to the
+   * CRL's AKI when both are present, key verifies, may sign CRLs.
    */
   #findSigner(crl: Crl, candidateIssuers: readonly Uint8Array[]): CertificateFacts {
     const named: CertificateFacts[] = [];
     for (const [i, der] of candidateIssuers.entries()) {
       const candidate = issuerCertificate(der, `candidate issuer certificate #${i + 1}`);
-      if (sameBytes(candidate.subjectDer, crl.issuerDer)) named.push(candidate);
+      // RFC 5280 §6.3.3 (b), §7.1: the same name, however either spells it (case, spaces, string type).
+      if (candidate.subjectNameKey === crl.issuerNameKey) named.push(candidate);
     }
     if (named.length === 0) {
       throw rejected(

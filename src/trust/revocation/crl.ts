@@ -3,6 +3,7 @@ import { NotStrictDerError, oidString, pemBlocks, sameBytes, strictSingle } from
 import { TrustError } from '../trust-error.js';
 import {
   CertificateFacts,
+  distinguishedNameKey,
   distinguishedNameText,
   readSignatureAlgorithm,
   type SignatureAlgorithm,
@@ -73,8 +74,13 @@ export class Crl {
   /** The issuer Name's complete DER encoding. */
   readonly issuerDer: Uint8Array;
   readonly issuer: string;
-  /** SHA-256 of `issuerDer`, hex: the CRL's key in the store. */
+  /** SHA-256 of `issuerDer`, hex (listings; the store keys CRLs by their signer). */
   readonly issuerNameSha256: string;
+  /**
+   * The issuer Name's RFC 5280 §7.1 comparison key: the CRL's issuer matches a CA whose
+   * `subjectNameKey` this is, whatever bytes either spells the name with.
+   */
+  readonly issuerNameKey: string;
   readonly thisUpdate: Date;
   readonly nextUpdate: Date | undefined;
   readonly crlNumber: bigint | undefined;
@@ -138,6 +144,7 @@ export class Crl {
     this.issuerDer = der.subarray(issuerAt, at);
     this.issuer = nameText(this.issuerDer);
     this.issuerNameSha256 = createHash('sha256').update(this.issuerDer).digest('hex');
+    this.issuerNameKey = nameKey(this.issuerDer, this.issuerNameSha256);
     scanner.read(at, tbsEnd, 'thisUpdate');
     this.thisUpdate = new Date(scanner.time('thisUpdate'));
     at = scanner.end;
@@ -382,7 +389,19 @@ function readAlgorithm(scanner: DerScanner, offset: number, algorithmDer: Uint8A
   }
 }
 
-/** A Name's readable text for messages and listings (names are compared by their DER, never by this). */
+/**
+ * A Name's §7.1 comparison key; for a name our reader refuses, one no certificate subject has (a
+ * certificate with such a subject does not parse), so the CRL matches no CA and is refused as such.
+ */
+function nameKey(nameDer: Uint8Array, sha256: string): string {
+  try {
+    return distinguishedNameKey(nameDer, 'issuer');
+  } catch {
+    return `unreadable:${sha256}`;
+  }
+}
+
+/** A Name's readable text for messages and listings (names are compared by their §7.1 key, never by this). */
 function nameText(nameDer: Uint8Array): string {
   try {
     return distinguishedNameText(nameDer, 'issuer');

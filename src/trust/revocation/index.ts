@@ -3,6 +3,7 @@ export { Crl, type CrlEntry, type CrlEntryVisitor } from './crl.js';
 export { type CrlDownloadLimits, downloadCrl } from './crl-download.js';
 export { CrlFetchError } from './crl-fetch-error.js';
 export {
+  type CrlFetchCa,
   CrlFetcher,
   type CrlFetcherEvents,
   type CrlFetcherOptions,

@@ -97,6 +97,20 @@ export function distinguishedNameText(der: Uint8Array, where = 'name'): string {
   }
 }
 
+/**
+ * The RFC 5280 §7.1 comparison key (`DistinguishedName.comparisonKey`) of a Name given as its
+ * complete DER encoding: how a CRL's issuer is matched to a CA certificate's subject
+ * (CertificateFacts.subjectNameKey). Throws like `distinguishedNameText`.
+ */
+export function distinguishedNameKey(der: Uint8Array, where = 'name'): string {
+  try {
+    return readDistinguishedName(single(der, DER_TAG.sequence, where), where).comparisonKey;
+  } catch (error) {
+    if (error instanceof NotStrictDerError) throw malformed(`${where}: not strict DER: ${error.message}`);
+    throw error;
+  }
+}
+
 /** RFC 4514 escaping, as @peculiar/x509 does it. */
 function escapeValue(text: string): string {
   return text

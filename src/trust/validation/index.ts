@@ -10,8 +10,12 @@ export {
 } from './certificate-extensions.js';
 export { CertificateFacts, MAX_CERTIFICATE_BYTES } from './certificate-facts.js';
 export { hex, timeOf } from './der-values.js';
-/** The readable text of a Name's DER, as CertificateFacts gives subjects (the CRL cache names issuers with it). */
-export { distinguishedNameText } from './distinguished-name.js';
+/**
+ * A Name's DER as readable text, as CertificateFacts gives subjects (the CRL cache names issuers with
+ * it), and as its RFC 5280 §7.1 comparison key, as CertificateFacts keys them (the CRL cache matches
+ * a CRL's issuer to its CA with it).
+ */
+export { distinguishedNameKey, distinguishedNameText } from './distinguished-name.js';
 export type { KeyAlgorithm } from './key-algorithm.js';
 /** The bounded cache the validator keeps its certificates and verdicts in (the CRL cache may reuse it). */
 export { LruCache } from './lru-cache.js';

@@ -15,6 +15,7 @@ import {
   downloadCrl,
   issuerCertificate,
   maySignCrls,
+  signerKeyOf,
 } from '../../../../src/trust/revocation/index.js';
 import { TrustError } from '../../../../src/trust/trust-error.js';
 import { buildTestCrl, type TestCa, TestPkiDir } from '../../../helpers/test-crl.js';
@@ -179,6 +180,16 @@ describe('CrlFetcher', () => {
     expect(streamed?.message).toMatch(/body exceeds max_crl_bytes 4096/);
     expect(forged?.message).toMatch(/CRL refused: .*bad signature/);
     expect(forged?.cause).toMatchObject({ code: 'EGW_TRUST_CRL_REJECTED' });
+    // Each failure names the CA (subject, signer key, thumbprint, SKI), not a hash of its name alone.
+    for (const failure of failures) {
+      expect(failure.ca).toEqual({
+        subject: 'CN=Fetch CA',
+        signerKey: signerKeyOf(ca.facts),
+        sha256: [ca.facts.sha256],
+        ski: ca.facts.subjectKeyId,
+      });
+      expect(failure).not.toHaveProperty('issuerNameSha256');
+    }
     // Full jitter drawn at its top (random = 1): the ceiling doubles from retry_initial_ms up to retry_max_ms.
     expect(failures.map((failure) => [failure.attempt, failure.retryInMs])).toEqual([
       [1, 20],

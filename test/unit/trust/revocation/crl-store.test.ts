@@ -5,6 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Store } from '../../../../src/store/index.js';
 import { CrlStore } from '../../../../src/trust/revocation/index.js';
 import { TrustError } from '../../../../src/trust/trust-error.js';
+import { respelledCa } from '../../../helpers/respelled-ca.js';
 import {
   buildTestCrl,
   corruptCrl,
@@ -337,5 +338,21 @@ describe('CrlStore keyed by the signing CA, not its name', () => {
       .prepare<[], { signer_key: string | null }>('SELECT signer_key FROM trust_crls ORDER BY id')
       .all();
     expect(keys.map((row) => row.signer_key === null)).toEqual([false, true]);
+  });
+
+  it('is one signer for one CA whose name is spelled in other bytes (RFC 5280 §7.1): its CRL matches and revokes under either spelling', () => {
+    // "CN=sensor  ca": the same name as "CN=Sensor CA" (case, inner spaces), other bytes, same key.
+    const twin = respelledCa(pki, ca, 'ca-respelled', '/CN=sensor  ca');
+    expect(Buffer.from(twin.facts.subjectDer).equals(Buffer.from(ca.facts.subjectDer))).toBe(false);
+    const crls = new CrlStore(openStore());
+    // The CRL spells the name as the twin does; only the CA certificate itself is a candidate.
+    const result = crls.import(crl({ issuer: twin, serials: [1n] }), [ca.certDer], 'respelled', at);
+    expect(result).toMatchObject({ signerSha256: ca.facts.sha256, signerSubject: 'CN=Sensor CA' });
+    // A sensor whose validated path ends at either certificate of the CA finds the CRL.
+    expect(crls.isRevoked(ca.facts, serial(1n))).toBeDefined();
+    expect(crls.isRevoked(twin.facts, serial(1n))).toBeDefined();
+    expect(crls.crlInfo(twin.facts)?.crlNumber).toBe(10n);
+    // A same-named CA with another key stays another signer.
+    expect(crls.crlInfo(sameNameCa.facts)).toBeUndefined();
   });
 });
