@@ -297,6 +297,9 @@ function trustSchema() {
       max_chain_depth: z.number().int().min(1).max(8).default(4),
       // RFC 5280 §4.1.2.2 serials (positive, at most 20 octets) unless a legacy sensor PKI needs this.
       lenient_serials: z.boolean().default(false),
+      // RFC 5280's certificate profile (key identifiers, criticality marks, empty subjects, dNSName
+      // syntax) unless a legacy sensor PKI needs this; see src/trust/validation/certificate-profile.ts.
+      lenient_profile: z.boolean().default(false),
       bundles: z
         .strictObject({
           sensors: bundleSchema('grace'),

@@ -137,6 +137,7 @@ export class SensorTrust extends EventEmitter<SensorTrustEvents> {
       maxChainDepth: options.settings.max_chain_depth,
       deviceTypeOid: options.settings.device_type_oid,
       lenientSerials: options.settings.lenient_serials,
+      lenientProfile: options.settings.lenient_profile,
     });
     this.#ocsp = options.settings.revocation.ocsp
       ? new OcspClient({ timeoutMs: options.settings.revocation.ocsp_timeout_ms })
@@ -261,7 +262,8 @@ export class SensorTrust extends EventEmitter<SensorTrustEvents> {
     this.#seen.note(validation.path, at);
     for (const [depth, certificate] of validation.path.entries()) {
       this.#validUntil = earlierValidUntil(this.#validUntil, {
-        at: new Date(certificate.notAfter.getTime() + 1),
+        // notAfter's whole second is still valid (timeRefusal compares whole seconds).
+        at: new Date(certificate.notAfter.getTime() + 1000),
         cause: 'certificate-expiry',
         detail: `${depth === 0 ? 'the sensor certificate' : `"${certificate.subject}" (depth ${depth})`} has notAfter ${certificate.notAfter.toISOString()}`,
       });

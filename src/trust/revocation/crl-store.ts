@@ -129,7 +129,7 @@ export class CrlStore {
    * stored CRL of the CA that signed it (its name and key), entries included, in one transaction.
    * A CRL signed by another CA with the same name never touches this CA's stored CRL.
    *
-   * Refused with EGW_TRUST_CRL_REJECTED: no candidate has the CRL's issuer Name (unknown issuer);
+   * Refused with EGW_TRUST_CRL_REJECTED: no cRLNumber; no candidate has the CRL's issuer Name (unknown issuer);
    * its authorityKeyIdentifier matches the SKI of none of those (AKI mismatch; a candidate without
    * SKI is not excluded by it); none of the rest verifies the signature (bad signature) or may sign
    * CRLs (keyUsage without cRLSign); thisUpdate is ahead of `at` by more than the allowed skew; the
@@ -144,6 +144,14 @@ export class CrlStore {
     options: CrlImportOptions = {},
   ): CrlImportResult {
     const parsed = crl instanceof Crl ? crl : Crl.parse(crl, source);
+    if (parsed.crlNumber === undefined) {
+      // Which of two CRLs of a CA is newer must not rest on thisUpdate alone (RFC 5280 §5.2.3: MUST).
+      throw rejected(
+        parsed,
+        'no cRLNumber (RFC 5280 §5.2.3: every CRL MUST carry one, so a v1 CRL cannot be used)',
+        'ask the CA for a v2 CRL with a cRLNumber (`openssl ca -gencrl` writes one when the CA config names a crlnumber file)',
+      );
+    }
     const signer = this.#findSigner(parsed, candidateIssuers);
     const skew = parsed.thisUpdate.getTime() - at.getTime();
     if (skew > this.#maxFutureSkewMs) {

@@ -175,6 +175,8 @@ export class Crl {
         'crlExtensions',
         (oid, valueStart, valueEnd, critical) => {
           if (sameBytes(oid, CRL_NUMBER)) {
+            if (critical)
+              throw rejected(source, 'cRLNumber is marked critical (RFC 5280 §5.2.3: MUST be non-critical)');
             scanner.read(valueStart, valueEnd, 'cRLNumber', TAG_INTEGER).minimalInteger('cRLNumber');
             const value = scanner.value();
             if (((value[0] as number) & 0x80) !== 0 || value.length > 20) {

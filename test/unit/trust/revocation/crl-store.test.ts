@@ -156,6 +156,36 @@ describe('CrlStore', () => {
     expect(crls.crlInfo(issuer)?.crlNumber).toBe(10n);
   });
 
+  it('refuses a CRL without cRLNumber (v2 without it, or v1) and one marking it critical (RFC 5280 5.2.3)', () => {
+    const crls = new CrlStore(openStore());
+    for (const der of [
+      buildTestCrl({
+        issuer: ca,
+        thisUpdate: new Date(at.getTime() - hour),
+        nextUpdate: null,
+        crlNumber: null,
+      }),
+      buildTestCrl({ issuer: ca, thisUpdate: new Date(at.getTime() - hour), nextUpdate: null, version: 1 }),
+    ]) {
+      const missing = rejection(() => crls.import(der, [ca.certDer], 'numberless', at));
+      expect(missing.code).toBe('EGW_TRUST_CRL_REJECTED');
+      expect(missing.message).toMatch(/no cRLNumber/);
+    }
+    const critical = rejection(() =>
+      crls.import(
+        crl({
+          crlNumber: null,
+          extraExtensions: [testExtension('2.5.29.20', Uint8Array.of(0x02, 0x01, 0x05), true)],
+        }),
+        [ca.certDer],
+        'critical',
+        at,
+      ),
+    );
+    expect(critical.message).toMatch(/cRLNumber is marked critical/);
+    expect(crls.list()).toEqual([]);
+  });
+
   it('refuses a thisUpdate in the future beyond the skew, accepts it within', () => {
     const crls = new CrlStore(openStore(), { maxFutureSkewMs: 5 * 60_000 });
     const ahead = rejection(() =>
