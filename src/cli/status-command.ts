@@ -58,7 +58,17 @@ function sensorLine(endpoint: DaemonStatus['sensorEndpoint']): string {
   if (!endpoint) return 'endpoint disabled (downstream.dtls.enabled = false)';
   const { listening, sessionsEstablished, handshakesCompleted, handshakesResumed, handshakesFailed } =
     endpoint;
-  return `coaps on ${listening}, ${sessionsEstablished} sessions, ${handshakesCompleted} handshakes (${handshakesResumed} resumed, ${handshakesFailed} refused); key: ${endpoint.serverKey}`;
+  return `coaps on ${listening}, ${sessionsEstablished} sessions, ${handshakesCompleted} handshakes (${handshakesResumed} resumed, ${handshakesFailed} refused)${deadlinesText(endpoint.deadlines)}; key: ${endpoint.serverKey}`;
+}
+
+/** Sessions closed by time (certificate expiry, revocation information no longer acceptable), and the next such deadline. */
+function deadlinesText(deadlines: NonNullable<DaemonStatus['sensorEndpoint']>['deadlines']): string {
+  if (!deadlines) return '';
+  const by = Object.entries(deadlines.closedBy)
+    .map(([reason, count]) => `${reason} ${count}`)
+    .join(', ');
+  const next = deadlines.nextDeadline ? `, next ${deadlines.nextDeadline}` : '';
+  return `; ${deadlines.closed} closed by time${by ? ` (${by})` : ''}${next}`;
 }
 
 function upstreamLine(upstream: DaemonStatus['upstream']): string {

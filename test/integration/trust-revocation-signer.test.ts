@@ -121,6 +121,8 @@ describe('revocation keyed by the signer, in the daemon', () => {
     expect(text.stdout).toMatch(
       /revocation +CN=Issuing CA \(SKI [0-9a-f]+\): no CRL; WARNING: 2 sensor certificate\(s\) admitted without revocation information/,
     );
+    // The live sessions follow their certificates' time: none closed yet, the next deadline shown.
+    expect(text.stdout).toMatch(/sensors +coaps on .*; 0 closed by time, next \d{4}-\d\d-\d\dT/);
     expect(
       service
         .logRecords()
