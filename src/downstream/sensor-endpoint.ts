@@ -1,10 +1,10 @@
-import coap from 'coap';
+import type coap from 'coap';
 import type { Config } from '../config/index.js';
 import type { KeyStore } from '../keys/index.js';
-import { CoapDtlsSocket, type DtlsPeer, DtlsServer } from '../tls/index.js';
+import { type DtlsPeer, DtlsServer } from '../tls/index.js';
 import { SensorTrust } from '../trust/index.js';
 import { AnswerCacheBound } from './answer-cache-bound.js';
-import { CoapRouter, type CoapRouterStatus } from './coap/index.js';
+import { CoapRouter, type CoapRouterStatus, CoapSessions } from './coap/index.js';
 import { endpointCredentials } from './endpoint-credentials.js';
 import type { CommandSource, TelemetrySink } from './proxy-ports.js';
 import { sensorVerifier } from './sensor-verifier.js';
@@ -12,8 +12,7 @@ import { SessionDeadlines, type SessionDeadlinesStatus } from './session-deadlin
 
 type DtlsSettings = Config['downstream']['dtls'];
 type CoapSettings = Config['downstream']['coap'];
-/** How often node-coap's answer cache is brought back within its bound. */
-const ANSWER_TRIM_INTERVAL_MS = 1_000;
+type CoapServer = ReturnType<typeof coap.createServer>;
 
 /** What the endpoint serves besides the DTLS handshake: the trust module and the proxy's two ports. */
 export interface SensorEndpointOptions {
@@ -46,30 +45,31 @@ export interface SensorEndpointStatus {
   datagramsMalformed: number;
   /** The CoAP routes' counters; absent while no route is installed. */
   coap?: CoapRouterStatus;
-  /** Answers node-coap keeps to replay to retransmissions, the bound on them, and those evicted. */
+  /** Answers node-coap keeps to replay to retransmissions (all sessions), the bound on them, and those evicted. */
   answerCache: { entries: number; limit: number; evicted: number };
   /** Sessions ended by time (certificate expiry, revocation information out of date); with a trust module. */
   deadlines?: SessionDeadlinesStatus;
 }
 
 /**
- * Where sensors connect: CoAP (node-coap) over our DTLS 1.2 endpoint, mutual X.509. With a telemetry
- * sink or a command source the CoAP routes are installed (CoapRouter); without either, every request
- * is answered 4.04.
+ * Where sensors connect: CoAP (node-coap, one server per DTLS session: CoapSessions) over our DTLS 1.2
+ * endpoint, mutual X.509. With SensorEndpointOptions the CoAP routes are installed (CoapRouter):
+ * GET /time and /.well-known/core always, POST /telemetry and /commands with the upstream's ports.
+ * Without them (a bare SensorTrust, or nothing), every request is answered 4.04.
  */
 export class SensorEndpoint {
   readonly #dtls: DtlsServer;
-  readonly #coap: ReturnType<typeof coap.createServer>;
+  readonly #coap: CoapSessions;
   readonly #listening: string;
   readonly #serverKey: string;
   readonly #router: CoapRouter | undefined;
   readonly #answers: AnswerCacheBound;
-  readonly #trimTimer: NodeJS.Timeout;
   readonly #deadlines: SessionDeadlines<DtlsPeer> | undefined;
 
   private constructor(
     dtls: DtlsServer,
-    server: ReturnType<typeof coap.createServer>,
+    sessions: CoapSessions,
+    answers: AnswerCacheBound,
     listening: string,
     serverKey: string,
     router: CoapRouter | undefined,
@@ -77,21 +77,16 @@ export class SensorEndpoint {
   ) {
     this.#dtls = dtls;
     this.#deadlines = deadlines;
-    this.#coap = server;
+    this.#coap = sessions;
     this.#listening = listening;
     this.#serverKey = serverKey;
     this.#router = router;
-    this.#answers = new AnswerCacheBound(server);
-    this.#trimTimer = setInterval(
-      () => this.#answers.trim(dtls.stats().sessionsEstablished),
-      ANSWER_TRIM_INTERVAL_MS,
-    );
-    this.#trimTimer.unref();
+    this.#answers = answers;
   }
 
-  /** Brings node-coap's answer cache within its bound now (it is also done every second). */
+  /** Brings every session's answer cache within its bound now (each is also trimmed as its datagrams come). */
   trimAnswers(): void {
-    this.#answers.trim(this.#dtls.stats().sessionsEstablished);
+    for (const server of this.#coap.servers()) this.#answers.trim(server);
   }
 
   /**
@@ -168,33 +163,28 @@ export class SensorEndpoint {
         );
       }
       // The survivors were judged again: their deadlines may have moved (a newer CRL, say).
-      if (deadlines) {
-        for (const peer of dtls.peers())
-          deadlines.arm(peerKey(peer), peer, deadlines.noted(peer.identity.attributes));
+      for (const peer of dtls.peers()) {
+        sessions.refresh(peer);
+        deadlines?.arm(peerKey(peer), peer, deadlines.noted(peer.identity.attributes));
       }
     });
+    const router = routes
+      ? CoapRouter.create({
+          ...(routes.telemetry ? { telemetry: routes.telemetry } : {}),
+          ...(routes.commands ? { commands: routes.commands } : {}),
+          ...(trust ? { trust } : {}),
+          ...(routes.now ? { now: routes.now } : {}),
+          limits: { maxPayloadBytes: routes.limits.max_payload_bytes },
+          log,
+        })
+      : undefined;
+    const answers = new AnswerCacheBound();
+    const sessions = new CoapSessions(dtls, {
+      serve: (server, session) => (router ? router.serve(server, session) : answerNoRoute(server)),
+      ...(router ? { ended: (session: string) => router.sessionEnded(session) } : {}),
+      answers,
+    });
     const address = await dtls.listen({ host: settings.host, port: settings.port });
-    const server = coap.createServer();
-    const router =
-      routes?.telemetry || routes?.commands
-        ? CoapRouter.install(server, {
-            ...(routes.telemetry ? { telemetry: routes.telemetry } : {}),
-            ...(routes.commands ? { commands: routes.commands } : {}),
-            ...(trust ? { trust } : {}),
-            ...(routes.now ? { now: routes.now } : {}),
-            limits: { maxPayloadBytes: routes.limits.max_payload_bytes },
-            log,
-          })
-        : undefined;
-    if (router) {
-      dtls.on('sessionEnd', (peer) => router.sessionEnded(peer));
-    } else {
-      server.on('request', (_request: unknown, response: { code: string; end(body: string): void }) => {
-        response.code = '4.04';
-        response.end('no route: the telemetry and command routes are not installed');
-      });
-    }
-    server.listen(new CoapDtlsSocket(dtls) as never);
     const listening =
       address.family === 'IPv6'
         ? `[${address.address}]:${address.port}`
@@ -203,7 +193,15 @@ export class SensorEndpoint {
       { listening, serverKey: credentials.keyDescription, sensorCas: credentials.sensorCas.length },
       'sensor endpoint (CoAP over DTLS) listening',
     );
-    return new SensorEndpoint(dtls, server, listening, credentials.keyDescription, router, deadlines);
+    return new SensorEndpoint(
+      dtls,
+      sessions,
+      answers,
+      listening,
+      credentials.keyDescription,
+      router,
+      deadlines,
+    );
   }
 
   status(): SensorEndpointStatus {
@@ -218,16 +216,23 @@ export class SensorEndpoint {
       handshakesFailed: stats.handshakesFailed,
       datagramsMalformed: stats.datagramsMalformed,
       ...(this.#router ? { coap: this.#router.status() } : {}),
-      answerCache: this.#answers.status(),
+      answerCache: this.#answers.status(this.#coap.servers()),
       ...(this.#deadlines ? { deadlines: this.#deadlines.status() } : {}),
     };
   }
 
   async close(): Promise<void> {
-    clearInterval(this.#trimTimer);
     this.#deadlines?.stop();
     this.#router?.close();
-    await new Promise<void>((resolve) => this.#coap.close(() => resolve()));
+    this.#coap.close();
     await this.#dtls.close();
   }
+}
+
+/** Without the routes (no SensorEndpointOptions), every request is answered 4.04. */
+function answerNoRoute(server: CoapServer): void {
+  server.on('request', (_request: unknown, response: { code: string; end(body: string): void }) => {
+    response.code = '4.04';
+    response.end('no route: the CoAP routes are not installed');
+  });
 }

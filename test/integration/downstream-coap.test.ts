@@ -483,8 +483,8 @@ class RawSensor {
     client.on('message', (datagram) => this.received.push(decode(datagram)));
   }
 
-  static async connect(sensor = 'sensor'): Promise<RawSensor> {
-    const client = await connectSensor(pki, port, sensor);
+  static async connect(sensor = 'sensor', localPort?: number): Promise<RawSensor> {
+    const client = await connectSensor(pki, port, sensor, localPort ? { localPort } : {});
     clients.push(client);
     return new RawSensor(client);
   }
@@ -818,6 +818,133 @@ describe('sensor identity: one name, one enrollment', () => {
   });
 });
 
+describe('CoAP state belongs to the DTLS session', () => {
+  /** Ends `sensor`'s session (close_notify) and waits until the endpoint has let it go. */
+  async function endSession(sensor: RawSensor, how: 'close' | 'destroy' = 'close'): Promise<number> {
+    const localPort = sensor.client.localPort;
+    const before = endpoint.status().sessionsEstablished;
+    if (how === 'close') {
+      sensor.client.close();
+      await until(() => endpoint.status().sessionsEstablished === before - 1);
+    } else sensor.client.destroy();
+    return localPort;
+  }
+
+  it("a new session from the same address and port reusing a message id and token is processed afresh, not answered from the old session's cache", async () => {
+    const request = {
+      ...postTelemetry(json({ cached: 'for the first session only' })),
+      messageId: 0x5151,
+      token: Buffer.from('a151', 'hex'),
+    };
+    const first = await RawSensor.connect('sensor');
+    first.send(request);
+    expect(await first.next()).toMatchObject({ type: 'ACK', code: '2.04', messageId: 0x5151 });
+    const localPort = await endSession(first);
+    const callsBefore = sink.calls;
+    // Another sensor, which may not POST /telemetry, from the same address and port.
+    const second = await RawSensor.connect('sensor2', localPort);
+    expect(second.client.localPort).toBe(localPort);
+    second.send(request);
+    const answer = await second.next();
+    expect(answer).toMatchObject({ type: 'ACK', code: '4.03', messageId: 0x5151 });
+    expect(answer.payload.toString()).toBe('no rule allows POST /telemetry for CN=sensor2 (no device type)');
+    expect(sink.calls).toBe(callsBefore);
+  });
+
+  it('an unacknowledged command notification of an ended session is not retransmitted into the next session at that address', async () => {
+    const first = await RawSensor.connect('sensor');
+    const registered = await first.request({
+      code: '0.01',
+      options: [[OPTION.observe, Buffer.alloc(0)], ...path('commands')],
+      token: Buffer.from('1eac', 'hex'),
+    });
+    expect(registered.code).toBe('2.05');
+    source.add(command('cmd-not-yours', '{"for":"the first session"}'));
+    const notification = await first.next(
+      (message) => message.payload.toString() === '{"for":"the first session"}',
+    );
+    expect(notification.type).toBe('CON'); // not acknowledged: node-coap would retransmit it
+    // The sensor vanishes; another takes its address and port (the old session is replaced).
+    const localPort = await endSession(first, 'destroy');
+    const second = await RawSensor.connect('sensor2', localPort);
+    await until(() => source.subscribers('sensor') === 0);
+    // node-coap's first retransmission is due within ACK_TIMEOUT × ACK_RANDOM_FACTOR (3 s).
+    await new Promise((resolve) => setTimeout(resolve, 3_500));
+    const time = await second.request({ code: '0.01', options: path('time') });
+    expect(time.code).toBe('2.05');
+    expect(second.received.map((message) => message.payload.toString())).not.toContain(
+      '{"for":"the first session"}',
+    );
+    expect(source.deliveredIds).not.toContain('cmd-not-yours');
+    source.deliveredIds.push('cmd-not-yours'); // (so that later registrations of "sensor" do not get it)
+  });
+
+  it('a block-wise transfer of an ended session does not continue in the next session at that address', async () => {
+    const body = json({ block: 'x'.repeat(40) });
+    const blockOf = (num: number, more: boolean) => ({
+      code: '0.02',
+      options: [
+        ...path('telemetry'),
+        [OPTION.contentFormat, uint(50)],
+        [OPTION.block1, uint((num << 4) | (more ? 0x08 : 0) | 0)], // 16-byte blocks
+      ] as [number, Buffer][],
+      payload: body.subarray(num * 16, (num + 1) * 16),
+    });
+    const first = await RawSensor.connect('sensor');
+    expect((await first.request(blockOf(0, true))).code).toBe('2.31');
+    const localPort = await endSession(first);
+    const second = await RawSensor.connect('sensor', localPort);
+    const continued = await second.request(blockOf(1, true));
+    expect(continued.code).toBe('4.08');
+  });
+});
+
+describe('without the upstream (no telemetry sink, no command source)', () => {
+  it('still answers GET /time and GET /.well-known/core; the upstream routes are 4.04', async () => {
+    const settings = config();
+    const clockOnly = await SensorEndpoint.start(settings.downstream.dtls, undefined, log, {
+      trust,
+      limits: settings.downstream.coap,
+      now: () => GATEWAY_TIME,
+    });
+    const client = await connectSensor(pki, Number(clockOnly.status().listening.split(':').at(-1)));
+    clients.push(client);
+    try {
+      const time = decode(
+        await client.request(
+          encode({ code: '0.01', messageId: 1, token: Buffer.from('71', 'hex'), options: path('time') }),
+        ),
+      );
+      expect(time.code).toBe('2.05');
+      expect(JSON.parse(time.payload.toString())).toEqual({
+        unix_ms: GATEWAY_TIME.getTime(),
+        iso: GATEWAY_TIME.toISOString(),
+      });
+      const core = decode(
+        await client.request(
+          encode({
+            code: '0.01',
+            messageId: 2,
+            token: Buffer.from('72', 'hex'),
+            options: path('.well-known', 'core'),
+          }),
+        ),
+      );
+      expect(core.code).toBe('2.05');
+      expect(core.payload.toString()).toContain('</time>');
+      expect(core.payload.toString()).not.toContain('</telemetry>');
+      const telemetry = decode(
+        await client.request(
+          encode({ ...postTelemetry(json({})), messageId: 3, token: Buffer.from('73', 'hex') }),
+        ),
+      );
+      expect(telemetry.code).toBe('4.04');
+    } finally {
+      await clockOnly.close();
+    }
+  });
+});
+
 describe("node-coap's answer cache", () => {
   it('keeps a few answers per established session, so answers kept for retransmissions cannot grow without end', async () => {
     const settings = config(`sensor_ca_files = ["${pki.file('ca.pem')}"]\n`);
@@ -828,15 +955,15 @@ describe("node-coap's answer cache", () => {
     const client = await connectSensor(pki, Number(small.status().listening.split(':').at(-1)));
     clients.push(client);
     try {
-      // Without trust every request is answered 4.01; one session may keep 4 + 1,024 spare answers.
+      // Without trust every request is answered 4.01; a session keeps its latest 4 answers.
       for (let id = 1; id <= 1_200; id++) {
         const reply = decode(await client.request(encode({ ...postTelemetry(json({})), messageId: id })));
         expect(reply.messageId).toBe(id);
       }
       small.trimAnswers();
-      // (The endpoint also trims every second on its own: count the evicted ones with the kept.)
+      // (Each session's answers are also trimmed as its datagrams come: count the evicted with the kept.)
       const cache = small.status().answerCache;
-      expect(cache).toMatchObject({ entries: 1_028, limit: 1_028 });
+      expect(cache).toMatchObject({ entries: 4, limit: 4 });
       expect(cache.entries + cache.evicted).toBe(1_200);
       // The latest answer is still replayed to a retransmission of its request.
       const again = decode(await client.request(encode({ ...postTelemetry(json({})), messageId: 1_200 })));

@@ -64,6 +64,7 @@ export class CoapRouter {
   readonly #assembler: Block1Assembler;
   readonly #commands: CommandsResource | undefined;
   readonly #resources = new Map<string, CoapResource>();
+  readonly #observable: ReadonlySet<string>;
   readonly #delivered = new DeliveredTelemetry({ lifetimeMs: EXCHANGE_LIFETIME_MS });
   #prunedAt = Date.now();
 
@@ -109,30 +110,34 @@ export class CoapRouter {
       ),
     );
     for (const resource of resources) this.#resources.set(resource.path, resource);
+    this.#observable = new Set(resources.filter((resource) => resource.link?.observable).map((r) => r.path));
   }
 
-  /** Installs the routes on a node-coap server (before it listens): its request listener and middleware. */
-  static install(server: CoapServer, options: CoapRouterOptions): CoapRouter {
-    const router = new CoapRouter(options);
-    const observable = new Set(
-      [...router.#resources.values()].filter((resource) => resource.link?.observable).map((r) => r.path),
-    );
+  static create(options: CoapRouterOptions): CoapRouter {
+    return new CoapRouter(options);
+  }
+
+  /**
+   * Serves one DTLS session's node-coap server (before it listens): installs its request listener and
+   * middleware. `session` names the session alone (CoapSessions): every state kept per session —
+   * message ids, block-wise transfers, the /commands observation — is kept under it.
+   */
+  serve(server: CoapServer, session: string): void {
     installGatewayMiddleware(server, {
-      observablePaths: observable,
-      onEmptyMessage: (message) => router.#commands?.answered(message),
+      observablePaths: this.#observable,
+      session,
+      onEmptyMessage: (message) => this.#commands?.answered(message),
     });
     server.on('request', (request: coap.IncomingMessage, response: CoapResponse) =>
-      router.#route(request, response),
+      this.#route(request, response, session),
     );
-    return router;
   }
 
   /** A DTLS session ended: its observation, block-wise transfers and message ids go with it. */
-  sessionEnded(peer: { address: string; port: number }): void {
-    const key = `${peer.address}:${peer.port}`;
-    this.#commands?.sessionEnded(key);
-    this.#assembler.forgetPeer(key);
-    this.#duplicates.forgetPeer(key);
+  sessionEnded(session: string): void {
+    this.#commands?.sessionEnded(session);
+    this.#assembler.forgetPeer(session);
+    this.#duplicates.forgetPeer(session);
     // Sensors come and go: now and then, forget those whose stored messages all expired.
     if (Date.now() - this.#prunedAt > PRUNE_INTERVAL_MS) {
       this.#prunedAt = Date.now();
@@ -153,9 +158,8 @@ export class CoapRouter {
     this.#duplicates.clear();
   }
 
-  #route(request: coap.IncomingMessage, response: CoapResponse): void {
-    const rsinfo = request.rsinfo as { address: string; port: number; identity?: { attributes?: unknown } };
-    const peer = `${rsinfo.address}:${rsinfo.port}`;
+  #route(request: coap.IncomingMessage, response: CoapResponse, peer: string): void {
+    const rsinfo = request.rsinfo as { identity?: { attributes?: unknown } };
     // A duplicate is dropped: for a CON, node-coap's piggyback timer still sends the empty ACK.
     if (this.#duplicates.isDuplicate(peer, request._packet.messageId ?? -1)) {
       this.#counters.duplicatesIgnored++;

@@ -1,4 +1,3 @@
-import type { AddressInfo } from 'node:net';
 import type coap from 'coap';
 import { type BlockOption, parseBlockOption } from './block-option.js';
 
@@ -8,13 +7,15 @@ type CoapServer = ReturnType<typeof coap.createServer>;
 export interface EmptyMessage {
   kind: 'ack' | 'reset';
   messageId: number;
-  /** "address:port" of the DTLS session. */
+  /** The DTLS session (CoapSessions' name for it). */
   peer: string;
 }
 
 export interface GatewayMiddlewareOptions {
   /** Resources whose GET may carry Observe; the option is taken from requests to any other. */
   observablePaths: ReadonlySet<string>;
+  /** The DTLS session this server serves (CoapSessions' name for it). */
+  session: string;
   /** Every empty ACK and RST, before node-coap's own handling of it. */
   onEmptyMessage: (message: EmptyMessage) => void;
 }
@@ -65,16 +66,13 @@ export function installGatewayMiddleware(server: CoapServer, options: GatewayMid
   if (!Array.isArray(server._middlewares) || server._middlewares.length < 2) {
     throw new Error('node-coap has no request middleware chain to install the gateway middleware in');
   }
-  const middleware = (
-    request: { packet?: ParsedPacket; rsinfo: AddressInfo },
-    next: (error: Error | null) => void,
-  ) => {
+  const middleware = (request: { packet?: ParsedPacket }, next: (error: Error | null) => void) => {
     const packet = request.packet;
     if (packet?.code === '0.00' && (packet.ack || packet.reset) && packet.messageId !== undefined) {
       options.onEmptyMessage({
         kind: packet.ack ? 'ack' : 'reset',
         messageId: packet.messageId,
-        peer: `${request.rsinfo.address}:${request.rsinfo.port}`,
+        peer: options.session,
       });
     } else if (packet?.options && packet.code?.startsWith('0.')) {
       withhold(packet, packet.options, options.observablePaths);

@@ -8,6 +8,7 @@ export { type CborValue, encodeCbor } from './cbor-encoder.js';
 export { cborProblem, DEFAULT_CBOR_MAX_DEPTH } from './cbor-problem.js';
 export type { CoapRouterStatus } from './coap-counters.js';
 export { type CoapLimits, CoapRouter, type CoapRouterOptions } from './coap-router.js';
+export { CoapSessions, type CoapSessionsOptions } from './coap-sessions.js';
 export { CONTENT_FORMAT } from './content-format.js';
 export { jsonProblem } from './json-problem.js';
 export { type Link, linkFormat, linksMatching } from './link-format.js';
