@@ -1,5 +1,5 @@
 import { createPrivateKey } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import type { Config } from '../config/index.js';
 import { GatewayError } from '../errors/index.js';
 import type { KeyStore } from '../keys/index.js';
@@ -30,6 +30,7 @@ export async function endpointCredentials(
   );
   if (settings.server_key === 'file') {
     const chain = certificatesIn(settings.certificate_file, 'downstream.dtls.certificate_file');
+    refuseReadableByOthers(settings.key_file);
     let pkcs8: Buffer;
     try {
       pkcs8 = createPrivateKey(readFileSync(settings.key_file)).export({ type: 'pkcs8', format: 'der' });
@@ -75,6 +76,26 @@ export async function endpointCredentials(
     sensorCas,
     keyDescription: `identity key (${identity.info.model}, ${identity.info.keyLocation})`,
   };
+}
+
+/**
+ * The dedicated key signs every handshake as the gateway: like the software identity key, a file that
+ * group or others can read is refused (it may already be copied). A missing file is left to the read.
+ */
+function refuseReadableByOthers(path: string): void {
+  let mode: number;
+  try {
+    mode = statSync(path).mode;
+  } catch {
+    return;
+  }
+  if ((mode & 0o077) !== 0) {
+    throw new GatewayError(
+      'EGW_DOWNSTREAM_KEY_PERMISSIONS',
+      `the DTLS key ${path} (downstream.dtls.key_file) is readable by group or others (mode ${(mode & 0o777).toString(8)})`,
+      { hint: `chmod 600 ${path}, and consider the key compromised if others could read it` },
+    );
+  }
 }
 
 function certificatesIn(file: string, key: string): Uint8Array[] {
