@@ -20,19 +20,41 @@ export interface PublisherOptions {
 }
 
 /**
- * Drains the outbox to the broker: sends the outbox head QoS 1 in global id order, a window of
- * messages in flight on one connection (ours, capped by the broker's Receive Maximum), and deletes
- * a row only on its PUBACK. After any reconnect it starts again from the outbox head: QoS 1 allows
- * the duplicates this makes, and nothing is ever sent ahead of an older message of the same sensor.
+ * Rows read past the scan horizon but held back because an older message of their sensor is in
+ * flight, at most: beyond this the scan waits (memory stays bounded when one sensor's backlog fills
+ * the outbox head).
+ */
+const HELD_MAX = 4096;
+
+/**
+ * Drains the outbox to the broker: QoS 1, oldest first, a window of messages in flight on one
+ * connection (ours, capped by the broker's Receive Maximum), a row deleted only on its PUBACK.
+ *
+ * Order per sensor: at most one message of a sensor is in flight at a time; the window is filled
+ * with other sensors' messages. A broker answers PUBACKs in order but may refuse one and take the
+ * next (quota exceeded, server busy): had the sensor's next message been in flight already, it
+ * would be at the subscriber before the refused one could be sent again. So a message goes only
+ * once the previous one of its sensor is settled, and after a refusal that may pass the session is
+ * ended and sending starts again from the outbox head — for that sensor, from the refused message.
+ * After a lost connection too: QoS 1 allows the duplicates this makes (messages that were in flight),
+ * and no message ever reaches the broker before an older one of its sensor.
+ *
  * A PUBACK failure that will not pass (not authorized, packet too large, …) drops the message,
- * counted; one that may pass ends the session.
+ * counted, and the sensor's next one goes.
  */
 export class OutboxPublisher {
   readonly #options: PublisherOptions;
   readonly #outbox: Outbox;
-  /** Ids published on the current session and not yet settled by a PUBACK. */
-  readonly #inFlight = new Set<number>();
-  /** The highest id published on the current session: the next peek starts after it. */
+  /** Ids published on the current session and not yet settled by a PUBACK, with their sensor. */
+  readonly #inFlight = new Map<number, string>();
+  /** Sensors with a message in flight. */
+  readonly #busy = new Set<string>();
+  /** Rows read but held back behind their sensor's message in flight, per sensor in id order. */
+  readonly #held = new Map<string, OutboxRow[]>();
+  #heldCount = 0;
+  /** Sensors whose message in flight was settled while rows of theirs were held: they go first. */
+  readonly #ready: string[] = [];
+  /** The highest id read on the current session: the next peek starts after it. */
   #cursor = 0;
   #pumpScheduled = false;
   #published = 0;
@@ -60,6 +82,10 @@ export class OutboxPublisher {
   /** The session ended or a new one began: what was in flight is sent again from the outbox head. */
   reset(): void {
     this.#inFlight.clear();
+    this.#busy.clear();
+    this.#held.clear();
+    this.#heldCount = 0;
+    this.#ready.length = 0;
     this.#cursor = 0;
   }
 
@@ -75,30 +101,56 @@ export class OutboxPublisher {
     });
   }
 
-  /** Fills the in-flight window from the outbox, oldest first. */
+  /** Fills the in-flight window: held rows whose sensor is free first, then the outbox, oldest first. */
   pump(): void {
     const session = this.#options.session();
     if (!session?.live || session.retiring) return;
     while (this.#inFlight.size < session.window) {
+      const sensorId = this.#ready.shift();
+      if (sensorId === undefined) break;
+      const held = this.#held.get(sensorId);
+      const row = held?.shift();
+      if (!row) continue;
+      if (held?.length === 0) this.#held.delete(sensorId);
+      this.#heldCount--;
+      this.#send(session, row);
+    }
+    while (this.#inFlight.size < session.window && this.#heldCount < HELD_MAX) {
       const rows = this.#outbox.peek(session.window - this.#inFlight.size, this.#cursor);
       if (rows.length === 0) return;
       for (const row of rows) {
         this.#cursor = row.id;
-        this.#inFlight.add(row.id);
-        session.client.publish(
-          row.topic,
-          row.payload,
-          {
-            qos: 1,
-            properties: {
-              contentType: contentTypeOf(row.contentFormat),
-              userProperties: { ...row.properties, 'gateway-id': session.gatewayId },
-            },
-          },
-          (error) => this.#onPublished(session, row, error),
-        );
+        const held = this.#held.get(row.sensorId);
+        if (this.#busy.has(row.sensorId) || held) {
+          if (held) held.push(row);
+          else this.#held.set(row.sensorId, [row]);
+          this.#heldCount++;
+        } else this.#send(session, row);
       }
     }
+  }
+
+  #send(session: UpstreamSession, row: OutboxRow): void {
+    this.#inFlight.set(row.id, row.sensorId);
+    this.#busy.add(row.sensorId);
+    session.client.publish(
+      row.topic,
+      row.payload,
+      {
+        qos: 1,
+        properties: {
+          contentType: contentTypeOf(row.contentFormat),
+          userProperties: { ...row.properties, 'gateway-id': session.gatewayId },
+        },
+      },
+      (error) => this.#onPublished(session, row, error),
+    );
+  }
+
+  /** The sensor's message in flight is settled: its next one may go. */
+  #free(sensorId: string): void {
+    this.#busy.delete(sensorId);
+    if (this.#held.has(sensorId)) this.#ready.push(sensorId);
   }
 
   #onPublished(session: UpstreamSession, row: OutboxRow, error: Error | undefined): void {
@@ -110,7 +162,8 @@ export class OutboxPublisher {
       // No reason code: the connection is going; its 'close' starts over from the outbox head.
       if (typeof code !== 'number') return;
       if (!PERMANENT_PUBLISH_FAILURES.has(code)) {
-        // A failure that may pass (quota, server busy): start over from the outbox head, later.
+        // A failure that may pass (quota, server busy): start over from the outbox head, later. The
+        // sensor stays busy meanwhile: none of its later messages may go before this one.
         options.abandon(
           session,
           new UpstreamError(
@@ -138,6 +191,7 @@ export class OutboxPublisher {
       this.#published++;
       this.#outbox.remove([row.id]);
     }
+    this.#free(row.sensorId);
     if (session.retiring) {
       if (this.#inFlight.size === 0) session.drained?.();
       return;

@@ -1,0 +1,162 @@
+import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { MqttClient } from 'mqtt';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MosquittoBroker } from '../../hw-sim/broker/index.js';
+import { parseConfigText } from '../../src/config/index.js';
+import type { TelemetryMessage } from '../../src/downstream/index.js';
+import { libcrypto } from '../../src/native/openssl/index.js';
+import { Store } from '../../src/store/index.js';
+import { connectTls, privateKeyFromPkcs8, TlsClientContext } from '../../src/tls/index.js';
+import { UpstreamClient } from '../../src/upstream/index.js';
+import { PubackRefusingProxy } from '../helpers/puback-refusing-proxy.js';
+import { sensorIdentity } from '../helpers/sensor-identity-fixture.js';
+import { derOfPem, TestPki } from '../helpers/tls-peers.js';
+
+/**
+ * A broker that refuses one message with a failure that may pass (PUBACK 0x97 quota exceeded) and
+ * takes the ones after it: real mosquitto behind a small MQTT proxy that answers the refusal for it
+ * (test/helpers/puback-refusing-proxy.ts). The refused message must still reach the subscriber
+ * before any later message of its sensor.
+ */
+
+let work: string;
+let pki: TestPki;
+let broker: MosquittoBroker;
+let proxy: PubackRefusingProxy;
+let store: Store;
+let gateway: UpstreamClient;
+let backend: MqttClient;
+let backendContext: TlsClientContext;
+const keys: unknown[] = [];
+const received: { topic: string; body: { runId: string; seq: number } }[] = [];
+const runId = `transient-${Date.now()}`;
+
+async function until(what: string, done: () => boolean, ceilingMs = 30_000): Promise<void> {
+  const giveUpAt = Date.now() + ceilingMs;
+  while (!done()) {
+    if (Date.now() > giveUpAt) throw new Error(`never happened: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+function telemetry(sensorId: string, seq: number): TelemetryMessage {
+  return {
+    sensorId,
+    sensor: sensorIdentity({
+      commonName: sensorId,
+      sha256: createHash('sha256').update(sensorId).digest('hex'),
+    }),
+    contentFormat: 50,
+    payload: Buffer.from(JSON.stringify({ runId, seq })),
+    receivedAt: new Date(),
+  };
+}
+
+beforeAll(async () => {
+  work = mkdtempSync(join(tmpdir(), 'egw-transient-'));
+  pki = TestPki.create(join(work, 'pki'));
+  broker = await MosquittoBroker.start({ dir: join(work, 'broker'), caFiles: [pki.factoryRoot] });
+  store = Store.open(join(work, 'state.db'));
+
+  const backendIdentity = pki.softwareClient('BE02');
+  const backendKey = privateKeyFromPkcs8(backendIdentity.pkcs8);
+  keys.push(backendKey);
+  backendContext = new TlsClientContext({
+    ca: [derOfPem(broker.caPem)],
+    certificateChain: backendIdentity.chain,
+    privateKey: backendKey,
+  });
+  backend = new MqttClient(
+    () => connectTls({ host: '127.0.0.1', port: broker.port, context: backendContext }),
+    { protocolVersion: 5, clientId: 'backend-transient', reconnectPeriod: 0 },
+  );
+  backend.on('message', (topic, payload) => {
+    const body = JSON.parse(payload.toString()) as { runId?: string; seq: number };
+    if (body.runId === runId) received.push({ topic, body: body as { runId: string; seq: number } });
+  });
+  await new Promise<void>((resolve, reject) => {
+    backend.once('connect', () => resolve());
+    backend.once('error', reject);
+  });
+  await backend.subscribeAsync('devices/+/telemetry', { qos: 1 });
+
+  let refusedOnce = false;
+  proxy = await PubackRefusingProxy.start({
+    broker: { host: '127.0.0.1', port: broker.port, caPem: broker.caPem },
+    server: pki.server,
+    client: pki.softwareClient('0A31'),
+    // s1's message 10, once: the broker "refuses" it and takes what follows.
+    refuse: ({ topic, payload }) => {
+      if (refusedOnce || topic !== 'devices/s1/telemetry') return false;
+      refusedOnce = (JSON.parse(payload.toString()) as { seq: number }).seq === 10;
+      return refusedOnce;
+    },
+  });
+
+  const gatewayIdentity = pki.softwareClient('0A30');
+  const gatewayKey = privateKeyFromPkcs8(gatewayIdentity.pkcs8);
+  keys.push(gatewayKey);
+  gateway = UpstreamClient.open({
+    config: parseConfigText(
+      [
+        '[upstream]',
+        'enabled = true',
+        `broker_url = "${proxy.url}"`,
+        'client_id = "gw-transient"',
+        'reconnect_initial_ms = 50',
+        'reconnect_max_ms = 200',
+        '',
+      ].join('\n'),
+      'transient-test.toml',
+    ),
+    store,
+    trustAnchors: pki.trustBundle,
+    credentials: () => ({ chain: gatewayIdentity.chain, privateKey: gatewayKey, generation: 1 }),
+  });
+  await new Promise((resolve) => gateway.once('subscribed', resolve));
+});
+
+afterAll(async () => {
+  await gateway?.close();
+  await backend?.endAsync(true);
+  backendContext?.free();
+  store?.close();
+  await proxy?.stop();
+  await broker?.stop();
+  for (const key of keys) libcrypto().EVP_PKEY_free(key);
+  rmSync(work, { recursive: true, force: true });
+});
+
+describe('a PUBACK failure that may pass (0x97 quota exceeded)', () => {
+  it('sends the refused message again before any later message of its sensor', async () => {
+    const sensors = ['s1', 's2', 's3'];
+    const perSensor = 30;
+    // All at once: one group commit, then a full window (mosquitto's Receive Maximum, 20) goes out.
+    const accepted: Promise<unknown>[] = [];
+    for (let seq = 0; seq < perSensor; seq++)
+      for (const sensorId of sensors) accepted.push(gateway.accept(telemetry(sensorId, seq)));
+    expect(new Set(await Promise.all(accepted))).toEqual(new Set([undefined]));
+
+    const firstSeen = (sensorId: string) => {
+      const seen: number[] = [];
+      for (const m of received)
+        if (m.topic === `devices/${sensorId}/telemetry` && !seen.includes(m.body.seq)) seen.push(m.body.seq);
+      return seen;
+    };
+    await until('every message at the subscriber', () =>
+      sensors.every((sensorId) => firstSeen(sensorId).length === perSensor),
+    );
+    expect(proxy.refused).toBe(1);
+    const inOrder = Array.from({ length: perSensor }, (_, seq) => seq);
+    // s1's 10 was refused once and taken when sent again, before 11 reached the broker.
+    for (const sensorId of sensors) expect(firstSeen(sensorId)).toEqual(inOrder);
+    await until('outbox drained', () => gateway.status().outbox.rows === 0);
+    expect(gateway.status().lastError).toMatchObject({ code: 'EGW_UPSTREAM_PUBLISH_REJECTED' });
+    expect(gateway.status().lastError?.message).toContain(
+      'quota exceeded (reason 151); it will be sent again',
+    );
+  });
+});
