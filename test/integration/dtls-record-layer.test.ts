@@ -1,5 +1,6 @@
 import dgram from 'node:dgram';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DtlsClient } from '../../src/tls/dtls/dtls-client.js';
 import type { DtlsPeer } from '../../src/tls/dtls/dtls-server.js';
 import {
   connectSensor,
@@ -40,6 +41,8 @@ async function startRelay(serverPort: number) {
   const relay = {
     port: 0,
     fromClient: [] as Buffer[],
+    /** What goes on to the server for a datagram of the client (default: the datagram itself). */
+    passFromClient: (datagram: Buffer): Buffer[] => [datagram],
     dropFromServer: (_datagram: Buffer) => false,
     dropped: 0,
     /** Sends `datagram` to the server as if the client sent it. */
@@ -52,7 +55,7 @@ async function startRelay(serverPort: number) {
   front.on('message', (datagram, rinfo) => {
     client = { address: rinfo.address, port: rinfo.port };
     relay.fromClient.push(datagram);
-    back.send(datagram, serverPort, '127.0.0.1');
+    for (const passed of relay.passFromClient(datagram)) back.send(passed, serverPort, '127.0.0.1');
   });
   back.on('message', (datagram) => {
     if (relay.dropFromServer(datagram)) {
@@ -73,6 +76,24 @@ function holdsChangeCipherSpec(datagram: Buffer): boolean {
     if (datagram[offset] === 20) return true;
   }
   return false;
+}
+
+/** An epoch-1 application-data record at `sequence` that nobody holding the keys made. */
+function forgedRecord(sequence: number): Buffer {
+  const record = Buffer.alloc(13 + 40, 0x5a);
+  record[0] = 23;
+  record.writeUInt16BE(0xfefd, 1);
+  record.writeUInt16BE(1, 3);
+  record.writeUIntBE(sequence, 5, 6);
+  record.writeUInt16BE(40, 11);
+  return record;
+}
+
+/** A client's datagram with its first record's version field set to `version`. */
+function withVersion(datagram: Buffer, version: number): Buffer {
+  const changed = Buffer.from(datagram);
+  changed.writeUInt16BE(version, 1);
+  return changed;
 }
 
 describe('DTLS JS record layer', () => {
@@ -164,6 +185,143 @@ describe('DTLS JS record layer', () => {
       expect(relay.dropped).toBe(1);
       expect(server.stats().retransmissions).toBeGreaterThanOrEqual(1);
       expect((await client.request(Buffer.from('after loss'))).toString()).toBe('echo:after loss');
+      client.close();
+    } finally {
+      relay.close();
+      await server.close();
+    }
+  });
+
+  it('a forged record at sequence 2^48-1 in the flight that completes the handshake does not wedge the session', async () => {
+    const { server, port } = await echoServer();
+    const relay = await startRelay(port);
+    // The client's final flight (its ChangeCipherSpec and Finished) completes the handshake.
+    relay.passFromClient = (datagram) =>
+      holdsChangeCipherSpec(datagram) ? [Buffer.concat([datagram, forgedRecord(2 ** 48 - 1)])] : [datagram];
+    try {
+      const client = await connectSensor(pki, relay.port);
+      await until(() => server.stats().sessionsOnJsRecordLayer === 1);
+      relay.passFromClient = (datagram) => [datagram];
+      const messages: string[] = [];
+      server.on('message', (data) => messages.push(data.toString()));
+      client.send(Buffer.from('first'));
+      await until(() => messages.length === 1 || server.stats().recordsRejected > 0);
+      expect(server.stats().recordsRejectedByReason).toEqual({});
+      expect((await client.request(Buffer.from('second'))).toString()).toBe('echo:second');
+      expect(messages).toEqual(['first', 'second']);
+      client.close();
+    } finally {
+      relay.close();
+      await server.close();
+    }
+  });
+
+  it('accepts reordered records within the window, numbers a forged record claimed included', async () => {
+    const { server, port } = await echoServer();
+    const relay = await startRelay(port);
+    // Forged records in the completing flight claim the numbers the client writes next (1, 2, 3).
+    const claims = Buffer.concat([1, 2, 3].map(forgedRecord));
+    relay.passFromClient = (datagram) =>
+      holdsChangeCipherSpec(datagram) ? [Buffer.concat([datagram, claims])] : [datagram];
+    try {
+      const client = await connectSensor(pki, relay.port);
+      await until(() => server.stats().sessionsOnJsRecordLayer === 1);
+      const messages: string[] = [];
+      server.on('message', (data) => messages.push(data.toString()));
+      const held: Buffer[] = [];
+      relay.passFromClient = (datagram) => {
+        held.push(datagram);
+        return held.length === 3 ? ([held[2], held[0], held[1]] as Buffer[]) : [];
+      };
+      for (const text of ['one', 'two', 'three']) client.send(Buffer.from(text));
+      await until(() => messages.length === 3 || server.stats().recordsRejected > 0);
+      expect(messages).toEqual(['three', 'one', 'two']);
+      expect(server.stats().recordsRejected).toBe(0);
+      client.close();
+    } finally {
+      relay.close();
+      await server.close();
+    }
+  });
+
+  it('drops and counts the replay of a record OpenSSL read before the handover, outside the completing datagram', async () => {
+    const { server, port } = await echoServer();
+    const first = await connectSensor(pki, port);
+    const session = first.saveSession();
+    first.close();
+    const relay = await startRelay(port);
+    // Resumed: the client's ChangeCipherSpec and Finished come last. Held back, so its first
+    // application record reaches OpenSSL before them (OpenSSL keeps it for the next epoch).
+    let finalFlight: Buffer | undefined;
+    relay.passFromClient = (datagram) => {
+      if (holdsChangeCipherSpec(datagram)) {
+        finalFlight = datagram;
+        return [];
+      }
+      return [datagram];
+    };
+    try {
+      const messages: string[] = [];
+      server.on('message', (data) => messages.push(data.toString()));
+      const client = await connectSensor(pki, relay.port, 'sensor', { resume: session });
+      expect(client.resumed).toBe(true);
+      const reply = client.request(Buffer.from('early'));
+      await until(() => finalFlight !== undefined && relay.fromClient.at(-1) !== finalFlight);
+      const early = relay.fromClient.at(-1) as Buffer;
+      relay.inject(finalFlight as Buffer);
+      expect((await reply).toString()).toBe('echo:early');
+      await until(() => server.stats().sessionsOnJsRecordLayer === 1);
+      relay.inject(early); // the same record again, now to the JS record layer
+      await until(() => server.stats().recordsRejected === 1 || messages.length > 1);
+      expect(messages).toEqual(['early']);
+      expect(server.stats().recordsRejectedByReason).toEqual({ replay: 1 });
+      expect((await client.request(Buffer.from('later'))).toString()).toBe('echo:later');
+      expect(messages).toEqual(['early', 'later']);
+      client.close();
+    } finally {
+      DtlsClient.freeSession(session);
+      relay.close();
+      await server.close();
+    }
+  });
+
+  it('drops and counts a record whose header version was changed, before decrypting it', async () => {
+    const { server, port } = await echoServer();
+    const relay = await startRelay(port);
+    try {
+      const client = await connectSensor(pki, relay.port);
+      await until(() => server.stats().sessionsOnJsRecordLayer === 1);
+      const messages: string[] = [];
+      server.on('message', (data) => messages.push(data.toString()));
+      // DTLS 1.0's version passes the framing check (ClientHellos may carry it), so only the record
+      // layer can refuse it.
+      relay.passFromClient = (datagram) => [withVersion(datagram, 0xfeff)];
+      client.send(Buffer.from('tampered'));
+      await until(() => server.stats().recordsRejected === 1 || messages.length > 0);
+      relay.passFromClient = (datagram) => [datagram];
+      expect(server.stats().recordsRejectedByReason).toEqual({ version: 1 });
+      expect((await client.request(Buffer.from('intact'))).toString()).toBe('echo:intact');
+      expect(messages).toEqual(['intact']);
+      client.close();
+    } finally {
+      relay.close();
+      await server.close();
+    }
+  });
+
+  it('keeps the session with OpenSSL when more first-epoch records came before the handover than it keeps', async () => {
+    const { server, port } = await echoServer();
+    const relay = await startRelay(port);
+    const flood = Buffer.concat(Array.from({ length: 16 }, (_, i) => forgedRecord(100 + i)));
+    relay.passFromClient = (datagram) =>
+      holdsChangeCipherSpec(datagram) ? [Buffer.concat([datagram, flood])] : [datagram];
+    try {
+      const client = await connectSensor(pki, relay.port);
+      relay.passFromClient = (datagram) => [datagram];
+      // OpenSSL's own replay window saw every record: the session stays with it, and works.
+      expect((await client.request(Buffer.from('x'))).toString()).toBe('echo:x');
+      expect(server.stats().sessionsEstablished).toBe(1);
+      expect(server.stats().sessionsOnJsRecordLayer).toBe(0);
       client.close();
     } finally {
       relay.close();

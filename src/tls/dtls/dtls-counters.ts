@@ -1,4 +1,5 @@
 import type { HandshakeFailureReason } from './handshake-failure.js';
+import type { RecordRejection } from './record-layer/index.js';
 
 /** A snapshot of the DTLS server's counters (monotonic since construction) and current gauges. */
 export interface DtlsStats {
@@ -40,8 +41,12 @@ export interface DtlsStats {
   sessionsClosedByPolicy: number;
   sessionsRefusedLimit: number;
   renegotiationsRefused: number;
-  /** Records of established sessions dropped because they failed authentication or were replays. */
+  /**
+   * Records of established sessions (JS record layer) dropped: another header version than DTLS 1.2,
+   * replays, or records that did not authenticate.
+   */
   recordsRejected: number;
+  recordsRejectedByReason: Partial<Record<RecordRejection, number>>;
   retransmissions: number;
   messagesReceived: number;
   messagesSent: number;
@@ -62,14 +67,20 @@ type GaugeName =
 export class DtlsCounters {
   readonly #values = new Map<Exclude<CounterName, GaugeName>, number>();
   readonly #failures: Partial<Record<HandshakeFailureReason, number>> = {};
+  readonly #rejections: Partial<Record<RecordRejection, number>> = {};
 
-  add(name: Exclude<CounterName, GaugeName | 'handshakesFailed'>, amount = 1): void {
+  add(name: Exclude<CounterName, GaugeName | 'handshakesFailed' | 'recordsRejected'>, amount = 1): void {
     this.#values.set(name, (this.#values.get(name) ?? 0) + amount);
   }
 
   failed(reason: HandshakeFailureReason): void {
     this.#values.set('handshakesFailed', (this.#values.get('handshakesFailed') ?? 0) + 1);
     this.#failures[reason] = (this.#failures[reason] ?? 0) + 1;
+  }
+
+  rejected(reason: RecordRejection): void {
+    this.#values.set('recordsRejected', (this.#values.get('recordsRejected') ?? 0) + 1);
+    this.#rejections[reason] = (this.#rejections[reason] ?? 0) + 1;
   }
 
   snapshot(gauges: Pick<DtlsStats, GaugeName>): DtlsStats {
@@ -100,6 +111,7 @@ export class DtlsCounters {
       sessionsRefusedLimit: value('sessionsRefusedLimit'),
       renegotiationsRefused: value('renegotiationsRefused'),
       recordsRejected: value('recordsRejected'),
+      recordsRejectedByReason: { ...this.#rejections },
       retransmissions: value('retransmissions'),
       messagesReceived: value('messagesReceived'),
       messagesSent: value('messagesSent'),

@@ -147,7 +147,7 @@ export class DtlsServer extends EventEmitter<DtlsServerEvents> {
       retransmitted: () => this.#counters.add('retransmissions'),
       released: (session) => this.#bySsl.delete(this.#sslOf.get(session) as bigint),
       renegotiationRefused: () => this.#counters.add('renegotiationsRefused'),
-      recordRejected: () => this.#counters.add('recordsRejected'),
+      recordRejected: (_session, reason) => this.#counters.rejected(reason),
     };
   }
 

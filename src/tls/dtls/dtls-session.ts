@@ -8,9 +8,14 @@ import {
 } from '../../native/openssl/libssl-dtls.js';
 import { TlsError } from '../tls-error.js';
 import { DatagramSplitter } from './datagram-splitter.js';
-import { type DtlsRecordInfo, scanDtlsRecords } from './dtls-record-scanner.js';
+import { type DtlsRecordInfo, RECORD_HEADER_LENGTH, scanDtlsRecords } from './dtls-record-scanner.js';
 import { HandshakeFailure } from './handshake-failure.js';
-import { aeadSuiteNamed, deriveEpochKeys, RecordChannel } from './record-layer/index.js';
+import {
+  aeadSuiteNamed,
+  deriveEpochKeys,
+  RecordChannel,
+  type RecordRejection,
+} from './record-layer/index.js';
 
 export interface DtlsPeerAddress {
   address: string;
@@ -41,8 +46,8 @@ export interface DtlsSessionHost {
   released?(session: DtlsSession): void;
   /** The JS record layer refused an encrypted ClientHello (OpenSSL reports its own through the context). */
   renegotiationRefused?(session: DtlsSession): void;
-  /** The JS record layer dropped a record that failed authentication or was a replay. */
-  recordRejected?(session: DtlsSession): void;
+  /** The JS record layer dropped a record: another version, a replay, or one that did not authenticate. */
+  recordRejected?(session: DtlsSession, reason: RecordRejection): void;
 }
 
 /** Who protects the records of an established session. */
@@ -69,6 +74,13 @@ const BIO_RENEW_ABOVE_BYTES = 4096;
 /** Epoch of the keys the first (and, renegotiation being refused, only) handshake establishes. */
 const FIRST_EPOCH = 1;
 const SHUTDOWN_SENT_AND_RECEIVED = 3;
+/**
+ * Bounds on the first-epoch records kept until the handover (see #keepForHandover). A genuine peer
+ * sends a few: its Finished, once per retransmitted flight, and after a resumption perhaps some
+ * application data. More means forged records: the session then stays with OpenSSL.
+ */
+const HANDOVER_RECORDS_MAX = 16;
+const HANDOVER_BYTES_MAX = 16384;
 
 /**
  * One DTLS association over memory BIOs: feeds received datagrams to OpenSSL, drives the handshake,
@@ -78,7 +90,7 @@ const SHUTDOWN_SENT_AND_RECEIVED = 3;
  * With `recordLayer: 'js'` (servers), an established session hands its records to a RecordChannel
  * and frees its SSL object: the keys are derived from the session's master secret and randoms, the
  * write sequence continues after the last record OpenSSL sent, and the replay window starts with the
- * peer records OpenSSL consumed. The SSL_SESSION stays in the context's cache, so resumption works.
+ * peer records OpenSSL was given that authenticate (see #keepForHandover). The SSL_SESSION stays in the context's cache, so resumption works.
  * Suites the channel cannot run (non-AEAD) stay with OpenSSL.
  */
 export class DtlsSession {
@@ -112,6 +124,15 @@ export class DtlsSession {
   #releaseDue = false;
   /** Highest sequence number of the records we sent in the first epoch (tracked for the handover). */
   #lastWriteSequence = -1;
+  /**
+   * Copies of the peer's first-epoch records given to OpenSSL before the handover: the channel marks
+   * the genuine ones as received. Undefined when not collecting (OpenSSL record layer, handed over,
+   * or too many to keep).
+   */
+  #handoverRecords: Buffer[] | undefined;
+  #handoverBytes = 0;
+  /** More first-epoch records came before the handover than are kept: stay with OpenSSL. */
+  #handoverUnsafe = false;
   /** What went out when the handshake completed: our final flight, if we sent the last one. */
   #finalFlight: Buffer[] = [];
   #cipher: string | undefined;
@@ -125,6 +146,7 @@ export class DtlsSession {
     options: { mtu: number; handshakeTimeoutMs: number; recordLayer?: DtlsRecordLayer },
   ) {
     this.#recordLayer = options.recordLayer ?? 'openssl';
+    if (this.#recordLayer === 'js') this.#handoverRecords = [];
     this.ssl = bios.ssl;
     this.#readBio = bios.readBio;
     this.#writeBio = bios.writeBio;
@@ -182,6 +204,7 @@ export class DtlsSession {
       return;
     }
     const ssl = libssl();
+    if (this.#handoverRecords) this.#keepForHandover(datagram, records ?? scannedRecords(datagram));
     if (datagram.length > this.#bioHighWater) this.#bioHighWater = datagram.length;
     this.#allocBuffers();
     try {
@@ -196,7 +219,9 @@ export class DtlsSession {
     }
     if (this.#releaseDue && this.state === 'established' && this.#bufferUsers === 0) {
       this.#releaseDue = false;
-      if (this.#moveToRecordChannel(records ?? scannedRecords(datagram))) return;
+      const moved = this.#moveToRecordChannel();
+      this.#handoverRecords = undefined;
+      if (moved) return;
     }
     this.#renewBiosIfGrown();
   }
@@ -433,15 +458,37 @@ export class DtlsSession {
   }
 
   /**
-   * Hands the established session to a RecordChannel and frees the SSL object (see the class comment).
-   * `records` is the datagram that completed the handshake: OpenSSL consumed its first-epoch records.
-   * False (the session stays with OpenSSL) for a suite the channel does not run.
+   * Why: OpenSSL does not tell which peer records it accepted (its replay bitmap is internal), and the
+   * channel must not accept them again. Every first-epoch record OpenSSL is given before the handover
+   * is kept, the final flight's reordered or early ones included (OpenSSL buffers records of the next
+   * epoch), not only those of the datagram that completed the handshake; the channel marks those that
+   * authenticate. Past the bounds, the session stays with OpenSSL, whose own window is right.
    */
-  #moveToRecordChannel(records: readonly DtlsRecordInfo[]): boolean {
+  #keepForHandover(datagram: Buffer, records: readonly DtlsRecordInfo[]): void {
+    const kept = this.#handoverRecords as Buffer[];
+    for (const record of records) {
+      if (record.epoch !== FIRST_EPOCH) continue;
+      const size = RECORD_HEADER_LENGTH + record.length;
+      this.#handoverBytes += size;
+      if (kept.length === HANDOVER_RECORDS_MAX || this.#handoverBytes > HANDOVER_BYTES_MAX) {
+        this.#handoverRecords = undefined;
+        this.#handoverUnsafe = true;
+        return;
+      }
+      kept.push(Buffer.from(datagram.subarray(record.offset, record.offset + size)));
+    }
+  }
+
+  /**
+   * Hands the established session to a RecordChannel and frees the SSL object (see the class comment).
+   * False (the session stays with OpenSSL) for a suite the channel does not run, or when the records
+   * OpenSSL was given could not all be kept (#keepForHandover).
+   */
+  #moveToRecordChannel(): boolean {
     const suite = aeadSuiteNamed(this.cipher);
     const dtls = libsslDtls();
     const session = suite ? dtls.SSL_get_session(this.ssl) : null;
-    if (!suite || !session || this.#lastWriteSequence < 0) return false;
+    if (!suite || !session || this.#lastWriteSequence < 0 || this.#handoverUnsafe) return false;
     const master = Buffer.alloc(48);
     const clientRandom = Buffer.alloc(32);
     const serverRandom = Buffer.alloc(32);
@@ -457,7 +504,7 @@ export class DtlsSession {
       {
         epoch: FIRST_EPOCH,
         nextWriteSequence: this.#lastWriteSequence + 1,
-        received: records.filter((record) => record.epoch === FIRST_EPOCH).map((record) => record.sequence),
+        received: this.#handoverRecords ?? [],
         lastFlight: this.#finalFlight,
       },
       {
@@ -469,7 +516,7 @@ export class DtlsSession {
         peerClosed: (fatal) => this.close(fatal ? 'protocolError' : 'closedByPeer', !fatal),
         renegotiationRefused: () => this.#host.renegotiationRefused?.(this),
         retransmitted: () => this.#host.retransmitted(this),
-        rejected: () => this.#host.recordRejected?.(this),
+        rejected: (reason) => this.#host.recordRejected?.(this, reason),
       },
     );
     this.#finalFlight = [];
@@ -528,6 +575,7 @@ export class DtlsSession {
     if (this.#retransmitTimer) clearTimeout(this.#retransmitTimer);
     this.#retransmitTimer = undefined;
     this.#channel?.stop();
+    this.#handoverRecords = undefined;
     if (this.ssl) libssl().SSL_free(this.ssl);
     this.ssl = null;
   }

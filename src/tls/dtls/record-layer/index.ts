@@ -4,7 +4,12 @@
  */
 export { type AeadSuite, aeadSuiteNamed } from './aead-suite.js';
 export { deriveEpochKeys, type EpochKeys } from './key-block.js';
-export { RecordChannel, type RecordChannelHost, type RecordChannelStart } from './record-channel.js';
+export {
+  RecordChannel,
+  type RecordChannelHost,
+  type RecordChannelStart,
+  type RecordRejection,
+} from './record-channel.js';
 export { RecordProtection } from './record-protection.js';
 export { ReplayWindow } from './replay-window.js';
 export { tls12Prf } from './tls12-prf.js';

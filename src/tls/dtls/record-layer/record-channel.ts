@@ -2,14 +2,22 @@ import {
   DTLS_CONTENT_TYPE as CONTENT,
   type DtlsRecordInfo,
   DTLS_HANDSHAKE_TYPE as HANDSHAKE,
+  RECORD_HEADER_LENGTH,
 } from '../dtls-record-scanner.js';
 import type { AeadSuite } from './aead-suite.js';
 import type { EpochKeys } from './key-block.js';
-import { MAX_PLAINTEXT_LENGTH, RecordProtection } from './record-protection.js';
+import { DTLS_1_2_VERSION, MAX_PLAINTEXT_LENGTH, RecordProtection } from './record-protection.js';
 import { ReplayWindow } from './replay-window.js';
 
 const ALERT = { WARNING: 1, FATAL: 2, CLOSE_NOTIFY: 0, NO_RENEGOTIATION: 100 } as const;
 const MAX_SEQUENCE = 2 ** 48 - 1;
+
+/**
+ * Why a record was dropped: `version` (a header version other than DTLS 1.2, refused before any
+ * decryption), `replay` (a number the window has seen or left behind), `forged` (it did not
+ * authenticate).
+ */
+export type RecordRejection = 'version' | 'replay' | 'forged';
 
 /** What a RecordChannel tells the session that owns it. */
 export interface RecordChannelHost {
@@ -21,8 +29,8 @@ export interface RecordChannelHost {
   renegotiationRefused(): void;
   /** The peer repeated its last flight; ours went out again. */
   retransmitted(): void;
-  /** A record failed authentication or was a replay: dropped. */
-  rejected(): void;
+  /** A record was dropped (see RecordRejection). */
+  rejected(reason: RecordRejection): void;
 }
 
 /** Where OpenSSL left the epoch when it handed over. */
@@ -31,8 +39,13 @@ export interface RecordChannelStart {
   epoch: number;
   /** Next sequence number to write in that epoch (one past the last record OpenSSL sent). */
   nextWriteSequence: number;
-  /** Sequence numbers of the peer's records OpenSSL already consumed in that epoch. */
-  received: readonly number[];
+  /**
+   * Copies of the peer's records of that epoch (header included) that OpenSSL may have consumed:
+   * every one it was given during the handshake, forged ones included. Only those that authenticate
+   * are marked in the replay window, so a forged record cannot move it and a genuine one cannot be
+   * accepted a second time here.
+   */
+  received: readonly Buffer[];
   /** Our last handshake flight, resent if the peer repeats its own (our Finished was lost). */
   lastFlight: readonly Buffer[];
 }
@@ -67,7 +80,7 @@ export class RecordChannel {
     });
     this.#epoch = start.epoch;
     this.#nextWriteSequence = start.nextWriteSequence;
-    for (const sequence of start.received) this.#replay.mark(sequence);
+    for (const record of start.received) this.#markIfAuthentic(record);
     this.#lastFlight = start.lastFlight.length > 0 ? start.lastFlight : undefined;
     this.#host = host;
   }
@@ -81,19 +94,33 @@ export class RecordChannel {
       if (this.#stopped) return;
       // Other epochs: the start of a repeated flight (epoch 0) or nothing we can read.
       if (record.epoch !== this.#epoch) continue;
+      // RFC 6347 §4.1: the version is fixed once negotiated. (It is in the additional data as well.)
+      if (record.version !== DTLS_1_2_VERSION) {
+        this.#host.rejected('version');
+        continue;
+      }
       const sequence = record.sequence;
       if (!this.#replay.isFresh(sequence)) {
-        this.#host.rejected();
+        this.#host.rejected('replay');
         continue;
       }
       const plaintext = this.#protection.open(datagram, record.offset, record.length);
       if (!plaintext) {
-        this.#host.rejected();
+        this.#host.rejected('forged');
         continue;
       }
       this.#replay.mark(sequence);
       this.#dispatch(record.contentType, plaintext);
     }
+  }
+
+  /** Marks a record OpenSSL was given in the replay window, if it is a genuine one of this epoch. */
+  #markIfAuthentic(record: Buffer): void {
+    if (record.length < RECORD_HEADER_LENGTH) return;
+    if (record.readUInt16BE(3) !== this.#epoch || record.readUInt16BE(1) !== DTLS_1_2_VERSION) return;
+    const bodyLength = record.length - RECORD_HEADER_LENGTH;
+    if (record.readUInt16BE(11) !== bodyLength) return;
+    if (this.#protection.open(record, 0, bodyLength)) this.#replay.mark(record.readUIntBE(5, 6));
   }
 
   /** The session ended: records still in hand are ignored. */

@@ -2,7 +2,8 @@ import { createCipheriv, createDecipheriv } from 'node:crypto';
 import { RECORD_HEADER_LENGTH } from '../dtls-record-scanner.js';
 import type { AeadSuite } from './aead-suite.js';
 
-const DTLS_1_2 = 0xfefd;
+/** The record version of DTLS 1.2 (RFC 6347 §4.1), the only one a DTLS 1.2 session writes or reads. */
+export const DTLS_1_2_VERSION = 0xfefd;
 /** Largest plaintext of one record (2^14, RFC 6347 §4.1). */
 export const MAX_PLAINTEXT_LENGTH = 16384;
 
@@ -17,7 +18,8 @@ export interface RecordNumber {
  * AEAD protection of DTLS 1.2 records for one epoch in both directions (RFC 6347 §4.1.2 with RFC 5288
  * / 6655 / 7905): nonce = salt ‖ explicit nonce (the 64-bit epoch ‖ sequence, also sent in the record)
  * or, for ChaCha20-Poly1305, IV XOR that 64-bit number; additional data = epoch ‖ sequence ‖ type ‖
- * version ‖ plaintext length.
+ * version ‖ plaintext length (RFC 5246 §6.2.3.3), each as the record header carries it: a record whose
+ * header was changed in transit, its version included, does not open.
  */
 export class RecordProtection {
   readonly #suite: AeadSuite;
@@ -49,7 +51,7 @@ export class RecordProtection {
     const bodyLength = explicit + plaintext.length + suite.tagLength;
     const record = Buffer.allocUnsafe(RECORD_HEADER_LENGTH + bodyLength);
     record[0] = contentType;
-    record.writeUInt16BE(DTLS_1_2, 1);
+    record.writeUInt16BE(DTLS_1_2_VERSION, 1);
     writeRecordNumber(record, 3, number);
     record.writeUInt16BE(bodyLength, 11);
     const recordNumber = record.subarray(3, 11);
@@ -62,7 +64,7 @@ export class RecordProtection {
         authTagLength: suite.tagLength,
       },
     );
-    cipher.setAAD(additionalData(recordNumber, contentType, plaintext.length), {
+    cipher.setAAD(additionalData(recordNumber, contentType, DTLS_1_2_VERSION, plaintext.length), {
       plaintextLength: plaintext.length,
     });
     const ciphertext = cipher.update(plaintext);
@@ -95,7 +97,8 @@ export class RecordProtection {
         authTagLength: suite.tagLength,
       });
       decipher.setAuthTag(tag);
-      decipher.setAAD(additionalData(recordNumber, datagram[offset] as number, plaintextLength), {
+      const version = datagram.readUInt16BE(offset + 1);
+      decipher.setAAD(additionalData(recordNumber, datagram[offset] as number, version, plaintextLength), {
         plaintextLength,
       });
       const plaintext = decipher.update(ciphertext);
@@ -114,11 +117,16 @@ export class RecordProtection {
   }
 }
 
-function additionalData(recordNumber: Buffer, contentType: number, plaintextLength: number): Buffer {
+function additionalData(
+  recordNumber: Buffer,
+  contentType: number,
+  version: number,
+  plaintextLength: number,
+): Buffer {
   const aad = Buffer.allocUnsafe(13);
   recordNumber.copy(aad, 0);
   aad[8] = contentType;
-  aad.writeUInt16BE(DTLS_1_2, 9);
+  aad.writeUInt16BE(version, 9);
   aad.writeUInt16BE(plaintextLength, 11);
   return aad;
 }

@@ -38,8 +38,8 @@ describe('RecordProtection', () => {
       expect(record.length).toBe(sender.overhead + plaintext.length);
       expect(record.readUInt16BE(11)).toBe(record.length - 13);
       expect(receiver.open(record, 0, record.length - 13)?.toString()).toBe('a CoAP message');
-      // Content type, sequence number, ciphertext and tag are all authenticated.
-      for (const offset of [0, 10, 13 + suite.explicitNonceLength, record.length - 1]) {
+      // Content type, version, sequence number, ciphertext and tag are all authenticated.
+      for (const offset of [0, 2, 10, 13 + suite.explicitNonceLength, record.length - 1]) {
         const changed = Buffer.from(record);
         changed[offset] = (changed[offset] as number) ^ (offset === 0 ? 0x03 : 0x01);
         expect(receiver.open(changed, 0, changed.length - 13)).toBeUndefined();
