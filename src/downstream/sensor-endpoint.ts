@@ -1,7 +1,7 @@
 import type coap from 'coap';
 import type { Config } from '../config/index.js';
 import type { KeyStore } from '../keys/index.js';
-import { type DtlsPeer, DtlsServer } from '../tls/index.js';
+import { type DtlsPeer, DtlsServer, type DtlsStats } from '../tls/index.js';
 import { SensorTrust } from '../trust/index.js';
 import { AnswerCacheBound } from './answer-cache-bound.js';
 import { CoapRouter, type CoapRouterStatus, CoapSessions } from './coap/index.js';
@@ -43,6 +43,9 @@ export interface SensorEndpointStatus {
   handshakesResumed: number;
   handshakesFailed: number;
   datagramsMalformed: number;
+  /** Records of established sessions dropped: another version than DTLS 1.2, replays, forgeries. */
+  recordsRejected: number;
+  recordsRejectedByReason: DtlsStats['recordsRejectedByReason'];
   /** The CoAP routes' counters; absent while no route is installed. */
   coap?: CoapRouterStatus;
   /** Answers node-coap keeps to replay to retransmissions (all sessions), the bound on them, and those evicted. */
@@ -215,6 +218,8 @@ export class SensorEndpoint {
       handshakesResumed: stats.handshakesResumed,
       handshakesFailed: stats.handshakesFailed,
       datagramsMalformed: stats.datagramsMalformed,
+      recordsRejected: stats.recordsRejected,
+      recordsRejectedByReason: stats.recordsRejectedByReason,
       ...(this.#router ? { coap: this.#router.status() } : {}),
       answerCache: this.#answers.status(this.#coap.servers()),
       ...(this.#deadlines ? { deadlines: this.#deadlines.status() } : {}),
