@@ -247,6 +247,8 @@ function upstreamSchema() {
           refuse_max_age_s: z.number().int().min(1).max(3600).default(30),
           commit_interval_ms: z.number().int().min(0).max(1000).default(5),
           commit_batch: z.number().int().min(1).max(100_000).default(256),
+          // The most of max_rows and max_bytes one sensor may hold, so one cannot deny the others.
+          per_sensor_share: z.number().gt(0).max(1).default(0.1),
         })
         .prefault({}),
     })

@@ -10,6 +10,7 @@ export {
   OutboxError,
   type OutboxErrorCode,
   type OutboxMessage,
+  type OutboxRefusal,
   type OutboxRow,
   type OutboxSettings,
   type OutboxStats,

@@ -24,6 +24,7 @@ const SETTINGS: OutboxSettings = {
   refuse_max_age_s: 30,
   commit_interval_ms: 5,
   commit_batch: 256,
+  per_sensor_share: 1,
 };
 
 const CHILD = `

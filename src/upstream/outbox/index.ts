@@ -3,6 +3,7 @@ export { OutboxError, type OutboxErrorCode } from './outbox-error.js';
 export type {
   OutboxAccepted,
   OutboxMessage,
+  OutboxRefusal,
   OutboxRow,
   OutboxSettings,
   OutboxStats,

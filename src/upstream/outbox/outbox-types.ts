@@ -1,4 +1,5 @@
 import type { Config } from '../../config/index.js';
+import type { OutboxFull } from '../../downstream/index.js';
 
 /** [upstream.outbox] of the config file. */
 export type OutboxSettings = Config['upstream']['outbox'];
@@ -37,6 +38,14 @@ export interface OutboxAccepted {
   id: number;
 }
 
+/**
+ * enqueue()'s refusal under "refuse" (the sink's OutboxFull → 5.03 + Max-Age), with why: the outbox
+ * is full, or this sensor holds its share of it already (the other sensors' messages are still taken).
+ */
+export interface OutboxRefusal extends OutboxFull {
+  reason: 'outbox-full' | 'sensor-share';
+}
+
 export interface OutboxStats {
   /** Rows in the table (committed), and their bytes. */
   rows: number;
@@ -54,6 +63,14 @@ export interface OutboxStats {
   removed: number;
   /** Oldest rows deleted to make room ("drop-oldest"). */
   dropped: number;
-  /** Messages turned away because the outbox was full ("refuse"). */
+  /** Messages turned away because the outbox was full or their sensor over its share ("refuse"). */
   refused: number;
+  /** The part of max_rows and max_bytes one sensor may hold. */
+  perSensorShare: number;
+  /** Sensors with messages in the outbox. */
+  sensors: number;
+  /** Of `refused`, those of a sensor over its share. */
+  refusedOverShare: number;
+  /** Of `dropped`, rows a sensor over its share dropped of its own ("drop-oldest"). */
+  droppedOverShare: number;
 }

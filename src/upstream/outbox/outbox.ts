@@ -1,13 +1,14 @@
-import type { OutboxFull } from '../../downstream/index.js';
 import type { Store } from '../../store/index.js';
 import { OutboxError } from './outbox-error.js';
 import type {
   OutboxAccepted,
   OutboxMessage,
+  OutboxRefusal,
   OutboxRow,
   OutboxSettings,
   OutboxStats,
 } from './outbox-types.js';
+import { SensorShares } from './sensor-shares.js';
 
 interface Waiting {
   message: OutboxMessage;
@@ -17,6 +18,12 @@ interface Waiting {
   createdAt: number;
   resolve(answer: OutboxAccepted): void;
   reject(error: Error): void;
+}
+
+/** A row the counts know about: its bytes and whose it is. */
+interface Counted {
+  bytes: number;
+  sensorId: string;
 }
 
 /** What one group commit did. */
@@ -33,6 +40,8 @@ interface WriteOutcome {
   restoredBytes: number;
   dropped: number;
   droppedBytes: number;
+  /** Of those, rows dropped by a sensor over its share (its own oldest). */
+  droppedOverShare: number;
 }
 
 interface StoredRow {
@@ -60,8 +69,13 @@ const DRAIN_WINDOW_MS = 10_000;
 
 const INSERT =
   'INSERT INTO upstream_outbox (sensor_id, topic, payload, content_format, properties, bytes, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)';
-const DELETE_ONE = 'DELETE FROM upstream_outbox WHERE id = ? RETURNING bytes';
-const OLDEST = 'SELECT id, bytes FROM upstream_outbox WHERE id > ? ORDER BY id LIMIT ?';
+const DELETE_ONE = 'DELETE FROM upstream_outbox WHERE id = ? RETURNING bytes, sensor_id';
+const OLDEST = 'SELECT id, bytes, sensor_id FROM upstream_outbox WHERE id > ? ORDER BY id LIMIT ?';
+const OLDEST_OF_SENSOR =
+  'SELECT id, bytes FROM upstream_outbox WHERE sensor_id = ? AND id > ? ORDER BY id LIMIT ?';
+const DELETE_IDS = 'DELETE FROM upstream_outbox WHERE id IN (SELECT value FROM json_each(?))';
+const PER_SENSOR =
+  'SELECT sensor_id, count(*) AS rows, coalesce(sum(bytes), 0) AS bytes FROM upstream_outbox GROUP BY sensor_id';
 const DELETE_UP_TO = 'DELETE FROM upstream_outbox WHERE id <= ?';
 const PEEK =
   'SELECT id, sensor_id, topic, payload, content_format, properties, bytes, created_at FROM upstream_outbox WHERE id > ? ORDER BY id LIMIT ?';
@@ -81,6 +95,11 @@ const TOTALS = 'SELECT count(*) AS rows, coalesce(sum(bytes), 0) AS bytes FROM u
  *
  * Row and byte counts are kept in memory (read back at open) so bounds cost no query. When full,
  * "refuse" answers OutboxFull with a retry hint and "drop-oldest" deletes the oldest rows, counted.
+ *
+ * Fairness: no sensor may hold more than per_sensor_share of max_rows and max_bytes (SensorShares),
+ * so one sensor cannot fill the outbox and deny the others. A sensor over its share is refused
+ * ("refuse", reason "sensor-share") or makes room by dropping its own oldest rows ("drop-oldest");
+ * the others are not affected until the outbox as a whole is full.
  */
 export class Outbox {
   readonly #store: Store;
@@ -94,9 +113,11 @@ export class Outbox {
    * Acknowledged ids whose rows are deleted at the next commit (and hidden from peek() until then),
    * with the bytes already taken off the counts (undefined: not known until the delete).
    */
-  #removals = new Map<number, number | undefined>();
-  /** The bytes of rows peek() returned, so that remove() can update the counts at once. */
-  #handedOut = new Map<number, number>();
+  #removals = new Map<number, Counted | undefined>();
+  /** The rows peek() returned, so that remove() can update the counts at once. */
+  #handedOut = new Map<number, Counted>();
+  /** Rows and bytes per sensor (committed and waiting), against per_sensor_share. */
+  readonly #shares: SensorShares;
   /** Cancels the scheduled commit, when one is. */
   #cancelCommit: (() => void) | undefined;
   /** When the scheduled commit is due (clock ms). */
@@ -107,6 +128,8 @@ export class Outbox {
   #removed = 0;
   #dropped = 0;
   #refused = 0;
+  #refusedOverShare = 0;
+  #droppedOverShare = 0;
   #drained: { at: number; rows: number }[] = [];
 
   private constructor(store: Store, settings: OutboxSettings, clock: () => number) {
@@ -116,6 +139,8 @@ export class Outbox {
     const totals = store.prepare<[], { rows: number; bytes: number }>(TOTALS).get();
     this.#rows = totals?.rows ?? 0;
     this.#bytes = totals?.bytes ?? 0;
+    this.#shares = new SensorShares(settings);
+    this.#recountShares();
   }
 
   /** The outbox in `store` (migration 4), with its counts read back from the table. */
@@ -124,11 +149,11 @@ export class Outbox {
   }
 
   /**
-   * Resolves with the message's id once it is committed, or at once with OutboxFull when the outbox
-   * is full under "refuse". Rejects with OutboxError when it is closed, when the message alone is
+   * Resolves with the message's id once it is committed, or at once with OutboxRefusal when the
+   * outbox is full, or the sensor over its share, under "refuse". Rejects with OutboxError when it is closed, when the message alone is
    * larger than max_bytes, or when the database write failed.
    */
-  enqueue(message: OutboxMessage): Promise<OutboxAccepted | OutboxFull> {
+  enqueue(message: OutboxMessage): Promise<OutboxAccepted | OutboxRefusal> {
     if (this.#closed)
       return Promise.reject(
         new OutboxError('EGW_OUTBOX_CLOSED', 'the upstream outbox is closed', {
@@ -154,7 +179,19 @@ export class Outbox {
         this.#refused++;
         return Promise.resolve({
           full: true,
+          reason: 'outbox-full',
           retryAfterSeconds: this.#retryAfterSeconds(overRows, overBytes),
+        });
+      }
+      // Room in the outbox, but not for this sensor: the others' messages are still taken.
+      const share = this.#shares.over(message.sensorId, bytes);
+      if (share.rows > 0 || share.bytes > 0) {
+        this.#refused++;
+        this.#refusedOverShare++;
+        return Promise.resolve({
+          full: true,
+          reason: 'sensor-share',
+          retryAfterSeconds: this.#retryAfterSeconds(share.rows, share.bytes),
         });
       }
     }
@@ -169,6 +206,7 @@ export class Outbox {
         reject,
       });
       this.#waitingBytes += bytes;
+      this.#shares.add(message.sensorId, 1, bytes);
       if (this.#waiting.length >= settings.commit_batch) this.flush();
       else this.#schedule(settings.commit_interval_ms);
     });
@@ -192,7 +230,7 @@ export class Outbox {
         cursor = row.id;
         if (this.#removals.has(row.id)) continue;
         rows.push(rowOf(row));
-        this.#handedOut.set(row.id, row.bytes);
+        this.#handedOut.set(row.id, { bytes: row.bytes, sensorId: row.sensor_id });
       }
       if (batch.length < wanted) break;
     }
@@ -206,13 +244,14 @@ export class Outbox {
   remove(ids: Iterable<number>): void {
     for (const id of ids) {
       if (this.#removals.has(id)) continue;
-      const bytes = this.#handedOut.get(id);
-      if (bytes !== undefined) {
+      const counted = this.#handedOut.get(id);
+      if (counted !== undefined) {
         this.#handedOut.delete(id);
         this.#rows--;
-        this.#bytes -= bytes;
+        this.#bytes -= counted.bytes;
+        this.#shares.add(counted.sensorId, -1, -counted.bytes);
       }
-      this.#removals.set(id, bytes);
+      this.#removals.set(id, counted);
     }
     if (this.#removals.size >= REMOVAL_BATCH) this.flush();
     else if (this.#removals.size > 0)
@@ -235,7 +274,8 @@ export class Outbox {
       outcome = this.#store.transaction(() => this.#write(waiting, waitingBytes, removals));
     } catch (cause) {
       // Nothing of it happened: the removals are tried again, the callers hear why.
-      for (const [id, bytes] of removals) this.#removals.set(id, bytes);
+      for (const [id, counted] of removals) this.#removals.set(id, counted);
+      this.#recountShares();
       const error = new OutboxError(
         'EGW_OUTBOX_WRITE_FAILED',
         `cannot write ${waiting.length} message(s) to the upstream outbox in ${this.#store.path}: ${(cause as Error).message}`,
@@ -250,6 +290,7 @@ export class Outbox {
     this.#bytes += waitingBytes - outcome.uncountedBytes + outcome.restoredBytes - outcome.droppedBytes;
     this.#removed += outcome.removed;
     this.#dropped += outcome.dropped;
+    this.#droppedOverShare += outcome.droppedOverShare;
     if (outcome.removed > 0) this.#noteDrained(outcome.removed);
     for (const [index, entry] of waiting.entries())
       entry.resolve({ full: false, id: outcome.ids[index] as number });
@@ -268,6 +309,10 @@ export class Outbox {
       removed: this.#removed,
       dropped: this.#dropped,
       refused: this.#refused,
+      perSensorShare: this.#settings.per_sensor_share,
+      sensors: this.#shares.sensors,
+      refusedOverShare: this.#refusedOverShare,
+      droppedOverShare: this.#droppedOverShare,
     };
   }
 
@@ -296,23 +341,25 @@ export class Outbox {
     }
   }
 
-  #write(waiting: Waiting[], waitingBytes: number, removals: [number, number | undefined][]): WriteOutcome {
+  #write(waiting: Waiting[], waitingBytes: number, removals: [number, Counted | undefined][]): WriteOutcome {
     const ids: number[] = [];
     let removed = 0;
     let uncountedRows = 0;
     let uncountedBytes = 0;
     let restoredRows = 0;
     let restoredBytes = 0;
-    const deleteOne = this.#store.prepare<[number], { bytes: number }>(DELETE_ONE);
+    const deleteOne = this.#store.prepare<[number], { bytes: number; sensor_id: string }>(DELETE_ONE);
     for (const [id, counted] of removals) {
       const row = deleteOne.get(id);
       if (row) removed++;
       if (row && counted === undefined) {
         uncountedRows++;
         uncountedBytes += row.bytes;
+        this.#shares.add(row.sensor_id, -1, -row.bytes);
       } else if (!row && counted !== undefined) {
         restoredRows++;
-        restoredBytes += counted;
+        restoredBytes += counted.bytes;
+        this.#shares.add(counted.sensorId, 1, counted.bytes);
       }
       // No row and not counted: dropped before its PUBACK came (drop-oldest), or unknown.
     }
@@ -330,13 +377,24 @@ export class Outbox {
       );
       ids.push(Number(result.lastInsertRowid));
     }
-    const { dropped, droppedBytes } =
-      this.#settings.when_full === 'drop-oldest'
-        ? this.#dropOldest(
-            this.#rows + waiting.length - uncountedRows + restoredRows,
-            this.#bytes + waitingBytes - uncountedBytes + restoredBytes,
-          )
-        : { dropped: 0, droppedBytes: 0 };
+    let dropped = 0;
+    let droppedBytes = 0;
+    let droppedOverShare = 0;
+    if (this.#settings.when_full === 'drop-oldest') {
+      // A sensor over its share makes room from its own rows, before anyone's oldest go.
+      for (const sensorId of new Set(waiting.map((entry) => entry.message.sensorId))) {
+        const own = this.#dropOwnOldest(sensorId);
+        droppedOverShare += own.dropped;
+        dropped += own.dropped;
+        droppedBytes += own.droppedBytes;
+      }
+      const oldest = this.#dropOldest(
+        this.#rows + waiting.length - uncountedRows + restoredRows - dropped,
+        this.#bytes + waitingBytes - uncountedBytes + restoredBytes - droppedBytes,
+      );
+      dropped += oldest.dropped;
+      droppedBytes += oldest.droppedBytes;
+    }
     return {
       ids,
       removed,
@@ -346,7 +404,49 @@ export class Outbox {
       restoredBytes,
       dropped,
       droppedBytes,
+      droppedOverShare,
     };
+  }
+
+  /**
+   * The shares as the table holds them, less the removals already taken off the counts: after a
+   * commit that failed (its changes to the shares were made inside the rolled-back transaction).
+   */
+  #recountShares(): void {
+    this.#shares.clear();
+    for (const row of this.#store
+      .prepare<[], { sensor_id: string; rows: number; bytes: number }>(PER_SENSOR)
+      .all())
+      this.#shares.add(row.sensor_id, row.rows, row.bytes);
+    for (const counted of this.#removals.values())
+      if (counted) this.#shares.add(counted.sensorId, -1, -counted.bytes);
+  }
+
+  /** Deletes the sensor's oldest rows until it is within its share (inside the commit's transaction). */
+  #dropOwnOldest(sensorId: string): { dropped: number; droppedBytes: number } {
+    let over = this.#shares.over(sensorId, 0, 0);
+    if (over.rows <= 0 && over.bytes <= 0) return { dropped: 0, droppedBytes: 0 };
+    const oldest = this.#store.prepare<[string, number, number], { id: number; bytes: number }>(
+      OLDEST_OF_SENSOR,
+    );
+    const ids: number[] = [];
+    let droppedBytes = 0;
+    let lastId = 0;
+    while (over.rows > 0 || over.bytes > 0) {
+      const batch = oldest.all(sensorId, lastId, 256);
+      if (batch.length === 0) break;
+      for (const row of batch) {
+        if (over.rows <= 0 && over.bytes <= 0) break;
+        ids.push(row.id);
+        droppedBytes += row.bytes;
+        lastId = row.id;
+        this.#shares.add(sensorId, -1, -row.bytes);
+        this.#handedOut.delete(row.id);
+        over = this.#shares.over(sensorId, 0, 0);
+      }
+    }
+    if (ids.length > 0) this.#store.prepare<[string]>(DELETE_IDS).run(JSON.stringify(ids));
+    return { dropped: ids.length, droppedBytes };
   }
 
   /** Deletes the oldest rows until `rows` and `bytes` are within bounds (inside the commit's transaction). */
@@ -355,7 +455,9 @@ export class Outbox {
     let dropped = 0;
     let droppedBytes = 0;
     let lastId = 0;
-    const oldest = this.#store.prepare<[number, number], { id: number; bytes: number }>(OLDEST);
+    const oldest = this.#store.prepare<[number, number], { id: number; bytes: number; sensor_id: string }>(
+      OLDEST,
+    );
     while (rows - dropped > maxRows || bytes - droppedBytes > maxBytes) {
       const batch = oldest.all(lastId, 256);
       if (batch.length === 0) break;
@@ -364,6 +466,7 @@ export class Outbox {
         dropped++;
         droppedBytes += row.bytes;
         lastId = row.id;
+        this.#shares.add(row.sensor_id, -1, -row.bytes);
       }
     }
     if (dropped > 0) {

@@ -19,6 +19,8 @@ const DEFAULTS: OutboxSettings = {
   refuse_max_age_s: 30,
   commit_interval_ms: 5,
   commit_batch: 256,
+  // One sensor may fill the outbox in these tests unless they say otherwise.
+  per_sensor_share: 1,
 };
 
 const dirs: string[] = [];
@@ -155,8 +157,8 @@ describe('Outbox bounds', () => {
     const answers = await Promise.all(Array.from({ length: 7 }, (_, n) => outbox.enqueue(message('s1', n))));
     expect(answers.filter((answer) => !answer.full)).toHaveLength(5);
     expect(answers.slice(5)).toEqual([
-      { full: true, retryAfterSeconds: 17 },
-      { full: true, retryAfterSeconds: 17 },
+      { full: true, reason: 'outbox-full', retryAfterSeconds: 17 },
+      { full: true, reason: 'outbox-full', retryAfterSeconds: 17 },
     ]);
     expect(outbox.stats()).toMatchObject({ rows: 5, refused: 2, dropped: 0 });
   });
@@ -226,6 +228,80 @@ describe('Outbox bounds', () => {
     expect(error).toBeInstanceOf(OutboxError);
     expect(error).toMatchObject({ code: 'EGW_OUTBOX_MESSAGE_TOO_LARGE' });
     expect((error as OutboxError).hint).toContain('max_bytes');
+  });
+});
+
+describe('Outbox per-sensor share', () => {
+  const accepted = (answers: unknown[]) =>
+    answers.filter((answer) => !(answer as { full: boolean }).full).length;
+
+  it('refuse: a sensor flooding stops at its share; another sensor’s messages are still accepted', async () => {
+    // 10 rows, 30 % each: a sensor may hold 3.
+    const outbox = Outbox.open(freshStore(), { ...DEFAULTS, max_rows: 10, per_sensor_share: 0.3 });
+    const flood = await Promise.all(Array.from({ length: 12 }, (_, n) => outbox.enqueue(message('s1', n))));
+    expect(accepted(flood)).toBe(3);
+    expect(flood.slice(3)).toEqual(
+      Array.from({ length: 9 }, () => ({ full: true, reason: 'sensor-share', retryAfterSeconds: 30 })),
+    );
+    const other = await Promise.all(Array.from({ length: 3 }, (_, n) => outbox.enqueue(message('s2', n))));
+    expect(accepted(other)).toBe(3);
+    expect(outbox.stats()).toMatchObject({
+      rows: 6,
+      sensors: 2,
+      perSensorShare: 0.3,
+      refused: 9,
+      refusedOverShare: 9,
+    });
+  });
+
+  it('refuse: by bytes as well as rows, and what the broker took is room again for that sensor', async () => {
+    const one = bytesOf(message('s1', 0, 400));
+    // A quarter of 8 messages' bytes: 2 of them per sensor (rows are no limit here).
+    const outbox = Outbox.open(freshStore(), { ...DEFAULTS, max_bytes: 8 * one, per_sensor_share: 0.25 });
+    const flood = await Promise.all(
+      Array.from({ length: 4 }, (_, n) => outbox.enqueue(message('s1', n, 400))),
+    );
+    expect(accepted(flood)).toBe(2);
+    expect(flood[2]).toMatchObject({ full: true, reason: 'sensor-share' });
+    expect(await outbox.enqueue(message('s2', 0, 400))).toMatchObject({ full: false });
+    outbox.remove(outbox.peek(1).map((row) => row.id)); // s1's oldest was published
+    expect(await outbox.enqueue(message('s1', 4, 400))).toMatchObject({ full: false });
+    expect(await outbox.enqueue(message('s1', 5, 400))).toMatchObject({ full: true, reason: 'sensor-share' });
+  });
+
+  it('the shares are read back when the outbox is opened again', async () => {
+    const store = freshStore();
+    const path = store.path;
+    const settings = { ...DEFAULTS, max_rows: 10, per_sensor_share: 0.2 };
+    const outbox = Outbox.open(store, settings);
+    await Promise.all([0, 1].map((n) => outbox.enqueue(message('s1', n))));
+    outbox.close();
+    store.close();
+    const reopened = Outbox.open(openStore(path), settings);
+    expect(reopened.stats()).toMatchObject({ rows: 2, sensors: 1 });
+    expect(await reopened.enqueue(message('s1', 2))).toMatchObject({ full: true, reason: 'sensor-share' });
+    expect(await reopened.enqueue(message('s2', 0))).toMatchObject({ full: false });
+  });
+
+  it('drop-oldest: a sensor over its share drops its own oldest rows, not the other sensors’', async () => {
+    const outbox = Outbox.open(freshStore(), {
+      ...DEFAULTS,
+      max_rows: 10,
+      per_sensor_share: 0.3,
+      when_full: 'drop-oldest',
+    });
+    await Promise.all(Array.from({ length: 2 }, (_, n) => outbox.enqueue(message('s2', n))));
+    const flood = (await Promise.all(
+      Array.from({ length: 8 }, (_, n) => outbox.enqueue(message('s1', n))),
+    )) as OutboxAccepted[];
+    const kept = outbox.peek(20);
+    expect(kept.filter((row) => row.sensorId === 's2')).toHaveLength(2);
+    // s1 keeps its 3 newest.
+    expect(kept.filter((row) => row.sensorId === 's1').map((row) => row.id)).toEqual(
+      flood.slice(5).map((answer) => answer.id),
+    );
+    expect(outbox.stats()).toMatchObject({ rows: 5, dropped: 5, droppedOverShare: 5, refused: 0 });
+    expect(outbox.stats().bytes).toBe(kept.reduce((sum, row) => sum + row.bytes, 0));
   });
 });
 
