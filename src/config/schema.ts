@@ -251,6 +251,31 @@ function upstreamSchema() {
           per_sensor_share: z.number().gt(0).max(1).default(0.1),
         })
         .prefault({}),
+      commands: z
+        .strictObject({
+          // Larger commands are refused at ingress (reported upstream). Those larger than one block
+          // at downstream.dtls.mtu go to the sensor block-wise (Block2); the default is the bound of
+          // a block-wise body the endpoint takes (downstream.coap.max_payload_bytes' default).
+          max_bytes: z
+            .number()
+            .int()
+            .min(16)
+            .max(16 * 1024 * 1024)
+            .default(64 * 1024),
+          // A publisher's message expiry interval is cut to this (none: downstream.coap.command_ttl_s).
+          max_expiry_s: z.number().int().min(1).max(2_592_000).default(86_400),
+          // Registrations of the sensor that began with the command at the head of its queue and
+          // ended without delivering it: then it is given up, so it holds no command behind it.
+          max_attempts: z.number().int().min(1).max(1000).default(5),
+          // Where a refused or given-up command is reported when it carried no MQTT 5 response topic.
+          refusals_topic: z
+            .string()
+            .refine((value) => value === '' || (value.includes('{sensorId}') && !/[+#]/.test(value)), {
+              message: 'a topic containing {sensorId} and no wildcards, or "" for none',
+            })
+            .default('devices/{sensorId}/commands/refused'),
+        })
+        .prefault({}),
     })
     .prefault({});
 }

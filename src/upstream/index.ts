@@ -3,6 +3,8 @@
  * the CoAP proxy), its SQLite outbox and its command inbox.
  */
 export { CommandInbox, type CommandInboxStats } from './command-inbox.js';
+export type { CommandIngressStats } from './command-ingress.js';
+export type { CommandRefusal, CommandRefusalReason } from './command-refusals.js';
 export { contentFormatOf, contentTypeOf } from './content-format.js';
 export {
   Outbox,

@@ -27,6 +27,12 @@ export interface PublisherOptions {
 const HELD_MAX = 4096;
 
 /**
+ * An outbox row's property that is the MQTT 5 Correlation Data (hex) of its PUBLISH, not a user
+ * property: a command refusal answering a request (command-refusals.ts).
+ */
+export const CORRELATION_DATA_PROPERTY = 'mqtt:correlation-data';
+
+/**
  * Drains the outbox to the broker: QoS 1, oldest first, a window of messages in flight on one
  * connection (ours, capped by the broker's Receive Maximum), a row deleted only on its PUBACK.
  *
@@ -133,6 +139,7 @@ export class OutboxPublisher {
   #send(session: UpstreamSession, row: OutboxRow): void {
     this.#inFlight.set(row.id, row.sensorId);
     this.#busy.add(row.sensorId);
+    const { [CORRELATION_DATA_PROPERTY]: correlationData, ...userProperties } = row.properties;
     session.client.publish(
       row.topic,
       row.payload,
@@ -140,7 +147,8 @@ export class OutboxPublisher {
         qos: 1,
         properties: {
           contentType: contentTypeOf(row.contentFormat),
-          userProperties: { ...row.properties, 'gateway-id': session.gatewayId },
+          userProperties: { ...userProperties, 'gateway-id': session.gatewayId },
+          ...(correlationData === undefined ? {} : { correlationData: Buffer.from(correlationData, 'hex') }),
         },
       },
       (error) => this.#onPublished(session, row, error),

@@ -3,6 +3,8 @@ import type { CommandMessage } from '../downstream/index.js';
 import type { Store } from '../store/index.js';
 import type { TlsCredentialOptions } from '../tls/index.js';
 import type { CommandInboxStats } from './command-inbox.js';
+import type { CommandIngressStats } from './command-ingress.js';
+import type { CommandRefusal } from './command-refusals.js';
 import type { OutboxStats } from './outbox/index.js';
 import type { UpstreamError } from './upstream-error.js';
 
@@ -23,7 +25,7 @@ export interface UpstreamLog {
 }
 
 export interface UpstreamClientOptions {
-  /** [upstream] and downstream.coap.command_ttl_s are used. */
+  /** [upstream] (with [upstream.commands]) and downstream.coap.command_ttl_s are used. */
   config: Pick<Config, 'upstream' | 'downstream'>;
   /** The state database (migration 4: upstream_outbox, downstream_commands); owned by the caller. */
   store: Store;
@@ -66,7 +68,7 @@ export interface UpstreamStatus {
   rejected: number;
   /** Connection attempts after a lost or failed connection. */
   reconnects: number;
-  commands: CommandInboxStats;
+  commands: CommandInboxStats & CommandIngressStats;
   lastError: { code: string; message: string; hint: string | undefined; at: string } | undefined;
 }
 
@@ -81,6 +83,8 @@ export interface UpstreamClientEvents {
   reconnect: [{ attempt: number; delayMs: number }];
   /** A command was stored (before its PUBACK went out). */
   command: [CommandMessage];
+  /** A command was refused at ingress or given up by the inbox; its report goes upstream. */
+  commandRefused: [CommandRefusal];
   /** The broker refused a message for good; it was deleted from the outbox. */
   rejected: [{ id: number; sensorId: string; error: UpstreamError }];
 }

@@ -10,6 +10,7 @@ import { BrokerConnection } from './broker-connection.js';
 import { parseBrokerUrl, readTrustAnchors } from './broker-settings.js';
 import { CommandInbox } from './command-inbox.js';
 import { CommandIngress } from './command-ingress.js';
+import { type CommandRefusal, refusalMessage } from './command-refusals.js';
 import { Outbox } from './outbox/index.js';
 import { OutboxPublisher } from './outbox-publisher.js';
 import { ReconnectBackoff } from './reconnect-backoff.js';
@@ -64,7 +65,17 @@ export class UpstreamClient
     this.#telemetryTopic = settings.telemetry_topic;
     this.#lastError = new LastError(clock);
     this.outbox = Outbox.open(options.store, settings.outbox, { clock });
-    this.commands = new CommandInbox(options.store, { clock });
+    this.commands = new CommandInbox(options.store, {
+      clock,
+      maxAttempts: settings.commands.max_attempts,
+      onAbandoned: (command, attempts) =>
+        void this.#ingress.report({
+          commandId: command.id,
+          sensorId: command.sensorId,
+          reason: 'undeliverable',
+          detail: `command ${command.id} for sensor ${command.sensorId} was not delivered in ${attempts} attempts (registrations of the sensor it headed); it was given up so that the commands behind it go`,
+        }),
+    });
     this.#connection = new BrokerConnection({
       settings,
       host: url.host,
@@ -104,8 +115,10 @@ export class UpstreamClient
     });
     this.#ingress = new CommandIngress({
       commandsTopic: settings.commands_topic,
+      settings: settings.commands,
       commandTtlMs,
       inbox: this.commands,
+      report: (refusal) => this.#reportRefusal(refusal, settings.commands),
       log,
       clock,
       emit,
@@ -154,6 +167,19 @@ export class UpstreamClient
     this.commands.delivered(sensorId, commandId);
   }
 
+  /** Stores a command refusal's report in the outbox; false when there is nowhere to send it or no room. */
+  async #reportRefusal(
+    refusal: CommandRefusal,
+    settings: UpstreamClientOptions['config']['upstream']['commands'],
+  ): Promise<boolean> {
+    const message = refusalMessage(refusal, settings);
+    if (!message) return false;
+    const answer = await this.outbox.enqueue(message);
+    if (answer.full) return false;
+    this.#publisher.wake();
+    return true;
+  }
+
   // ---- connection ----
 
   /**
@@ -188,7 +214,7 @@ export class UpstreamClient
       refused: outbox.refused,
       rejected: this.#publisher.rejected,
       reconnects: connection.reconnects,
-      commands: this.commands.stats(),
+      commands: { ...this.commands.stats(), ...this.#ingress.stats() },
       lastError: this.#lastError.value,
     };
   }

@@ -65,6 +65,10 @@ function config(brokerUrl: string, trustAnchorFile: string, clientId: string) {
       'reconnect_max_ms = 400',
       '[upstream.outbox]',
       'commit_interval_ms = 5',
+      '[upstream.commands]',
+      'max_bytes = 256',
+      'max_expiry_s = 900',
+      'max_attempts = 2',
       '[downstream.coap]',
       'command_ttl_s = 600',
       '',
@@ -143,6 +147,7 @@ beforeAll(async () => {
   // It reconnects by itself (reconnectPeriod) through the outage; its errors are expected then.
   backend.on('error', () => undefined);
   await backend.subscribeAsync('devices/+/telemetry', { qos: 1 });
+  await backend.subscribeAsync(['devices/+/commands/refused', 'backend/responses'], { qos: 1 });
 
   gateway = UpstreamClient.open({
     config: config(broker.url, broker.caFile, 'gw-test'),
@@ -289,6 +294,85 @@ describe('commands: mosquitto → downstream_commands → CommandSource', () => 
     gateway.subscribe('s1', (command) => again.push(command.id))();
     expect(again).toEqual(['c2', 'c3']);
     gateway.off('command', onCommand);
+  });
+});
+
+describe('commands: admission', () => {
+  const publish = (id: string, sensor: string, payload: string, properties: Record<string, unknown> = {}) =>
+    backend.publishAsync(`devices/${sensor}/commands`, payload, {
+      qos: 1,
+      properties: { userProperties: { 'command-id': id }, ...properties },
+    });
+  const refusalFor = (id: string) =>
+    received.find((m) => m.packet.properties?.userProperties?.['command-id'] === id);
+
+  it('caps the publisher’s message expiry at upstream.commands.max_expiry_s', async () => {
+    const stored = next(gateway, 'command');
+    await publish('long-lived', 's6', '{"op":"calibrate"}', { messageExpiryInterval: 7200 });
+    const [command] = (await stored) as [CommandMessage];
+    expect(command.id).toBe('long-lived');
+    expect(command.expiresAt.getTime() - command.receivedAt.getTime()).toBe(900_000);
+    expect(gateway.status().commands.expiryCapped).toBeGreaterThanOrEqual(1);
+  });
+
+  it('refuses a command over max_bytes at ingress, reports why upstream, and the next one still goes', async () => {
+    const big = JSON.stringify({ op: 'firmware', blob: 'x'.repeat(400) });
+    await publish('too-big', 's7', big, {
+      responseTopic: 'backend/responses',
+      correlationData: Buffer.from('c0ffee', 'hex'),
+    });
+    await publish('too-big-2', 's7', big);
+    await publish('small', 's7', '{"op":"reboot"}');
+    await until('both refusals at the backend', () =>
+      Boolean(refusalFor('too-big') && refusalFor('too-big-2')),
+    );
+    // With a response topic: answered there, with the request's correlation data (MQTT 5 request/response).
+    const answered = refusalFor('too-big');
+    expect(answered?.topic).toBe('backend/responses');
+    expect(answered?.packet.properties?.correlationData?.toString('hex')).toBe('c0ffee');
+    expect(answered?.packet.properties?.userProperties).toMatchObject({
+      'command-id': 'too-big',
+      'sensor-id': 's7',
+      refused: 'too-large',
+      'gateway-id': 'device-0A01',
+    });
+    expect(answered?.packet.properties?.userProperties).not.toHaveProperty('mqtt:correlation-data');
+    expect(JSON.parse(answered?.payload ?? '{}')).toMatchObject({
+      commandId: 'too-big',
+      sensorId: 's7',
+      refused: 'too-large',
+    });
+    expect(JSON.parse(answered?.payload ?? '{}').detail).toContain('upstream.commands.max_bytes (256)');
+    // Without one: on upstream.commands.refusals_topic.
+    expect(refusalFor('too-big-2')?.topic).toBe('devices/s7/commands/refused');
+    await until('the small command stored', () => gateway.commands.pending('s7').length === 1);
+    const got: string[] = [];
+    gateway.subscribe('s7', (command) => got.push(command.id))();
+    expect(got).toEqual(['small']);
+    expect(gateway.status().commands.refusedTooLarge).toBe(2);
+  });
+
+  it('gives up a command the sensor never takes after max_attempts registrations; the one behind it goes', async () => {
+    const stored: string[] = [];
+    const onCommand = (command: CommandMessage) => stored.push(command.id);
+    gateway.on('command', onCommand);
+    await publish('stuck', 's8', '{"op":"unknown-to-the-sensor"}');
+    await publish('behind', 's8', '{"op":"reboot"}');
+    await until('both stored', () => stored.length === 2);
+    gateway.off('command', onCommand);
+    // Each registration starts with "stuck" and ends without the sensor acknowledging it.
+    const heads: (string | undefined)[] = [];
+    for (let registration = 0; registration < 3; registration++) {
+      const got: string[] = [];
+      gateway.subscribe('s8', (command) => got.push(command.id))();
+      heads.push(got[0]);
+    }
+    expect(heads).toEqual(['stuck', 'stuck', 'behind']);
+    await until('the give-up reported upstream', () => Boolean(refusalFor('stuck')));
+    const report = refusalFor('stuck');
+    expect(report?.topic).toBe('devices/s8/commands/refused');
+    expect(JSON.parse(report?.payload ?? '{}')).toMatchObject({ refused: 'undeliverable', sensorId: 's8' });
+    expect(gateway.status().commands.abandoned).toBe(1);
   });
 });
 
