@@ -1,53 +1,64 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { ClientHelloFields } from './client-hello.js';
 
 /**
- * The key of the stateless cookie exchange (RFC 6347 §4.2.1): cookie = HMAC-SHA256(secret, peer).
+ * The stateless cookie of the DTLS cookie exchange (RFC 6347 §4.2.1):
+ *   cookie = HMAC-SHA256(secret, time slot | family|address|port | client_version | random |
+ *                        session_id | cipher_suites | compression_methods)
  *
- * Why rotate: a cookie proves the client can receive at its address, nothing more; a secret that never
- * changes lets a captured cookie be replayed forever. Cookies made with the previous secret stay valid
- * so a handshake that straddles a rotation still completes.
+ * Why these inputs: a cookie proves the client receives at its address; binding it to the ClientHello
+ * parameters the client must repeat (§4.2.1) and to a short time slot makes a captured cookie useless
+ * for any other ClientHello, and soon for the same one. A cookie is accepted during its own slot and
+ * the next, i.e. for `slotMs` to 2 × `slotMs`: long enough for a client on a lossy link to answer the
+ * HelloVerifyRequest (it retransmits after 1 s, then 2, 4 …), short enough that a replay window stays
+ * small. The secret lives in memory only and is never rotated: the slot is in the MAC.
  */
 export class CookieSecret {
   static readonly COOKIE_LENGTH = 32;
 
-  #current: Buffer;
-  #previous: Buffer | undefined;
-  #timer: NodeJS.Timeout | undefined;
+  readonly #secret: Buffer;
+  readonly #slotMs: number;
+  readonly #now: () => number;
 
-  constructor(initial: Buffer = randomBytes(32)) {
-    this.#current = initial;
+  constructor(slotMs: number, secret: Buffer = randomBytes(32), now: () => number = Date.now) {
+    this.#slotMs = slotMs;
+    this.#secret = secret;
+    this.#now = now;
   }
 
-  /** Rotates every `intervalMs` until stop(); the timer does not keep the process alive. */
-  start(intervalMs: number): void {
-    this.stop();
-    this.#timer = setInterval(() => this.rotate(), intervalMs);
-    this.#timer.unref();
+  /** The cookie for a ClientHello from `peer` (a canonical "family|address|port" string). */
+  cookieFor(peer: string, hello: ClientHelloFields): Buffer {
+    return this.#mac(this.#slot(), peer, hello);
   }
 
-  stop(): void {
-    if (this.#timer) clearInterval(this.#timer);
-    this.#timer = undefined;
-  }
-
-  rotate(next: Buffer = randomBytes(32)): void {
-    this.#previous = this.#current;
-    this.#current = next;
-  }
-
-  /** The cookie for `peer` (a canonical "family|address|port" string). */
-  cookieFor(peer: string): Buffer {
-    return mac(this.#current, peer);
-  }
-
-  /** Whether `cookie` was made for `peer` with the current or the previous secret. */
-  verify(peer: string, cookie: Uint8Array): boolean {
+  /** Whether `hello.cookie` was made for this peer and these parameters in this slot or the previous. */
+  verify(peer: string, hello: ClientHelloFields): boolean {
+    const cookie = hello.cookie;
     if (cookie.length !== CookieSecret.COOKIE_LENGTH) return false;
-    if (timingSafeEqual(mac(this.#current, peer), cookie)) return true;
-    return this.#previous !== undefined && timingSafeEqual(mac(this.#previous, peer), cookie);
+    const slot = this.#slot();
+    if (timingSafeEqual(this.#mac(slot, peer, hello), cookie)) return true;
+    return timingSafeEqual(this.#mac(slot - 1, peer, hello), cookie);
   }
-}
 
-function mac(secret: Buffer, peer: string): Buffer {
-  return createHmac('sha256', secret).update(peer).digest();
+  #slot(): number {
+    return Math.floor(this.#now() / this.#slotMs);
+  }
+
+  #mac(slot: number, peer: string, hello: ClientHelloFields): Buffer {
+    const fixed = Buffer.alloc(8 + 2 + 1 + 2 + 1);
+    fixed.writeBigUInt64BE(BigInt(slot), 0);
+    fixed.writeUInt16BE(hello.clientVersion, 8);
+    // Lengths keep the variable fields apart (no two field splits give the same MAC input).
+    fixed[10] = hello.sessionId.length;
+    fixed.writeUInt16BE(hello.cipherSuites.length, 11);
+    fixed[13] = hello.compressionMethods.length;
+    return createHmac('sha256', this.#secret)
+      .update(fixed)
+      .update(hello.random)
+      .update(hello.sessionId)
+      .update(hello.cipherSuites)
+      .update(hello.compressionMethods)
+      .update(peer)
+      .digest();
+  }
 }

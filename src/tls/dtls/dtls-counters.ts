@@ -9,7 +9,7 @@ export interface DtlsStats {
   sessionsEstablished: number;
   /** Established sessions whose records JS protects (their OpenSSL connection state is freed). */
   sessionsOnJsRecordLayer: number;
-  /** Source addresses the rate limiter tracks now (bounded). */
+  /** Sources (IPv4 addresses, IPv6 prefixes) the signature budget tracks now (bounded). */
   rateLimiterAddresses: number;
   datagramsReceived: number;
   datagramsSent: number;
@@ -22,12 +22,25 @@ export interface DtlsStats {
   sendErrors: number;
   /** Datagrams whose processing threw (a bug, or OpenSSL out of memory): dropped, others unaffected. */
   processingErrors: number;
+  /** Initial ClientHellos (with or without a cookie). */
   clientHellos: number;
+  /** HelloVerifyRequests sent: the whole cost of a cookie-less ClientHello (no budget is spent). */
   cookiesSent: number;
+  /** Cookies refused: forged, expired, or made for another address, port or ClientHello. */
   cookiesInvalid: number;
+  /** Valid cookies in a copy of the ClientHello that made the live session there: dropped. */
+  cookiesReplayed: number;
   /** HelloVerifyRequests not sent because they were larger than the ClientHello (anti-amplification). */
   amplificationDropped: number;
+  /** Cookie-verified ClientHellos refused by the signature budget (per source or global, below). */
   handshakesRateLimited: number;
+  signaturesRefusedPerAddress: number;
+  signaturesRefusedGlobal: number;
+  /** Full handshakes that signed a ServerKeyExchange with the server key. */
+  signatures: number;
+  /** Cookie-verified ClientHellos refused because too many handshakes were half-open. */
+  halfOpenRefusedPerAddress: number;
+  halfOpenRefusedGlobal: number;
   handshakesStarted: number;
   handshakesCompleted: number;
   handshakesResumed: number;
@@ -97,8 +110,14 @@ export class DtlsCounters {
       clientHellos: value('clientHellos'),
       cookiesSent: value('cookiesSent'),
       cookiesInvalid: value('cookiesInvalid'),
+      cookiesReplayed: value('cookiesReplayed'),
       amplificationDropped: value('amplificationDropped'),
       handshakesRateLimited: value('handshakesRateLimited'),
+      signaturesRefusedPerAddress: value('signaturesRefusedPerAddress'),
+      signaturesRefusedGlobal: value('signaturesRefusedGlobal'),
+      signatures: value('signatures'),
+      halfOpenRefusedPerAddress: value('halfOpenRefusedPerAddress'),
+      halfOpenRefusedGlobal: value('halfOpenRefusedGlobal'),
       handshakesStarted: value('handshakesStarted'),
       handshakesCompleted: value('handshakesCompleted'),
       handshakesResumed: value('handshakesResumed'),

@@ -15,16 +15,17 @@ import { DTLS_CONST, libsslDtls, registerCallback } from '../../native/openssl/l
 import { derFromX509, dersFromX509Stack, x509FromDer } from '../openssl-objects.js';
 import { applySecurityPolicy, type SecurityPolicy } from '../security-policy.js';
 import { TlsError } from '../tls-error.js';
-import { CookieSecret } from './cookie-secret.js';
 import type { ResolvedDtlsServerOptions } from './dtls-server-options.js';
 import { HandshakeFailure } from './handshake-failure.js';
 import { PeerIdentity } from './peer-identity.js';
 
 /** What the shared SSL_CTX's callbacks need to know from, and tell to, the server. */
 export interface DtlsContextEvents {
-  /** The canonical peer string ("family|address|port") the SSL object is talking to. */
-  peerOf(ssl: bigint): string | undefined;
-  cookieRejected(): void;
+  /**
+   * The cookie the server already verified in JS for the ClientHello the listener SSL is reading now
+   * (DTLSv1_listen asks again through the callback); undefined for any other SSL.
+   */
+  verifiedCookie(ssl: bigint): Buffer | undefined;
   /** OpenSSL and the trust hook accepted the chain (DER, leaf first, to the anchor). */
   chainVerified(ssl: bigint, chain: Uint8Array[], subject: string, attributes: unknown): void;
   chainRejected(ssl: bigint, failure: HandshakeFailure): void;
@@ -41,7 +42,6 @@ export interface DtlsContextEvents {
  */
 export class DtlsServerContext {
   readonly ctx: Pointer;
-  readonly cookies = new CookieSecret();
   /** Security level and the CCM_8 suites admitted below it (see security-policy.ts). */
   security: SecurityPolicy = { level: 0, admittedCcm8: [] };
   readonly #options: ResolvedDtlsServerOptions;
@@ -85,7 +85,6 @@ export class DtlsServerContext {
       this.free();
       throw error;
     }
-    this.cookies.start(options.cookieRotationMs);
   }
 
   /** Applies the verification time (clock floor) to a session's SSL before its handshake runs. */
@@ -109,7 +108,6 @@ export class DtlsServerContext {
   free(): void {
     if (this.#freed) return;
     this.#freed = true;
-    this.cookies.stop();
     if (this.ctx) libssl().SSL_CTX_free(this.ctx);
     for (const callback of this.#callbacks) koffi.unregister(callback);
     this.#callbacks.length = 0;
@@ -203,29 +201,19 @@ export class DtlsServerContext {
 
   // Callbacks run inside SSL calls: they must never throw into C, so each one catches everything.
 
-  #generateCookie(sslPointer: bigint, cookie: bigint, length: bigint): number {
-    try {
-      const peer = this.#events.peerOf(sslPointer);
-      if (peer === undefined) return 0;
-      const value = this.cookies.cookieFor(peer);
-      new Uint8Array(koffi.view(cookie, value.length)).set(value);
-      koffi.encode(length, 'unsigned int', value.length);
-      return 1;
-    } catch {
-      return 0;
-    }
+  /**
+   * Never makes a cookie: HelloVerifyRequests are made in JS (DtlsServer), and DTLSv1_listen only ever
+   * sees ClientHellos whose cookie JS verified. Failing here makes a surprise an error, not an answer.
+   */
+  #generateCookie(_sslPointer: bigint, _cookie: bigint, _length: bigint): number {
+    return 0;
   }
 
   #verifyCookie(sslPointer: bigint, cookie: bigint, length: number): number {
     try {
-      const peer = this.#events.peerOf(sslPointer);
-      if (peer === undefined || length !== CookieSecret.COOKIE_LENGTH) {
-        this.#events.cookieRejected();
-        return 0;
-      }
-      const ok = this.cookies.verify(peer, new Uint8Array(koffi.view(cookie, length)));
-      if (!ok) this.#events.cookieRejected();
-      return ok ? 1 : 0;
+      const verified = this.#events.verifiedCookie(sslPointer);
+      if (verified === undefined || length !== verified.length) return 0;
+      return verified.equals(new Uint8Array(koffi.view(cookie, length))) ? 1 : 0;
     } catch {
       return 0;
     }

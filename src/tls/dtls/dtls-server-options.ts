@@ -59,16 +59,39 @@ export interface DtlsServerOptions {
   maxHandshakeMessageBytes?: number;
   /** Longest client certificate chain accepted (intermediates between leaf and anchor). Default 4. */
   maxChainDepth?: number;
+  /**
+   * How many signatures the server key makes per second (measured by the caller, e.g. from its key
+   * store). It sizes the default signature budget below. Default 1000: a software key signs far more,
+   * but a full handshake costs ~1 ms of CPU besides, so one core does not get much beyond that.
+   */
+  signaturesPerSecond?: number;
+  /**
+   * The signature budget: full handshakes (each signs a ServerKeyExchange with the server key) per
+   * source and for the whole server. Cookie-less ClientHellos and resumed handshakes take nothing.
+   */
   handshakeRate?: {
-    /** Per source IP. Default 10/s, burst 20 (a handshake costs 2 ClientHellos, more on lossy links). */
+    /**
+     * Per source (IPv4 address, IPv6 prefix). Default a quarter of `global`'s rate (at least 0.5/s),
+     * burst its rate rounded up (at least 2): one host never gets more than a quarter of the signer.
+     */
     perAddress?: TokenBucketSettings;
-    /** Whole server. Default 500/s, burst 1000. */
+    /**
+     * Whole server. Default 80 % of signaturesPerSecond (the upstream TLS client signs with the same
+     * key), burst one second's worth.
+     */
     global?: TokenBucketSettings;
-    /** Bound of the per-address table. Default 4096. */
+    /** Bound of the per-source table. Default 4096. */
     maxTrackedAddresses?: number;
+    /** IPv6 sources count per prefix of this length (one host owns a /64). Default 64. */
+    ipv6PrefixLength?: number;
   };
-  /** Cookie secret rotation interval; the previous secret stays valid one more interval. Default 2 min. */
-  cookieRotationMs?: number;
+  /** Handshakes past the cookie exchange but not complete, at most. Defaults 8 per source, 256 in all. */
+  halfOpen?: { perAddress?: number; global?: number };
+  /**
+   * Cookie time slot: a cookie is valid for the rest of its slot and the next one (so 1 to 2 slots).
+   * Default 30 s.
+   */
+  cookieLifetimeMs?: number;
   /** Server-side session cache for abbreviated handshakes; false disables resumption. */
   sessionCache?: { size?: number; timeoutSeconds?: number } | false;
   /** Session id context: sessions resume only on a server with the same context. */
@@ -99,10 +122,14 @@ export interface ResolvedDtlsServerOptions {
   maxSessions: number;
   maxHandshakeMessageBytes: number;
   maxChainDepth: number;
+  signaturesPerSecond: number;
   perAddressRate: TokenBucketSettings;
   globalRate: TokenBucketSettings;
   maxTrackedAddresses: number;
-  cookieRotationMs: number;
+  ipv6PrefixLength: number;
+  halfOpenPerAddress: number;
+  halfOpenGlobal: number;
+  cookieLifetimeMs: number;
   sessionCache: { size: number; timeoutSeconds: number } | false;
   sessionIdContext: string;
   receiveBufferBytes: number;
@@ -144,21 +171,22 @@ export function resolveDtlsServerOptions(options: DtlsServerOptions): ResolvedDt
       102_400,
     ),
     maxChainDepth: integer('maxChainDepth', options.maxChainDepth ?? 4, 1, 16),
-    perAddressRate: bucket(
-      'handshakeRate.perAddress',
-      options.handshakeRate?.perAddress ?? { ratePerSecond: 10, burst: 20 },
-    ),
-    globalRate: bucket(
-      'handshakeRate.global',
-      options.handshakeRate?.global ?? { ratePerSecond: 500, burst: 1000 },
-    ),
+    ...signatureBudget(options),
     maxTrackedAddresses: integer(
       'handshakeRate.maxTrackedAddresses',
       options.handshakeRate?.maxTrackedAddresses ?? 4096,
       1,
       1_000_000,
     ),
-    cookieRotationMs: integer('cookieRotationMs', options.cookieRotationMs ?? 120_000, 1000, 86_400_000),
+    ipv6PrefixLength: integer(
+      'handshakeRate.ipv6PrefixLength',
+      options.handshakeRate?.ipv6PrefixLength ?? 64,
+      1,
+      128,
+    ),
+    halfOpenPerAddress: integer('halfOpen.perAddress', options.halfOpen?.perAddress ?? 8, 1, 1_000_000),
+    halfOpenGlobal: integer('halfOpen.global', options.halfOpen?.global ?? 256, 1, 1_000_000),
+    cookieLifetimeMs: integer('cookieLifetimeMs', options.cookieLifetimeMs ?? 30_000, 1000, 3_600_000),
     sessionCache:
       cache === false
         ? false
@@ -175,6 +203,30 @@ export function resolveDtlsServerOptions(options: DtlsServerOptions): ResolvedDt
   if (Buffer.byteLength(resolved.sessionIdContext) > 32)
     configError('sessionIdContext', 'is longer than 32 bytes');
   return resolved;
+}
+
+/** The signature budget: what was configured, else sized from the signer's rate (see the options). */
+function signatureBudget(
+  options: DtlsServerOptions,
+): Pick<ResolvedDtlsServerOptions, 'signaturesPerSecond' | 'perAddressRate' | 'globalRate'> {
+  const signaturesPerSecond = options.signaturesPerSecond ?? 1000;
+  if (!(signaturesPerSecond > 0))
+    configError('signaturesPerSecond', `must be > 0 (got ${signaturesPerSecond})`);
+  const globalRate = bucket(
+    'handshakeRate.global',
+    options.handshakeRate?.global ?? perSecond(Math.max(0.5, signaturesPerSecond * 0.8), 1),
+  );
+  const perAddressRate = bucket(
+    'handshakeRate.perAddress',
+    options.handshakeRate?.perAddress ?? perSecond(Math.max(0.5, globalRate.ratePerSecond / 4), 2),
+  );
+  return { signaturesPerSecond, perAddressRate, globalRate };
+}
+
+/** A bucket refilling at `rate`, holding one second's worth (at least `minBurst`). */
+function perSecond(rate: number, minBurst: number): TokenBucketSettings {
+  const ratePerSecond = Math.round(rate * 100) / 100;
+  return { ratePerSecond, burst: Math.max(minBurst, Math.ceil(ratePerSecond)) };
 }
 
 function integer(name: string, value: number, min: number, max: number): number {

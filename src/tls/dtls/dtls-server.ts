@@ -45,12 +45,21 @@ import { EventEmitter } from 'node:events';
 import { isIPv6 } from 'node:net';
 import koffi from 'koffi';
 import { libcrypto } from '../../native/openssl/libcrypto.js';
-import { BIO_CTRL, libssl, type Pointer } from '../../native/openssl/libssl.js';
+import { libssl, type Pointer } from '../../native/openssl/libssl.js';
 import { DTLS_CONST, libsslDtls } from '../../native/openssl/libssl-dtls.js';
 import { derFromX509, dersFromX509Stack } from '../openssl-objects.js';
 import { TlsError } from '../tls-error.js';
+import { addressPrefix } from './address-prefix.js';
+import { type ClientHelloFields, helloVerifyRequest, parseClientHello } from './client-hello.js';
+import { CookieSecret } from './cookie-secret.js';
 import { DtlsCounters, type DtlsStats } from './dtls-counters.js';
-import { isInitialClientHello, largestHandshakeMessage, scanDtlsRecords } from './dtls-record-scanner.js';
+import {
+  DTLS_CONTENT_TYPE,
+  type DtlsRecordInfo,
+  isInitialClientHello,
+  largestHandshakeMessage,
+  scanDtlsRecords,
+} from './dtls-record-scanner.js';
 import { DtlsServerContext } from './dtls-server-context.js';
 import {
   type DtlsServerOptions,
@@ -64,8 +73,9 @@ import {
   type DtlsSessionHost,
   type SslWithBios,
 } from './dtls-session.js';
+import { HalfOpenHandshakes } from './half-open-handshakes.js';
 import { HandshakeFailure, type HandshakeFailureReason } from './handshake-failure.js';
-import { HandshakeRateLimiter } from './handshake-rate-limiter.js';
+import { HandshakeRateLimiter, type TokenBucketSettings } from './handshake-rate-limiter.js';
 import { PeerIdentity } from './peer-identity.js';
 
 /** An established session as the server's users see it. */
@@ -74,6 +84,20 @@ export interface DtlsPeer extends DtlsPeerAddress {
   /** The handshake resumed a cached session (no certificate exchange, no signature). */
   resumed: boolean;
   cipher: string;
+}
+
+/** The handshake limits a server runs with (DtlsServerOptions, defaults resolved). */
+export interface DtlsHandshakeLimits {
+  /** What the server key signs per second, as given (it sizes the defaults). */
+  signaturesPerSecond: number;
+  /** Full handshakes (signatures) per source: an IPv4 address, an IPv6 prefix. */
+  perAddress: TokenBucketSettings;
+  /** Full handshakes (signatures) for the whole server. */
+  global: TokenBucketSettings;
+  halfOpenPerAddress: number;
+  halfOpenGlobal: number;
+  ipv6PrefixLength: number;
+  cookieLifetimeMs: number;
 }
 
 export interface DtlsHandshakeFailedEvent extends DtlsPeerAddress {
@@ -96,7 +120,22 @@ export class DtlsServer extends EventEmitter<DtlsServerEvents> {
   readonly #context: DtlsServerContext;
   readonly #counters = new DtlsCounters();
   readonly #limiter: HandshakeRateLimiter;
+  readonly #halfOpen: HalfOpenHandshakes;
+  readonly #cookies: CookieSecret;
+  /** By address:port: the established session, or the handshake when none is established there. */
   readonly #sessions = new Map<string, DtlsSession>();
+  /**
+   * Handshakes from the address:port of an established session: the established one keeps working
+   * until the new one completes, and only then is replaced (RFC 6347 §4.2.8). A replayed ClientHello
+   * therefore cannot end a live session.
+   */
+  readonly #pending = new Map<string, DtlsSession>();
+  /** The source (address or IPv6 prefix) each half-open handshake is counted under. */
+  readonly #halfOpenSource = new Map<DtlsSession, string>();
+  /** The client random of each session's ClientHello: the same one again is a replay, not a new handshake. */
+  readonly #clientRandom = new WeakMap<DtlsSession, Buffer>();
+  /** The cookie each session was admitted with (OpenSSL checks it once more inside the handshake). */
+  readonly #admittedCookie = new WeakMap<DtlsSession, Buffer>();
   readonly #bySsl = new Map<bigint, DtlsSession>();
   /** The SSL pointer a session started with (it frees its SSL once on the JS record layer). */
   readonly #sslOf = new WeakMap<DtlsSession, Pointer>();
@@ -105,7 +144,8 @@ export class DtlsServer extends EventEmitter<DtlsServerEvents> {
   readonly #host: DtlsSessionHost;
   readonly #bioAddress: Pointer;
   #listener: SslWithBios;
-  #listenerPeer: string | undefined;
+  /** The cookie JS verified for the ClientHello DTLSv1_listen is reading now. */
+  #listenerCookie: Buffer | undefined;
   #socket: dgram.Socket | undefined;
   #sweepTimer: NodeJS.Timeout | undefined;
   #closed = false;
@@ -115,9 +155,15 @@ export class DtlsServer extends EventEmitter<DtlsServerEvents> {
     this.#options = resolveDtlsServerOptions(options);
     const o = this.#options;
     this.#limiter = new HandshakeRateLimiter(o.perAddressRate, o.globalRate, o.maxTrackedAddresses);
+    this.#halfOpen = new HalfOpenHandshakes(o.halfOpenPerAddress, o.halfOpenGlobal);
+    this.#cookies = new CookieSecret(o.cookieLifetimeMs);
     this.#context = new DtlsServerContext(o, {
-      peerOf: (ssl) => (ssl === this.#listener.ssl ? this.#listenerPeer : this.#bySsl.get(ssl)?.key),
-      cookieRejected: () => this.#counters.add('cookiesInvalid'),
+      verifiedCookie: (ssl) => {
+        if (ssl === this.#listener.ssl) return this.#listenerCookie;
+        // DTLSv1_listen leaves SSL_OP_COOKIE_EXCHANGE set: OpenSSL asks again while the session runs.
+        const session = this.#bySsl.get(ssl);
+        return session ? this.#admittedCookie.get(session) : undefined;
+      },
       chainVerified: (ssl, chain, subject, attributes) => {
         const session = this.#bySsl.get(ssl);
         if (session) session.context = new PeerIdentity(chain, subject, attributes);
@@ -247,7 +293,13 @@ export class DtlsServer extends EventEmitter<DtlsServerEvents> {
 
   /** Closes one session (close_notify), e.g. when its sensor's certificate was revoked. */
   endSession(address: string, port: number): boolean {
-    const session = this.#sessions.get(peerKey(address, port));
+    const key = peerKey(address, port);
+    const pending = this.#pending.get(key);
+    if (pending) {
+      pending.close('closedLocally', false);
+      this.#forget(pending);
+    }
+    const session = this.#sessions.get(key);
     if (!session) return false;
     session.close('closedLocally', true);
     this.#forget(session);
@@ -262,12 +314,26 @@ export class DtlsServer extends EventEmitter<DtlsServerEvents> {
       if (session.onJsRecordLayer) onJsRecordLayer++;
     }
     return this.#counters.snapshot({
-      sessionsActive: this.#sessions.size,
-      sessionsHandshaking: handshaking,
+      sessionsActive: this.#sessions.size + this.#pending.size,
+      sessionsHandshaking: handshaking + this.#pending.size,
       sessionsEstablished: this.#sessions.size - handshaking,
       sessionsOnJsRecordLayer: onJsRecordLayer,
       rateLimiterAddresses: this.#limiter.trackedAddresses,
     });
+  }
+
+  /** The handshake limits in force (resolved defaults included), for status. */
+  handshakeLimits(): DtlsHandshakeLimits {
+    const o = this.#options;
+    return {
+      signaturesPerSecond: o.signaturesPerSecond,
+      perAddress: o.perAddressRate,
+      global: o.globalRate,
+      halfOpenPerAddress: o.halfOpenPerAddress,
+      halfOpenGlobal: o.halfOpenGlobal,
+      ipv6PrefixLength: o.ipv6PrefixLength,
+      cookieLifetimeMs: o.cookieLifetimeMs,
+    };
   }
 
   /** Sends close_notify to every established session, frees all OpenSSL state and closes the socket. */
@@ -275,6 +341,10 @@ export class DtlsServer extends EventEmitter<DtlsServerEvents> {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#sweepTimer) clearInterval(this.#sweepTimer);
+    for (const session of [...this.#pending.values()]) {
+      session.close('serverClosed', false);
+      this.#forget(session);
+    }
     for (const session of [...this.#sessions.values()]) {
       session.close('serverClosed', true);
       this.#forget(session);
@@ -306,13 +376,20 @@ export class DtlsServer extends EventEmitter<DtlsServerEvents> {
     const clientHello = isInitialClientHello(scan.records);
     try {
       if (!session) {
-        if (clientHello) this.#listen(datagram, peer, key, undefined);
+        if (clientHello) this.#clientHello(datagram, scan.records, peer, key, undefined);
         else this.#counters.add('datagramsUnexpected');
         return;
       }
       if (session.state === 'established') {
         if (clientHello) {
-          this.#listen(datagram, peer, key, session);
+          this.#clientHello(datagram, scan.records, peer, key, session);
+          return;
+        }
+        // The flights of a handshake that is to replace this session: anything of epoch 0, and the
+        // Finished (an epoch-1 handshake record; the established session has no handshake left to do).
+        const pending = this.#pending.get(key);
+        if (pending && scan.records.some(isHandshakeFlight)) {
+          this.#toHandshake(pending, datagram, scan.records);
           return;
         }
         // Renegotiation is refused, so an established session only ever reads epoch 1.
@@ -320,23 +397,10 @@ export class DtlsServer extends EventEmitter<DtlsServerEvents> {
           this.#counters.add('datagramsWrongEpoch');
           return;
         }
-      } else {
-        if (!scan.records.some((record) => record.epoch <= 1)) {
-          this.#counters.add('datagramsWrongEpoch');
-          return;
-        }
-        const largest = largestHandshakeMessage(scan.records);
-        if (largest > this.#options.maxHandshakeMessageBytes) {
-          session.abort(
-            new HandshakeFailure(
-              'messageTooLarge',
-              `peer announced a ${largest}-byte handshake message (limit ${this.#options.maxHandshakeMessageBytes})`,
-            ),
-          );
-          return;
-        }
+        session.receive(datagram, scan.records);
+        return;
       }
-      session.receive(datagram, scan.records);
+      this.#toHandshake(session, datagram, scan.records);
     } catch (error) {
       // A bug or an OpenSSL surprise on one peer's datagram must not take the others down.
       this.#counters.add('processingErrors');
@@ -344,40 +408,88 @@ export class DtlsServer extends EventEmitter<DtlsServerEvents> {
     }
   }
 
-  /** The stateless cookie exchange; creates a session only for a ClientHello with a valid cookie. */
-  #listen(datagram: Buffer, peer: DtlsPeerAddress, key: string, existing: DtlsSession | undefined): void {
-    this.#counters.add('clientHellos');
-    if (!this.#limiter.take(peer.address)) {
-      this.#counters.add('handshakesRateLimited');
+  /** A datagram for a handshake in progress. */
+  #toHandshake(session: DtlsSession, datagram: Buffer, records: DtlsRecordInfo[]): void {
+    if (!records.some((record) => record.epoch <= 1)) {
+      this.#counters.add('datagramsWrongEpoch');
       return;
     }
-    const ssl = libssl();
-    const listener = this.#listener;
-    ssl.BIO_ctrl(listener.readBio, DTLS_CONST.BIO_CTRL_RESET, 0, null);
-    ssl.BIO_ctrl(listener.writeBio, DTLS_CONST.BIO_CTRL_RESET, 0, null);
-    ssl.BIO_write(listener.readBio, datagram, datagram.length);
-    libcrypto().ERR_clear_error();
-    this.#listenerPeer = key;
-    let result: number;
-    try {
-      result = libsslDtls().DTLSv1_listen(listener.ssl, this.#bioAddress);
-    } finally {
-      this.#listenerPeer = undefined;
+    const largest = largestHandshakeMessage(records);
+    if (largest > this.#options.maxHandshakeMessageBytes) {
+      session.abort(
+        new HandshakeFailure(
+          'messageTooLarge',
+          `peer announced a ${largest}-byte handshake message (limit ${this.#options.maxHandshakeMessageBytes})`,
+        ),
+      );
+      return;
     }
-    HandshakeFailure.drainErrorQueue();
-    const pending = ssl.BIO_ctrl(listener.writeBio, BIO_CTRL.PENDING, 0, null);
-    const output = Buffer.alloc(Math.max(0, pending));
-    if (pending > 0) ssl.BIO_read(listener.writeBio, output, pending);
-    if (result <= 0) {
-      if (result < 0) this.#counters.add('datagramsMalformed');
-      if (output.length === 0) return;
-      if (output.length > datagram.length) {
+    session.receive(datagram, records);
+  }
+
+  /**
+   * An initial ClientHello. Without a valid cookie it costs a stateless HelloVerifyRequest made here
+   * (an HMAC, no OpenSSL, no budget). With one, it is admitted against the half-open caps and, unless
+   * it resumes a cached session, the signature budget; then DTLSv1_listen turns the listener SSL into
+   * the new session's.
+   */
+  #clientHello(
+    datagram: Buffer,
+    records: DtlsRecordInfo[],
+    peer: DtlsPeerAddress,
+    key: string,
+    existing: DtlsSession | undefined,
+  ): void {
+    this.#counters.add('clientHellos');
+    const hello = parseClientHello(datagram);
+    if (!hello) {
+      this.#counters.add('datagramsMalformed');
+      return;
+    }
+    if (hello.cookie.length === 0 || !this.#cookies.verify(key, hello)) {
+      if (hello.cookie.length > 0) this.#counters.add('cookiesInvalid');
+      const reply = helloVerifyRequest(hello, this.#cookies.cookieFor(key, hello));
+      if (reply.length > datagram.length) {
         this.#counters.add('amplificationDropped');
         return;
       }
       this.#counters.add('cookiesSent');
-      this.#send(peer, output);
+      this.#send(peer, reply);
       return;
+    }
+    let pending = this.#pending.get(key);
+    if (pending && this.#clientRandom.get(pending)?.equals(hello.random)) {
+      this.#toHandshake(pending, datagram, records); // a retransmitted ClientHello of that handshake
+      return;
+    }
+    if (existing && this.#clientRandom.get(existing)?.equals(hello.random)) {
+      // A client never sends the same random in a new handshake: this is a copy of the ClientHello
+      // that made the live session.
+      this.#counters.add('cookiesReplayed');
+      return;
+    }
+    if (pending) {
+      // The client moved on to yet another handshake: the earlier one will not complete.
+      pending.close('replaced', false);
+      this.#forget(pending);
+      pending = undefined;
+    }
+    const source = addressPrefix(peer.address, this.#options.ipv6PrefixLength);
+    const crowded = this.#halfOpen.refusal(source);
+    if (crowded) {
+      this.#counters.add(crowded === 'perAddress' ? 'halfOpenRefusedPerAddress' : 'halfOpenRefusedGlobal');
+      return;
+    }
+    const resumption = this.#offersCachedSession(hello);
+    if (!resumption) {
+      const budget = this.#limiter.take(source);
+      if (!budget.ok) {
+        this.#counters.add('handshakesRateLimited');
+        this.#counters.add(
+          budget.refusedBy === 'perAddress' ? 'signaturesRefusedPerAddress' : 'signaturesRefusedGlobal',
+        );
+        return;
+      }
     }
     if (!existing && this.#sessions.size >= this.#options.maxSessions) {
       this.#counters.add('sessionsRefusedLimit');
@@ -387,21 +499,60 @@ export class DtlsServer extends EventEmitter<DtlsServerEvents> {
       );
       return;
     }
-    if (existing) {
-      existing.close('replaced', false);
-      this.#forget(existing);
-    }
+    const listener = this.#listener;
+    if (!this.#listen(listener, datagram, hello.cookie)) return;
     this.#listener = DtlsSession.newSsl(this.#context.ctx, this.#options.mtu);
     const session = new DtlsSession(listener, peer, key, this.#host, this.#options);
-    this.#sessions.set(key, session);
+    if (existing) this.#pending.set(key, session);
+    else this.#sessions.set(key, session);
     this.#bySsl.set(listener.ssl as bigint, session);
     this.#sslOf.set(session, listener.ssl);
+    this.#clientRandom.set(session, Buffer.from(hello.random));
+    this.#admittedCookie.set(session, Buffer.from(hello.cookie));
+    this.#halfOpen.add(source);
+    this.#halfOpenSource.set(session, source);
     this.#context.prepareSession(listener.ssl);
     this.#counters.add('handshakesStarted');
     session.accept();
+    // The ServerHello flight is out: a full handshake signed its ServerKeyExchange.
+    if (session.state === 'closed' || session.resumed) return;
+    this.#counters.add('signatures');
+    if (resumption) this.#limiter.charge(source); // offered a cached session, but OpenSSL had lost it
+  }
+
+  /** Runs DTLSv1_listen on the listener for a ClientHello whose cookie JS verified; false if it refused it. */
+  #listen(listener: SslWithBios, datagram: Buffer, cookie: Buffer): boolean {
+    const ssl = libssl();
+    ssl.BIO_ctrl(listener.readBio, DTLS_CONST.BIO_CTRL_RESET, 0, null);
+    ssl.BIO_ctrl(listener.writeBio, DTLS_CONST.BIO_CTRL_RESET, 0, null);
+    ssl.BIO_write(listener.readBio, datagram, datagram.length);
+    libcrypto().ERR_clear_error();
+    this.#listenerCookie = cookie;
+    let result: number;
+    try {
+      result = libsslDtls().DTLSv1_listen(listener.ssl, this.#bioAddress);
+    } finally {
+      this.#listenerCookie = undefined;
+    }
+    HandshakeFailure.drainErrorQueue();
+    if (result > 0) return true;
+    // OpenSSL parsed the ClientHello differently from us; whatever it wrote is not sent.
+    ssl.BIO_ctrl(listener.writeBio, DTLS_CONST.BIO_CTRL_RESET, 0, null);
+    this.#counters.add('datagramsMalformed');
+    return false;
+  }
+
+  /** The ClientHello offers a session id of our cache: an abbreviated handshake, no signature. */
+  #offersCachedSession(hello: ClientHelloFields): boolean {
+    return (
+      this.#options.sessionCache !== false &&
+      hello.sessionId.length > 0 &&
+      this.#resumable.has(hello.sessionId.toString('hex'))
+    );
   }
 
   #handshakeCompleted(session: DtlsSession): void {
+    this.#releaseHalfOpen(session);
     const resumed = session.resumed;
     const sessionId = this.#sessionId(session.ssl);
     let identity = session.context instanceof PeerIdentity ? session.context : undefined;
@@ -432,6 +583,13 @@ export class DtlsServer extends EventEmitter<DtlsServerEvents> {
     const peer: DtlsPeer = { ...session.peer, identity, resumed, cipher: session.cipher };
     session.context = peer;
     session.lastActivity = Date.now();
+    if (this.#pending.get(session.key) === session) {
+      // The new handshake from this address:port completed: now it replaces the old session.
+      const old = this.#sessions.get(session.key);
+      this.#pending.delete(session.key);
+      this.#sessions.set(session.key, session);
+      old?.close('replaced', false);
+    }
     this.#counters.add('handshakesCompleted');
     if (resumed) this.#counters.add('handshakesResumed');
     this.#notify('session', peer);
@@ -489,10 +647,19 @@ export class DtlsServer extends EventEmitter<DtlsServerEvents> {
   }
 
   #forget(session: DtlsSession): void {
+    this.#releaseHalfOpen(session);
     if (this.#sessions.get(session.key) === session) this.#sessions.delete(session.key);
+    if (this.#pending.get(session.key) === session) this.#pending.delete(session.key);
     // A freed SSL's address may already belong to a newer session: only remove our own entry.
     const ssl = this.#sslOf.get(session) as bigint;
     if (this.#bySsl.get(ssl) === session) this.#bySsl.delete(ssl);
+  }
+
+  #releaseHalfOpen(session: DtlsSession): void {
+    const source = this.#halfOpenSource.get(session);
+    if (source === undefined) return;
+    this.#halfOpenSource.delete(session);
+    this.#halfOpen.remove(source);
   }
 
   #send(peer: DtlsPeerAddress, datagram: Buffer): void {
@@ -553,7 +720,12 @@ export class DtlsServer extends EventEmitter<DtlsServerEvents> {
   }
 }
 
-/** The session table key, also the cookie's HMAC input: family|address|port. */
+/** Records of a handshake in progress: epoch 0, or an epoch-1 handshake record (Finished). */
+function isHandshakeFlight(record: DtlsRecordInfo): boolean {
+  return record.epoch === 0 || (record.epoch === 1 && record.contentType === DTLS_CONTENT_TYPE.HANDSHAKE);
+}
+
+/** The session table key, also one of the cookie's HMAC inputs: family|address|port. */
 function peerKey(address: string, port: number): string {
   // Only IPv6 text forms contain ':' (cheaper than net.isIPv6 on every datagram).
   return `${address.includes(':') ? 'IPv6' : 'IPv4'}|${address}|${port}`;

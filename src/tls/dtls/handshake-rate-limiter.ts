@@ -1,18 +1,21 @@
 /**
- * Token buckets for ClientHellos: one per source address (IP, not port) and one for the whole server.
+ * The signature budget: token buckets for full handshakes, one per source (an IPv4 address or an IPv6
+ * prefix, see addressPrefix) and one for the whole server.
  *
- * Why: the cookie exchange keeps a flood from creating sessions, but every ClientHello still costs an
- * HMAC and a HelloVerifyRequest, and every cookie-carrying one a full handshake (an ECDSA signature).
- * The per-address bucket keeps one noisy or hostile host from starving the others; the global bucket
- * caps what spoofed floods (one packet per fake address) can make the gateway send.
+ * Why signatures: a full handshake makes the server sign its ServerKeyExchange with its key, and that
+ * key may sit in a secure element that signs ~9 times a second (ATECC608A), shared with the upstream
+ * TLS client. Cookie-less ClientHellos cost only a stateless HelloVerifyRequest and take nothing from
+ * here (a spoofed flood cannot spend the budget); resumed handshakes sign nothing and take nothing
+ * either. The per-source bucket keeps one host below what the signer sustains; the global bucket keeps
+ * all of them together within it.
  *
- * The address table is bounded: when full, the least recently refilled entry goes first. A spoofing
- * attacker can thereby reset buckets, which only falls back to the global bucket; it cannot grow memory.
+ * The source table is bounded: when full, the least recently refilled entry goes first. Evicting an
+ * entry only falls back to the global bucket; it cannot grow memory.
  */
 export interface TokenBucketSettings {
   /** Tokens added per second. */
   ratePerSecond: number;
-  /** Bucket size: how many ClientHellos may arrive back to back. */
+  /** Bucket size: how many may come back to back. */
   burst: number;
 }
 
@@ -42,29 +45,31 @@ export class HandshakeRateLimiter {
     this.#globalBucket = { tokens: global.burst, at: now() };
   }
 
-  /** Takes one token for `address`; false when either bucket is empty (the ClientHello is dropped). */
-  take(address: string): boolean {
-    const now = this.#now();
-    let bucket = this.#buckets.get(address);
-    if (bucket) {
-      this.#buckets.delete(address); // re-insert: Map order is then least recently seen first
-    } else {
-      bucket = { tokens: this.#perAddress.burst, at: now };
-      while (this.#buckets.size >= this.#maxTracked) {
-        const oldest = this.#buckets.keys().next().value as string;
-        this.#buckets.delete(oldest);
-      }
-    }
-    this.#buckets.set(address, bucket);
-    refill(bucket, this.#perAddress, now);
-    refill(this.#globalBucket, this.#global, now);
-    if (bucket.tokens < 1 || this.#globalBucket.tokens < 1) return false;
+  /**
+   * Takes one signature for `source`; false when either bucket is empty (no handshake). 'perAddress'
+   * or 'global' in `refusedBy` says which, for the counters.
+   */
+  take(source: string): { ok: true } | { ok: false; refusedBy: 'perAddress' | 'global' } {
+    const bucket = this.#bucket(source);
+    if (bucket.tokens < 1) return { ok: false, refusedBy: 'perAddress' };
+    if (this.#globalBucket.tokens < 1) return { ok: false, refusedBy: 'global' };
     bucket.tokens -= 1;
     this.#globalBucket.tokens -= 1;
-    return true;
+    return { ok: true };
   }
 
-  /** How many addresses have a bucket (bounded by maxTrackedAddresses). */
+  /**
+   * Charges a signature that was made without take(): a handshake that offered a cached session id
+   * but was not resumed after all. The buckets may go into debt (down to -burst), which later
+   * full handshakes pay back.
+   */
+  charge(source: string): void {
+    const bucket = this.#bucket(source);
+    bucket.tokens = Math.max(-this.#perAddress.burst, bucket.tokens - 1);
+    this.#globalBucket.tokens = Math.max(-this.#global.burst, this.#globalBucket.tokens - 1);
+  }
+
+  /** How many sources have a bucket (bounded by maxTrackedAddresses). */
   get trackedAddresses(): number {
     return this.#buckets.size;
   }
@@ -72,10 +77,28 @@ export class HandshakeRateLimiter {
   /** Drops buckets that have refilled completely: they carry no information any more. */
   prune(): void {
     const now = this.#now();
-    for (const [address, bucket] of this.#buckets) {
+    for (const [source, bucket] of this.#buckets) {
       refill(bucket, this.#perAddress, now);
-      if (bucket.tokens >= this.#perAddress.burst) this.#buckets.delete(address);
+      if (bucket.tokens >= this.#perAddress.burst) this.#buckets.delete(source);
     }
+  }
+
+  #bucket(source: string): Bucket {
+    const now = this.#now();
+    let bucket = this.#buckets.get(source);
+    if (bucket) {
+      this.#buckets.delete(source); // re-insert: Map order is then least recently seen first
+    } else {
+      bucket = { tokens: this.#perAddress.burst, at: now };
+      while (this.#buckets.size >= this.#maxTracked) {
+        const oldest = this.#buckets.keys().next().value as string;
+        this.#buckets.delete(oldest);
+      }
+    }
+    this.#buckets.set(source, bucket);
+    refill(bucket, this.#perAddress, now);
+    refill(this.#globalBucket, this.#global, now);
+    return bucket;
   }
 }
 

@@ -14,18 +14,30 @@ describe('HandshakeRateLimiter', () => {
   it('lets a burst through per address, then refills at the rate', () => {
     const now = { t: 0 };
     const buckets = limiter(now);
-    expect([1, 2, 3, 4].map(() => buckets.take('192.0.2.1'))).toEqual([true, true, true, false]);
-    expect(buckets.take('192.0.2.2')).toBe(true); // another address has its own bucket
+    expect([1, 2, 3, 4].map(() => buckets.take('192.0.2.1').ok)).toEqual([true, true, true, false]);
+    expect(buckets.take('192.0.2.2').ok).toBe(true); // another address has its own bucket
     now.t = 500; // half a second: one token at 2/s
-    expect(buckets.take('192.0.2.1')).toBe(true);
-    expect(buckets.take('192.0.2.1')).toBe(false);
+    expect(buckets.take('192.0.2.1').ok).toBe(true);
+    expect(buckets.take('192.0.2.1')).toEqual({ ok: false, refusedBy: 'perAddress' });
   });
 
   it('caps all addresses together with the global bucket', () => {
     const now = { t: 0 };
     const buckets = limiter(now);
     const results = Array.from({ length: 20 }, (_, i) => buckets.take(`198.51.100.${i}`));
-    expect(results.filter(Boolean)).toHaveLength(10);
+    expect(results.filter((result) => result.ok)).toHaveLength(10);
+    expect(results.at(-1)).toEqual({ ok: false, refusedBy: 'global' });
+  });
+
+  it('charges a signature made without a token, into debt that later handshakes pay back', () => {
+    const now = { t: 0 };
+    const buckets = limiter(now);
+    for (let i = 0; i < 8; i++) buckets.charge('192.0.2.1'); // from 3 down to -3 at most
+    expect(buckets.take('192.0.2.1').ok).toBe(false);
+    now.t = 1_500; // +3 tokens at 2/s: back to 0
+    expect(buckets.take('192.0.2.1').ok).toBe(false);
+    now.t = 2_000;
+    expect(buckets.take('192.0.2.1').ok).toBe(true);
   });
 
   it('keeps its address table bounded, dropping the least recently seen', () => {
