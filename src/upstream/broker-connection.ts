@@ -286,17 +286,18 @@ export class BrokerConnection {
     this.#hooks.ended(session);
     this.#dispose(session);
     if (session.retiring) return; // #retire() decides what comes next
-    if (!session.error)
-      this.sessionFailed(
-        session,
-        new UpstreamError(
-          'EGW_UPSTREAM_DISCONNECTED',
-          wasLive
-            ? `connection to broker ${this.broker} lost`
-            : `broker ${this.broker} closed the connection before accepting the session (no CONNACK)`,
-          { hint: 'the gateway reconnects with backoff; the broker log says why it closed' },
-        ),
+    // Closed without an error or a DISCONNECT before: that is the reason (no longer the current
+    // session, so not through sessionFailed()).
+    if (!session.error) {
+      session.error = new UpstreamError(
+        'EGW_UPSTREAM_DISCONNECTED',
+        wasLive
+          ? `connection to broker ${this.broker} lost`
+          : `broker ${this.broker} closed the connection before accepting the session (no CONNACK)`,
+        { hint: 'the gateway reconnects with backoff; the broker log says why it closed' },
       );
+      this.#options.lastError.record(session.error);
+    }
     this.#options.log.warn(
       { broker: this.broker, error: this.#options.lastError.value },
       wasLive ? 'upstream: connection lost' : 'upstream: connection failed',

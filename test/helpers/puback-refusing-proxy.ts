@@ -90,6 +90,11 @@ export class PubackRefusingProxy {
     return `mqtts://127.0.0.1:${this.port}`;
   }
 
+  /** Ends every connection cleanly (TLS close_notify, FIN), as a broker restarting without a DISCONNECT would. */
+  dropConnections(): void {
+    for (const socket of this.#sockets) socket.end();
+  }
+
   async stop(): Promise<void> {
     for (const socket of this.#sockets) socket.destroy();
     await new Promise<void>((resolve) => this.#server.close(() => resolve()));

@@ -160,3 +160,17 @@ describe('a PUBACK failure that may pass (0x97 quota exceeded)', () => {
     );
   });
 });
+
+describe('a connection the broker side ends without a word', () => {
+  it('is reported: offline carries EGW_UPSTREAM_DISCONNECTED and status shows it', async () => {
+    const offline = new Promise<unknown[]>((resolve) =>
+      gateway.once('offline', (...args: unknown[]) => resolve(args)),
+    );
+    const back = new Promise((resolve) => gateway.once('subscribed', resolve));
+    proxy.dropConnections();
+    const [error] = (await offline) as [(Error & { code: string }) | undefined];
+    expect(error?.code).toMatch(/^EGW_(UPSTREAM_DISCONNECTED|TLS_CLOSED)$/);
+    expect(gateway.status().lastError?.code).toBe(error?.code);
+    await back;
+  });
+});
