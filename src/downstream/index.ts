@@ -5,6 +5,7 @@ export {
   type CoapRouterStatus,
   cborProblem,
   linkFormat,
+  MAX_COMMAND_PAYLOAD_BYTES,
 } from './coap/index.js';
 export { type EndpointCredentials, endpointCredentials } from './endpoint-credentials.js';
 export {

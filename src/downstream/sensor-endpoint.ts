@@ -177,7 +177,7 @@ export class SensorEndpoint {
           ...(routes.commands ? { commands: routes.commands } : {}),
           ...(trust ? { trust } : {}),
           ...(routes.now ? { now: routes.now } : {}),
-          limits: { maxPayloadBytes: routes.limits.max_payload_bytes },
+          limits: { maxPayloadBytes: routes.limits.max_payload_bytes, mtu: settings.mtu },
           log,
         })
       : undefined;

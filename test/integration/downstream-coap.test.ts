@@ -6,6 +6,7 @@ import { parseConfigText } from '../../src/config/index.js';
 import {
   type CommandMessage,
   type CommandSource,
+  MAX_COMMAND_PAYLOAD_BYTES,
   type OutboxFull,
   SensorEndpoint,
   type TelemetryMessage,
@@ -389,7 +390,9 @@ const OPTION = {
   uriQuery: 15,
   accept: 17,
   block1: 27,
+  block2: 23,
   size1: 60,
+  size2: 28,
   etag: 4,
 } as const;
 
@@ -896,6 +899,87 @@ describe('CoAP state belongs to the DTLS session', () => {
     const second = await RawSensor.connect('sensor', localPort);
     const continued = await second.request(blockOf(1, true));
     expect(continued.code).toBe('4.08');
+  });
+});
+
+describe('commands larger than one datagram', () => {
+  const big = (id: string, bytes: number) =>
+    command(id, JSON.stringify({ blob: 'b'.repeat(bytes - 11) }), { contentFormat: 50 });
+
+  it('goes block-wise (Block2: the notification carries block 0, the sensor GETs the rest); the command queued behind it follows', async () => {
+    const large = big('cmd-large', 3_000);
+    expect(large.payload.length).toBe(3_000);
+    const sensor = await RawSensor.connect();
+    const before = coapStatus();
+    const observe = {
+      code: '0.01',
+      options: [[OPTION.observe, Buffer.alloc(0)], ...path('commands')] as [number, Buffer][],
+      token: Buffer.from('b10c', 'hex'),
+    };
+    expect((await sensor.request(observe)).code).toBe('2.05');
+    source.add(large);
+    source.add(command('cmd-small-behind', '{"small":true}'));
+    const first = await sensor.next(
+      (message) => message.token.equals(observe.token) && message.code === '2.05' && message.type === 'CON',
+    );
+    expect(optionUint(first, OPTION.block2)).toBe((0 << 4) | 0x08 | 6); // block 0, more, 1,024 bytes
+    expect(optionUint(first, OPTION.size2)).toBe(3_000);
+    expect(first.payload.length).toBe(1_024);
+    const etag = option(first, OPTION.etag);
+    expect(etag?.length).toBe(8);
+    sensor.send({ type: 'ACK', code: '0.00', messageId: first.messageId });
+    const parts = [first.payload];
+    for (const num of [1, 2]) {
+      const block = await sensor.request({
+        code: '0.01',
+        options: [...path('commands'), [OPTION.block2, uint((num << 4) | 6)]],
+      });
+      expect(block.code).toBe('2.05');
+      expect(option(block, OPTION.etag)).toEqual(etag);
+      expect(optionUint(block, OPTION.block2)).toBe((num << 4) | (num < 2 ? 0x08 : 0) | 6);
+      parts.push(block.payload);
+    }
+    expect(Buffer.concat(parts).equals(Buffer.from(large.payload))).toBe(true);
+    const small = await sensor.next((message) => message.payload.toString() === '{"small":true}');
+    expect(option(small, OPTION.block2)).toBeUndefined();
+    sensor.send({ type: 'ACK', code: '0.00', messageId: small.messageId });
+    await until(() => source.deliveredIds.includes('cmd-small-behind'));
+    expect(source.deliveredIds.slice(-2)).toEqual(['cmd-large', 'cmd-small-behind']);
+    const after = coapStatus();
+    expect(after.commandsSentBlockwise - before.commandsSentBlockwise).toBe(1);
+    expect(after.commandsDelivered - before.commandsDelivered).toBe(2);
+    await sensor.request({ ...observe, options: [[OPTION.observe, uint(1)], ...path('commands')] });
+  });
+
+  it('libcoap observing /commands receives a block-wise command whole, then the next one', async () => {
+    source.add(big('cmd-large-libcoap', 2_500));
+    source.add(command('cmd-after-large', '{"after":"large"}'));
+    const observing = coapClient('/commands', ['-m', 'get', '-s', '5']);
+    await until(() => source.deliveredIds.includes('cmd-after-large'));
+    const result = await observing;
+    expect(source.deliveredIds).toContain('cmd-large-libcoap');
+    expect(result.stdout).toContain('{"after":"large"}');
+  });
+
+  it(`passes over a command larger than MAX_COMMAND_PAYLOAD_BYTES (${MAX_COMMAND_PAYLOAD_BYTES}), so that the one behind it is delivered`, async () => {
+    const sensor = await RawSensor.connect();
+    const before = coapStatus();
+    const observe = {
+      code: '0.01',
+      options: [[OPTION.observe, Buffer.alloc(0)], ...path('commands')] as [number, Buffer][],
+      token: Buffer.from('b1b1', 'hex'),
+    };
+    expect((await sensor.request(observe)).code).toBe('2.05');
+    source.add(big('cmd-too-large', MAX_COMMAND_PAYLOAD_BYTES + 1));
+    source.add(command('cmd-behind-too-large', '{"behind":true}'));
+    const next = await sensor.next((message) => message.type === 'CON' && message.code === '2.05');
+    expect(next.payload.toString()).toBe('{"behind":true}');
+    sensor.send({ type: 'ACK', code: '0.00', messageId: next.messageId });
+    await until(() => source.deliveredIds.includes('cmd-behind-too-large'));
+    expect(source.deliveredIds).not.toContain('cmd-too-large');
+    expect(coapStatus().commandsSkipped - before.commandsSkipped).toBe(1);
+    await sensor.request({ ...observe, options: [[OPTION.observe, uint(1)], ...path('commands')] });
+    source.deliveredIds.push('cmd-too-large'); // (so that later registrations of "sensor" do not get it)
   });
 });
 

@@ -121,7 +121,7 @@ describe('sensor trust in the daemon', () => {
     await ended;
     await expect(connect(port, blocked)).rejects.toThrow();
     expect(bystanderClosed).toBe(false);
-    expect(coapCode(await bystander.request(coapGet(1)))).toBe('4.04'); // still served (no routes yet)
+    expect(coapCode(await bystander.request(coapGet(1)))).toBe('4.03'); // still served (no rule allows GET /)
     const trust = (await daemonStatus(fixture)).sensorTrust;
     // Verdicts: the live session's re-check and the new handshake.
     expect(trust.refused.denied).toBe(2);

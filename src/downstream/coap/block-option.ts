@@ -28,3 +28,13 @@ export function blockOptionValue(block: BlockOption): Buffer {
   if (number <= 0xffff) return Buffer.from([number >> 8, number & 0xff]);
   return Buffer.from([number >> 16, (number >> 8) & 0xff, number & 0xff]);
 }
+
+/** Bytes a DTLS record (header, explicit nonce, tag) and a CoAP response head (token, options) may add. */
+const DATAGRAM_OVERHEAD = 128;
+
+/** The SZX of the largest block (16 to 1,024 bytes) that fits a datagram of `mtu` bytes with its headers. */
+export function largestBlockSzx(mtu: number): number {
+  let szx = 6;
+  while (szx > 0 && 16 << szx > mtu - DATAGRAM_OVERHEAD) szx--;
+  return szx;
+}

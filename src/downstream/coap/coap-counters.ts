@@ -19,6 +19,10 @@ export interface CoapRouterStatus {
   /** Command notifications sent (retransmissions not counted) and acknowledged by the sensor. */
   commandsSent: number;
   commandsDelivered: number;
+  /** Of those sent, commands larger than one block, sent block-wise (Block2). */
+  commandsSentBlockwise: number;
+  /** Commands passed over so that the ones behind them go: over MAX_COMMAND_PAYLOAD_BYTES, or their blocks not fetched. */
+  commandsSkipped: number;
 }
 
 /** The counters behind CoapRouterStatus that only grow. */
@@ -30,6 +34,8 @@ export class CoapCounters {
   telemetryAlreadyStored = 0;
   commandsSent = 0;
   commandsDelivered = 0;
+  commandsSentBlockwise = 0;
+  commandsSkipped = 0;
   readonly #refused: Record<string, number> = {};
 
   refused(code: string): void {
@@ -48,6 +54,8 @@ export class CoapCounters {
       observers: now.observers,
       commandsSent: this.commandsSent,
       commandsDelivered: this.commandsDelivered,
+      commandsSentBlockwise: this.commandsSentBlockwise,
+      commandsSkipped: this.commandsSkipped,
     };
   }
 }

@@ -10,6 +10,8 @@ export interface CoapResource {
   readonly methods: readonly string[];
   /** Whether its requests may be block-wise (Block1); the others answer a Block1 with 4.02. */
   readonly takesBlock1: boolean;
+  /** Whether it answers block by block (Block2, beyond block 0); the others answer such a request 4.02. */
+  readonly servesBlock2?: boolean;
   /** Called for authorized requests only, with a method it answers. */
   handle(exchange: SensorExchange): void;
 }

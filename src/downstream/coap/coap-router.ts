@@ -1,6 +1,7 @@
 import coap from 'coap';
 import type { SensorIdentity, SensorTrust } from '../../trust/index.js';
 import type { CommandSource, TelemetrySink } from '../proxy-ports.js';
+import { largestBlockSzx } from './block-option.js';
 import { Block1Assembler } from './block1-assembler.js';
 import { CoapCounters, type CoapRouterStatus } from './coap-counters.js';
 import type { CoapResource } from './coap-resource.js';
@@ -9,7 +10,7 @@ import { CommandsResource } from './commands-resource.js';
 import { CONTENT_FORMAT } from './content-format.js';
 import { DeliveredTelemetry } from './delivered-telemetry.js';
 import { DuplicateFilter } from './duplicate-filter.js';
-import { installGatewayMiddleware, takenBlock1 } from './gateway-middleware.js';
+import { installGatewayMiddleware, takenBlock1, takenBlock2 } from './gateway-middleware.js';
 import { SensorExchange } from './sensor-exchange.js';
 import { TelemetryResource } from './telemetry-resource.js';
 import { TimeResource } from './time-resource.js';
@@ -28,6 +29,8 @@ export interface CoapLimits {
   maxPayloadBytes: number;
   /** Block-wise bodies reassembled at once, all sensors together (default 64). */
   maxBlockwiseTransfers?: number;
+  /** The DTLS MTU (downstream.dtls.mtu, default 1,200): a command larger than a block of it goes block-wise. */
+  mtu?: number;
 }
 
 export interface CoapRouterOptions {
@@ -48,6 +51,8 @@ const EXCHANGE_LIFETIME_MS = coap.parameters.exchangeLifetime * 1000;
 /** How often, at most, DeliveredTelemetry drops sensors that have gone (on a session's end). */
 const PRUNE_INTERVAL_MS = 60_000;
 const MAX_TRANSMIT_WAIT_MS = coap.parameters.maxTransmitWait * 1000;
+/** downstream.dtls.mtu's default. */
+const DEFAULT_MTU = 1200;
 
 /**
  * The sensor endpoint's CoAP routes, as node-coap's request listener: every request is matched to
@@ -99,6 +104,7 @@ export class CoapRouter {
         log: options.log,
         now,
         ackTimeoutMs: MAX_TRANSMIT_WAIT_MS,
+        szx: largestBlockSzx(options.limits.mtu ?? DEFAULT_MTU),
       });
       resources.push(this.#commands);
     }
@@ -200,6 +206,11 @@ export class CoapRouter {
     if (takenBlock1(request) !== undefined && !resource.takesBlock1) {
       // Block1 is critical: a resource that does not take it must say so (RFC 7252 §5.4.1).
       this.#refuse(response, '4.02', `${method} ${path} does not take a block-wise body (Block1)`);
+      return;
+    }
+    const block2 = takenBlock2(request);
+    if (block2 === null || (block2 && block2.num > 0 && !resource.servesBlock2)) {
+      this.#refuse(response, '4.02', `${method} ${path} has no block ${block2?.num ?? '(malformed Block2)'}`);
       return;
     }
     resource.handle(

@@ -1,10 +1,11 @@
 import coap from 'coap';
 import type { CommandSource } from '../proxy-ports.js';
+import type { BlockOption } from './block-option.js';
 import type { CoapCounters } from './coap-counters.js';
 import type { CoapResource } from './coap-resource.js';
 import { CommandObservation } from './command-observation.js';
 import { CONTENT_FORMAT } from './content-format.js';
-import type { EmptyMessage } from './gateway-middleware.js';
+import { type EmptyMessage, takenBlock2 } from './gateway-middleware.js';
 import type { Link } from './link-format.js';
 import type { SensorExchange } from './sensor-exchange.js';
 
@@ -16,7 +17,8 @@ interface Log {
  * GET /commands with Observe: 0 registers the sensor for its commands (one CommandObservation per
  * sensor: a new registration replaces the old one, from whichever session). It is deregistered by a
  * GET with Observe: 1 and the registration's token, by a RST of a notification, when a notification
- * goes unacknowledged, or when its DTLS session ends.
+ * goes unacknowledged, or when its DTLS session ends. A GET with Block2 (block 1 on) fetches the rest
+ * of a command sent block-wise to the session's observation.
  */
 export class CommandsResource implements CoapResource {
   readonly path = '/commands';
@@ -33,11 +35,13 @@ export class CommandsResource implements CoapResource {
   };
   readonly methods = ['GET'];
   readonly takesBlock1 = false;
+  readonly servesBlock2 = true;
   readonly #commands: CommandSource;
   readonly #counters: CoapCounters;
   readonly #log: Log;
   readonly #now: () => Date;
   readonly #ackTimeoutMs: number;
+  readonly #szx: number;
   readonly #bySensor = new Map<string, CommandObservation>();
   readonly #byPeer = new Map<string, CommandObservation>();
 
@@ -47,12 +51,15 @@ export class CommandsResource implements CoapResource {
     log: Log;
     now: () => Date;
     ackTimeoutMs: number;
+    /** SZX of the largest command block that fits one datagram (largestBlockSzx of the DTLS MTU). */
+    szx: number;
   }) {
     this.#commands = options.commands;
     this.#counters = options.counters;
     this.#log = options.log;
     this.#now = options.now;
     this.#ackTimeoutMs = options.ackTimeoutMs;
+    this.#szx = options.szx;
   }
 
   /** Sensors observing now. */
@@ -63,6 +70,11 @@ export class CommandsResource implements CoapResource {
   handle(exchange: SensorExchange): void {
     const observe = exchange.request.headers.Observe;
     const token = exchange.request._packet.token?.toString('hex') ?? '';
+    const block2 = takenBlock2(exchange.request);
+    if (block2 && block2.num > 0) {
+      this.#serveBlock(exchange, block2);
+      return;
+    }
     if (observe === 0 && exchange.response instanceof coap.ObserveWriteStream) {
       this.#register(exchange, exchange.response, token);
       return;
@@ -71,6 +83,20 @@ export class CommandsResource implements CoapResource {
     if (observe === 1 && current?.token === token) current.close('deregistered (Observe: 1)');
     exchange.reply('2.05', 'commands are sent as notifications: GET /commands with Observe: 0', {
       contentFormat: CONTENT_FORMAT.textPlain,
+    });
+  }
+
+  #serveBlock(exchange: SensorExchange, requested: BlockOption): void {
+    const block = this.#byPeer.get(exchange.peer)?.block(requested);
+    if (!block) {
+      exchange.refuse('4.02', `no block ${requested.num} of a command being sent block-wise`);
+      return;
+    }
+    exchange.reply('2.05', block.payload, {
+      contentFormat: block.contentFormat,
+      etag: block.etag,
+      block2: block.block2,
+      size2: block.size2,
     });
   }
 
@@ -100,6 +126,7 @@ export class CommandsResource implements CoapResource {
       counters: this.#counters,
       now: this.#now,
       ackTimeoutMs: this.#ackTimeoutMs,
+      szx: this.#szx,
       onClose: (closed, reason) => {
         if (this.#bySensor.get(closed.sensorId) === closed) this.#bySensor.delete(closed.sensorId);
         if (this.#byPeer.get(closed.peer) === closed) this.#byPeer.delete(closed.peer);

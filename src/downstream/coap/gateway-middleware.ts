@@ -24,6 +24,8 @@ export interface GatewayMiddlewareOptions {
 interface Taken {
   /** The Block1 option; null when its value is malformed (over 3 bytes, or BERT). */
   block1?: BlockOption | null;
+  /** The Block2 option, likewise. */
+  block2?: BlockOption | null;
   /** Request-Tag (RFC 9175, option 292), hex; "" when absent. */
   requestTag: string;
 }
@@ -49,12 +51,15 @@ const taken = new WeakMap<object, Taken>();
  * reads the chain from `_middlewares` (declared in its typings) for every datagram. It does two things
  * node-coap cannot be asked to do otherwise:
  *
- * 1. It withholds two request options node-coap would act on wrongly here:
+ * 1. It withholds three request options node-coap would act on wrongly here:
  *    - Block1. node-coap 1.5 reassembles Block1 bodies itself, keyed by token; libcoap changes the
  *      token for every block (RFC 7959 allows it; the Request-Tag ties the blocks together), which
  *      node-coap answers with "5.00 Byte offset not the next in line". It would also buffer blocks
  *      without limit before the handler — and so authorization — sees anything. The router
  *      reassembles instead (Block1Assembler); `takenBlock1(request)` says what the option was.
+ *    - Block2. node-coap slices any answer to a Block2 request itself, with an ETag of its own; the
+ *      blocks of a command must carry the command's ETag, as its first block (the notification) did.
+ *      `takenBlock2(request)` says what the option was.
  *    - Observe on a resource that is not observable: node-coap answers any GET with Observe: 0
  *      through an observe stream, whose response carries Observe, so the client would wait for
  *      notifications that never come. Without the option it gets a plain response (RFC 7641 §4.1).
@@ -88,6 +93,11 @@ export function takenBlock1(request: coap.IncomingMessage): BlockOption | null |
   return taken.get(request._packet)?.block1;
 }
 
+/** The Block2 option of a request: undefined when it had none, null when it was malformed. */
+export function takenBlock2(request: coap.IncomingMessage): BlockOption | null | undefined {
+  return taken.get(request._packet)?.block2;
+}
+
 /** The request's Request-Tag as hex ("" when it has none). */
 export function takenRequestTag(request: coap.IncomingMessage): string {
   return taken.get(request._packet)?.requestTag ?? '';
@@ -105,6 +115,7 @@ function withhold(
   for (const option of options) {
     const name = String(option.name);
     if (name === 'Block1') withheld.block1 = parseBlockOption(option.value) ?? null;
+    else if (name === 'Block2') withheld.block2 = parseBlockOption(option.value) ?? null;
     else if (name === 'Observe') observe = option;
     else {
       if (name === OPTION_REQUEST_TAG) withheld.requestTag = option.value.toString('hex');

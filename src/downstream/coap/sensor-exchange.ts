@@ -11,7 +11,7 @@ export class SensorExchange {
   readonly sensor: SensorIdentity;
   /** The sensor's name upstream, bound to its enrollment (SensorIdentity.upstreamName). */
   readonly sensorId: string;
-  /** The DTLS session, "address:port" as the DTLS server keys it. */
+  /** The DTLS session, as CoapSessions names it ("address:port/serial": unique, unlike address:port). */
   readonly peer: string;
   readonly path: string;
   /** Uri-Query options, one string each. */
