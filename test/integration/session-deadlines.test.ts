@@ -122,7 +122,8 @@ describe('live sessions follow time', () => {
     await until(() => closedFor('expiring-leaf').length === 1);
     const [fields] = closedFor('expiring-leaf');
     expect(fields).toMatchObject({ reason: 'expired', cause: 'certificate-expiry' });
-    expect(fields?.deadline).toBe(new Date(notAfter.getTime() + 1).toISOString());
+    // notAfter's whole second is still valid: the deadline is the next second.
+    expect(fields?.deadline).toBe(new Date(notAfter.getTime() + 1000).toISOString());
     const status = endpoint.status().deadlines;
     expect(status?.closedBy.expired).toBeGreaterThanOrEqual(1);
     expect(status?.tracked).toBe(0);
@@ -144,7 +145,7 @@ describe('live sessions follow time', () => {
     await until(() => closedFor('leaf-under-expiring-ca').length === 1);
     const [fields] = closedFor('leaf-under-expiring-ca');
     expect(fields).toMatchObject({ reason: 'expired', cause: 'certificate-expiry' });
-    expect(fields?.deadline).toBe(new Date(notAfter.getTime() + 1).toISOString());
+    expect(fields?.deadline).toBe(new Date(notAfter.getTime() + 1000).toISOString());
     expect(String(fields?.detail)).toContain('Short-lived Intermediate');
   }, 30_000);
 
