@@ -110,9 +110,10 @@ describe('OcspClient against openssl ocsp as the responder', () => {
   it('with the responder down: cached() answers until nextUpdate, check() fails with EGW_TRUST_FETCH_FAILED', async () => {
     await responder?.stop();
     responder = undefined;
-    const nextUpdate = goodAnswer.nextUpdate as Date;
-    const justBefore = new Date(nextUpdate.getTime() - 1000);
-    const justAfter = new Date(nextUpdate.getTime() + 1000);
+    // Each answer has its own nextUpdate (the two were asked apart: seconds apart on a loaded machine).
+    const nextUpdates = [goodAnswer, revokedAnswer].map((answer) => (answer.nextUpdate as Date).getTime());
+    const justBefore = new Date(Math.min(...nextUpdates) - 1000);
+    const justAfter = new Date(Math.max(...nextUpdates) + 1000);
 
     const failure = await fetchFailure(client.check(good, ca, new Date()));
     expect(failure.code).toBe('EGW_TRUST_FETCH_FAILED');
