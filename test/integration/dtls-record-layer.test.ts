@@ -1,6 +1,7 @@
 import dgram from 'node:dgram';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DtlsClient } from '../../src/tls/dtls/dtls-client.js';
+import { scanDtlsRecords } from '../../src/tls/dtls/dtls-record-scanner.js';
 import type { DtlsPeer } from '../../src/tls/dtls/dtls-server.js';
 import {
   connectSensor,
@@ -322,6 +323,46 @@ describe('DTLS JS record layer', () => {
       expect((await client.request(Buffer.from('x'))).toString()).toBe('echo:x');
       expect(server.stats().sessionsEstablished).toBe(1);
       expect(server.stats().sessionsOnJsRecordLayer).toBe(0);
+      client.close();
+    } finally {
+      relay.close();
+      await server.close();
+    }
+  });
+
+  it('drops and counts the replay of a final-flight Finished that reached OpenSSL out of order (full handshake)', async () => {
+    const { server, port } = await echoServer();
+    const relay = await startRelay(port);
+    // The client's final flight spans datagrams (small MTU); its last datagram, with the
+    // ChangeCipherSpec and the epoch-1 Finished, goes to the server first. (OpenSSL ignores the early
+    // ChangeCipherSpec and the client repeats its flight: the handshake completes with another
+    // datagram, and the JS record layer must still know the first Finished, or it would answer its
+    // replay with our final flight again.)
+    const held: Buffer[] = [];
+    let last: Buffer | undefined;
+    relay.passFromClient = (datagram) => {
+      if (last) return [datagram];
+      if (holdsChangeCipherSpec(datagram)) {
+        last = datagram;
+        return [datagram, ...held];
+      }
+      const record = scanDtlsRecords(datagram);
+      const isClientHello = record.ok && record.records[0]?.handshake?.type === 1;
+      if (isClientHello) return [datagram];
+      held.push(datagram);
+      return [];
+    };
+    try {
+      const client = await connectSensor(pki, relay.port, 'sensor', { mtu: 256 });
+      await until(() => server.stats().sessionsOnJsRecordLayer === 1);
+      const retransmissions = server.stats().retransmissions;
+      relay.inject(last as Buffer); // its Finished again, now to the JS record layer
+      await until(
+        () => server.stats().recordsRejected === 1 || server.stats().retransmissions > retransmissions,
+      );
+      expect(server.stats().recordsRejectedByReason).toEqual({ replay: 1 });
+      expect(held.length).toBeGreaterThan(0);
+      expect((await client.request(Buffer.from('x'))).toString()).toBe('echo:x');
       client.close();
     } finally {
       relay.close();
