@@ -37,6 +37,9 @@ export function formatStatus(status: DaemonStatus): string {
     ['supervisor', supervisorLine(status.supervisor)],
     ['identity key', identityKeyLine(status.identityKey)],
     ['sensors', sensorLine(status.sensorEndpoint)],
+    ...(status.sensorEndpoint?.handshakes
+      ? [['handshakes', handshakesLine(status.sensorEndpoint.handshakes)] as [string, string]]
+      : []),
     ['sensor trust', sensorTrustLine(status.sensorTrust)],
     ...revocationRows(status.sensorTrust),
     ['upstream', upstreamLine(status.upstream)],
@@ -59,6 +62,20 @@ function sensorLine(endpoint: DaemonStatus['sensorEndpoint']): string {
   const { listening, sessionsEstablished, handshakesCompleted, handshakesResumed, handshakesFailed } =
     endpoint;
   return `coaps on ${listening}, ${sessionsEstablished} sessions, ${handshakesCompleted} handshakes (${handshakesResumed} resumed, ${handshakesFailed} refused)${deadlinesText(endpoint.deadlines)}; key: ${endpoint.serverKey}`;
+}
+
+/** The handshake budget: signatures against their budget, what it refused, half-open handshakes. */
+function handshakesLine(handshakes: NonNullable<DaemonStatus['sensorEndpoint']>['handshakes']): string {
+  const { signer, limits } = handshakes;
+  const refused = handshakes.signaturesRefusedPerAddress + handshakes.signaturesRefusedGlobal;
+  const halfOpenRefused = handshakes.halfOpenRefusedPerAddress + handshakes.halfOpenRefusedGlobal;
+  return (
+    `${handshakes.signatures} signatures (budget ${limits.global.ratePerSecond}/s, ` +
+    `${limits.perAddress.ratePerSecond}/s per address; signer ${signer.perSecond}/s ${signer.source}), ` +
+    `${refused} refused; ${handshakes.halfOpen} half-open (max ${limits.halfOpenGlobal}, ` +
+    `${limits.halfOpenPerAddress} per address), ${halfOpenRefused} refused; ${handshakes.cookiesSent} cookies sent, ` +
+    `${handshakes.cookiesInvalid} invalid, ${handshakes.cookiesReplayed} replayed`
+  );
 }
 
 /** Sessions closed by time (certificate expiry, revocation information no longer acceptable), and the next such deadline. */

@@ -176,6 +176,11 @@ const optionalPath = z
   .refine((value) => value === '' || value.startsWith('/'), { message: 'an absolute path, or "" for none' })
   .default('');
 
+/** A number, or "auto" (the default): the daemon works the value out (see where it is used). */
+function auto<T extends z.ZodNumber>(value: T) {
+  return z.union([z.literal('auto'), value]).default('auto');
+}
+
 /** [downstream.dtls]: the CoAP/DTLS endpoint sensors connect to. */
 function dtlsSchema() {
   return z
@@ -192,8 +197,18 @@ function dtlsSchema() {
       handshake_timeout_ms: z.number().int().min(1000).max(600_000).default(30_000),
       idle_timeout_ms: z.number().int().min(1000).max(86_400_000).default(300_000),
       max_sessions: z.number().int().min(1).max(1_000_000).default(5000),
-      handshakes_per_second_per_address: z.number().min(0.1).max(100_000).default(10),
-      handshake_burst_per_address: z.number().int().min(1).max(100_000).default(20),
+      // The signature budget (full handshakes; see README "Handshake budget"): "auto" sizes it from
+      // signatures_per_second, which "auto" measures on the server key at start.
+      signatures_per_second: auto(z.number().min(0.1).max(1_000_000)),
+      handshakes_per_second: auto(z.number().min(0.1).max(1_000_000)),
+      handshake_burst: auto(z.number().int().min(1).max(1_000_000)),
+      handshakes_per_second_per_address: auto(z.number().min(0.1).max(100_000)),
+      handshake_burst_per_address: auto(z.number().int().min(1).max(100_000)),
+      half_open_handshakes: z.number().int().min(1).max(1_000_000).default(256),
+      half_open_handshakes_per_address: z.number().int().min(1).max(100_000).default(8),
+      ipv6_prefix_length: z.number().int().min(1).max(128).default(64),
+      max_tracked_addresses: z.number().int().min(1).max(1_000_000).default(4096),
+      cookie_lifetime_s: z.number().int().min(1).max(3600).default(30),
     })
     .superRefine((dtls, context) => {
       if (dtls.server_key === 'file') {

@@ -1,7 +1,7 @@
 import type coap from 'coap';
 import type { Config } from '../config/index.js';
 import type { KeyStore } from '../keys/index.js';
-import { type DtlsPeer, DtlsServer, type DtlsStats } from '../tls/index.js';
+import { type DtlsHandshakeLimits, type DtlsPeer, DtlsServer, type DtlsStats } from '../tls/index.js';
 import { SensorTrust } from '../trust/index.js';
 import { AnswerCacheBound } from './answer-cache-bound.js';
 import { CoapRouter, type CoapRouterStatus, CoapSessions } from './coap/index.js';
@@ -9,6 +9,7 @@ import { endpointCredentials } from './endpoint-credentials.js';
 import type { CommandSource, TelemetrySink } from './proxy-ports.js';
 import { sensorVerifier } from './sensor-verifier.js';
 import { SessionDeadlines, type SessionDeadlinesStatus } from './session-deadlines.js';
+import { type SigningRate, signingRate } from './signing-rate.js';
 
 type DtlsSettings = Config['downstream']['dtls'];
 type CoapSettings = Config['downstream']['coap'];
@@ -50,8 +51,30 @@ export interface SensorEndpointStatus {
   coap?: CoapRouterStatus;
   /** Answers node-coap keeps to replay to retransmissions (all sessions), the bound on them, and those evicted. */
   answerCache: { entries: number; limit: number; evicted: number };
+  /** The handshake budget (README "Handshake budget"): its limits and what it refused. */
+  handshakes: SensorHandshakeStatus;
   /** Sessions ended by time (certificate expiry, revocation information out of date); with a trust module. */
   deadlines?: SessionDeadlinesStatus;
+}
+
+export interface SensorHandshakeStatus {
+  /** What the server key signs per second, and whether configured, measured at start, or assumed. */
+  signer: SigningRate;
+  limits: DtlsHandshakeLimits;
+  /** Full handshakes, i.e. ServerKeyExchange signatures made with the server key. */
+  signatures: number;
+  signaturesRefusedPerAddress: number;
+  signaturesRefusedGlobal: number;
+  /** Handshakes past the cookie exchange, not complete yet. */
+  halfOpen: number;
+  halfOpenRefusedPerAddress: number;
+  halfOpenRefusedGlobal: number;
+  /** HelloVerifyRequests: the whole cost of a cookie-less ClientHello. */
+  cookiesSent: number;
+  cookiesInvalid: number;
+  cookiesReplayed: number;
+  /** Sessions replaced by a completed handshake from the same address and port. */
+  sessionsReplaced: number;
 }
 
 /**
@@ -68,6 +91,7 @@ export class SensorEndpoint {
   readonly #router: CoapRouter | undefined;
   readonly #answers: AnswerCacheBound;
   readonly #deadlines: SessionDeadlines<DtlsPeer> | undefined;
+  readonly #signer: SigningRate;
 
   private constructor(
     dtls: DtlsServer,
@@ -77,8 +101,10 @@ export class SensorEndpoint {
     serverKey: string,
     router: CoapRouter | undefined,
     deadlines: SessionDeadlines<DtlsPeer> | undefined,
+    signer: SigningRate,
   ) {
     this.#dtls = dtls;
+    this.#signer = signer;
     this.#deadlines = deadlines;
     this.#coap = sessions;
     this.#listening = listening;
@@ -107,6 +133,7 @@ export class SensorEndpoint {
     const routes = options instanceof SensorTrust ? undefined : options;
     const trust = options instanceof SensorTrust ? options : options?.trust;
     const credentials = await endpointCredentials(settings, identity);
+    const signer = await signingRate(settings, identity);
     const peerKey = (peer: DtlsPeer) => `${peer.address}:${peer.port}`;
     // Time ends sessions: each is re-judged at its deadline (one timer for all), at the trust's now.
     const deadlines = trust
@@ -140,12 +167,18 @@ export class SensorEndpoint {
       handshakeTimeoutMs: settings.handshake_timeout_ms,
       idleTimeoutMs: settings.idle_timeout_ms,
       maxSessions: settings.max_sessions,
+      signaturesPerSecond: signer.perSecond,
       handshakeRate: {
-        perAddress: {
-          ratePerSecond: settings.handshakes_per_second_per_address,
-          burst: settings.handshake_burst_per_address,
-        },
+        perAddress: given(settings.handshakes_per_second_per_address, settings.handshake_burst_per_address),
+        global: given(settings.handshakes_per_second, settings.handshake_burst),
+        maxTrackedAddresses: settings.max_tracked_addresses,
+        ipv6PrefixLength: settings.ipv6_prefix_length,
       },
+      halfOpen: {
+        perAddress: settings.half_open_handshakes_per_address,
+        global: settings.half_open_handshakes,
+      },
+      cookieLifetimeMs: settings.cookie_lifetime_s * 1000,
     });
     dtls.on('session', (peer) => {
       log.debug(
@@ -204,6 +237,7 @@ export class SensorEndpoint {
       credentials.keyDescription,
       router,
       deadlines,
+      signer,
     );
   }
 
@@ -220,6 +254,20 @@ export class SensorEndpoint {
       datagramsMalformed: stats.datagramsMalformed,
       recordsRejected: stats.recordsRejected,
       recordsRejectedByReason: stats.recordsRejectedByReason,
+      handshakes: {
+        signer: this.#signer,
+        limits: this.#dtls.handshakeLimits(),
+        signatures: stats.signatures,
+        signaturesRefusedPerAddress: stats.signaturesRefusedPerAddress,
+        signaturesRefusedGlobal: stats.signaturesRefusedGlobal,
+        halfOpen: stats.sessionsHandshaking,
+        halfOpenRefusedPerAddress: stats.halfOpenRefusedPerAddress,
+        halfOpenRefusedGlobal: stats.halfOpenRefusedGlobal,
+        cookiesSent: stats.cookiesSent,
+        cookiesInvalid: stats.cookiesInvalid,
+        cookiesReplayed: stats.cookiesReplayed,
+        sessionsReplaced: stats.sessionsReplaced,
+      },
       ...(this.#router ? { coap: this.#router.status() } : {}),
       answerCache: this.#answers.status(this.#coap.servers()),
       ...(this.#deadlines ? { deadlines: this.#deadlines.status() } : {}),
@@ -240,4 +288,12 @@ function answerNoRoute(server: CoapServer): void {
     response.code = '4.04';
     response.end('no route: the CoAP routes are not installed');
   });
+}
+
+/** A configured bucket: what is not "auto" (the DTLS server sizes the rest from the signer's rate). */
+function given(rate: number | 'auto', burst: number | 'auto'): { ratePerSecond?: number; burst?: number } {
+  return {
+    ...(rate === 'auto' ? {} : { ratePerSecond: rate }),
+    ...(burst === 'auto' ? {} : { burst }),
+  };
 }

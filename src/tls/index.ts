@@ -8,6 +8,7 @@ export { DtlsClient, type DtlsClientEvents, type DtlsClientOptions } from './dtl
 export type { DtlsStats } from './dtls/dtls-counters.js';
 export {
   type DtlsHandshakeFailedEvent,
+  type DtlsHandshakeLimits,
   type DtlsPeer,
   DtlsServer,
   type DtlsServerEvents,

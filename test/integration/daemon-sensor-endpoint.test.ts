@@ -85,6 +85,18 @@ describe('sensor endpoint in the daemon', () => {
     expect(human.stdout).toMatch(
       /sensors\s+coaps on 127\.0\.0\.1:\d+, \d+ sessions, 1 handshakes \(0 resumed, 1 refused\)/,
     );
+    // the handshake budget, sized from the identity key's measured signing rate (software: capped at 1000/s)
+    expect(after.handshakes).toMatchObject({
+      signer: { source: 'measured' },
+      signatures: 2,
+      signaturesRefusedPerAddress: 0,
+      halfOpen: 0,
+      limits: { halfOpenPerAddress: 8, halfOpenGlobal: 256, ipv6PrefixLength: 64, cookieLifetimeMs: 30_000 },
+    });
+    expect(after.handshakes.limits.perAddress.ratePerSecond).toBeLessThan(after.handshakes.signer.perSecond);
+    expect(human.stdout).toMatch(
+      /handshakes\s+2 signatures \(budget [\d.]+\/s, [\d.]+\/s per address; signer [\d.]+\/s measured\)/,
+    );
     expect((await service.stop()).code).toBe(0);
   });
 

@@ -74,12 +74,12 @@ export interface DtlsServerOptions {
      * Per source (IPv4 address, IPv6 prefix). Default a quarter of `global`'s rate (at least 0.5/s),
      * burst its rate rounded up (at least 2): one host never gets more than a quarter of the signer.
      */
-    perAddress?: TokenBucketSettings;
+    perAddress?: Partial<TokenBucketSettings>;
     /**
      * Whole server. Default 80 % of signaturesPerSecond (the upstream TLS client signs with the same
      * key), burst one second's worth.
      */
-    global?: TokenBucketSettings;
+    global?: Partial<TokenBucketSettings>;
     /** Bound of the per-source table. Default 4096. */
     maxTrackedAddresses?: number;
     /** IPv6 sources count per prefix of this length (one host owns a /64). Default 64. */
@@ -212,21 +212,34 @@ function signatureBudget(
   const signaturesPerSecond = options.signaturesPerSecond ?? 1000;
   if (!(signaturesPerSecond > 0))
     configError('signaturesPerSecond', `must be > 0 (got ${signaturesPerSecond})`);
+  const global = options.handshakeRate?.global;
   const globalRate = bucket(
     'handshakeRate.global',
-    options.handshakeRate?.global ?? perSecond(Math.max(0.5, signaturesPerSecond * 0.8), 1),
+    perSecond(
+      global?.ratePerSecond ?? hundredths(Math.max(0.5, signaturesPerSecond * 0.8)),
+      global?.burst,
+      1,
+    ),
   );
+  const perAddress = options.handshakeRate?.perAddress;
   const perAddressRate = bucket(
     'handshakeRate.perAddress',
-    options.handshakeRate?.perAddress ?? perSecond(Math.max(0.5, globalRate.ratePerSecond / 4), 2),
+    perSecond(
+      perAddress?.ratePerSecond ?? hundredths(Math.max(0.5, globalRate.ratePerSecond / 4)),
+      perAddress?.burst,
+      2,
+    ),
   );
   return { signaturesPerSecond, perAddressRate, globalRate };
 }
 
-/** A bucket refilling at `rate`, holding one second's worth (at least `minBurst`). */
-function perSecond(rate: number, minBurst: number): TokenBucketSettings {
-  const ratePerSecond = Math.round(rate * 100) / 100;
-  return { ratePerSecond, burst: Math.max(minBurst, Math.ceil(ratePerSecond)) };
+/** A bucket refilling at `rate`, holding `burst`, or by default one second's worth (at least `minBurst`). */
+function perSecond(ratePerSecond: number, burst: number | undefined, minBurst: number): TokenBucketSettings {
+  return { ratePerSecond, burst: burst ?? Math.max(minBurst, Math.ceil(ratePerSecond)) };
+}
+
+function hundredths(value: number): number {
+  return Math.round(value * 100) / 100;
 }
 
 function integer(name: string, value: number, min: number, max: number): number {
