@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { DtlsClient, type DtlsClientOptions } from '../../src/tls/index.js';
 import { makeDtlsPki } from '../helpers/dtls-pki.js';
 import { coapCode, coapGet } from './dtls/coap-get.js';
+import { benchHandshakeBudget } from './dtls/handshake-budget-bench.js';
 import { measureLatency, round } from './measure.js';
 
 const CIPHER = 'ECDHE-ECDSA-AES128-GCM-SHA256';
@@ -26,8 +27,11 @@ async function startOurs(
   pkiDir: string,
   key: 'software' | 'atecc' = 'software',
   recordLayer: 'js' | 'openssl' = 'js',
+  limits: { budget: 'lifted' | 'defaults'; signaturesPerSecond?: number } = { budget: 'lifted' },
 ): Promise<ServerUnderTest> {
-  const child = spawn(process.execPath, [join(here, 'dtls/dtls-bench-server.js'), pkiDir, key, recordLayer], {
+  const args = [join(here, 'dtls/dtls-bench-server.js'), pkiDir, key, recordLayer, limits.budget];
+  if (limits.signaturesPerSecond) args.push(String(limits.signaturesPerSecond));
+  const child = spawn(process.execPath, args, {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const line = await new Promise<string>((resolve, reject) => {
@@ -212,6 +216,26 @@ export async function benchDtls(): Promise<Record<string, unknown>> {
     load_generator: 'DtlsClient (koffi/OpenSSL), one UDP socket per session',
   };
   try {
+    if (process.env.BENCH_DTLS_ONLY !== 'budget') await benchAll(dir, client, sessionCounts, results);
+    process.stderr.write('  dtls: handshake budget\n');
+    results['edge-gatewayd handshake budget'] = await benchHandshakeBudget(
+      client,
+      (budget, signaturesPerSecond) =>
+        startOurs(dir, 'software', 'js', { budget, ...(signaturesPerSecond ? { signaturesPerSecond } : {}) }),
+    );
+  } finally {
+    pki.remove();
+  }
+  return results;
+}
+
+async function benchAll(
+  dir: string,
+  client: DtlsClientOptions,
+  sessionCounts: number[],
+  results: Record<string, unknown>,
+): Promise<void> {
+  {
     const servers = [
       () => startOurs(dir),
       () => startOurs(dir, 'software', 'openssl'),
@@ -237,8 +261,5 @@ export async function benchDtls(): Promise<Record<string, unknown>> {
       }
     }
     results['edge-gatewayd busy session while handshakes are signed'] = stall;
-  } finally {
-    pki.remove();
   }
-  return results;
 }

@@ -120,19 +120,22 @@ function withCookie(hello: Buffer, random: number, cookie: Buffer = Buffer.alloc
   return out;
 }
 
-/** Datagrams carrying a ServerKeyExchange (handshake type 12): one per signature the server made. */
+/**
+ * ServerKeyExchanges (handshake type 12) among `received`: one per signature the server made (counted
+ * by their signed bytes, so a retransmitted flight is not a new signature).
+ */
 function signaturesIn(received: Buffer[]): number {
-  let count = 0;
+  const signed = new Set<string>();
   for (const datagram of received) {
     let offset = 0;
     while (offset + 13 <= datagram.length) {
       const length = datagram.readUInt16BE(offset + 11);
       if (datagram[offset] === 22 && datagram.readUInt16BE(offset + 3) === 0 && datagram[offset + 13] === 12)
-        count++;
+        signed.add(datagram.subarray(offset + 13, offset + 13 + length).toString('hex'));
       offset += 13 + length;
     }
   }
-  return count;
+  return signed.size;
 }
 
 /**

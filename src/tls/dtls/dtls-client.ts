@@ -34,6 +34,8 @@ export interface DtlsClientOptions {
   resume?: Pointer;
   /** Local UDP port (default: ephemeral), e.g. to play a sensor that reboots and reuses its port. */
   localPort?: number;
+  /** Local address (default: any), e.g. 127.0.0.x to play many hosts against a per-address budget. */
+  localAddress?: string;
 }
 
 export type DtlsClientEvents = {
@@ -67,11 +69,16 @@ export class DtlsClient extends EventEmitter<DtlsClientEvents> {
     try {
       await new Promise<void>((resolve, reject) => {
         socket.once('error', reject);
-        socket.bind(options.localPort ?? 0, () =>
-          socket.connect(options.port, options.host, () => {
-            socket.off('error', reject);
-            resolve();
-          }),
+        socket.bind(
+          {
+            port: options.localPort ?? 0,
+            ...(options.localAddress ? { address: options.localAddress } : {}),
+          },
+          () =>
+            socket.connect(options.port, options.host, () => {
+              socket.off('error', reject);
+              resolve();
+            }),
         );
       });
     } catch (error) {

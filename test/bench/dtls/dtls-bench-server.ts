@@ -5,6 +5,8 @@
  * The PKI directory is test/helpers/dtls-pki.ts's: server.pem, server.key, ca.pem.
  * Second argument `atecc`: the server key is in the ATECC608A simulator (modelled timing) instead.
  * Third argument `openssl`: established sessions stay on OpenSSL's record layer (default: the JS one).
+ * Fourth argument `defaults`: the handshake budget as configured by default (sized from the fifth
+ * argument, the signer's rate per second, if given), instead of lifted for one load generator.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -28,11 +30,18 @@ const server = new DtlsServer({
   ca: [der('ca.pem')],
   maxSessions: 10_000,
   recordLayer: process.argv[4] === 'openssl' ? 'openssl' : 'js',
-  // One load generator on one address opens thousands of sessions: lift the per-source limit.
-  handshakeRate: {
-    perAddress: { ratePerSecond: 100_000, burst: 100_000 },
-    global: { ratePerSecond: 100_000, burst: 100_000 },
-  },
+  ...(process.argv[5] === 'defaults'
+    ? process.argv[6]
+      ? { signaturesPerSecond: Number(process.argv[6]) }
+      : {}
+    : {
+        // One load generator on one address opens thousands of sessions: lift the per-source limits.
+        handshakeRate: {
+          perAddress: { ratePerSecond: 100_000, burst: 100_000 },
+          global: { ratePerSecond: 100_000, burst: 100_000 },
+        },
+        halfOpen: { perAddress: 100_000, global: 100_000 },
+      }),
 });
 const { port } = await server.listen({ host: '127.0.0.1', port: 0 });
 const payload = Buffer.alloc(136, 'x');

@@ -37,6 +37,29 @@ describe('resolveDtlsServerOptions', () => {
     }
   });
 
+  it('sizes the signature budget from the signer: one address stays below what it signs', () => {
+    const atecc = resolveDtlsServerOptions({ ...base, signaturesPerSecond: 9 });
+    expect(atecc.globalRate).toEqual({ ratePerSecond: 7.2, burst: 8 });
+    expect(atecc.perAddressRate).toEqual({ ratePerSecond: 1.8, burst: 2 });
+    const software = resolveDtlsServerOptions(base);
+    expect(software.globalRate).toEqual({ ratePerSecond: 800, burst: 800 });
+    expect(software.perAddressRate).toEqual({ ratePerSecond: 200, burst: 200 });
+    // a configured rate keeps its own burst rule; a configured burst is taken as is
+    const mixed = resolveDtlsServerOptions({
+      ...base,
+      signaturesPerSecond: 9,
+      handshakeRate: { perAddress: { burst: 5 }, global: { ratePerSecond: 3 } },
+    });
+    expect(mixed.globalRate).toEqual({ ratePerSecond: 3, burst: 3 });
+    expect(mixed.perAddressRate).toEqual({ ratePerSecond: 0.75, burst: 5 });
+    expect(software).toMatchObject({
+      halfOpenPerAddress: 8,
+      halfOpenGlobal: 256,
+      ipv6PrefixLength: 64,
+      cookieLifetimeMs: 30_000,
+    });
+  });
+
   it('can turn resumption off', () => {
     expect(resolveDtlsServerOptions({ ...base, sessionCache: false }).sessionCache).toBe(false);
   });
