@@ -129,6 +129,7 @@ export class ProxyRig {
           `sensor_ca_files = ["${sensorCa.certificateFile}"]\n` +
           // Every simulated sensor comes from 127.0.0.1.
           'handshakes_per_second_per_address = 500\nhandshake_burst_per_address = 500\n' +
+          'half_open_handshakes_per_address = 500\n' +
           `[upstream]\nenabled = true\nbroker_url = "${broker.url}"\ntrust_anchor_file = "${broker.caFile}"\n` +
           'reconnect_initial_ms = 100\nreconnect_max_ms = 1000\n',
       );

@@ -100,6 +100,7 @@ class GatewayStandIn {
       verifyPeer: (chain) => standIn?.verify(chain) ?? { ok: false, reason: 'starting' },
       // Every sensor of the fleet comes from 127.0.0.1.
       handshakeRate: { perAddress: { ratePerSecond: 100_000, burst: 100_000 } },
+      halfOpen: { perAddress: 100_000 },
     });
     const { port } = await server.listen({ port: 0, host: '127.0.0.1' });
     const socket = new CoapDtlsSocket(server);

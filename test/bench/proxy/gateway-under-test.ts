@@ -36,7 +36,7 @@ export function makeFactoryCa(work: string): { dir: string; rootFile: string } {
 /**
  * A gateway as a technician leaves it: a software identity key provisioned by the factory CA, the
  * sensor CA trusted, the broker as upstream. Log level "warn" keeps logging out of the measurement;
- * all simulated sensors come from 127.0.0.1, so the per-address handshake limit is lifted.
+ * all simulated sensors come from 127.0.0.1, so the handshake budget and half-open caps are lifted.
  */
 export async function provisionGateway(
   work: string,
@@ -61,6 +61,8 @@ function gatewayConfig(sensorCaDir: string, broker: MosquittoBroker): string {
     '[downstream.dtls]\nenabled = true\nhost = "127.0.0.1"\nport = 0\n' +
     `sensor_ca_files = ["${join(sensorCaDir, SENSOR_CA_FILES.certificate)}"]\n` +
     'handshakes_per_second_per_address = 100000\nhandshake_burst_per_address = 100000\n' +
+    'handshakes_per_second = 100000\nhandshake_burst = 100000\n' +
+    'half_open_handshakes = 100000\nhalf_open_handshakes_per_address = 100000\n' +
     `[upstream]\nenabled = true\nbroker_url = "${broker.url}"\ntrust_anchor_file = "${broker.caFile}"\n` +
     'reconnect_initial_ms = 100\nreconnect_max_ms = 1000\n'
   );
