@@ -2,15 +2,21 @@
  * DTLS 1.2 server endpoint of edge-gatewayd, on node's own OpenSSL through koffi and memory BIOs.
  *
  * Datagram path. Every datagram is first framed by scanDtlsRecords (no OpenSSL involved):
- *   - from a known peer (address + port) it goes to that peer's DtlsSession; an epoch-0 ClientHello
- *     from a peer whose session is established goes through the cookie exchange again, and a valid
- *     cookie replaces the old session (a rebooted sensor on the same port, RFC 6347 §4.2.8);
- *   - from an unknown peer only an unfragmented ClientHello is looked at. It passes the per-address and
- *     global token buckets, then DTLSv1_listen on ONE shared listener SSL object: the cookie is
- *     HMAC-SHA256(rotating secret, family|address|port), so no per-peer SSL object or buffer exists
- *     before the client proved it receives at its address. A HelloVerifyRequest larger than the
- *     ClientHello it answers is not sent (anti-amplification). Only a valid cookie turns the listener
- *     into that peer's session (and a fresh listener is made), subject to maxSessions.
+ *   - an unfragmented epoch-0 ClientHello, from anyone, is parsed in JS (client-hello.ts). Without a
+ *     valid cookie it is answered with a HelloVerifyRequest made in JS, cookie = HMAC-SHA256(secret,
+ *     time slot, family|address|port, version, random, session id, suites, compression) (cookie-
+ *     secret.ts): no OpenSSL call, no per-peer state, no budget spent, and never more bytes than the
+ *     ClientHello carried (anti-amplification). With a valid cookie it must pass the half-open caps
+ *     and, unless it offers a session id of our cache (a resumption signs nothing), the signature
+ *     budget (handshake-rate-limiter.ts; sources are addresses, IPv6 per prefix); then DTLSv1_listen
+ *     on ONE shared listener SSL object, whose cookie callback only confirms the cookie JS verified,
+ *     turns the listener into that peer's session (and a fresh listener is made), subject to
+ *     maxSessions;
+ *   - from the address and port of an established session, such a handshake runs beside it and
+ *     replaces it only once it completes (RFC 6347 §4.2.8): the old session keeps its epoch-1 records,
+ *     the new handshake gets epoch-0 records and epoch-1 handshake records (its Finished). A copy of
+ *     the ClientHello that made the live session (same random) is dropped and counted;
+ *   - any other datagram from a known peer (address + port) goes to that peer's DtlsSession;
  *   - anything else is dropped and counted; one peer's garbage never reaches another peer's session.
  *
  * Sessions share one SSL_CTX (DtlsServerContext): mutual X.509 with the sslclient purpose, the trust
