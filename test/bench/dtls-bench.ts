@@ -220,8 +220,8 @@ export async function benchDtls(): Promise<Record<string, unknown>> {
     process.stderr.write('  dtls: handshake budget\n');
     results['edge-gatewayd handshake budget'] = await benchHandshakeBudget(
       client,
-      (budget, signaturesPerSecond) =>
-        startOurs(dir, 'software', 'js', { budget, ...(signaturesPerSecond ? { signaturesPerSecond } : {}) }),
+      (budget, signaturesPerSecond, key = 'software') =>
+        startOurs(dir, key, 'js', { budget, ...(signaturesPerSecond ? { signaturesPerSecond } : {}) }),
     );
   } finally {
     pki.remove();

@@ -14,7 +14,11 @@ interface Server {
   process: ChildProcess;
   port: number;
 }
-type Start = (budget: 'lifted' | 'defaults', signaturesPerSecond?: number) => Promise<Server>;
+type Start = (
+  budget: 'lifted' | 'defaults',
+  signaturesPerSecond?: number,
+  key?: 'software' | 'atecc',
+) => Promise<Server>;
 
 /** The server process's CPU time so far (user + system), seconds. */
 function cpuSeconds(pid: number): number {
@@ -228,6 +232,55 @@ async function signaturesFromOneHost(server: Server, client: DtlsClientOptions, 
   };
 }
 
+/**
+ * A busy session's round trips while 8 hosts (127.0.0.1-8) try full handshakes back to back, with the
+ * key in the timed ATECC608A simulator: the signature budget bounds how much of the loop signing takes
+ * (signing is synchronous on the loop, see dtls-server.ts).
+ */
+async function busySessionWhileSignerSaturated(server: Server, client: DtlsClientOptions, seconds: number) {
+  const options = (loop: number): DtlsClientOptions => ({
+    ...client,
+    port: server.port,
+    localAddress: `127.0.0.${1 + (loop % 8)}`,
+    handshakeTimeoutMs: 3000,
+  });
+  const busy = await DtlsClient.connect({ ...client, port: server.port, localAddress: '127.0.0.9' });
+  const samples: number[] = [];
+  const deadline = performance.now() + seconds * 1000;
+  let completed = 0;
+  let id = 1;
+  const { coapGet } = await import('./coap-get.js');
+  await Promise.all([
+    (async () => {
+      while (performance.now() < deadline) {
+        const started = performance.now();
+        await busy.request(coapGet(id++));
+        samples.push(performance.now() - started);
+      }
+    })(),
+    ...Array.from({ length: 8 }, async (_, loop) => {
+      while (performance.now() < deadline) {
+        try {
+          (await DtlsClient.connect(options(loop))).close();
+          completed++;
+        } catch {
+          // refused by the budget: the client timed out
+        }
+      }
+    }),
+  ]);
+  busy.close();
+  samples.sort((a, b) => a - b);
+  const at = (q: number) => round(samples[Math.min(samples.length - 1, Math.floor(samples.length * q))] ?? 0);
+  return {
+    full_handshakes_per_s: round(completed / seconds, 1),
+    busy_session_round_trips: samples.length,
+    busy_session_p50_ms: at(0.5),
+    busy_session_p99_ms: at(0.99),
+    busy_session_max_ms: at(1),
+  };
+}
+
 /** The ServerKeyExchange record body of a datagram (hex), if it carries one. */
 function serverKeyExchange(datagram: Buffer): string | undefined {
   let offset = 0;
@@ -283,6 +336,18 @@ export async function benchHandshakeBudget(
         client,
         10,
       );
+    } finally {
+      server.process.kill();
+    }
+  }
+  for (const [label, budget] of [
+    ['limits lifted', 'lifted'],
+    ['default budget for a 15/s signer (12/s in all, 3/s per address)', 'defaults'],
+  ] as const) {
+    const server = await start(budget, budget === 'defaults' ? 15 : undefined, 'atecc');
+    try {
+      results[`busy session while 8 hosts handshake, ATECC608A simulator key, ${label}`] =
+        await busySessionWhileSignerSaturated(server, client, 8);
     } finally {
       server.process.kill();
     }
