@@ -22,6 +22,8 @@ export interface TelemetryMessage {
 export interface OutboxFull {
   full: true;
   retryAfterSeconds: number;
+  /** Why, when the sink says: the whole outbox is full, or this sensor holds its share of it. */
+  reason?: 'outbox-full' | 'sensor-share';
 }
 
 export interface TelemetrySink {

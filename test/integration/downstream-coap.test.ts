@@ -40,7 +40,7 @@ import {
 class ArrayTelemetrySink implements TelemetrySink {
   readonly accepted: TelemetryMessage[] = [];
   calls = 0;
-  mode: 'durable' | 'full' | 'fail' = 'durable';
+  mode: 'durable' | 'full' | 'share' | 'fail' = 'durable';
   #held: (() => void)[] | undefined;
 
   /** Later accepts wait for release(), as a slow disk would make them. */
@@ -59,6 +59,7 @@ class ArrayTelemetrySink implements TelemetrySink {
     const held = this.#held;
     if (held) await new Promise<void>((resume) => held.push(resume));
     if (this.mode === 'full') return { full: true, retryAfterSeconds: 7 };
+    if (this.mode === 'share') return { full: true, retryAfterSeconds: 3, reason: 'sensor-share' };
     if (this.mode === 'fail') throw new Error('disk on fire');
     this.accepted.push(message);
     return undefined;
@@ -684,6 +685,12 @@ describe('CoAP routes with hand-made requests (DtlsClient)', () => {
     expect(full.code).toBe('5.03');
     expect(optionUint(full, OPTION.maxAge)).toBe(7);
     expect(full.payload.toString()).toBe("the gateway's outbox is full: retry in 7 s");
+    sink.mode = 'share';
+    const share = await sensor.request(postTelemetry(json({ t: 1.5 })));
+    expect([share.code, optionUint(share, OPTION.maxAge)]).toEqual(['5.03', 3]);
+    expect(share.payload.toString()).toBe(
+      "this sensor's share of the gateway's outbox is full: retry in 3 s",
+    );
     sink.mode = 'fail';
     const failed = await sensor.request(postTelemetry(json({ t: 2 })));
     expect(failed.code).toBe('5.00');

@@ -139,7 +139,11 @@ export class TelemetryResource implements CoapResource {
       .then(
         (refusal) => {
           if (refusal?.full) {
-            exchange.refuse('5.03', `the gateway's outbox is full: retry in ${refusal.retryAfterSeconds} s`, {
+            const what =
+              refusal.reason === 'sensor-share'
+                ? "this sensor's share of the gateway's outbox is full"
+                : "the gateway's outbox is full";
+            exchange.refuse('5.03', `${what}: retry in ${refusal.retryAfterSeconds} s`, {
               maxAge: refusal.retryAfterSeconds,
             });
             return;
