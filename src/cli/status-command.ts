@@ -61,7 +61,16 @@ function sensorLine(endpoint: DaemonStatus['sensorEndpoint']): string {
   if (!endpoint) return 'endpoint disabled (downstream.dtls.enabled = false)';
   const { listening, sessionsEstablished, handshakesCompleted, handshakesResumed, handshakesFailed } =
     endpoint;
-  return `coaps on ${listening}, ${sessionsEstablished} sessions, ${handshakesCompleted} handshakes (${handshakesResumed} resumed, ${handshakesFailed} refused)${deadlinesText(endpoint.deadlines)}; key: ${endpoint.serverKey}`;
+  return `coaps on ${listening}, ${sessionsEstablished} sessions, ${handshakesCompleted} handshakes (${handshakesResumed} resumed, ${handshakesFailed} refused)${recordsText(endpoint)}${deadlinesText(endpoint.deadlines)}; key: ${endpoint.serverKey}`;
+}
+
+/** Records of established sessions dropped by the record layer (forged, replayed, another version), when any were. */
+function recordsText(endpoint: NonNullable<DaemonStatus['sensorEndpoint']>): string {
+  if (!endpoint.recordsRejected) return '';
+  const by = Object.entries(endpoint.recordsRejectedByReason ?? {})
+    .map(([reason, count]) => `${reason} ${count}`)
+    .join(', ');
+  return `; ${endpoint.recordsRejected} records dropped${by ? ` (${by})` : ''}`;
 }
 
 /** The handshake budget: signatures against their budget, what it refused, half-open handshakes. */
