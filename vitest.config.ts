@@ -11,6 +11,8 @@ export default defineConfig({
       'test/system/**/*.test.ts',
       // x509-limbo through the sensor path validator, ratcheted on its recorded baseline.
       'test/limbo/**/*.test.ts',
+      // The sensor endpoint's fuzzer, 20,000 inputs against the built daemon.
+      'test/fuzz/**/*.test.ts',
     ],
     // Integration tests start real processes (the daemon, swtpm, mosquitto): give them room,
     // but never assert on durations; these are only ceilings against hangs.
