@@ -53,7 +53,7 @@ export function detailsText(details: FuzzDetails): string {
     lines.push(`  disturbed: ${disturbance.witness} at ${disturbance.at}: ${disturbance.what}`);
   for (const fault of details.faults.slice(0, 10)) {
     lines.push(`  ${fault.kind} near input ${fault.atInput}: ${fault.detail.split('\n')[0]}`);
-    for (const input of fault.recentInputs.slice(-5)) lines.push(`    ${input}`);
+    for (const input of fault.recentInputs.slice(-12)) lines.push(`    ${input}`);
   }
   return lines.join('\n');
 }

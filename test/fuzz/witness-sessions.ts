@@ -42,6 +42,7 @@ export class WitnessSessions {
   readonly #loops: Promise<void>[] = [];
   #running = false;
   #requests = 0;
+  #messageId = randomBytes(2).readUInt16BE();
 
   constructor(credentials: SensorCredentials[], target: () => WitnessTarget) {
     this.#credentials = credentials;
@@ -113,6 +114,11 @@ export class WitnessSessions {
     client?.close();
   }
 
+  #nextMessageId(): number {
+    this.#messageId = (this.#messageId + 1) & 0xffff;
+    return this.#messageId;
+  }
+
   #connect(credentials: SensorCredentials): Promise<DtlsClient> {
     const target = this.#target();
     return DtlsClient.connect({
@@ -133,7 +139,9 @@ export class WitnessSessions {
     payload?: Uint8Array,
     contentFormat?: number,
   ): Promise<void> {
-    const messageId = randomBytes(2).readUInt16BE();
+    // RFC 7252 §4.4: a new message id per message, not reused within EXCHANGE_LIFETIME (the gateway
+    // takes a reused one for a retransmission).
+    const messageId = this.#nextMessageId();
     const token = randomBytes(4);
     const options: CoapOption[] = path.map((segment) => ({
       number: COAP_OPTION.URI_PATH,
