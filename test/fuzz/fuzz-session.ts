@@ -15,14 +15,20 @@ export class FuzzSession {
   #connects = 0;
   #connectFailures = 0;
   #received = 0;
+  #sendRefused = 0;
 
   constructor(credentials: SensorCredentials, target: () => { port: number; gatewayRoot: Uint8Array }) {
     this.#credentials = credentials;
     this.#target = target;
   }
 
-  get stats(): { connects: number; connectFailures: number; received: number } {
-    return { connects: this.#connects, connectFailures: this.#connectFailures, received: this.#received };
+  get stats(): { connects: number; connectFailures: number; received: number; sendRefused: number } {
+    return {
+      connects: this.#connects,
+      connectFailures: this.#connectFailures,
+      received: this.#received,
+      sendRefused: this.#sendRefused,
+    };
   }
 
   async send(messages: Buffer[]): Promise<void> {
@@ -33,9 +39,9 @@ export class FuzzSession {
       try {
         client.send(message);
       } catch {
-        client.destroy();
-        this.#client = undefined;
-        return;
+        // Larger than a datagram: the engine refuses it, the session stays. (Destroying the client
+        // here would leave the server a session to keep until its idle timeout, on every such input.)
+        this.#sendRefused++;
       }
     }
   }

@@ -24,7 +24,7 @@ export interface FuzzDetails {
   witnessRequests: number;
   disturbances: { witness: string; what: string; at: string }[];
   faults: { kind: string; detail: string; atInput: number; recentInputs: string[] }[];
-  fuzzSession: { connects: number; connectFailures: number; received: number };
+  fuzzSession: { connects: number; connectFailures: number; received: number; sendRefused: number };
   cookieExchanges: { tried: number; cookies: number };
   mqttRefused: number;
 }
