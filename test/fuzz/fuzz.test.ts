@@ -23,7 +23,9 @@ describe('fuzzing the sensor endpoint (npm run fuzz)', () => {
   it('20,000 inputs: no crash, no exception, no disturbed session, bounded RSS', {
     timeout: 600_000,
   }, async () => {
-    const report = await runFuzz({ inputs: INPUTS, seed: SEED, warmupInputs: 2000 });
+    // FUZZ_PLANTED_FAULT=1 runs this very test against the daemon with the planted bug: it must fail.
+    const plantedFault = process.env.FUZZ_PLANTED_FAULT === '1';
+    const report = await runFuzz({ inputs: INPUTS, seed: SEED, warmupInputs: 2000, plantedFault });
     const why = `${resultLine(report.result)}\n${detailsText(report.details)}`;
     expect(report.result.inputs, why).toBe(INPUTS);
     expect(report.result.crashes, why).toBe(0);
