@@ -52,7 +52,9 @@ export function detailsText(details: FuzzDetails): string {
   for (const disturbance of details.disturbances.slice(0, 10))
     lines.push(`  disturbed: ${disturbance.witness} at ${disturbance.at}: ${disturbance.what}`);
   for (const fault of details.faults.slice(0, 10)) {
-    lines.push(`  ${fault.kind} near input ${fault.atInput}: ${fault.detail.split('\n')[0]}`);
+    const [first, ...stack] = fault.detail.split('\n');
+    lines.push(`  ${fault.kind} near input ${fault.atInput}: ${first}`);
+    for (const frame of stack.slice(0, 8)) lines.push(`    ${frame.trim()}`);
     for (const input of fault.recentInputs.slice(-12)) lines.push(`    ${input}`);
   }
   return lines.join('\n');

@@ -211,7 +211,7 @@ export class FuzzTarget {
 
   #logLine(line: string): void {
     if (!line.startsWith('{')) return;
-    let record: { level?: unknown; msg?: unknown };
+    let record: { level?: unknown; msg?: unknown; err?: { stack?: unknown } };
     try {
       record = JSON.parse(line) as typeof record;
     } catch {
@@ -219,7 +219,8 @@ export class FuzzTarget {
     }
     if (typeof record.msg !== 'string' || !UNCAUGHT.test(record.msg)) return;
     this.#exceptions++;
-    this.#fault('exception', record.msg);
+    const stack = typeof record.err?.stack === 'string' ? `\n${record.err.stack}` : '';
+    this.#fault('exception', `${record.msg}${stack}`);
   }
 
   #fault(kind: TargetFault['kind'], detail: string): void {
