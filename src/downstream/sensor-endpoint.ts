@@ -51,6 +51,8 @@ export interface SensorEndpointStatus {
   coap?: CoapRouterStatus;
   /** Answers node-coap keeps to replay to retransmissions (all sessions), the bound on them, and those evicted. */
   answerCache: { entries: number; limit: number; evicted: number };
+  /** Error answers node-coap made itself, by code (5.00: handling threw, a gateway bug to report). */
+  coapErrorAnswers: Record<string, number>;
   /** The handshake budget (README "Handshake budget"): its limits and what it refused. */
   handshakes: SensorHandshakeStatus;
   /** Sessions ended by time (certificate expiry, revocation information out of date); with a trust module. */
@@ -215,10 +217,18 @@ export class SensorEndpoint {
         })
       : undefined;
     const answers = new AnswerCacheBound();
+    let lastErrorLog = 0;
     const sessions = new CoapSessions(dtls, {
       serve: (server, session) => (router ? router.serve(server, session) : answerNoRoute(server)),
       ...(router ? { ended: (session: string) => router.sessionEnded(session) } : {}),
       answers,
+      errorAnswered: (session, code, text) => {
+        // A handler that threw is a gateway bug: counted (status coapErrorAnswers), logged at most once a second.
+        const now = Date.now();
+        if (now - lastErrorLog < 1000) return;
+        lastErrorLog = now;
+        log.warn({ session, code, error: text.slice(0, 300) }, 'CoAP request failed inside the gateway');
+      },
     });
     const address = await dtls.listen({ host: settings.host, port: settings.port });
     const listening =
@@ -270,6 +280,7 @@ export class SensorEndpoint {
       },
       ...(this.#router ? { coap: this.#router.status() } : {}),
       answerCache: this.#answers.status(this.#coap.servers()),
+      coapErrorAnswers: { ...this.#coap.errorAnswers },
       ...(this.#deadlines ? { deadlines: this.#deadlines.status() } : {}),
     };
   }

@@ -678,6 +678,30 @@ describe('CoAP routes with hand-made requests (DtlsClient)', () => {
     expect(time.code).toBe('4.02');
   });
 
+  it('drops a request with a token over 8 bytes (RFC 8974 extended length): nothing answered, the session goes on', async () => {
+    // A 1,100-byte token: any answer echoing it is larger than one CoAP message, which node-coap could
+    // not encode — it threw out of the socket handler and ended the daemon (npm run fuzz, seed 20261206).
+    const sensor = await RawSensor.connect();
+    const before = coapStatus().requestsDropped;
+    const token = Buffer.alloc(1100, 0x5a);
+    const request = encode({ code: '0.01', messageId: sensor.messageId(), options: path('time') });
+    // TKL 14: the token's length is in the two bytes after the header, minus 269 (RFC 8974 §2.1).
+    const header = Buffer.from([
+      (request[0] as number) | 14,
+      request[1] as number,
+      request[2] as number,
+      request[3] as number,
+    ]);
+    const extended = Buffer.from([(token.length - 269) >> 8, (token.length - 269) & 0xff]);
+    sensor.client.send(Buffer.concat([header, extended, token, request.subarray(4)]));
+    await until(() => coapStatus().requestsDropped === before + 1);
+    const time = await sensor.request({ code: '0.01', options: path('time') });
+    expect(time.code).toBe('2.05');
+    expect(sensor.received.filter((message) => message.code !== '2.05' && message.code !== '0.00')).toEqual(
+      [],
+    );
+  });
+
   it('answers 5.03 with Max-Age when the outbox is full, 5.00 when the sink fails', async () => {
     const sensor = await RawSensor.connect();
     sink.mode = 'full';

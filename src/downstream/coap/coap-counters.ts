@@ -23,6 +23,10 @@ export interface CoapRouterStatus {
   commandsSentBlockwise: number;
   /** Commands passed over so that the ones behind them go: over MAX_COMMAND_PAYLOAD_BYTES, or their blocks not fetched. */
   commandsSkipped: number;
+  /** Answers node-coap could not encode (a gateway bug: each is logged and answered 5.00). */
+  answersFailed: number;
+  /** Messages dropped before routing: a token longer than 8 bytes (RFC 7252 §3). */
+  requestsDropped: number;
 }
 
 /** The counters behind CoapRouterStatus that only grow. */
@@ -36,6 +40,8 @@ export class CoapCounters {
   commandsDelivered = 0;
   commandsSentBlockwise = 0;
   commandsSkipped = 0;
+  answersFailed = 0;
+  requestsDropped = 0;
   readonly #refused: Record<string, number> = {};
 
   refused(code: string): void {
@@ -56,6 +62,8 @@ export class CoapCounters {
       commandsDelivered: this.commandsDelivered,
       commandsSentBlockwise: this.commandsSentBlockwise,
       commandsSkipped: this.commandsSkipped,
+      answersFailed: this.answersFailed,
+      requestsDropped: this.requestsDropped,
     };
   }
 }

@@ -133,10 +133,18 @@ export class CoapRouter {
       observablePaths: this.#observable,
       session,
       onEmptyMessage: (message) => this.#commands?.answered(message),
+      onDropped: () => this.#counters.requestsDropped++,
     });
-    server.on('request', (request: coap.IncomingMessage, response: CoapResponse) =>
-      this.#route(request, response, session),
-    );
+    server.on('request', (request: coap.IncomingMessage, response: CoapResponse) => {
+      // node-coap emits 'error' on a response it cannot encode (larger than one CoAP message, say);
+      // unheard, that is an uncaught exception. Answered as node-coap answers a handler that threw:
+      // 5.00 through _sendError, which guardErrorAnswers bounds and reports (found by npm run fuzz).
+      response.on('error', (error: Error) => {
+        this.#counters.answersFailed++;
+        server._sendError(Buffer.from(`answer not sent: ${error.message}`), request.rsinfo, request._packet);
+      });
+      this.#route(request, response, session);
+    });
   }
 
   /** A DTLS session ended: its observation, block-wise transfers and message ids go with it. */

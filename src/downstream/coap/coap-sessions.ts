@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import coap from 'coap';
 import { CoapDtlsSocket, type DtlsPeer, type DtlsServer } from '../../tls/index.js';
 import type { AnswerCacheBound } from '../answer-cache-bound.js';
+import { guardErrorAnswers } from './error-answers.js';
 
 type CoapServer = ReturnType<typeof coap.createServer>;
 
@@ -12,6 +13,11 @@ export interface CoapSessionsOptions {
   ended?: (session: string) => void;
   /** Bounds each session's answer cache as its datagrams arrive. */
   answers: AnswerCacheBound;
+  /**
+   * node-coap answered a request of `session` with an error of its own (`code`; 5.00 when handling
+   * threw): `text` is what it would have told the sensor, which now gets a bounded generic answer.
+   */
+  errorAnswered?: (session: string, code: string, text: string) => void;
 }
 
 /** One DTLS session's CoAP: its own node-coap server over a socket that reaches that session only. */
@@ -69,6 +75,8 @@ export class CoapSessions {
   #closed = false;
   /** Datagrams for an address with no CoAP session (the DTLS session ended meanwhile). */
   orphanDatagrams = 0;
+  /** Error answers node-coap made itself (guardErrorAnswers), by code. */
+  readonly errorAnswers: Record<string, number> = {};
 
   /** Subscribes to `dtls`: call before it listens, so that no session is missed. */
   constructor(dtls: DtlsServer, options: CoapSessionsOptions) {
@@ -107,6 +115,10 @@ export class CoapSessions {
     if (previous) this.#close(previous);
     const id = `${key}/${++this.#serial}`;
     const server = coap.createServer();
+    guardErrorAnswers(server, (code, text) => {
+      this.errorAnswers[code] = (this.errorAnswers[code] ?? 0) + 1;
+      this.#options.errorAnswered?.(id, code, text);
+    });
     this.#options.serve(server, id);
     const link = new SessionLink(this.#dtls);
     // CoapDtlsSocket is typed for a DtlsServer; a SessionLink has what it uses (see SessionLink).

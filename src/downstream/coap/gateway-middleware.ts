@@ -18,7 +18,16 @@ export interface GatewayMiddlewareOptions {
   session: string;
   /** Every empty ACK and RST, before node-coap's own handling of it. */
   onEmptyMessage: (message: EmptyMessage) => void;
+  /** A message dropped before node-coap's server logic: its token is longer than 8 bytes. */
+  onDropped: () => void;
 }
+
+/**
+ * RFC 7252 §3: a token is 0 to 8 bytes. coap-packet also reads RFC 8974's extended tokens (up to
+ * 65,804 bytes), which the gateway does not offer: an answer echoes the token, so a 1,300-byte token
+ * made an answer larger than one CoAP message, which node-coap cannot encode (found by npm run fuzz).
+ */
+const MAX_TOKEN_BYTES = 8;
 
 /** What the middleware withheld from node-coap for one request. */
 interface Taken {
@@ -38,6 +47,7 @@ interface ParsedOption {
 interface ParsedPacket {
   code?: string;
   messageId?: number;
+  token?: Buffer;
   ack?: boolean;
   reset?: boolean;
   options?: ParsedOption[];
@@ -73,6 +83,12 @@ export function installGatewayMiddleware(server: CoapServer, options: GatewayMid
   }
   const middleware = (request: { packet?: ParsedPacket }, next: (error: Error | null) => void) => {
     const packet = request.packet;
+    if (packet?.token && packet.token.length > MAX_TOKEN_BYTES) {
+      // Dropped, as a message format error is (RFC 7252 §4.2, §4.3); `next` is not called, so
+      // node-coap neither answers nor remembers it.
+      options.onDropped();
+      return;
+    }
     if (packet?.code === '0.00' && (packet.ack || packet.reset) && packet.messageId !== undefined) {
       options.onEmptyMessage({
         kind: packet.ack ? 'ack' : 'reset',
