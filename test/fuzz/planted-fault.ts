@@ -7,7 +7,7 @@
  * proof that fuzz.test.ts can fail.
  *
  * Sockets are patched one by one as dgram.createSocket makes them: dgram.Socket.prototype itself is
- * left alone (CoapDtlsSocket inherits from it and turns its methods into throwing stubs).
+ * left alone (CoapDtlsSocket inherits from it and overrides its methods with ones that throw).
  */
 import dgram from 'node:dgram';
 
