@@ -131,3 +131,8 @@ export function readCoapHeader(datagram: Uint8Array): CoapHeader | undefined {
 export function codeText(code: number): string {
   return `${code >> 5}.${String(code & 31).padStart(2, '0')}`;
 }
+
+/** The empty ACK of a confirmable message (RFC 7252 §4.2): what a client owes each CON it receives. */
+export function emptyAck(messageId: number): Buffer {
+  return encodeCoap({ type: COAP_TYPE.ACK, code: 0, messageId, token: Buffer.alloc(0), options: [] });
+}

@@ -1,6 +1,6 @@
 import type { SensorCredentials } from '../../hw-sim/sensors/index.js';
 import { DtlsClient, privateKeyFromPkcs8 } from '../../src/tls/index.js';
-import { COAP_TYPE, encodeCoap, readCoapHeader } from './coap-wire.js';
+import { COAP_TYPE, emptyAck, readCoapHeader } from './coap-wire.js';
 
 /**
  * The fuzz sensor's DTLS session, over which the CoAP family sends its raw messages. The server may
@@ -68,16 +68,7 @@ export class FuzzSession {
       client.on('message', (datagram) => {
         this.#received++;
         const header = readCoapHeader(datagram);
-        if (header?.type === COAP_TYPE.CON && !client.closed)
-          client.send(
-            encodeCoap({
-              type: COAP_TYPE.ACK,
-              code: 0,
-              messageId: header.messageId,
-              token: Buffer.alloc(0),
-              options: [],
-            }),
-          );
+        if (header?.type === COAP_TYPE.CON && !client.closed) client.send(emptyAck(header.messageId));
       });
       this.#client = client;
       return client;

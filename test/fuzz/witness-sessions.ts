@@ -6,6 +6,7 @@ import {
   COAP_TYPE,
   type CoapOption,
   codeText,
+  emptyAck,
   encodeCoap,
   readCoapHeader,
   uintOption,
@@ -176,16 +177,7 @@ export class WitnessSessions {
           return;
         }
         if (!header.token.equals(token)) return;
-        if (header.type === COAP_TYPE.CON)
-          client.send(
-            encodeCoap({
-              type: COAP_TYPE.ACK,
-              code: 0,
-              messageId: header.messageId,
-              token: Buffer.alloc(0),
-              options: [],
-            }),
-          );
+        if (header.type === COAP_TYPE.CON) client.send(emptyAck(header.messageId));
         if (header.code >> 5 === 2) finish();
         else finish(new Error(`${what}: answered ${codeText(header.code)}`));
       };
