@@ -8,13 +8,12 @@ export {
   MAX_COMMAND_PAYLOAD_BYTES,
 } from './coap/index.js';
 export { type EndpointCredentials, endpointCredentials } from './endpoint-credentials.js';
-export {
-  type CommandMessage,
-  type CommandSource,
-  type OutboxFull,
-  sensorIdOf,
-  type TelemetryMessage,
-  type TelemetrySink,
+export type {
+  CommandMessage,
+  CommandSource,
+  OutboxFull,
+  TelemetryMessage,
+  TelemetrySink,
 } from './proxy-ports.js';
 export {
   SensorEndpoint,

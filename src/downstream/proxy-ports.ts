@@ -1,4 +1,4 @@
-import { type SensorIdentity, type SensorNameSource, upstreamNameOf } from '../trust/index.js';
+import type { SensorIdentity } from '../trust/index.js';
 
 /**
  * What the CoAP side needs from the upstream side, as two narrow ports the daemon connects: the
@@ -53,13 +53,4 @@ export interface CommandSource {
   subscribe(sensorId: string, deliver: (command: CommandMessage) => void): () => void;
   /** The sensor received it (its notification was acknowledged): it is not delivered again. */
   delivered(sensorId: string, commandId: string): void;
-}
-
-/**
- * The name a sensor goes by upstream (topics, user properties) as read from its certificate, from the
- * source trust.sensor_name_from names (see upstreamNameOf); the router uses SensorIdentity.upstreamName,
- * which the trust module set only once the name was known to belong to the sensor's enrollment.
- */
-export function sensorIdOf(identity: Parameters<typeof upstreamNameOf>[0], from?: SensorNameSource): string {
-  return upstreamNameOf(identity, from);
 }
