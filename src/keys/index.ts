@@ -2,7 +2,7 @@ export { spareKeySlots } from './atecc608/certificate-record.js';
 export { InProcessKeyStore } from './in-process-key-store.js';
 export type { DeviceFactory, FactoryCertificates, KeyDevice, ProvisionableKeyDevice } from './key-device.js';
 export { KeyError, type KeyErrorCode } from './key-error.js';
-export type { HealthReport, KeyBackend, KeyStore, KeyStoreInfo } from './key-store.js';
+export type { HealthReport, KeyBackend, KeyStore, KeyStoreInfo, SigningChannel } from './key-store.js';
 export {
   deviceParams,
   type KeyStoreSettings,
@@ -11,4 +11,5 @@ export {
 } from './open-key-store.js';
 export { signVerifyRoundTrip } from './round-trip-check.js';
 export { type SoftwareDeviceParams, SoftwareKeyDevice } from './software/index.js';
+export { type SyncAnswer, SyncChannel } from './worker/sync-channel.js';
 export { WorkerKeyStore, type WorkerKeyStoreOptions } from './worker/worker-key-store.js';

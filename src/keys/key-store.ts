@@ -25,6 +25,19 @@ export interface HealthReport {
   checks: { name: string; ok: boolean; detail: string }[];
 }
 
+/**
+ * Shared memory through which another thread asks a worker-hosted device for a signature
+ * synchronously (keys/worker/sync-channel.ts speaks its protocol). The TLS signing thread uses it so
+ * that a handshake step that signs runs off the event loop.
+ */
+export interface SigningChannel {
+  buffer: SharedArrayBuffer;
+  /** How long a request may wait for its answer. */
+  timeoutMs: number;
+  /** The asker gave up after timeoutMs: restart the device; returns the error to report. */
+  timedOut(): Error;
+}
+
 export interface KeyStore {
   /** Known once open() resolved. */
   readonly info: KeyStoreInfo;
@@ -38,6 +51,8 @@ export interface KeyStore {
    * Everyone else uses signDigest().
    */
   signDigestSync(digest: Uint8Array): Uint8Array;
+  /** Present when the device lives in a worker: see SigningChannel. */
+  signingChannel?(): SigningChannel;
   /** The device certificate and its signer stored with the key (either may be missing before provisioning). */
   certificates(): Promise<{ device?: Uint8Array; signer?: Uint8Array }>;
   healthCheck(): Promise<HealthReport>;

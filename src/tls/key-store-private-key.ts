@@ -4,28 +4,32 @@
  *
  * How: the EVP_PKEY holds an EC_KEY with the public half only and our EC_KEY_METHOD. When a handshake
  * needs a signature (TLS 1.3 CertificateVerify, a TLS 1.2 client CertificateVerify, a DTLS server's
- * ServerKeyExchange), OpenSSL hashes the transcript and calls the method's `sign` with the digest; we
- * pass it to `store.signDigestSync()` and hand back the DER ECDSA-Sig-Value (or an ECDSA_SIG for
- * `sign_sig`).
+ * ServerKeyExchange), OpenSSL hashes the transcript and calls the method's `sign` with the digest,
+ * and needs the DER ECDSA-Sig-Value (or an ECDSA_SIG for `sign_sig`) before its call returns.
  *
- * Why synchronous, and why that is acceptable: OpenSSL calls the method from inside SSL_do_handshake
- * (or SSL_read/SSL_write when a handshake message arrives) and needs the signature before it returns;
- * a callback cannot await. signDigestSync() blocks only the calling (main) thread in Atomics.wait
- * until the key device's worker answers: one signature, ~1 ms on swtpm, tens of ms on a real TPM,
- * up to ~115 ms on an ATECC608A, bounded by the store's call timeout. A gateway makes one such
- * signature per upstream connection (re)establishment and per downstream DTLS handshake, which is
- * rare next to the traffic those sessions then carry; every other part of the engine stays
- * non-blocking. A provider with asynchronous signing (SSL_MODE_ASYNC) would remove the stall and is
- * the long-term route.
+ * Where the signature is waited for:
+ * - a store whose device lives in a worker (TPM, ATECC608A: `signingChannel()`): the sign callbacks
+ *   run on the TLS handshake thread (handshake-thread.ts), which asks the device worker and waits.
+ *   A caller that runs its signing step there (`signsOffLoop`; DtlsServer does) keeps its event loop
+ *   free; a caller that runs it itself waits as long as the device takes;
+ * - an in-process store (software, development) signs in the callback, on the caller's thread.
  *
  * On a KeyStore failure the callback returns 0 (NULL for sign_sig): OpenSSL fails the handshake, and
  * the KeyError is kept for the TLS layer to report (takeKeyStoreError).
  */
 import koffi from 'koffi';
 import { KeyError, type KeyStore } from '../keys/index.js';
-import { EVP_PKEY_EC, keyStoreEcKeyMethod, libEcKey } from '../native/openssl/ec-key-method.js';
+import {
+  EVP_PKEY_EC,
+  libEcKey,
+  newKeyStoreEcKeyMethod,
+  registerEcLifecycleCallbacks,
+  registerEcSignCallbacks,
+} from '../native/openssl/ec-key-method.js';
 import { lastOpenSslError, libcrypto } from '../native/openssl/index.js';
 import type { Pointer } from '../native/openssl/libssl.js';
+import { ecdsaSigFromRaw, isP256Signature, writeDerSignature } from './ecdsa-signature-output.js';
+import { handshakeThread, type SignatureOutcome } from './handshake-thread.js';
 import { publicKeyFromSpki } from './openssl-objects.js';
 import { TlsError } from './tls-error.js';
 
@@ -42,13 +46,11 @@ const hooks = new Map<bigint, KeyHook>();
 /** EVP_PKEY address → EC_KEY address, for the keys made here; cleaned up with their EC_KEY. */
 const pkeys = new Map<bigint, bigint>();
 
-const P256_SIGNATURE_HALF = 32;
-
 function signThroughStore(hook: KeyHook, digestPointer: bigint, digestLength: number): Uint8Array | null {
   try {
     const digest = new Uint8Array(koffi.view(digestPointer, digestLength).slice(0));
     const signature = hook.store.signDigestSync(digest);
-    if (signature.length !== 2 * P256_SIGNATURE_HALF) {
+    if (!isP256Signature(signature)) {
       throw new KeyError(
         'EGW_KEY_DEVICE_ERROR',
         `the ${hook.store.info.backend} key store returned a ${signature.length}-byte signature, expected r‖s of 64 bytes`,
@@ -67,22 +69,6 @@ function signThroughStore(hook: KeyHook, digestPointer: bigint, digestLength: nu
   }
 }
 
-/** r‖s → ECDSA_SIG* (caller owns), or null. */
-function ecdsaSig(raw: Uint8Array): bigint | null {
-  const ec = libEcKey();
-  const r = ec.BN_bin2bn(raw.subarray(0, P256_SIGNATURE_HALF), P256_SIGNATURE_HALF, null);
-  const s = ec.BN_bin2bn(raw.subarray(P256_SIGNATURE_HALF), P256_SIGNATURE_HALF, null);
-  const sig = ec.ECDSA_SIG_new();
-  if (!r || !s || !sig) {
-    if (r) ec.BN_free(r);
-    if (s) ec.BN_free(s);
-    if (sig) ec.ECDSA_SIG_free(sig);
-    return null;
-  }
-  ec.ECDSA_SIG_set0(sig, r, s); // takes r and s
-  return sig as bigint;
-}
-
 function onSign(
   _type: number,
   digest: bigint,
@@ -94,24 +80,8 @@ function onSign(
   ecKey: bigint,
 ): number {
   const hook = hooks.get(ecKey);
-  if (!hook) return 0;
-  const raw = signThroughStore(hook, digest, digestLength);
-  if (!raw) return 0;
-  const ec = libEcKey();
-  const sig = ecdsaSig(raw);
-  if (!sig) return 0;
-  try {
-    // OpenSSL sized `signature` with ECDSA_size(eckey); DER of a P-256 signature always fits.
-    const needed = ec.i2d_ECDSA_SIG(sig, null);
-    if (needed <= 0 || needed > ec.ECDSA_size(ecKey)) return 0;
-    const cursor: [Pointer] = [signature];
-    const written = ec.i2d_ECDSA_SIG(sig, cursor);
-    if (written !== needed) return 0;
-    koffi.encode(signatureLength, 'unsigned int', written);
-    return 1;
-  } finally {
-    ec.ECDSA_SIG_free(sig);
-  }
+  const raw = hook ? signThroughStore(hook, digest, digestLength) : null;
+  return raw ? writeDerSignature(raw, signature, signatureLength, ecKey) : 0;
 }
 
 function onSignSig(
@@ -122,25 +92,73 @@ function onSignSig(
   ecKey: bigint,
 ): bigint | null {
   const hook = hooks.get(ecKey);
-  if (!hook) return null;
-  const raw = signThroughStore(hook, digest, digestLength);
-  return raw ? ecdsaSig(raw) : null;
+  const raw = hook ? signThroughStore(hook, digest, digestLength) : null;
+  return raw ? ecdsaSigFromRaw(raw) : null;
 }
 
 function onFinish(ecKey: bigint): void {
   const hook = hooks.get(ecKey);
   hooks.delete(ecKey);
   if (hook?.pkey !== undefined && pkeys.get(hook.pkey) === ecKey) pkeys.delete(hook.pkey);
+  if (hook?.store.signingChannel) handshakeThread().forgetKey(ecKey);
 }
 
 function onCopy(dest: bigint, src: bigint): number {
   const hook = hooks.get(src);
-  if (hook) hooks.set(dest, { store: hook.store, pkey: undefined, error: undefined });
+  if (!hook) return 1;
+  hooks.set(dest, { store: hook.store, pkey: undefined, error: undefined });
+  const channel = hook.store.signingChannel?.();
+  if (channel) handshakeThread().addKey(dest, channel);
   return 1;
 }
 
-function method(): Pointer {
-  return keyStoreEcKeyMethod({ sign: onSign, signSig: onSignSig, finish: onFinish, copy: onCopy });
+let lifecycle: ReturnType<typeof registerEcLifecycleCallbacks> | undefined;
+let inProcessMethod: Pointer | undefined;
+let threadMethod: Pointer | undefined;
+
+/** The EC_KEY_METHOD for `store`'s keys (each made once, never freed: keys point to it). */
+function methodFor(store: KeyStore): Pointer {
+  lifecycle ??= registerEcLifecycleCallbacks(onFinish, onCopy);
+  if (!store.signingChannel) {
+    inProcessMethod ??= newKeyStoreEcKeyMethod({
+      ...registerEcSignCallbacks(onSign, onSignSig),
+      ...lifecycle,
+    });
+    return inProcessMethod;
+  }
+  if (!threadMethod) {
+    const thread = handshakeThread();
+    thread.onSignature = onSignatureOutcome;
+    threadMethod = newKeyStoreEcKeyMethod({ ...thread.signCallbacks, ...lifecycle });
+  }
+  return threadMethod;
+}
+
+/** A signature made on the handshake thread: keep its failure (a timeout restarts the device). */
+function onSignatureOutcome(ecKey: bigint, outcome: SignatureOutcome): void {
+  const hook = hooks.get(ecKey);
+  if (!hook) return;
+  const channel = hook.store.signingChannel?.();
+  let error: KeyError | undefined;
+  if (outcome?.kind === 'timedOut' && channel) {
+    const timedOut = channel.timedOut();
+    error = timedOut instanceof KeyError ? timedOut : new KeyError('EGW_KEY_TIMEOUT', timedOut.message);
+  } else if (outcome?.kind === 'refused') {
+    error = refusal(outcome.error);
+  } else if (outcome?.kind === 'failed') {
+    error = new KeyError('EGW_KEY_DEVICE_ERROR', `key store signing failed: ${outcome.detail}`);
+  }
+  for (const other of hooks.values()) if (other.store === hook.store) other.error = error;
+}
+
+/** The device's own error, as the device worker serialized it. */
+function refusal(json: string): KeyError {
+  try {
+    const parsed = JSON.parse(json) as { code: string; message: string; hint?: string };
+    return new KeyError(parsed.code, parsed.message, parsed.hint ? { hint: parsed.hint } : {});
+  } catch {
+    return new KeyError('EGW_KEY_DEVICE_ERROR', `the key device refused to sign: ${json}`);
+  }
 }
 
 /**
@@ -149,7 +167,7 @@ function method(): Pointer {
  */
 export function keyStorePrivateKey(store: KeyStore, spki: Uint8Array): Pointer {
   const ec = libEcKey();
-  const meth = method();
+  const meth = methodFor(store);
   const pub = publicKeyFromSpki(spki);
   let ecKey: Pointer;
   try {
@@ -171,6 +189,8 @@ export function keyStorePrivateKey(store: KeyStore, spki: Uint8Array): Pointer {
     }
     const hook: KeyHook = { store, pkey: undefined, error: undefined };
     hooks.set(koffi.address(ecKey), hook);
+    const channel = store.signingChannel?.();
+    if (channel) handshakeThread().addKey(koffi.address(ecKey), channel);
     pkey = ec.EVP_PKEY_new();
     if (!pkey || ec.EVP_PKEY_set1_EC_KEY(pkey, ecKey) !== 1) {
       if (pkey) ec.EVP_PKEY_free(pkey);
@@ -202,11 +222,20 @@ export function isKeyStorePrivateKey(pkey: Pointer): boolean {
 }
 
 /**
+ * True when `pkey` (a keyStorePrivateKey) signs on the TLS signing thread: a handshake step that may
+ * sign should then run off the event loop (koffi `.async`), or the caller's thread waits for the device.
+ */
+export function signsOffLoop(pkey: Pointer): boolean {
+  return hookOf(pkey)?.store.signingChannel !== undefined;
+}
+
+/**
  * The KeyError of the last failed signature with `pkey` (a keyStorePrivateKey), and forgets it. Call
  * it when a handshake that used the key fails: if it returns an error, the key store is the cause.
  */
 export function takeKeyStoreError(pkey: Pointer): KeyError | undefined {
   const hook = hookOf(pkey);
+  if (hook?.store.signingChannel) handshakeThread().drain();
   const error = hook?.error;
   if (hook) hook.error = undefined;
   return error;

@@ -6,7 +6,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { GatewayError } from '../../errors/index.js';
 import type { DeviceFactory, KeyDevice } from '../key-device.js';
-import { SYNC_DONE, SYNC_FAILED, SyncChannel } from './sync-channel.js';
+import { SyncChannel } from './sync-channel.js';
 import type { DeviceWorkerData, HostMessage, SerializedError, WorkerReply } from './worker-protocol.js';
 
 const BACKEND_MODULES: Record<string, string> = {
@@ -20,6 +20,11 @@ if (!port) throw new Error('device-worker.js must run as a worker thread');
 const sync = new SyncChannel(data.sync);
 
 let device: KeyDevice | undefined;
+/** Resolves once the device is open: a synchronous request can arrive before the host's 'open'. */
+let markOpened: () => void = () => undefined;
+const opened = new Promise<void>((resolve) => {
+  markOpened = resolve;
+});
 
 async function loadDevice(): Promise<KeyDevice> {
   const specifier = data.deviceModule ?? BACKEND_MODULES[data.backend];
@@ -39,7 +44,9 @@ function serialize(error: unknown): SerializedError {
 async function call(method: string, arg: Uint8Array | undefined): Promise<unknown> {
   if (method === 'open') {
     device ??= await loadDevice();
-    return device.open();
+    const info = device.open();
+    markOpened();
+    return info;
   }
   if (!device) throw new GatewayError('EGW_KEY_CLOSED', 'key device is not open');
   switch (method) {
@@ -60,26 +67,14 @@ async function call(method: string, arg: Uint8Array | undefined): Promise<unknow
   }
 }
 
-// Messages are handled strictly one after another: a device call is synchronous, and the async
-// `open` (module import) is awaited before the next message is looked at.
+// Messages and synchronous requests are handled strictly one after another: a device call is
+// synchronous, and the async `open` (module import) is awaited before the next one is looked at.
 let queue = Promise.resolve();
 port.on('message', (message: HostMessage) => {
   queue = queue.then(() => handle(message));
 });
 
 async function handle(message: HostMessage): Promise<void> {
-  if (message.kind === 'sync') {
-    if (sync.sequence !== message.sequence) return; // the host gave up on this one already
-    try {
-      if (!device) throw new GatewayError('EGW_KEY_CLOSED', 'key device is not open');
-      sync.write(device.signDigest(sync.read()));
-      sync.post(SYNC_DONE, message.sequence);
-    } catch (error) {
-      sync.write(new TextEncoder().encode(JSON.stringify(serialize(error))));
-      sync.post(SYNC_FAILED, message.sequence);
-    }
-    return;
-  }
   let reply: WorkerReply;
   try {
     reply = { id: message.id, ok: true, result: await call(message.method, message.arg) };
@@ -88,3 +83,26 @@ async function handle(message: HostMessage): Promise<void> {
   }
   port?.postMessage(reply);
 }
+
+/** A synchronous requester (main thread or the TLS signing thread) posted a digest: sign it. */
+function serveSync(): void {
+  const pending = sync.pending();
+  if (!pending) return;
+  try {
+    if (!device) throw new GatewayError('EGW_KEY_CLOSED', 'key device is not open');
+    sync.answer(pending.sequence, true, device.signDigest(pending.request));
+  } catch (error) {
+    sync.answer(pending.sequence, false, new TextEncoder().encode(JSON.stringify(serialize(error))));
+  }
+}
+
+// The channel is watched, not messaged: a requester on another thread than the host's can post.
+async function watchSyncChannel(): Promise<void> {
+  for (;;) {
+    await sync.requested();
+    await opened;
+    queue = queue.then(serveSync);
+    await queue;
+  }
+}
+void watchSyncChannel();

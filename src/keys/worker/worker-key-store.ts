@@ -1,10 +1,9 @@
-import { existsSync } from 'node:fs';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { builtWorkerEntry } from '../../build-info/worker-entry.js';
 import { KeyError } from '../key-error.js';
-import type { HealthReport, KeyBackend, KeyStore, KeyStoreInfo } from '../key-store.js';
+import type { HealthReport, KeyBackend, KeyStore, KeyStoreInfo, SigningChannel } from '../key-store.js';
 import { signVerifyRoundTrip } from '../round-trip-check.js';
-import { SYNC_DONE, SYNC_IDLE, SYNC_REQUEST, SyncChannel } from './sync-channel.js';
+import { type SyncAnswer, SyncChannel } from './sync-channel.js';
 import type { DeviceWorkerData, SerializedError, WorkerMethod, WorkerReply } from './worker-protocol.js';
 
 export interface WorkerKeyStoreOptions {
@@ -19,8 +18,9 @@ export interface WorkerKeyStoreOptions {
  *
  * - Async calls are messages to the worker; the worker runs them one at a time, so the device sees
  *   serialized calls and the main event loop keeps serving while, say, an ATECC608A signs for 115 ms.
- * - signDigestSync() shares memory with the worker and sleeps in Atomics.wait: only for the TLS
- *   engine's synchronous OpenSSL callback. It queues behind any call already in the worker.
+ * - signDigestSync() shares memory with the worker and sleeps in Atomics.wait. It queues behind any
+ *   call already in the worker. The same memory is the store's signingChannel(): the TLS signing
+ *   thread asks through it while a handshake step runs off the event loop.
  * - A call that overruns its timeout fails with EGW_KEY_TIMEOUT and the worker is replaced (the
  *   device is re-opened on the next call), so one stuck transaction cannot wedge the gateway.
  */
@@ -28,7 +28,6 @@ export class WorkerKeyStore implements KeyStore {
   #info: KeyStoreInfo | undefined;
   #worker: Worker | undefined;
   #nextId = 1;
-  #sequence = 0;
   #closed = false;
   readonly #pending = new Map<
     number,
@@ -76,21 +75,32 @@ export class WorkerKeyStore implements KeyStore {
 
   signDigestSync(digest: Uint8Array): Uint8Array {
     checkDigest(digest);
-    const worker = this.#ensureWorker();
-    const sequence = ++this.#sequence;
-    this.#sync.write(digest);
-    this.#sync.post(SYNC_REQUEST, sequence);
-    worker.postMessage({ kind: 'sync', sequence });
-    if (!this.#sync.waitWhile(SYNC_REQUEST, this.#callTimeoutMs)) {
-      this.#sync.post(SYNC_IDLE);
+    this.#ensureWorker();
+    return this.#signature(this.#sync.ask(digest, this.#callTimeoutMs), 'signDigestSync');
+  }
+
+  signingChannel(): SigningChannel {
+    return {
+      buffer: this.#sync.buffer,
+      timeoutMs: this.#callTimeoutMs,
+      timedOut: () => {
+        void this.#terminate().then(() => {
+          // The asking thread cannot start a worker: a replacement must be there for its next request.
+          if (!this.#closed) this.#ensureWorker();
+        });
+        return this.#timeoutError('signDigestSync');
+      },
+    };
+  }
+
+  /** The signature in a channel answer, or the KeyError it carries (a timeout restarts the device). */
+  #signature(answer: SyncAnswer, method: string): Uint8Array {
+    if (answer.ok) return answer.payload;
+    if ('timedOut' in answer) {
       void this.#terminate();
-      throw this.#timeoutError('signDigestSync');
+      throw this.#timeoutError(method);
     }
-    const state = this.#sync.state;
-    const payload = this.#sync.read();
-    this.#sync.post(SYNC_IDLE);
-    if (state === SYNC_DONE) return payload;
-    throw deserialize(JSON.parse(new TextDecoder().decode(payload)) as SerializedError);
+    throw deserialize(JSON.parse(new TextDecoder().decode(answer.payload)) as SerializedError);
   }
 
   async certificates(): Promise<{ device?: Uint8Array; signer?: Uint8Array }> {
@@ -224,19 +234,11 @@ function deserialize(error: SerializedError): KeyError {
   return new KeyError(error.code, error.message, error.hint ? { hint: error.hint } : {});
 }
 
-/**
- * The compiled worker entry. Under the tests the caller is TypeScript source (src/…/*.ts), which a
- * worker thread cannot load, so the built copy in dist/ is used (`npm test` builds first).
- */
+/** The compiled device worker (see builtWorkerEntry). */
 function workerEntry(): URL {
-  const here = new URL('./device-worker.js', import.meta.url);
-  if (existsSync(fileURLToPath(here))) return here;
-  const built = fileURLToPath(here).replace(/\/src\/keys\/worker\//, '/dist/src/keys/worker/');
-  if (!existsSync(built)) {
-    throw new KeyError(
-      'EGW_KEY_DEVICE_ERROR',
-      `key device worker ${built} is missing: run \`npm run build\``,
-    );
+  const entry = builtWorkerEntry(new URL('./device-worker.js', import.meta.url));
+  if (!entry) {
+    throw new KeyError('EGW_KEY_DEVICE_ERROR', 'the key device worker is not built: run `npm run build`');
   }
-  return pathToFileURL(built);
+  return entry;
 }

@@ -17,9 +17,12 @@ export type WorkerMethod =
   | 'healthChecks'
   | 'close';
 
-export type HostMessage =
-  | { kind: 'call'; id: number; method: WorkerMethod; arg?: Uint8Array }
-  | { kind: 'sync'; sequence: number };
+export interface HostMessage {
+  kind: 'call';
+  id: number;
+  method: WorkerMethod;
+  arg?: Uint8Array;
+}
 
 export interface SerializedError {
   code: string;

@@ -1,4 +1,4 @@
-import koffi from 'koffi';
+import koffi, { type TypeObject } from 'koffi';
 import { libcrypto } from './libcrypto.js';
 import type { Pointer } from './libssl.js';
 
@@ -9,8 +9,10 @@ import type { Pointer } from './libssl.js';
  * the legacy code path (EVP_PKEY_sign → ECDSA_sign → method->sign) instead of exporting it to the
  * default provider.
  *
- * Callbacks are registered once for the process (koffi.register): OpenSSL keeps the function
- * pointers in the method table for as long as any key uses it.
+ * Callbacks are registered once (koffi.register) and never unregistered: OpenSSL keeps the function
+ * pointers in a method table for as long as any key uses it. A callback registered on a worker thread
+ * runs on that thread, whichever thread OpenSSL calls it from (koffi forwards the call and waits):
+ * that is how a handshake step run off the event loop signs (tls/signing-thread-worker.ts).
  */
 
 /** `int sign(int type, const uchar *dgst, int dlen, uchar *sig, uint *siglen, const BIGNUM *kinv, const BIGNUM *r, EC_KEY *eckey)` */
@@ -133,41 +135,79 @@ function declareOpaque(name: string): void {
   }
 }
 
-let method: Pointer | undefined;
+interface CallbackTypes {
+  sign: TypeObject;
+  signSig: TypeObject;
+  finish: TypeObject;
+  copy: TypeObject;
+}
+
+let types: CallbackTypes | undefined;
+
+function callbackTypes(): CallbackTypes {
+  if (types) return types;
+  libEcKey(); // declares the opaque types the prototypes name
+  types = {
+    sign: koffi.pointer(
+      koffi.proto(
+        'int EgwEcSign(int, const uint8_t *, int, uint8_t *, unsigned int *, const BIGNUM *, const BIGNUM *, EC_KEY *)',
+      ),
+    ),
+    signSig: koffi.pointer(
+      koffi.proto('ECDSA_SIG *EgwEcSignSig(const uint8_t *, int, const BIGNUM *, const BIGNUM *, EC_KEY *)'),
+    ),
+    finish: koffi.pointer(koffi.proto('void EgwEcFinish(EC_KEY *)')),
+    copy: koffi.pointer(koffi.proto('int EgwEcCopy(EC_KEY *, const EC_KEY *)')),
+  };
+  return types;
+}
+
+/** C function pointers (koffi-registered) for a key-store EC_KEY_METHOD. */
+export interface EcKeyMethodPointers {
+  sign: bigint;
+  signSig: bigint;
+  finish: bigint;
+  copy: bigint;
+}
+
+/** Registers the two signing callbacks on this thread (never unregistered: see the file comment). */
+export function registerEcSignCallbacks(
+  sign: EcSignCallback,
+  signSig: EcSignSigCallback,
+): Pick<EcKeyMethodPointers, 'sign' | 'signSig'> {
+  const t = callbackTypes();
+  return {
+    sign: koffi.register(sign, t.sign) as bigint,
+    signSig: koffi.register(signSig, t.signSig) as bigint,
+  };
+}
+
+/** Registers the finish and copy callbacks on this thread (never unregistered). */
+export function registerEcLifecycleCallbacks(
+  finish: EcFinishCallback,
+  copy: EcCopyCallback,
+): Pick<EcKeyMethodPointers, 'finish' | 'copy'> {
+  const t = callbackTypes();
+  return {
+    finish: koffi.register(finish, t.finish) as bigint,
+    copy: koffi.register(copy, t.copy) as bigint,
+  };
+}
 
 /**
- * The process's one EC_KEY_METHOD: OpenSSL's default (so verification, ECDH and key generation stay
- * OpenSSL's own) with `sign`, `sign_sig`, `finish` and `copy` replaced by `callbacks`. The first call
- * registers the callbacks; later calls return the same method and ignore their argument, because a
- * method table that live keys point to must never change underneath them.
+ * A new EC_KEY_METHOD: OpenSSL's default (so verification, ECDH and key generation stay OpenSSL's
+ * own) with `sign`, `sign_sig`, `finish` and `copy` replaced. Never freed: live keys point to it.
  */
-export function keyStoreEcKeyMethod(callbacks: EcKeyMethodCallbacks): Pointer {
-  if (method) return method;
+export function newKeyStoreEcKeyMethod(pointers: EcKeyMethodPointers): Pointer {
   const ec = libEcKey();
   const base = ec.EC_KEY_get_default_method();
   const created = ec.EC_KEY_METHOD_new(base);
   if (!created) throw new Error('EC_KEY_METHOD_new failed (out of memory)');
-
-  const signType = koffi.proto(
-    'int EgwEcSign(int, const uint8_t *, int, uint8_t *, unsigned int *, const BIGNUM *, const BIGNUM *, EC_KEY *)',
-  );
-  const signSigType = koffi.proto(
-    'ECDSA_SIG *EgwEcSignSig(const uint8_t *, int, const BIGNUM *, const BIGNUM *, EC_KEY *)',
-  );
-  const finishType = koffi.proto('void EgwEcFinish(EC_KEY *)');
-  const copyType = koffi.proto('int EgwEcCopy(EC_KEY *, const EC_KEY *)');
-
   // Keep OpenSSL's sign_setup (it precomputes k⁻¹ and r for the software path; harmless for ours).
   const defaultSetup: [Pointer] = [null];
   ec.EC_KEY_METHOD_get_sign(base, [null], defaultSetup, [null]);
-
-  const sign = koffi.register(callbacks.sign, koffi.pointer(signType));
-  const signSig = koffi.register(callbacks.signSig, koffi.pointer(signSigType));
-  const finish = koffi.register(callbacks.finish, koffi.pointer(finishType));
-  const copy = koffi.register(callbacks.copy, koffi.pointer(copyType));
-  ec.EC_KEY_METHOD_set_sign(created, sign, defaultSetup[0], signSig);
+  ec.EC_KEY_METHOD_set_sign(created, pointers.sign, defaultSetup[0], pointers.signSig);
   // OpenSSL's default method has no init/finish/copy/set_* hooks, so only ours are set.
-  ec.EC_KEY_METHOD_set_init(created, null, finish, copy, null, null, null);
-  method = created;
+  ec.EC_KEY_METHOD_set_init(created, null, pointers.finish, pointers.copy, null, null, null);
   return created;
 }

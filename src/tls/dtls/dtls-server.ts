@@ -53,6 +53,7 @@ import koffi from 'koffi';
 import { libcrypto } from '../../native/openssl/libcrypto.js';
 import { libssl, type Pointer } from '../../native/openssl/libssl.js';
 import { DTLS_CONST, libsslDtls } from '../../native/openssl/libssl-dtls.js';
+import { signsOffLoop, takeKeyStoreError } from '../key-store-private-key.js';
 import { derFromX509, dersFromX509Stack } from '../openssl-objects.js';
 import { TlsError } from '../tls-error.js';
 import { addressPrefix } from './address-prefix.js';
@@ -148,6 +149,13 @@ export class DtlsServer extends EventEmitter<DtlsServerEvents> {
   /** Verified chains by session id, so a resumed session has the same identity and can be re-checked. */
   readonly #resumable = new Map<string, { identity: PeerIdentity; at: number }>();
   readonly #host: DtlsSessionHost;
+  /**
+   * The server key signs on the TLS handshake thread (a TPM or ATECC608A key): the first step of a
+   * full handshake, which signs the ServerKeyExchange, runs there, off the event loop.
+   */
+  readonly #signsOffLoop: boolean;
+  /** Off-loop steps not yet returned: the context (and its callbacks) must outlive them. */
+  readonly #offLoopSteps = new Set<Promise<void>>();
   readonly #bioAddress: Pointer;
   #listener: SslWithBios;
   /** The cookie JS verified for the ClientHello DTLSv1_listen is reading now. */
@@ -163,6 +171,7 @@ export class DtlsServer extends EventEmitter<DtlsServerEvents> {
     this.#limiter = new HandshakeRateLimiter(o.perAddressRate, o.globalRate, o.maxTrackedAddresses);
     this.#halfOpen = new HalfOpenHandshakes(o.halfOpenPerAddress, o.halfOpenGlobal);
     this.#cookies = new CookieSecret(o.cookieLifetimeMs);
+    this.#signsOffLoop = signsOffLoop(o.privateKey);
     this.#context = new DtlsServerContext(o, {
       verifiedCookie: (ssl) => {
         if (ssl === this.#listener.ssl) return this.#listenerCookie;
@@ -357,6 +366,8 @@ export class DtlsServer extends EventEmitter<DtlsServerEvents> {
     }
     libssl().SSL_free(this.#listener.ssl);
     libsslDtls().BIO_ADDR_free(this.#bioAddress);
+    // A step running on the thread pool still calls the context's callbacks until it returns.
+    if (this.#offLoopSteps.size > 0) await Promise.all(this.#offLoopSteps);
     this.#context.free();
     const socket = this.#socket;
     this.#socket = undefined;
@@ -519,11 +530,31 @@ export class DtlsServer extends EventEmitter<DtlsServerEvents> {
     this.#halfOpenSource.set(session, source);
     this.#context.prepareSession(listener.ssl);
     this.#counters.add('handshakesStarted');
-    session.accept();
-    // The ServerHello flight is out: a full handshake signed its ServerKeyExchange.
+    if (!this.#signsOffLoop || resumption) {
+      // A resumption signs nothing (unless OpenSSL lost the session: then this thread waits for
+      // the signature, as every handshake did before the handshake thread).
+      session.accept();
+      this.#countSignature(session, source, resumption);
+      return;
+    }
+    const step = session
+      .acceptOffLoop(() => this.#keyStoreFailure())
+      .then(() => this.#countSignature(session, source, resumption));
+    this.#offLoopSteps.add(step);
+    void step.then(() => this.#offLoopSteps.delete(step));
+  }
+
+  /** After the first handshake step: the ServerHello flight is out, a full one signed its ServerKeyExchange. */
+  #countSignature(session: DtlsSession, source: string, resumption: boolean): void {
     if (session.state === 'closed' || session.resumed) return;
     this.#counters.add('signatures');
     if (resumption) this.#limiter.charge(source); // offered a cached session, but OpenSSL had lost it
+  }
+
+  /** Why an off-loop step failed when the key store is the cause (the step's error queue is not ours). */
+  #keyStoreFailure(): HandshakeFailure | undefined {
+    const error = takeKeyStoreError(this.#options.privateKey);
+    return error ? new HandshakeFailure('keyStore', `${error.code}: ${error.message}`) : undefined;
   }
 
   /** Runs DTLSv1_listen on the listener for a ClientHello whose cookie JS verified; false if it refused it. */

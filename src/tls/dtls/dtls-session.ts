@@ -6,6 +6,7 @@ import {
   dtlsHandleTimeout,
   libsslDtls,
 } from '../../native/openssl/libssl-dtls.js';
+import { handshakeThread } from '../handshake-thread.js';
 import { TlsError } from '../tls-error.js';
 import { DatagramSplitter } from './datagram-splitter.js';
 import { type DtlsRecordInfo, RECORD_HEADER_LENGTH, scanDtlsRecords } from './dtls-record-scanner.js';
@@ -81,6 +82,8 @@ const SHUTDOWN_SENT_AND_RECEIVED = 3;
  */
 const HANDOVER_RECORDS_MAX = 16;
 const HANDOVER_BYTES_MAX = 16384;
+/** Datagrams held for a session while its handshake step runs off the loop: a flight or two. */
+const HELD_DATAGRAMS_MAX = 8;
 
 /**
  * One DTLS association over memory BIOs: feeds received datagrams to OpenSSL, drives the handshake,
@@ -137,6 +140,10 @@ export class DtlsSession {
   #finalFlight: Buffer[] = [];
   #cipher: string | undefined;
   #resumed: boolean | undefined;
+  /** A handshake step runs on a thread-pool thread (acceptOffLoop): the SSL object is its until it returns. */
+  #offLoop = false;
+  /** Datagrams that arrived while the step ran, given to the session when it returns (bounded). */
+  #held: { datagram: Buffer; records: readonly DtlsRecordInfo[] | undefined }[] = [];
 
   constructor(
     bios: SslWithBios,
@@ -196,9 +203,55 @@ export class DtlsSession {
     this.#pump();
   }
 
+  /**
+   * accept(), with OpenSSL's step run on the TLS handshake thread, so that the event loop keeps
+   * serving while the step waits for a hardware signature (its ServerKeyExchange).
+   * From now until the step returns, datagrams for this session are held (up to HELD_DATAGRAMS_MAX,
+   * then dropped: the peer retransmits) and a close or a timeout takes effect at once for the owner,
+   * the SSL object being freed when the step is back. Resolves once the step's outcome is applied;
+   * `keyStoreFailure` says whether the key store was why it failed.
+   */
+  acceptOffLoop(keyStoreFailure: () => HandshakeFailure | undefined): Promise<void> {
+    this.#offLoop = true;
+    return handshakeThread()
+      .step(this.ssl)
+      .then(
+        (step) => {
+          if (this.state === 'closed') {
+            this.#stepReturned();
+            return;
+          }
+          this.#offLoop = false;
+          const failure = () => keyStoreFailure() ?? HandshakeFailure.fromErrorCodes(step.errors);
+          if (this.#handshakeStep(step.result, { sslError: step.sslError, failure })) this.#afterStep();
+          this.#receiveHeld();
+        },
+        (error: unknown) => {
+          this.#stepReturned();
+          this.#fail(new HandshakeFailure('protocol', `the handshake step could not run: ${String(error)}`));
+        },
+      );
+  }
+
+  /** The off-loop step is over: the SSL object is this thread's again (freed if the session closed). */
+  #stepReturned(): void {
+    this.#offLoop = false;
+    if (this.state === 'closed') this.#free();
+  }
+
+  #receiveHeld(): void {
+    const held = this.#held;
+    this.#held = [];
+    for (const { datagram, records } of held) this.receive(datagram, records);
+  }
+
   /** One received datagram (already checked for record framing; `records` is its scan, if at hand). */
   receive(datagram: Buffer, records?: readonly DtlsRecordInfo[]): void {
     if (this.state === 'closed') return;
+    if (this.#offLoop) {
+      if (this.#held.length < HELD_DATAGRAMS_MAX) this.#held.push({ datagram, records });
+      return;
+    }
     if (this.#channel) {
       this.#channel.receive(datagram, records ?? scannedRecords(datagram));
       return;
@@ -324,29 +377,38 @@ export class DtlsSession {
   }
 
   #pump(): void {
-    const ssl = libssl();
-    const crypto = libcrypto();
     if (this.state === 'handshaking') {
-      crypto.ERR_clear_error();
-      const result = ssl.SSL_do_handshake(this.ssl);
-      if (result === 1) {
-        this.state = 'established';
-        this.#clearDeadline();
-        this.#resumed = ssl.SSL_session_reused(this.ssl) === 1;
-        this.#cipher = this.cipher;
-        // Our final flight goes out before the host looks at the session (it may already write).
-        this.#finalFlight = this.#flush();
-        this.#host.handshakeCompleted(this);
-        if (this.state !== 'established') return; // the host rejected it
-        this.#releaseDue = this.#recordLayer === 'js';
-      } else {
-        const error = ssl.SSL_get_error(this.ssl, result);
-        if (error !== SSL_ERROR.WANT_READ && error !== SSL_ERROR.WANT_WRITE) {
-          this.#fail(this.failure ?? HandshakeFailure.fromErrorQueue());
-          return;
-        }
-      }
+      libcrypto().ERR_clear_error();
+      if (!this.#handshakeStep(libssl().SSL_do_handshake(this.ssl))) return;
     }
+    this.#afterStep();
+  }
+
+  /**
+   * Applies SSL_do_handshake's `result`; false when the session failed or its host rejected it.
+   * `offLoop`: the step ran on the handshake thread, which read SSL_get_error and the error queue.
+   */
+  #handshakeStep(result: number, offLoop?: { sslError: number; failure: () => HandshakeFailure }): boolean {
+    const ssl = libssl();
+    if (result === 1) {
+      this.state = 'established';
+      this.#clearDeadline();
+      this.#resumed = ssl.SSL_session_reused(this.ssl) === 1;
+      this.#cipher = this.cipher;
+      // Our final flight goes out before the host looks at the session (it may already write).
+      this.#finalFlight = this.#flush();
+      this.#host.handshakeCompleted(this);
+      if (this.state !== 'established') return false; // the host rejected it
+      this.#releaseDue = this.#recordLayer === 'js';
+      return true;
+    }
+    const error = offLoop ? offLoop.sslError : ssl.SSL_get_error(this.ssl, result);
+    if (error === SSL_ERROR.WANT_READ || error === SSL_ERROR.WANT_WRITE) return true;
+    this.#fail(this.failure ?? offLoop?.failure() ?? HandshakeFailure.fromErrorQueue());
+    return false;
+  }
+
+  #afterStep(): void {
     if (this.state === 'established') this.#readAll();
     if (this.state === 'closed') return;
     this.#flush();
@@ -540,7 +602,7 @@ export class DtlsSession {
 
   #onRetransmitTimer(): void {
     this.#retransmitTimer = undefined;
-    if (this.state === 'closed') return;
+    if (this.state === 'closed' || this.#offLoop) return; // the step's return re-arms it
     this.#allocBuffers();
     libcrypto().ERR_clear_error();
     const result = dtlsHandleTimeout(this.ssl);
@@ -558,8 +620,10 @@ export class DtlsSession {
 
   #fail(failure: HandshakeFailure): void {
     if (this.state === 'closed') return;
-    HandshakeFailure.drainErrorQueue();
-    this.#flush(); // the alert OpenSSL queued, if any, tells the peer why
+    if (!this.#offLoop) {
+      HandshakeFailure.drainErrorQueue();
+      this.#flush(); // the alert OpenSSL queued, if any, tells the peer why
+    }
     this.#free();
     this.#host.handshakeFailed(this, failure);
   }
@@ -576,6 +640,8 @@ export class DtlsSession {
     this.#retransmitTimer = undefined;
     this.#channel?.stop();
     this.#handoverRecords = undefined;
+    this.#held = [];
+    if (this.#offLoop) return; // the thread-pool step still holds the SSL object: freed when it returns
     if (this.ssl) libssl().SSL_free(this.ssl);
     this.ssl = null;
   }

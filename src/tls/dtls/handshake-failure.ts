@@ -17,7 +17,8 @@ export type HandshakeFailureReason =
   | 'peerAlert'
   | 'protocol'
   | 'timeout'
-  | 'sessionLimit';
+  | 'sessionLimit'
+  | 'keyStore';
 
 const ERROR_CODES: Record<HandshakeFailureReason, string> = {
   unknownCa: 'EGW_TLS_UNKNOWN_CA',
@@ -34,6 +35,7 @@ const ERROR_CODES: Record<HandshakeFailureReason, string> = {
   protocol: 'EGW_TLS_PROTOCOL',
   timeout: 'EGW_TLS_TIMEOUT',
   sessionLimit: 'EGW_DTLS_LIMIT',
+  keyStore: 'EGW_TLS_KEY_STORE',
 };
 
 const HINTS: Partial<Record<HandshakeFailureReason, string>> = {
@@ -49,6 +51,8 @@ const HINTS: Partial<Record<HandshakeFailureReason, string>> = {
     'the sensor sent a handshake message above the configured maximum (certificate chain too big?)',
   timeout: 'the peer stopped answering mid-handshake (lossy link, or a scan)',
   sessionLimit: 'raise maxSessions or lower idleTimeoutMs',
+  keyStore:
+    'the identity key could not sign the ServerKeyExchange: check the TPM/ATECC608A (`gatewayctl provision verify` signs with it); the journal has the key store error',
 };
 
 /** One OpenSSL error-queue entry. */
@@ -108,7 +112,15 @@ export class HandshakeFailure {
    * reason decides; alerts received from the peer are SSL_R_* values above SSL_AD_REASON_OFFSET.
    */
   static fromErrorQueue(): HandshakeFailure {
-    const errors = HandshakeFailure.drainErrorQueue();
+    return HandshakeFailure.#fromErrors(HandshakeFailure.drainErrorQueue());
+  }
+
+  /** The same, from the error codes another thread drained (the TLS handshake thread's step). */
+  static fromErrorCodes(codes: readonly number[]): HandshakeFailure {
+    return HandshakeFailure.#fromErrors(codes.map(queuedError));
+  }
+
+  static #fromErrors(errors: QueuedError[]): HandshakeFailure {
     const ssl = errors.find((e) => e.library === ERR_LIB.SSL);
     const detail = errors.map((e) => e.text).join('; ') || 'no OpenSSL error queued';
     if (!ssl) return new HandshakeFailure('protocol', detail);
@@ -140,16 +152,20 @@ export class HandshakeFailure {
     const crypto = libcrypto();
     const errors: QueuedError[] = [];
     for (let code = crypto.ERR_get_error(); code !== 0; code = crypto.ERR_get_error()) {
-      const buffer = Buffer.alloc(256);
-      crypto.ERR_error_string_n(code, buffer, buffer.length);
-      // ERR_GET_LIB / ERR_GET_REASON of OpenSSL 3 (system errors have the top bit set).
-      const system = code >= 0x80000000;
-      errors.push({
-        library: system ? 2 : Math.floor(code / 0x800000) & 0xff,
-        reason: system ? code & 0x7fffffff : code & 0x7fffff,
-        text: buffer.toString('utf8', 0, buffer.indexOf(0)),
-      });
+      errors.push(queuedError(code));
     }
     return errors;
   }
+}
+
+function queuedError(code: number): QueuedError {
+  const buffer = Buffer.alloc(256);
+  libcrypto().ERR_error_string_n(code, buffer, buffer.length);
+  // ERR_GET_LIB / ERR_GET_REASON of OpenSSL 3 (system errors have the top bit set).
+  const system = code >= 0x80000000;
+  return {
+    library: system ? 2 : Math.floor(code / 0x800000) & 0xff,
+    reason: system ? code & 0x7fffffff : code & 0x7fffff,
+    text: buffer.toString('utf8', 0, buffer.indexOf(0)),
+  };
 }
