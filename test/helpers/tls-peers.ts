@@ -6,7 +6,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SwtpmProcess } from '../../hw-sim/tpm/index.js';
 import { createDevice as createAteccDevice } from '../../src/keys/atecc608/index.js';
-import { type KeyStore, WorkerKeyStore } from '../../src/keys/index.js';
+import { type KeyStore, SoftwareKeyDevice, WorkerKeyStore } from '../../src/keys/index.js';
 import { createDevice as createTpmDevice } from '../../src/keys/tpm/index.js';
 import { buildCsr, type CsrProfile } from '../../src/pki/index.js';
 import * as x509 from '../../src/pki/x509.js';
@@ -427,4 +427,26 @@ export async function ateccKeyStore(dir: string): Promise<WorkerKeyStore> {
     device.close();
   }
   return WorkerKeyStore.open('atecc608', params);
+}
+
+/**
+ * A worker-hosted key store on the slow-signing test double (test/fixtures/slow-signing-key-device.mjs):
+ * `delayMs` per signature; `flags` is its shared Int32 [signing now, signatures made, delay of the next
+ * signature, refuse the next signature].
+ */
+export async function slowSigningKeyStore(
+  dir: string,
+  name: string,
+  delayMs: number,
+  callTimeoutMs = 5_000,
+): Promise<{ store: WorkerKeyStore; flags: Int32Array }> {
+  const flags = new Int32Array(new SharedArrayBuffer(16));
+  const software = { path: join(dir, `${name}.pem`), certificateDir: join(dir, `${name}-certs`) };
+  new SoftwareKeyDevice(software).generateKey({ overwrite: true });
+  const store = await WorkerKeyStore.open(
+    'atecc608',
+    { software, delayMs, flags: flags.buffer },
+    { callTimeoutMs, deviceModule: new URL('../fixtures/slow-signing-key-device.mjs', import.meta.url).href },
+  );
+  return { store, flags };
 }

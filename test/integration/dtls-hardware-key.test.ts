@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SwtpmProcess } from '../../hw-sim/tpm/index.js';
 import { createDevice as createAteccDevice } from '../../src/keys/atecc608/index.js';
-import { type KeyStore, SoftwareKeyDevice, WorkerKeyStore } from '../../src/keys/index.js';
+import { type KeyStore, WorkerKeyStore } from '../../src/keys/index.js';
 import { DtlsClient, DtlsServer, keyStorePrivateKey, privateKeyFromPkcs8 } from '../../src/tls/index.js';
-import { derOfCertFile, TestPki, tpmKeyStore } from '../helpers/tls-peers.js';
+import { derOfCertFile, slowSigningKeyStore, TestPki, tpmKeyStore } from '../helpers/tls-peers.js';
 
 /**
  * The DTLS server signing its handshakes with the gateway identity in a key store: swtpm, and the
@@ -181,20 +181,8 @@ describe('DTLS server key in a key store', () => {
   });
 });
 
-/** A worker-hosted key store on the slow-signing test double (see test/fixtures). */
-async function slowSigner(
-  name: string,
-  delayMs: number,
-  callTimeoutMs = 5_000,
-): Promise<{ store: KeyStore; flags: Int32Array }> {
-  const flags = new Int32Array(new SharedArrayBuffer(16));
-  const software = { path: join(dir, `${name}.pem`), certificateDir: join(dir, `${name}-certs`) };
-  new SoftwareKeyDevice(software).generateKey({ overwrite: true });
-  const store = await WorkerKeyStore.open(
-    'atecc608',
-    { software, delayMs, flags: flags.buffer },
-    { callTimeoutMs, deviceModule: new URL('../fixtures/slow-signing-key-device.mjs', import.meta.url).href },
-  );
-  stores.push(store);
-  return { store, flags };
+async function slowSigner(name: string, delayMs: number, callTimeoutMs?: number) {
+  const slow = await slowSigningKeyStore(dir, name, delayMs, callTimeoutMs);
+  stores.push(slow.store);
+  return slow;
 }

@@ -23,6 +23,7 @@ import {
   ateccKeyStore,
   derOfCertFile,
   type PeerProcess,
+  slowSigningKeyStore,
   startOpensslServer,
   TestPki,
   tpmKeyStore,
@@ -533,5 +534,64 @@ describe('a server that never answers', () => {
     const error = await failure({ host: 'localhost', port, ca: pki.trustBundle, handshakeTimeoutMs: 200 });
     expect(error.code).toBe('EGW_TLS_TIMEOUT');
     expect(error.message).toBe(`TLS handshake with localhost:${port} did not finish within 200 ms`);
+  });
+});
+
+describe('a hardware key signs on the TLS handshake thread', () => {
+  test('the event loop keeps running while the client key signs (TLS 1.3 CertificateVerify)', async () => {
+    // Test double: the software key, 300 ms per signature, flagging while it signs. Were the signature
+    // waited for on the event loop, no timer could fire while the flag is up.
+    const { store, flags } = await slowSigningKeyStore(work, 'slow-tls-client', 300);
+    stores.push(store);
+    const server = await startOpensslServer({
+      server: pki.server,
+      version: '-tls1_3',
+      clientCa: pki.factoryRoot,
+    });
+    const privateKey = keyStorePrivateKey(store, await store.publicKey());
+    const certificateChain = await pki.clientChain(store, '0D04'); // a signature of its own (the CSR)
+    const signaturesBefore = Atomics.load(flags, 1);
+    let ticksWhileSigning = 0;
+    const ticker = setInterval(() => {
+      if (Atomics.load(flags, 0) === 1) ticksWhileSigning++;
+    }, 1);
+    try {
+      const stream = await connected({
+        host: 'localhost',
+        port: server.port,
+        ca: pki.trustBundle,
+        certificateChain,
+        privateKey,
+      });
+      expect(Atomics.load(flags, 1) - signaturesBefore).toBe(1);
+      expect(ticksWhileSigning).toBeGreaterThan(0);
+      expect(await exchange(stream, 'signed off the loop')).toBe(reversed('signed off the loop'));
+      await closed(stream);
+    } finally {
+      clearInterval(ticker);
+      libcrypto().EVP_PKEY_free(privateKey);
+      await server.stop();
+    }
+  });
+
+  test('an alert the server sends during a step on that thread is still named (TLS 1.2, client CA not trusted)', async () => {
+    const server = await startOpensslServer({
+      server: pki.server,
+      version: '-tls1_2',
+      clientCa: pki.rogueCa,
+    });
+    try {
+      const error = await failure({
+        host: 'localhost',
+        port: server.port,
+        ca: pki.trustBundle,
+        certificateChain: clients.atecc608.chain,
+        privateKey: clients.atecc608.privateKey,
+      });
+      expect(error.code).toBe('EGW_TLS_ALERT');
+      expect(error.message).toContain('the server sent alert "unknown ca" (48)');
+    } finally {
+      await server.stop();
+    }
   });
 });

@@ -1,4 +1,4 @@
-import koffi, { type KoffiFunc } from 'koffi';
+import koffi from 'koffi';
 import { libcrypto } from './libcrypto.js';
 
 /**
@@ -161,8 +161,7 @@ export interface LibSsl {
   SSL_set_bio(ssl: Pointer, readBio: Pointer, writeBio: Pointer): void;
   SSL_set_connect_state(ssl: Pointer): void;
   SSL_set_accept_state(ssl: Pointer): void;
-  /** `.async` runs it on a thread-pool thread (DtlsSession.acceptOffLoop: a step that signs). */
-  SSL_do_handshake: KoffiFunc<(ssl: Pointer) => number>;
+  SSL_do_handshake(ssl: Pointer): number;
   SSL_read(ssl: Pointer, buffer: Buffer, length: number): number;
   SSL_write(ssl: Pointer, buffer: Buffer, length: number): number;
   SSL_shutdown(ssl: Pointer): number;

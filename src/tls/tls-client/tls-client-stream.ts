@@ -9,6 +9,8 @@ import {
   SSL_ERROR,
   TLSEXT_NAMETYPE_HOST_NAME,
 } from '../../native/openssl/libssl.js';
+import { handshakeThread } from '../handshake-thread.js';
+import { signsOffLoop } from '../key-store-private-key.js';
 import { dersFromX509Stack } from '../openssl-objects.js';
 import { TlsError } from '../tls-error.js';
 import { TlsClientContext } from './tls-client-context.js';
@@ -65,6 +67,12 @@ export class TlsClientStream extends Duplex {
   #drainCallback: Callback | undefined;
   #timer: NodeJS.Timeout | undefined;
   readonly #readBuffer = Buffer.allocUnsafe(READ_CHUNK);
+  /** The key signs on the TLS handshake thread: handshake steps run there, off the event loop. */
+  readonly #stepsOffLoop: boolean;
+  /** A step runs on the handshake thread: the SSL object and its BIOs are its until it returns. */
+  #stepInFlight = false;
+  /** What the socket delivered during that step (data, its end, its close), replayed in order after it. */
+  #held: (Buffer | 'end' | 'close')[] = [];
 
   constructor(options: TlsClientOptions) {
     super({ allowHalfOpen: false });
@@ -86,6 +94,7 @@ export class TlsClientStream extends Duplex {
     const ssl = libssl();
     try {
       this.#privateKey = context.privateKey;
+      this.#stepsOffLoop = Boolean(context.privateKey) && signsOffLoop(context.privateKey);
       this.#ssl = this.#newSsl(context.handle, name, verifyHostname);
     } finally {
       // A context made for this one connection lives on through the SSL's own reference.
@@ -219,13 +228,17 @@ export class TlsClientStream extends Duplex {
 
   #onSocketData(data: Buffer): void {
     if (!this.#ssl) return;
+    if (this.#stepInFlight) {
+      this.#held.push(data);
+      return;
+    }
     libssl().BIO_write(this.#readBio, data, data.length);
     this.#drive();
   }
 
   /** Advances whatever can advance: the handshake, then decryption, a write waiting on either. */
   #drive(): void {
-    if (!this.#ssl || this.destroyed) return;
+    if (!this.#ssl || this.destroyed || this.#stepInFlight) return;
     if (!this.#secure && !this.#handshake()) return;
     this.#readRecords();
     if (!this.#ssl) return;
@@ -243,20 +256,69 @@ export class TlsClientStream extends Duplex {
 
   /** One handshake step; true once it is complete. */
   #handshake(): boolean {
+    if (this.#stepsOffLoop) {
+      this.#handshakeOffLoop();
+      return false;
+    }
     const ssl = libssl();
     libcrypto().ERR_clear_error();
     const result = ssl.SSL_do_handshake(this.#ssl);
+    return this.#handshakeStepDone(result, result === 1 ? 0 : ssl.SSL_get_error(this.#ssl, result));
+  }
+
+  /** The step on the TLS handshake thread (a hardware key signs in it); #drive goes on when it returns. */
+  #handshakeOffLoop(): void {
+    this.#stepInFlight = true;
+    void handshakeThread()
+      .step(this.#ssl)
+      .then((step) => {
+        this.#stepInFlight = false;
+        if (!this.#ssl || this.destroyed) {
+          this.#release(); // destroyed meanwhile: the SSL object waited for the step
+          return;
+        }
+        const done = this.#handshakeStepDone(step.result, step.sslError, step.errors);
+        if (done || this.#held.length > 0) this.#replayHeld();
+      });
+  }
+
+  /** Replays what the socket delivered during a step, stopping again if another step starts. */
+  #replayHeld(): void {
+    let fed = false;
+    while (!this.#stepInFlight && this.#ssl && !this.destroyed) {
+      const next = this.#held.shift();
+      if (next === undefined) break;
+      if (Buffer.isBuffer(next)) {
+        libssl().BIO_write(this.#readBio, next, next.length);
+        fed = true;
+        continue;
+      }
+      // Whatever arrived before the end or close goes to OpenSSL first (an alert, say).
+      this.#held.unshift(next);
+      if (fed) {
+        fed = false;
+        this.#drive();
+        continue;
+      }
+      this.#held.shift();
+      if (next === 'end') this.#onSocketEnd();
+      else this.#onSocketClose();
+    }
+    if (fed || this.#held.length === 0) this.#drive();
+  }
+
+  /** Applies a step's outcome; true once the handshake is complete. */
+  #handshakeStepDone(result: number, sslError: number, errorCodes?: readonly number[]): boolean {
     if (result === 1) {
       this.#flush();
       this.#onSecure();
       return Boolean(this.#ssl);
     }
-    const code = ssl.SSL_get_error(this.#ssl, result);
-    if (code === SSL_ERROR.WANT_READ || code === SSL_ERROR.WANT_WRITE) {
+    if (sslError === SSL_ERROR.WANT_READ || sslError === SSL_ERROR.WANT_WRITE) {
       this.#flush();
       return false;
     }
-    this.#fatal('handshake');
+    this.#fatal('handshake', errorCodes);
     return false;
   }
 
@@ -331,6 +393,10 @@ export class TlsClientStream extends Duplex {
 
   #onSocketEnd(): void {
     if (!this.#ssl) return;
+    if (this.#stepInFlight) {
+      this.#held.push('end');
+      return;
+    }
     if (!this.#secure) {
       this.destroy(
         new TlsError('EGW_TLS_CLOSED', `${this.#peer} closed the connection during the TLS handshake`, {
@@ -349,6 +415,10 @@ export class TlsClientStream extends Duplex {
 
   #onSocketClose(): void {
     if (this.destroyed) return;
+    if (this.#stepInFlight) {
+      this.#held.push('close');
+      return;
+    }
     if (!this.#secure) {
       this.destroy(
         new TlsError(
@@ -460,8 +530,14 @@ export class TlsClientStream extends Duplex {
   // ---- failure and teardown ----
 
   /** Reports an OpenSSL failure: sends the alert OpenSSL produced, then destroys with the cause. */
-  #fatal(stage: string): TlsError {
-    const error = tlsFailure(this.#ssl, this.#privateKey, this.#peer, this.#secure ? stage : 'handshake');
+  #fatal(stage: string, errorCodes?: readonly number[]): TlsError {
+    const error = tlsFailure(
+      this.#ssl,
+      this.#privateKey,
+      this.#peer,
+      this.#secure ? stage : 'handshake',
+      errorCodes,
+    );
     const pending = libssl().BIO_ctrl(this.#writeBio, BIO_CTRL.PENDING, 0, null);
     this.#alertPending = pending > 0;
     this.#flush();
@@ -496,6 +572,7 @@ export class TlsClientStream extends Duplex {
   }
 
   #release(): void {
+    if (this.#stepInFlight) return; // the handshake thread still holds the SSL object: freed when it returns
     if (this.#ssl) {
       takeVerifyFailure(this.#ssl); // forget the SSL before its address can be reused
       libssl().SSL_free(this.#ssl); // frees both BIOs

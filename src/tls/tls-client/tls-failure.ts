@@ -28,26 +28,37 @@ interface QueuedError {
 /** Empties OpenSSL's error queue (so the next call starts clean) and returns what it held, oldest first. */
 function drainErrors(): QueuedError[] {
   const crypto = libcrypto();
+  const codes: number[] = [];
+  for (let code = crypto.ERR_get_error(); code !== 0; code = crypto.ERR_get_error()) codes.push(code);
+  return queuedErrors(codes);
+}
+
+function queuedErrors(codes: readonly number[]): QueuedError[] {
   const ssl = libssl();
-  const errors: QueuedError[] = [];
-  for (let code = crypto.ERR_get_error(); code !== 0; code = crypto.ERR_get_error()) {
+  return codes.map((code) => {
     const system = code >= ERR_CODE.SYSTEM_FLAG;
     const lib = system ? 0 : Math.floor(code / 2 ** ERR_CODE.LIB_SHIFT) & ERR_CODE.LIB_MASK;
     const reason = system ? 0 : code & ERR_CODE.REASON_MASK;
     const text = ssl.ERR_reason_error_string(code) ?? `error ${code.toString(16)}`;
-    errors.push({ lib, reason, text });
-  }
-  return errors;
+    return { lib, reason, text };
+  });
 }
 
 /**
  * Why an SSL_do_handshake/SSL_read/SSL_write on `ssl` failed, as the error an operator should see.
  * Reads (and clears) OpenSSL's error queue, the verify callback's record and the key store's last
  * error, in that order of precedence: a key that could not sign, a server certificate we rejected, an
- * alert the server sent, anything else.
+ * alert the server sent, anything else. `errorCodes`: the queue a step on the TLS handshake thread
+ * left (this thread's queue is not the one that step wrote to).
  */
-export function tlsFailure(ssl: Pointer, privateKey: Pointer, peer: string, stage: string): TlsError {
-  const errors = drainErrors();
+export function tlsFailure(
+  ssl: Pointer,
+  privateKey: Pointer,
+  peer: string,
+  stage: string,
+  errorCodes?: readonly number[],
+): TlsError {
+  const errors = errorCodes ? queuedErrors(errorCodes) : drainErrors();
   const keyError = privateKey ? takeKeyStoreError(privateKey) : undefined;
   if (keyError) {
     return new TlsError(
