@@ -47,8 +47,9 @@ export interface KeyStore {
   signDigest(digest: Uint8Array): Promise<Uint8Array>;
   /**
    * The same, blocking the calling thread until the device answers (bounded by the call timeout).
-   * Only for callers that cannot wait asynchronously: the TLS engine's OpenSSL sign callback.
-   * Everyone else uses signDigest().
+   * Only for callers that cannot wait asynchronously: the TLS engine's OpenSSL sign callback of an
+   * in-process store (a worker-hosted one is asked through signingChannel() by the TLS handshake
+   * thread). Everyone else uses signDigest().
    */
   signDigestSync(digest: Uint8Array): Uint8Array;
   /** Present when the device lives in a worker: see SigningChannel. */

@@ -34,17 +34,17 @@
  * at 1k sessions, against 44.6 KB with `recordLayer: 'openssl'` and 71.5 KB for libcoap's
  * coap-server-openssl in the same run.
  *
- * Signing and the event loop. OpenSSL signs the ServerKeyExchange synchronously inside
- * SSL_do_handshake, on this thread. With a software key that is ~0.1 ms. With a hardware key (the key
- * store's EVP_PKEY hook: TPM tens of ms, ATECC608A up to ~115 ms) the call blocks for one signature:
- * there is at most ONE signature pending at a time, because handshakes are driven one datagram at a
- * time on the loop. Meanwhile other sessions' datagrams wait in the kernel socket buffer (SO_RCVBUF,
- * `receiveBufferBytes`), and are processed in order as soon as the signature returns; nothing is lost
- * unless the buffer overflows, and DTLS/CoAP retransmit if it does. Throughput of full handshakes is
- * then bounded by the signer (~9/s for an ATECC608A); resumed handshakes need no signature. The test
- * dtls-event-loop checks that established sessions keep their round trips going between handshakes;
- * `npm run bench -- dtls` measures it: with the key in the timed ATECC608A simulator (~65 ms per
- * signature) a busy session's worst round trip during 20 new handshakes was 77 ms, i.e. one signature.
+ * Signing and the event loop. OpenSSL signs the ServerKeyExchange inside SSL_do_handshake. With a
+ * software key that is ~0.1 ms, on this thread. With a hardware key (the key store's EVP_PKEY hook:
+ * TPM tens of ms, ATECC608A up to ~115 ms) the first step of a full handshake runs on the TLS handshake
+ * thread (../handshake-thread.ts) instead: established sessions keep being served while the device
+ * signs, datagrams for that handshake are held until its step returns, and the step's own callbacks
+ * (cookie, info, security level) still run here, in turn. Steps run one after another there, as the
+ * signer is serial anyway; the signature budget bounds how many queue. A ClientHello that offers a
+ * cached session runs here (no signature, unless OpenSSL lost the session: then this thread waits for
+ * one). The test dtls-hardware-key checks that round trips of a busy session complete while a
+ * (deliberately slow) signer works; `npm run bench -- dtls` measures a busy session's round trips
+ * while the timed ATECC608A simulator signs.
  */
 import dgram, { type RemoteInfo } from 'node:dgram';
 import { EventEmitter } from 'node:events';
