@@ -34,7 +34,15 @@ function report(message: HandshakeThreadReport): void {
   reports.postMessage(message);
 }
 
+/** Steps taken off the port while a sign callback looked for a key: they run after the current one. */
+const deferred: HandshakeThreadRequest[] = [];
+
 function handle(request: HandshakeThreadRequest): void {
+  run(request);
+  for (let next = deferred.shift(); next; next = deferred.shift()) run(next);
+}
+
+function run(request: HandshakeThreadRequest): void {
   switch (request.kind) {
     case 'key':
       keys.set(request.ecKey, { channel: new SyncChannel(request.buffer), timeoutMs: request.timeoutMs });
@@ -55,14 +63,19 @@ function handle(request: HandshakeThreadRequest): void {
   }
 }
 
-/** The key a callback was called for; a 'key' message still in the port is taken first. */
+/**
+ * The key a callback was called for when it is not known yet: a 'key' message may still be in the port
+ * (OpenSSL copied the EC_KEY during this step). Steps found there wait: a step never runs inside another.
+ */
 function keyOf(ecKey: bigint): { channel: SyncChannel; timeoutMs: number } | undefined {
   for (
     let message = receiveMessageOnPort(port as never);
     message;
     message = receiveMessageOnPort(port as never)
   ) {
-    handle(message.message as HandshakeThreadRequest);
+    const request = message.message as HandshakeThreadRequest;
+    if (request.kind === 'step') deferred.push(request);
+    else run(request);
   }
   return keys.get(ecKey);
 }

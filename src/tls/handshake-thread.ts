@@ -47,6 +47,9 @@ export type SignatureOutcome =
   | Exclude<HandshakeThreadReport, { kind: 'step' } | { kind: 'signed' }>
   | undefined;
 
+/** A step that cannot run: SSL_ERROR_SSL, no queued error. */
+const THREAD_GONE: HandshakeStepResult = { result: -1, sslError: 1, errors: [] };
+
 let shared: HandshakeThread | undefined;
 
 /** The process's handshake thread, started on first use. */
@@ -62,6 +65,7 @@ export class HandshakeThread {
   readonly #reports: MessagePort;
   readonly #steps = new Map<number, (result: HandshakeStepResult) => void>();
   #nextStep = 1;
+  #gone = false;
   /** Told of every signature's outcome, by EC_KEY. */
   onSignature: (ecKey: bigint, outcome: SignatureOutcome) => void = () => undefined;
 
@@ -81,6 +85,13 @@ export class HandshakeThread {
       process.emitWarning(`the TLS handshake thread failed: ${error.message}`, {
         code: 'EGW_TLS_HANDSHAKE_THREAD',
       });
+    });
+    // Never expected; if it happens, steps fail (their sessions free their SSL objects) instead of
+    // waiting forever, and so do later ones.
+    this.#worker.on('exit', () => {
+      this.#gone = true;
+      for (const resolve of this.#steps.values()) resolve(THREAD_GONE);
+      this.#steps.clear();
     });
     this.#worker.unref();
     // Synchronous on purpose (keyStorePrivateKey is), once per process; no step can be waiting yet.
@@ -110,6 +121,7 @@ export class HandshakeThread {
    * until the promise resolves.
    */
   step(ssl: Pointer): Promise<HandshakeStepResult> {
+    if (this.#gone) return Promise.resolve(THREAD_GONE);
     const id = this.#nextStep++;
     return new Promise((resolve) => {
       this.#steps.set(id, resolve);
