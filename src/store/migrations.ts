@@ -251,4 +251,29 @@ export const MIGRATIONS: readonly Migration[] = [
       UPDATE trust_crls SET signer_key = NULL;
     `,
   },
+  {
+    version: 8,
+    name: 'identity request owed to the EST server (same CSR across 202 and restarts)',
+    sql: `
+      -- The enrolment/re-enrolment the gateway owes (one row): kept until a certificate is installed,
+      -- so a 202 is followed by the SAME request (key and CSR) after Retry-After, also after a restart,
+      -- and a failed or pending operator renewal is retried on the backoff. key_ref: NULL = factory key.
+      CREATE TABLE identity_request (
+        id              INTEGER PRIMARY KEY CHECK (id = 1),
+        operation       TEXT NOT NULL CHECK (operation IN ('simpleenroll', 'simplereenroll')),
+        origin          TEXT NOT NULL CHECK (origin IN ('automatic', 'operator')),
+        created_at      INTEGER NOT NULL,
+        key_ref         TEXT,
+        -- The CSR as sent and its key's SubjectPublicKeyInfo; NULL until built, and again after the
+        -- server refused the request itself (the next attempt builds a new one).
+        csr_der         BLOB,
+        public_key      BLOB,
+        csr_created_at  INTEGER,
+        sent            INTEGER NOT NULL DEFAULT 0,
+        last_status     INTEGER,
+        last_answer     TEXT,
+        last_answer_at  INTEGER
+      ) STRICT;
+    `,
+  },
 ];
