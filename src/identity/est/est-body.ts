@@ -1,38 +1,85 @@
 import { X509Certificate, X509Certificates } from '../../pki/index.js';
+import { decodeRfc2045Base64 } from './base64-rfc2045.js';
 import { EstError } from './est-error.js';
 
 /**
- * Decoding of EST response bodies (RFC 7030 §4.1.3, §4.2.3, §4.5.2): base64 with or without line
- * breaks (RFC 7030 says base64 with Content-Transfer-Encoding; real servers wrap at 64 or 76 columns,
- * or not at all), of a certs-only PKCS#7 or a CsrAttrs DER.
+ * Decoding of EST response bodies (RFC 7030 §4.1.3, §4.2.3, §4.5.2): a certs-only PKCS#7 or a
+ * CsrAttrs DER, in every form servers send them — base64 wrapped (LF or CRLF) or not, with stray
+ * bytes (a C string's NUL), with or without Content-Transfer-Encoding, or as plain DER. Liberal in
+ * the form; the content is checked as strictly as before.
  */
 
-const BASE64_TEXT = /^[A-Za-z0-9+/=\s]*$/;
+/** Where a body came from: for the debug line about ignored bytes and for errors that quote it. */
+export interface EstBodySource {
+  /** The EST operation, e.g. "csrattrs". */
+  operation: string;
+  /** The URL the body was fetched from. */
+  url?: string;
+  status?: number;
+  contentType?: string;
+  transferEncoding?: string;
+  log?: EstBodyLog;
+}
 
-export function decodeBase64Body(body: Buffer, what: string): Buffer {
-  const text = body.toString('latin1');
-  if (!BASE64_TEXT.test(text) || text.trim() === '') {
-    throw new EstError('EGW_EST_RESPONSE', `the ${what} response is not base64 (${excerpt(body)})`, {
-      hint: 'the server must answer with a base64 body (RFC 7030 §4); is the URL an EST server?',
-    });
+export interface EstBodyLog {
+  debug(fields: object, message: string): void;
+}
+
+export function decodeBase64Body(body: Buffer, from: EstBodySource | string): Buffer {
+  const source = typeof from === 'string' ? { operation: from } : from;
+  // The form decides, never Content-Transfer-Encoding: servers send it or not, and HTTP is binary-clean
+  // (RFC 7030 erratum 5107), so a body that is one whole DER SEQUENCE is the DER itself.
+  if (isWholeDer(body)) return body;
+  const decoded = decodeRfc2045Base64(body);
+  if (decoded.bytes.length === 0) {
+    throw new EstError(
+      'EGW_EST_RESPONSE',
+      `the ${where(source)} answer holds no base64 data: "${excerpt(body, 80)}"`,
+      {
+        hint: `the server said ${said(source, body)}`,
+      },
+    );
   }
-  return Buffer.from(text.replace(/\s+/g, ''), 'base64');
+  if (decoded.ignored > 0 || decoded.dropped > 0) {
+    source.log?.debug(
+      {
+        event: 'est.body_ignored_bytes',
+        operation: source.operation,
+        ignored: decoded.ignored,
+        values: decoded.ignoredValues,
+        afterPadding: decoded.dropped,
+      },
+      `EST ${source.operation}: ${decoded.ignored} byte(s) outside the base64 alphabet ignored (RFC 2045 §6.8)` +
+        (decoded.ignoredValues.length > 0
+          ? ` [${decoded.ignoredValues.map((v) => `0x${v}`).join(' ')}]`
+          : '') +
+        (decoded.dropped > 0 ? `, ${decoded.dropped} character(s) after the end of the data dropped` : ''),
+    );
+  }
+  return decoded.bytes;
 }
 
 /** The certificates of a base64 certs-only PKCS#7, in the order the server sent them. */
-export function certificatesFromPkcs7Body(body: Buffer, what: string): X509Certificate[] {
-  const der = decodeBase64Body(body, what);
+export function certificatesFromPkcs7Body(body: Buffer, from: EstBodySource | string): X509Certificate[] {
+  const source = typeof from === 'string' ? { operation: from } : from;
+  const der = decodeBase64Body(body, source);
   let certificates: X509Certificate[];
   try {
     certificates = [...new X509Certificates(new Uint8Array(der))];
   } catch (cause) {
-    throw new EstError('EGW_EST_RESPONSE', `the ${what} response is not a certs-only PKCS#7`, {
-      hint: 'the server must answer application/pkcs7-mime (certs-only)',
-      cause,
-    });
+    throw new EstError(
+      'EGW_EST_RESPONSE',
+      `the ${where(source)} answer is not a certs-only PKCS#7: "${excerpt(body, 80)}"`,
+      {
+        hint: `RFC 7030 wants application/pkcs7-mime (certs-only); the server said ${said(source, body)}`,
+        cause,
+      },
+    );
   }
   if (certificates.length === 0) {
-    throw new EstError('EGW_EST_RESPONSE', `the ${what} response holds no certificate`);
+    throw new EstError('EGW_EST_RESPONSE', `the ${where(source)} answer holds no certificate`, {
+      hint: `the server said ${said(source, body)}`,
+    });
   }
   return certificates.map((certificate) => new X509Certificate(certificate.rawData));
 }
@@ -44,9 +91,14 @@ export interface CsrAttribute {
 }
 
 /** CsrAttrs ::= SEQUENCE SIZE (0..MAX) OF AttrOrOID (RFC 7030 §4.5.2); an empty body means none. */
-export function csrAttributesFromBody(body: Buffer): CsrAttribute[] {
-  if (body.toString('latin1').trim() === '') return [];
-  const der = decodeBase64Body(body, 'csrattrs');
+export function csrAttributesFromBody(
+  body: Buffer,
+  from: EstBodySource | string = 'csrattrs',
+): CsrAttribute[] {
+  const source = typeof from === 'string' ? { operation: from } : from;
+  // Nothing but white space and NULs: no attributes (a C server's empty string is one NUL).
+  if (body.toString('latin1').replace(/[\s\0]+/g, '') === '') return [];
+  const der = decodeBase64Body(body, source);
   try {
     const outer = readTlv(der, 0);
     if (outer.tag !== 0x30) throw new Error('not a SEQUENCE');
@@ -68,15 +120,54 @@ export function csrAttributesFromBody(body: Buffer): CsrAttribute[] {
     }
     return attributes;
   } catch (cause) {
-    throw new EstError('EGW_EST_RESPONSE', 'the csrattrs response is not a DER CsrAttrs sequence', {
-      cause,
-    });
+    throw new EstError(
+      'EGW_EST_RESPONSE',
+      `the ${where(source)} answer is not a DER CsrAttrs sequence: "${excerpt(body, 80)}"`,
+      {
+        hint: `the server said ${said(source, body)}`,
+        cause,
+      },
+    );
   }
 }
 
+/** The start of a body as text, white space folded and control bytes shown as \xNN. */
 export function excerpt(body: Buffer, length = 200): string {
-  const text = body.toString('utf8').replace(/\s+/g, ' ').trim();
+  const text = body
+    .toString('utf8')
+    .replace(/\s+/g, ' ')
+    .trim()
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: control bytes are what this shows
+    .replace(/[\x00-\x1f\x7f]/g, (char) => `\\x${char.charCodeAt(0).toString(16).padStart(2, '0')}`);
   return text.length > length ? `${text.slice(0, length)}…` : text || '(empty body)';
+}
+
+function where(source: EstBodySource): string {
+  return source.url ? `${source.operation} (${source.url})` : source.operation;
+}
+
+/** What the server answered, quoted: status, Content-Type, Content-Transfer-Encoding, body start. */
+function said(source: EstBodySource, body: Buffer): string {
+  const parts = [
+    source.status !== undefined ? String(source.status) : undefined,
+    source.contentType ? `Content-Type ${source.contentType}` : 'no Content-Type',
+    source.transferEncoding ? `Content-Transfer-Encoding ${source.transferEncoding}` : undefined,
+    `${body.length} bytes: "${excerpt(body, 120)}"`,
+  ];
+  return parts.filter((part) => part !== undefined).join(', ');
+}
+
+/**
+ * A body that is exactly one DER SEQUENCE is DER sent without base64. No base64 text can be one: base64
+ * of a SEQUENCE starts with "M", and a text starting with "0" (0x30) decodes to 0xD0–0xD3, no SEQUENCE.
+ */
+function isWholeDer(body: Buffer): boolean {
+  if (body[0] !== 0x30) return false;
+  try {
+    return readTlv(body, 0).end === body.length;
+  } catch {
+    return false;
+  }
 }
 
 interface Tlv {

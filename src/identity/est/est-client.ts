@@ -1,7 +1,14 @@
 import { request } from 'node:http';
 import { buildChain, type X509Certificate } from '../../pki/index.js';
 import { connectTls, type TlsClientContext } from '../../tls/index.js';
-import { type CsrAttribute, certificatesFromPkcs7Body, csrAttributesFromBody, excerpt } from './est-body.js';
+import {
+  type CsrAttribute,
+  certificatesFromPkcs7Body,
+  csrAttributesFromBody,
+  type EstBodyLog,
+  type EstBodySource,
+  excerpt,
+} from './est-body.js';
 import { EstError, hintForStatus } from './est-error.js';
 
 export interface EstClientOptions {
@@ -18,6 +25,8 @@ export interface EstClientOptions {
   basicAuth?: { username: string; password: string };
   /** Per call. Default 60 s. */
   timeoutMs?: number;
+  /** Where the debug line about bytes ignored in a body goes (RFC 2045 decoding). */
+  log?: EstBodyLog;
 }
 
 /** The answer to /simpleenroll or /simplereenroll. */
@@ -66,7 +75,7 @@ export class EstClient {
   async cacerts(): Promise<X509Certificate[]> {
     const answer = await this.#call('GET', 'cacerts');
     this.#expectOk(answer, 'cacerts');
-    return certificatesFromPkcs7Body(answer.body, 'cacerts');
+    return certificatesFromPkcs7Body(answer.body, this.#source(answer, 'cacerts'));
   }
 
   /** /csrattrs: what the CA wants in the CSR (RFC 7030 §4.5); [] when it says nothing (204/404). */
@@ -74,7 +83,7 @@ export class EstClient {
     const answer = await this.#call('GET', 'csrattrs');
     if (answer.status === 204 || answer.status === 404) return [];
     this.#expectOk(answer, 'csrattrs');
-    return csrAttributesFromBody(answer.body);
+    return csrAttributesFromBody(answer.body, this.#source(answer, 'csrattrs'));
   }
 
   /** /simpleenroll with a DER PKCS#10; `caCertificates` (from cacerts) completes a leaf-only answer. */
@@ -105,7 +114,7 @@ export class EstClient {
       return { status: 'pending', retryAfterMs: retryAfterMs(answer.headers['retry-after']) };
     }
     this.#expectOk(answer, operation);
-    const received = certificatesFromPkcs7Body(answer.body, operation);
+    const received = certificatesFromPkcs7Body(answer.body, this.#source(answer, operation));
     const leaf = received.find((certificate) => !isCa(certificate)) ?? (received[0] as X509Certificate);
     const pool = [...received.filter((certificate) => certificate !== leaf), ...caCertificates];
     const built = await buildChain(leaf, pool);
@@ -117,6 +126,24 @@ export class EstClient {
       );
     }
     return { status: 'issued', certificate: leaf, chain: built.certificates };
+  }
+
+  /** What a body decoder needs to say where a body came from and what the server said with it. */
+  #source(answer: HttpAnswer, operation: string): EstBodySource {
+    const header = (name: string) => {
+      const value = answer.headers[name];
+      return Array.isArray(value) ? value.join(', ') : value;
+    };
+    const contentType = header('content-type');
+    const transferEncoding = header('content-transfer-encoding');
+    return {
+      operation,
+      url: new URL(operation, this.#base).href,
+      status: answer.status,
+      ...(contentType ? { contentType } : {}),
+      ...(transferEncoding ? { transferEncoding } : {}),
+      ...(this.#options.log ? { log: this.#options.log } : {}),
+    };
   }
 
   #expectOk(answer: HttpAnswer, operation: string): void {

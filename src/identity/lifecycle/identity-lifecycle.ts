@@ -3,7 +3,7 @@ import type { KeyStore } from '../../keys/index.js';
 import { buildCsr, type CsrProfile, type X509Certificate } from '../../pki/index.js';
 import { TlsClientContext } from '../../tls/index.js';
 import { sameBytes } from '../certificate-material.js';
-import { EstClient, EstError, judgeCsrAttributes } from '../est/index.js';
+import { csrAttributesOrNone, EstClient, EstError, judgeCsrAttributes } from '../est/index.js';
 import type { CertificateRecord, IdentityRecords, IdentityState } from './identity-records.js';
 import { type RenewalPolicy, renewalTime, retryDelayMs } from './renewal-policy.js';
 import { type LifecycleKey, RotationKeyRing, type RotationSlot } from './rotation-key-ring.js';
@@ -30,6 +30,8 @@ export interface LifecycleLog {
   info(fields: object, message: string): void;
   warn(fields: object, message: string): void;
   error(fields: object, message: string): void;
+  /** Optional: the EST client's line about bytes ignored in a base64 body. */
+  debug?(fields: object, message: string): void;
 }
 
 export interface IdentityLifecycleOptions {
@@ -362,7 +364,16 @@ export class IdentityLifecycle {
       const client = this.#client(context);
       const caCertificates = await client.cacerts();
       this.#o.caCertificatesReceived(caCertificates);
-      const verdict = judgeCsrAttributes(await client.csrattrs(), this.#o.csrProfile.deviceTypeOid);
+      // Advice only: an unusable answer is logged with what the server said, the CSR goes without it.
+      const wanted = await csrAttributesOrNone(client, (error) =>
+        this.#event(
+          'warn',
+          'csrattrs_unusable',
+          { code: error.code, status: error.status, said: error.bodyExcerpt ?? error.hint },
+          `${error.message}; building the CSR without the server's attributes`,
+        ),
+      );
+      const verdict = judgeCsrAttributes(wanted, this.#o.csrProfile.deviceTypeOid);
       this.#event('info', 'csrattrs', verdict, 'CSR attributes the EST server asked for');
       if (verdict.impossible.length > 0) {
         throw new EstError(
@@ -567,6 +578,7 @@ export class IdentityLifecycle {
       context,
       ...(est.basicAuth ? { basicAuth: est.basicAuth } : {}),
       timeoutMs: est.timeoutMs,
+      ...(this.#o.log.debug ? { log: { debug: (f: object, m: string) => this.#o.log.debug?.(f, m) } } : {}),
     });
   }
 
