@@ -31,6 +31,7 @@ export {
   x509FromDer,
 } from './openssl-objects.js';
 export {
+  type ChannelBinding,
   connectTls,
   TlsClientContext,
   type TlsClientOptions,

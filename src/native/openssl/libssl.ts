@@ -185,6 +185,21 @@ export interface LibSsl {
   SSL_SESSION_free(session: Pointer): void;
   SSL_is_init_finished(ssl: Pointer): number;
   SSL_get_shutdown(ssl: Pointer): number;
+  /** Copies the last Finished message this end sent (at most `count` bytes); returns its full length. */
+  SSL_get_finished(ssl: Pointer, buffer: Buffer, count: number): number;
+  /** The same for the last Finished message the peer sent. */
+  SSL_get_peer_finished(ssl: Pointer, buffer: Buffer, count: number): number;
+  /** RFC 5705/8446 §7.5 exporter; 1 on success. `useContext` 0: no context (TLS 1.3: same as empty). */
+  SSL_export_keying_material(
+    ssl: Pointer,
+    out: Buffer,
+    length: number,
+    label: string,
+    labelLength: number,
+    context: Buffer | null,
+    contextLength: number,
+    useContext: number,
+  ): number;
   SSL_alert_desc_string_long(value: number): string;
   SSL_get_ex_data_X509_STORE_CTX_idx(): number;
   // memory BIOs
@@ -282,6 +297,11 @@ export function libssl(): LibSsl {
     SSL_SESSION_free: f('void SSL_SESSION_free(SSL_SESSION *)'),
     SSL_is_init_finished: f('int SSL_is_init_finished(const SSL *)'),
     SSL_get_shutdown: f('int SSL_get_shutdown(const SSL *)'),
+    SSL_get_finished: f('size_t SSL_get_finished(const SSL *, _Out_ uint8_t *, size_t)'),
+    SSL_get_peer_finished: f('size_t SSL_get_peer_finished(const SSL *, _Out_ uint8_t *, size_t)'),
+    SSL_export_keying_material: f(
+      'int SSL_export_keying_material(SSL *, _Out_ uint8_t *, size_t, const char *, size_t, const uint8_t *, size_t, int)',
+    ),
     SSL_alert_desc_string_long: f('const char *SSL_alert_desc_string_long(int)'),
     SSL_get_ex_data_X509_STORE_CTX_idx: f('int SSL_get_ex_data_X509_STORE_CTX_idx(void)'),
     BIO_s_mem: f('const void *BIO_s_mem(void)'),

@@ -13,6 +13,7 @@ import { handshakeThread } from '../handshake-thread.js';
 import { signsOffLoop } from '../key-store-private-key.js';
 import { dersFromX509Stack } from '../openssl-objects.js';
 import { TlsError } from '../tls-error.js';
+import { type ChannelBinding, readChannelBinding } from './channel-binding.js';
 import { TlsClientContext } from './tls-client-context.js';
 import type { TlsClientOptions, TlsCredentialOptions } from './tls-client-options.js';
 import { tlsFailure } from './tls-failure.js';
@@ -175,6 +176,20 @@ export class TlsClientStream extends Duplex {
       );
     }
     return connection;
+  }
+
+  /**
+   * The channel binding of this connection (tls-unique up to TLS 1.2, tls-exporter for TLS 1.3; see
+   * channel-binding.ts), e.g. for EST proof of possession (RFC 7030 §3.5). Only after 'secureConnect'.
+   */
+  channelBinding(): ChannelBinding {
+    if (!this.#secure || !this.#ssl || this.#stepInFlight) {
+      throw new TlsError(
+        'EGW_TLS_CLOSED',
+        `TLS connection to ${this.#peer}: no established connection to bind to`,
+      );
+    }
+    return readChannelBinding(this.#ssl, this.protocol, this.#peer);
   }
 
   /** The TCP connection underneath (for addresses and diagnostics; do not read or write it). */
