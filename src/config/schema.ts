@@ -71,6 +71,13 @@ export function configSchema(defaults: ConfigDefaults) {
                     message: 'a persistent owner handle, 0x81000000 to 0x8100ffff',
                   })
                   .default(0x81000100),
+                // The identity keys' authValue (keys/tpm/tpm-key-auth.ts): a 0600 file made with the
+                // first key, unless systemd passes the credential of that name.
+                auth_file: absolutePath.default(`${defaults.stateDirectory}/tpm-key-auth`),
+                auth_credential: z
+                  .string()
+                  .regex(/^[A-Za-z0-9._-]*$/, { message: 'a systemd credential name, or "" for none' })
+                  .default('tpm-key-auth'),
               })
               .prefault({}),
             atecc608: z

@@ -135,6 +135,7 @@ export class Daemon {
       this.#keys = await openKeyStore(settings);
       const info = this.#keys.info;
       this.log.info({ key: info }, `identity key in ${info.model} (${info.keyLocation})`);
+      for (const warning of info.warnings ?? []) this.log.warn({ backend: info.backend }, warning);
       if (!info.hardwareBacked) {
         this.log.warn(
           { backend: info.backend },

@@ -17,6 +17,8 @@ export interface KeyStoreInfo {
   serial: string;
   /** Where the key lives: "slot 0", "persistent handle 0x81010001", a file path. */
   keyLocation: string;
+  /** What an operator should fix, each with the fix (e.g. a TPM key without an auth value). */
+  warnings?: string[];
 }
 
 export interface HealthReport {

@@ -12,6 +12,12 @@ export interface CsrProfile {
   deviceTypeOid: string;
 }
 
+/** What a CSR carries beyond the profile. */
+export interface CsrExtras {
+  /** PKCS#9 challengePassword (PrintableString): EST proof of possession puts the channel binding here. */
+  challengePassword?: string;
+}
+
 export interface BuiltCsr {
   der: Uint8Array;
   pem: string;
@@ -25,7 +31,11 @@ const OID_SERIAL_NUMBER = '2.5.4.5';
  * A PKCS#10 request signed by the identity key through its KeyStore: subject CN + serialNumber,
  * SAN, KeyUsage digitalSignature, EKU clientAuth (+ serverAuth), and the device-type extension.
  */
-export async function buildCsr(signer: DigestSigner, profile: CsrProfile): Promise<BuiltCsr> {
+export async function buildCsr(
+  signer: DigestSigner,
+  profile: CsrProfile,
+  extras: CsrExtras = {},
+): Promise<BuiltCsr> {
   const fill = (template: string) => template.replaceAll('{serial}', profile.serial);
   const { crypto, keys } = await digestSignerCrypto(signer);
   const names: x509.JsonGeneralName[] = [
@@ -48,6 +58,9 @@ export async function buildCsr(signer: DigestSigner, profile: CsrProfile): Promi
       keys,
       signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' },
       extensions,
+      ...(extras.challengePassword !== undefined
+        ? { attributes: [new x509.ChallengePasswordAttribute(extras.challengePassword)] }
+        : {}),
     },
     crypto,
   );

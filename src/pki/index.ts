@@ -1,5 +1,5 @@
 export { type BuiltChain, buildChain } from './chain-builder.js';
-export { type BuiltCsr, buildCsr, type CsrProfile } from './csr-builder.js';
+export { type BuiltCsr, buildCsr, type CsrExtras, type CsrProfile } from './csr-builder.js';
 export {
   type DerTlv,
   derBitString,

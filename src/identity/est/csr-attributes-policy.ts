@@ -33,11 +33,12 @@ const NAMES: Record<string, string> = Object.fromEntries(
 /**
  * Judges /csrattrs against what our CSR carries: an ECDSA P-256 key signing with SHA-256, CN and
  * serialNumber, SAN, keyUsage, extendedKeyUsage and the device-type extension. A challengePassword is
- * never invented (an EST server may bind it to the TLS channel; DESIGN.md).
+ * never invented: it carries the TLS channel binding when the CSR is bound (RFC 7030 §3.5), else none.
  */
 export function judgeCsrAttributes(
   wanted: readonly CsrAttribute[],
   deviceTypeOid: string,
+  options: { channelBinding?: boolean } = {},
 ): CsrAttributesVerdict {
   const verdict: CsrAttributesVerdict = { honoured: [], ignored: [], impossible: [] };
   const name = (oid: string) => (oid === deviceTypeOid ? `deviceType(${oid})` : (NAMES[oid] ?? oid));
@@ -50,6 +51,8 @@ export function judgeCsrAttributes(
     OID.extKeyUsage,
     deviceTypeOid,
   ]);
+  // The channel binding of the connection that posts the CSR (proof-of-possession.ts).
+  if (options.channelBinding) inOurCsr.add(OID.challengePassword);
   for (const attribute of wanted) {
     const { oid, values } = attribute;
     if (oid === OID.ecPublicKey) {

@@ -1,6 +1,11 @@
 import { request } from 'node:http';
 import { buildChain, type X509Certificate } from '../../pki/index.js';
-import { connectTls, type TlsClientContext } from '../../tls/index.js';
+import {
+  type ChannelBinding,
+  connectTls,
+  type TlsClientContext,
+  type TlsClientStream,
+} from '../../tls/index.js';
 import {
   type CsrAttribute,
   certificatesFromPkcs7Body,
@@ -10,6 +15,7 @@ import {
   excerpt,
 } from './est-body.js';
 import { EstError, hintForStatus } from './est-error.js';
+import { proofOfPossessionHint } from './proof-of-possession.js';
 
 export interface EstClientOptions {
   /** The server, e.g. https://est.example.net:8443 (the /.well-known/est/ path is added). */
@@ -96,24 +102,80 @@ export class EstClient {
     return this.#enroll('simplereenroll', csrDer, caCertificates);
   }
 
+  /**
+   * Proof of possession (RFC 7030 §3.5): one connection for handshake → channel binding → CSR →
+   * POST. `csrFor` builds and signs the CSR carrying the binding of this very connection (the key
+   * store signs it after the handshake), then it is posted over that connection.
+   */
+  async enrollBound(
+    operation: 'simpleenroll' | 'simplereenroll',
+    csrFor: (binding: ChannelBinding) => Promise<Uint8Array>,
+    caCertificates: readonly X509Certificate[],
+  ): Promise<EnrollOutcome> {
+    const stream = await this.#connect(operation);
+    let lost: Error | undefined;
+    // Until node:http takes the stream over, a failure (the server closing an idle connection) is kept.
+    const keep = (error: Error) => {
+      lost = error;
+    };
+    stream.on('error', keep);
+    try {
+      const csrDer = await csrFor(stream.channelBinding());
+      if (lost || stream.destroyed) {
+        throw this.#transportError(
+          operation,
+          lost ?? new Error('the connection closed while the CSR was signed'),
+        );
+      }
+      return await this.#enroll(operation, csrDer, caCertificates, stream);
+    } catch (error) {
+      stream.destroy();
+      throw error;
+    } finally {
+      stream.off('error', keep);
+    }
+  }
+
+  /** A TLS connection to the server, resolved once its handshake is complete. */
+  #connect(operation: string): Promise<TlsClientStream> {
+    const host = this.#base.hostname.replace(/^\[|\]$/g, '');
+    const stream = connectTls({
+      host,
+      port: Number(this.#base.port || 443),
+      context: this.#options.context,
+      handshakeTimeoutMs: this.#options.timeoutMs ?? 60_000,
+    });
+    return new Promise((resolve, reject) => {
+      const failed = (error: Error) => reject(this.#transportError(operation, error));
+      stream.once('error', failed);
+      stream.once('secureConnect', () => {
+        stream.off('error', failed);
+        resolve(stream);
+      });
+    });
+  }
+
   async #enroll(
     operation: 'simpleenroll' | 'simplereenroll',
     csrDer: Uint8Array,
     caCertificates: readonly X509Certificate[],
+    stream?: TlsClientStream,
   ): Promise<EnrollOutcome> {
     // Base64 with line breaks and a trailing newline, as RFC 7030 examples and most servers expect.
     const lines =
       Buffer.from(csrDer)
         .toString('base64')
         .match(/.{1,64}/g) ?? [];
-    const answer = await this.#call('POST', operation, {
-      body: Buffer.from(`${lines.join('\n')}\n`),
-      contentType: 'application/pkcs10',
-    });
+    const answer = await this.#call(
+      'POST',
+      operation,
+      { body: Buffer.from(`${lines.join('\n')}\n`), contentType: 'application/pkcs10' },
+      stream,
+    );
     if (answer.status === 202) {
       return { status: 'pending', retryAfterMs: retryAfterMs(answer.headers['retry-after']) };
     }
-    this.#expectOk(answer, operation);
+    this.#expectOk(answer, operation, stream !== undefined);
     const received = certificatesFromPkcs7Body(answer.body, this.#source(answer, operation));
     const leaf = received.find((certificate) => !isCa(certificate)) ?? (received[0] as X509Certificate);
     const pool = [...received.filter((certificate) => certificate !== leaf), ...caCertificates];
@@ -146,13 +208,14 @@ export class EstClient {
     };
   }
 
-  #expectOk(answer: HttpAnswer, operation: string): void {
+  #expectOk(answer: HttpAnswer, operation: string, bound = false): void {
     if (answer.status >= 200 && answer.status < 300) return;
     const body = excerpt(answer.body);
+    const hint = proofOfPossessionHint(answer.status, body, bound) ?? hintForStatus(answer.status);
     throw new EstError(
       'EGW_EST_HTTP',
       `EST ${operation} at ${this.#base.origin} answered ${answer.status}: ${body}`,
-      { status: answer.status, bodyExcerpt: body, hint: hintForStatus(answer.status) },
+      { status: answer.status, bodyExcerpt: body, hint },
     );
   }
 
@@ -160,6 +223,7 @@ export class EstClient {
     method: 'GET' | 'POST',
     operation: string,
     send?: { body: Buffer; contentType: string },
+    stream?: TlsClientStream,
   ): Promise<HttpAnswer> {
     const url = new URL(operation, this.#base);
     const timeoutMs = this.#options.timeoutMs ?? 60_000;
@@ -183,6 +247,7 @@ export class EstClient {
           path: url.pathname,
           headers,
           createConnection: () =>
+            stream ??
             connectTls({
               host: url.hostname.replace(/^\[|\]$/g, ''),
               port,

@@ -4,3 +4,9 @@ export { type CsrAttributesVerdict, judgeCsrAttributes } from './csr-attributes-
 export { type CsrAttribute, csrAttributesFromBody } from './est-body.js';
 export { type EnrollOutcome, EstClient, type EstClientOptions, retryAfterMs } from './est-client.js';
 export { EstError, type EstErrorCode } from './est-error.js';
+export {
+  challengePasswordOf,
+  type ProofOfPossessionMode,
+  proofOfPossessionHint,
+  wantsChannelBinding,
+} from './proof-of-possession.js';
