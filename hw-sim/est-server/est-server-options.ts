@@ -31,6 +31,27 @@ export interface EstServerOptions {
   deviceTypeOid?: string;
   /** RFC 7030 §3.2.2 label: when set, only /.well-known/est/<label>/… answers (unlabelled paths → 404). */
   label?: string;
+  // Behaviours of an independent, widely deployed EST server (interop-behaviours.ts has them together).
+  /** /csrattrs: the base64 followed by one NUL byte, as a C server sending `sizeof` its string does. */
+  csrattrsTrailingNul?: boolean;
+  /** true (default): base64 answers say Content-Transfer-Encoding: base64; false: no such header. */
+  contentTransferEncoding?: boolean;
+  /** Content-Type of the PKCS#7 answers. Default application/pkcs7-mime (cacerts), with
+   *  `; smime-type=certs-only` (enroll). */
+  pkcs7ContentType?: string;
+  /** A one-level CA: the root signs device certificates (default: the issuing CA under it). */
+  issueFromRoot?: boolean;
+  /** Issued certificates without extendedKeyUsage and subjectAltName. */
+  bareCertificates?: boolean;
+  /**
+   * Proof of possession (RFC 7030 §3.5), as libest's PoP mode: 'required' — the CSR's challengePassword
+   * must be the channel binding of the connection it is posted on (else 401 "Proof of Possession
+   * Mismatch"), and /csrattrs names challengePassword; 'optional' — checked when present; 'off'
+   * (default).
+   */
+  proofOfPossession?: 'required' | 'optional' | 'off';
+  /** Highest TLS version the server speaks (e.g. 'TLSv1.2' for a TLS 1.2-only server). Default TLSv1.3. */
+  maxTlsVersion?: 'TLSv1.2' | 'TLSv1.3';
 }
 
 /** Faults to inject; mutable at runtime (`server.faults.pending = { count: 1, retryAfterSeconds: 2 }`). */

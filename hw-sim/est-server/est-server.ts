@@ -14,6 +14,7 @@ import { CsrRejectedError } from './csr-rejected-error.js';
 import { EstAuditLog } from './est-audit-log.js';
 import { EstCa, type EstIssuer } from './est-ca.js';
 import { EstHttpError } from './est-http-error.js';
+import { checkProofOfPossession } from './proof-of-possession.js';
 import type { EstAuditEntry, EstFaults, EstServerOptions } from './est-server-options.js';
 import { type TlsClientIdentity, tlsClientIdentity } from './tls-client-identity.js';
 import { VerifiedCsr } from './verified-csr.js';
@@ -96,6 +97,7 @@ export class EstServer {
         requestCert: true,
         rejectUnauthorized: false,
         minVersion: 'TLSv1.2',
+        maxVersion: options.maxTlsVersion ?? 'TLSv1.3',
         keepAliveTimeout: KEEP_ALIVE_MS,
       },
       (req, res) => {
@@ -164,7 +166,13 @@ export class EstServer {
         case 'cacerts':
           return this.#cacerts();
         case 'csrattrs':
-          return base64Answer(csrAttributesDer(this.ca.deviceTypeOid), 'application/csrattrs', this.#wrap);
+          return base64Answer(
+            csrAttributesDer(this.ca.deviceTypeOid, {
+              challengePassword: this.#options.proofOfPossession === 'required',
+            }),
+            'application/csrattrs',
+            this.#wrap,
+          );
         case 'simpleenroll':
         case 'simplereenroll':
           return await this.#enroll(req, operation, body);
@@ -259,6 +267,7 @@ export class EstServer {
       throw new EstHttpError(415, `Content-Type must be application/pkcs10, not ${contentType || 'missing'}`);
     }
     const csr = await VerifiedCsr.read(decodeBase64Body(body));
+    checkProofOfPossession(this.#options.proofOfPossession ?? 'off', csr, req.socket as TLSSocket);
     if (operation === 'simplereenroll') {
       const current = identity.subject;
       if (csr.subject !== current) {

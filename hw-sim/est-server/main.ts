@@ -22,6 +22,7 @@ A test EST (RFC 7030) server on HTTPS: /.well-known/est/{cacerts,csrattrs,simple
   --lifetime SECONDS  lifetime of issued certificates (default 2592000 = 30 days)
   --basic USER:PASS   also require HTTP Basic on simpleenroll/simplereenroll
   --label LABEL       serve under /.well-known/est/LABEL/ only
+  --pop MODE          proof of possession (RFC 7030 §3.5): required, optional or off (default off)
   -h, --help          this text
 
 When ready it prints one JSON line: {"url":…,"port":…,"rootPemFile":…}; clients pin rootPemFile.
@@ -43,6 +44,7 @@ function parse() {
         lifetime: { type: 'string' },
         basic: { type: 'string' },
         label: { type: 'string' },
+        pop: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -95,6 +97,7 @@ try {
     ...(lifetimeSeconds !== undefined ? { lifetimeSeconds } : {}),
     ...(basicAuth ? { basicAuth } : {}),
     ...(args.label ? { label: args.label } : {}),
+    ...(args.pop ? { proofOfPossession: popMode(args.pop) } : {}),
   });
   const rootPemFile = join(stateDir, 'est-root.pem');
   writeFileSync(rootPemFile, server.rootPem);
@@ -114,4 +117,9 @@ try {
   process.stdout.write(`${JSON.stringify({ url: server.url, port: server.port, rootPemFile })}\n`);
 } catch (error) {
   fail(error instanceof GatewayError ? error.describe() : String(error), 1);
+}
+
+function popMode(text: string): 'required' | 'optional' | 'off' {
+  if (text === 'required' || text === 'optional' || text === 'off') return text;
+  return fail(`--pop must be required, optional or off, not ${JSON.stringify(text)}`, 2);
 }

@@ -9,7 +9,12 @@ export function keySettingsFromConfig(config: Config): KeyStoreSettings {
     backend: key.backend,
     callTimeoutMs: key.call_timeout_ms,
     certificateDir,
-    tpm: { tcti: key.tpm.tcti, persistentHandle: key.tpm.persistent_handle },
+    tpm: {
+      tcti: key.tpm.tcti,
+      persistentHandle: key.tpm.persistent_handle,
+      authFile: key.tpm.auth_file,
+      authCredential: key.tpm.auth_credential,
+    },
     atecc608: {
       bus: key.atecc608.bus,
       address: key.atecc608.address,

@@ -14,6 +14,7 @@ export type KeyErrorCode =
   | 'EGW_KEY_BAD_DIGEST'
   | 'EGW_KEY_FILE_PERMISSIONS'
   | 'EGW_KEY_LOCKED'
+  | 'EGW_KEY_AUTH'
   | 'EGW_KEY_CLOSED';
 
 export class KeyError extends GatewayError {

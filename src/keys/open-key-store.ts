@@ -10,7 +10,8 @@ export interface KeyStoreSettings {
   backend: KeyBackend;
   callTimeoutMs: number;
   certificateDir: string;
-  tpm: { tcti: string; persistentHandle: number };
+  /** authFile/authCredential: the keys' authValue (tpm/tpm-key-auth.ts); rotated keys share it. */
+  tpm: { tcti: string; persistentHandle: number; authFile?: string; authCredential?: string };
   atecc608: {
     bus: number;
     address: number;

@@ -33,14 +33,24 @@ export const STORAGE_PRIMARY_TEMPLATE: Uint8Array = encodeEccPublic({
  * The gateway's identity key: ECDSA P-256 with SHA-256, non-duplicable (fixedTPM, fixedParent), its
  * private part generated inside the TPM from its RNG (sensitiveDataOrigin, created with TPM2_Create,
  * never as a primary, which would be a deterministic function of the owner seed), usable with its
- * (empty) auth value. Not restricted, so it can sign digests computed outside the TPM.
+ * auth value (userWithAuth): the service's 32-byte random secret (tpm-key-auth.ts). Not restricted,
+ * so it can sign digests computed outside the TPM.
+ *
+ * noDA: a 256-bit random secret cannot be guessed, so dictionary-attack protection adds nothing,
+ * while counting failures would let any local process (or a wrong secret file, on every handshake)
+ * push the whole TPM into lockout. It also tells our keys apart from those created before the key
+ * had an auth value (no noDA, empty auth): see IDENTITY_KEY_HAS_AUTH.
  */
 export const IDENTITY_KEY_TEMPLATE: Uint8Array = encodeEccPublic({
-  attributes: A.FIXED_TPM | A.FIXED_PARENT | A.SENSITIVE_DATA_ORIGIN | A.USER_WITH_AUTH | A.SIGN_ENCRYPT,
+  attributes:
+    A.FIXED_TPM | A.FIXED_PARENT | A.SENSITIVE_DATA_ORIGIN | A.USER_WITH_AUTH | A.NO_DA | A.SIGN_ENCRYPT,
   symmetric: null,
   scheme: { scheme: TPM2_ALG.ECDSA, hash: TPM2_ALG.SHA256 },
   curve: TPM2_ECC_NIST_P256,
 });
+
+/** The attribute that marks an identity key made with an auth value (older keys lack it). */
+export const IDENTITY_KEY_HAS_AUTH = A.NO_DA;
 
 /** PolicySecret(TPM_RH_ENDORSEMENT): the authPolicy of the TCG default EK templates. */
 const EK_POLICY = Buffer.from('837197674484b3f81a90cc8d46a5d724fd52d76e06520b64f2a1da1b331469aa', 'hex');

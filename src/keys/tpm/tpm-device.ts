@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { dirname, join } from 'node:path';
 import {
   decodeEccSignature,
   decodePublic,
@@ -18,9 +19,15 @@ import { CertificateDirectory } from '../certificate-directory.js';
 import type { FactoryCertificates, ProvisionableKeyDevice } from '../key-device.js';
 import { KeyError } from '../key-error.js';
 import type { KeyStoreInfo } from '../key-store.js';
-import { EK_TEMPLATE, IDENTITY_KEY_TEMPLATE, STORAGE_PRIMARY_TEMPLATE } from './key-templates.js';
+import {
+  EK_TEMPLATE,
+  IDENTITY_KEY_HAS_AUTH,
+  IDENTITY_KEY_TEMPLATE,
+  STORAGE_PRIMARY_TEMPLATE,
+} from './key-templates.js';
 import { p256Spki, p1363Signature } from './p256.js';
 import { hexHandle, isConnectionFailure, type TpmErrorContext, tpmKeyError } from './tpm-errors.js';
+import { authSource, createAuth, describeSource, readAuth, type TpmAuthSource } from './tpm-key-auth.js';
 
 export interface TpmDeviceParams {
   /** tpm2-tss TCTI string: `device:/dev/tpmrm0` on boards, `swtpm:host=127.0.0.1,port=P` in tests. */
@@ -29,7 +36,20 @@ export interface TpmDeviceParams {
   persistentHandle: number;
   /** Holds device.der and signer.der (the factory certificates). */
   certificateDir: string;
+  /**
+   * The 0600 file with the keys' authValue (tpm-key-auth.ts), created with the first key; default
+   * tpm-key-auth beside certificateDir (the state directory, with the default certificate_dir).
+   */
+  authFile?: string;
+  /** systemd credential name for that secret, looked up in $CREDENTIALS_DIRECTORY first; "" for none. */
+  authCredential?: string;
 }
+
+/** Why a key in use has no auth value: created before keys had one. */
+const LEGACY_KEY_WARNING =
+  'the identity key was created without an authorization value: any process that can open the TPM can sign with it';
+const LEGACY_KEY_FIX =
+  'gatewayctl provision factory --force creates a new key with one (then re-enrol it: new key, new certificate)';
 
 /** What occupies the persistent handle. */
 type Occupant = { kind: 'absent' } | { kind: 'identity' | 'other'; object: number; area: PublicArea };
@@ -59,7 +79,7 @@ export function createDevice(params: unknown): TpmKeyDevice {
 export class TpmKeyDevice implements ProvisionableKeyDevice {
   #esys: EsysContext | undefined;
   #info: KeyStoreInfo | undefined;
-  #key: { object: number; spki: Uint8Array } | undefined;
+  #key: { object: number; spki: Uint8Array; hasAuth: boolean } | undefined;
   readonly #certificates: CertificateDirectory;
 
   constructor(readonly params: TpmDeviceParams) {
@@ -91,8 +111,9 @@ export class TpmKeyDevice implements ProvisionableKeyDevice {
 
   open(): KeyStoreInfo {
     const info = this.connect();
-    this.#requireKey();
-    return info;
+    const key = this.#requireKey();
+    // Existing installs keep working; the daemon logs this at start-up and health shows it.
+    return key.hasAuth ? info : { ...info, warnings: [`${LEGACY_KEY_WARNING}: ${LEGACY_KEY_FIX}`] };
   }
 
   /** True when the persistent handle holds an ECC P-256 signing key (anything else there: false). */
@@ -120,6 +141,7 @@ export class TpmKeyDevice implements ProvisionableKeyDevice {
     } catch (error) {
       // A restarted TPM service (swtpm, tpm2-abrmd) drops our connection: reconnect once and retry.
       // Signing twice is harmless: each call yields a fresh, valid signature.
+      if (isAuthFailure(error)) throw this.#authRefused(error);
       if (!isConnectionFailure(error)) throw this.#keyError(error, 'signing a digest');
       this.#dropConnection();
       this.open();
@@ -154,13 +176,18 @@ export class TpmKeyDevice implements ProvisionableKeyDevice {
       });
     }
 
+    // The service's secret (made with the first key, shared by the rotated keys): see tpm-key-auth.ts.
+    const source = this.#authSource();
+    const secret = readAuth(source) ?? createAuth(source);
     const key = this.#run('creating the identity key', () => {
       const primary = esys.createPrimary(ESYS_TR.RH_OWNER, STORAGE_PRIMARY_TEMPLATE);
       try {
-        const created = esys.create(primary.object, IDENTITY_KEY_TEMPLATE);
+        const created = esys.create(primary.object, IDENTITY_KEY_TEMPLATE, secret);
         const loaded = esys.load(primary.object, created.private, created.public);
         try {
-          return { object: esys.evictControl(loaded, handle), spki: spkiOf(decodePublic(created.public)) };
+          const object = esys.evictControl(loaded, handle);
+          esys.setAuth(object, secret);
+          return { object, spki: spkiOf(decodePublic(created.public)), hasAuth: true };
         } finally {
           esys.flush(loaded);
         }
@@ -226,6 +253,13 @@ export class TpmKeyDevice implements ProvisionableKeyDevice {
       });
     }
     if (this.#key) {
+      checks.push({
+        name: 'identity key authorization',
+        ok: this.#key.hasAuth,
+        detail: this.#key.hasAuth
+          ? `authorization value from ${describeSource(this.#authSource())}`
+          : `${LEGACY_KEY_WARNING}; fix: ${LEGACY_KEY_FIX}`,
+      });
       const expected = this.#key.spki;
       try {
         const now = spkiOf(decodePublic(esys.readPublic(this.#key.object)));
@@ -259,7 +293,7 @@ export class TpmKeyDevice implements ProvisionableKeyDevice {
     return p1363Signature(signature.r, signature.s);
   }
 
-  #requireKey(): { object: number; spki: Uint8Array } {
+  #requireKey(): { object: number; spki: Uint8Array; hasAuth: boolean } {
     if (this.#key) return this.#key;
     this.connect();
     const handle = this.params.persistentHandle;
@@ -283,8 +317,54 @@ export class TpmKeyDevice implements ProvisionableKeyDevice {
         },
       );
     }
-    this.#key = { object: occupant.object, spki: spkiOf(occupant.area) };
+    const hasAuth = (occupant.area.attributes & IDENTITY_KEY_HAS_AUTH) !== 0;
+    if (hasAuth) {
+      let secret: Uint8Array | undefined;
+      try {
+        secret = readAuth(this.#authSource());
+      } catch (error) {
+        this.#release(occupant);
+        throw error;
+      }
+      if (!secret) {
+        this.#release(occupant);
+        throw new KeyError(
+          'EGW_KEY_AUTH',
+          `the identity key at persistent handle ${hexHandle(handle)} needs its authorization value, and there is none: ${this.#authWhere()}`,
+          { hint: authHint() },
+        );
+      }
+      this.#run('setting the identity key authorization', () =>
+        this.#context().setAuth(occupant.object, secret),
+      );
+    }
+    this.#key = { object: occupant.object, spki: spkiOf(occupant.area), hasAuth };
     return this.#key;
+  }
+
+  #authSource(): TpmAuthSource {
+    return authSource({
+      authFile: this.params.authFile ?? join(dirname(this.params.certificateDir), 'tpm-key-auth'),
+      authCredential: this.params.authCredential ?? '',
+    });
+  }
+
+  /** Where the secret was looked for, for messages (never the secret). */
+  #authWhere(): string {
+    const credential = this.params.authCredential;
+    const file = describeSource({
+      kind: 'file',
+      path: this.params.authFile ?? join(dirname(this.params.certificateDir), 'tpm-key-auth'),
+    });
+    return credential ? `no systemd credential "${credential}" and no ${file}` : `no ${file}`;
+  }
+
+  #authRefused(error: unknown): KeyError {
+    return new KeyError(
+      'EGW_KEY_AUTH',
+      `the TPM (${this.params.tcti}) refused the authorization value for the identity key at persistent handle ${hexHandle(this.params.persistentHandle)} (${describeSource(this.#authSource())}): the secret is not the one the key was created with`,
+      { hint: authHint(), cause: error },
+    );
   }
 
   /** Looks at the persistent handle; the caller owns the returned ESYS_TR (see #release). */
@@ -421,16 +501,33 @@ function checkParams(params: unknown): TpmDeviceParams {
   }
   if (typeof p.certificateDir !== 'string' || p.certificateDir === '')
     problems.push('certificateDir must be a directory path');
+  if (p.authFile !== undefined && (typeof p.authFile !== 'string' || p.authFile === ''))
+    problems.push('authFile must be a file path');
+  if (p.authCredential !== undefined && typeof p.authCredential !== 'string')
+    problems.push('authCredential must be a systemd credential name or ""');
   if (problems.length > 0) {
     throw new KeyError('EGW_KEY_DEVICE_ERROR', `invalid TPM key parameters: ${problems.join('; ')}`, {
-      hint: 'check [identity.key.tpm] in gateway.toml (tcti, persistent_handle) and identity.key.certificate_dir',
+      hint: 'check [identity.key.tpm] in gateway.toml (tcti, persistent_handle, auth_file, auth_credential) and identity.key.certificate_dir',
     });
   }
   return {
     tcti: p.tcti as string,
     persistentHandle: p.persistentHandle as number,
     certificateDir: p.certificateDir as string,
+    ...(p.authFile !== undefined ? { authFile: p.authFile } : {}),
+    ...(p.authCredential !== undefined ? { authCredential: p.authCredential } : {}),
   };
+}
+
+/** A wrong password for an object: TPM_RC_BAD_AUTH (noDA objects) or TPM_RC_AUTH_FAIL. */
+function isAuthFailure(error: unknown): boolean {
+  if (!(error instanceof Tss2Error) || error.decoded.layer !== 'TPM') return false;
+  return error.decoded.base === TPM2_RC.BAD_AUTH || error.decoded.base === TPM2_RC.AUTH_FAIL;
+}
+
+/** What to do when the keys' secret is missing or wrong (README: "TPM key authorization"). */
+function authHint(): string {
+  return 'restore the secret the key was created with (identity.key.tpm.auth_file, or the systemd credential identity.key.tpm.auth_credential); if it is lost, the key can no longer sign: re-provision with gatewayctl provision factory --force (a new key and secret) and re-enrol';
 }
 
 /** An ECC P-256, unrestricted signing key whose scheme (if fixed) is ECDSA with SHA-256. */

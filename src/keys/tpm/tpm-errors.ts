@@ -107,7 +107,7 @@ export function tpmKeyError(error: unknown, context: TpmErrorContext): KeyError 
         'EGW_KEY_DEVICE_ERROR',
         `the TPM (${tcti}) rejected the authorization while ${action}${at}: ${d.text}`,
         options(
-          'edge-gatewayd uses empty authorization values for the owner hierarchy and its key; check `tpm2_getcap properties-variable` (ownerAuthSet) and clear the owner password, or provision on a TPM whose owner auth is empty',
+          'edge-gatewayd uses an empty authorization value for the owner hierarchy (its keys have their own, from identity.key.tpm.auth_file); check `tpm2_getcap properties-variable` (ownerAuthSet) and clear the owner password, or provision on a TPM whose owner auth is empty',
         ),
       );
     case TPM2_RC.FAILURE:

@@ -8,6 +8,7 @@ import {
   EMPTY_SENSITIVE_CREATE,
   encodeDigest,
   encodeNullHashcheckTicket,
+  encodeSensitiveCreate,
   encodeSigScheme,
 } from './structures.js';
 import { finalizeTcti, initializeTcti } from './tcti.js';
@@ -136,17 +137,28 @@ export class EsysContext {
     return { object: object[0], public: this.#take(outPublic[0], 'TPM2B_PUBLIC') };
   }
 
-  /** TPM2_Create: a new key under `parent`, from the TPM's RNG → its wrapped private and public parts. */
-  create(parent: number, publicTemplate: Uint8Array): { private: Uint8Array; public: Uint8Array } {
+  /**
+   * TPM2_Create: a new key under `parent`, from the TPM's RNG, whose authValue is `userAuth` (empty
+   * when not given) → its wrapped private and public parts.
+   */
+  create(
+    parent: number,
+    publicTemplate: Uint8Array,
+    userAuth?: Uint8Array,
+  ): { private: Uint8Array; public: Uint8Array } {
     const outPrivate: [bigint | null] = [null];
     const outPublic: [bigint | null] = [null];
+    // A secret is never cached in #inputs: its C copy lives only for this call.
+    const sensitive = userAuth?.length
+      ? unmarshal('TPM2B_SENSITIVE_CREATE', encodeSensitiveCreate(userAuth))
+      : this.#input('TPM2B_SENSITIVE_CREATE', EMPTY_SENSITIVE_CREATE);
     const rc = esys().Esys_Create(
       this.#ctx(),
       parent,
       PASSWORD,
       NONE,
       NONE,
-      this.#input('TPM2B_SENSITIVE_CREATE', EMPTY_SENSITIVE_CREATE),
+      sensitive,
       unmarshal('TPM2B_PUBLIC', publicTemplate),
       this.#input('TPM2B_DATA', EMPTY_DATA),
       this.#input('TPML_PCR_SELECTION', EMPTY_PCR_SELECTION),
@@ -156,6 +168,7 @@ export class EsysContext {
       null,
       null,
     );
+    if (userAuth?.length) sensitive.fill(0);
     if (rc !== 0) {
       this.#free(outPrivate[0], outPublic[0]);
       throw new Tss2Error('Esys_Create', rc);
@@ -210,14 +223,28 @@ export class EsysContext {
     this.#check('Esys_FlushContext', esys().Esys_FlushContext(this.#ctx(), object));
   }
 
+  /**
+   * Esys_TR_SetAuth: the authValue ESYS presents for `object` in later password sessions (e.g.
+   * signEcdsa). Local to this context; nothing is sent to the TPM.
+   */
+  setAuth(object: number, authValue: Uint8Array): void {
+    const auth = unmarshal('TPM2B_DIGEST', encodeDigest(authValue)); // TPM2B_AUTH is a TPM2B_DIGEST
+    try {
+      this.#check('Esys_TR_SetAuth', esys().Esys_TR_SetAuth(this.#ctx(), object, auth));
+    } finally {
+      auth.fill(0);
+    }
+  }
+
   /** Forgets an ESYS_TR without touching the TPM (for persistent objects). */
   closeTr(object: number): void {
     this.#check('Esys_TR_Close', esys().Esys_TR_Close(this.#ctx(), [object]));
   }
 
   /**
-   * TPM2_Sign of an externally computed digest with an ECDSA key whose auth is empty (password
-   * session), with the null hashcheck ticket → TPMT_SIGNATURE (wire).
+   * TPM2_Sign of an externally computed digest with an ECDSA key, authorized by a password session
+   * with the key's authValue (setAuth; empty unless set), with the null hashcheck ticket →
+   * TPMT_SIGNATURE (wire).
    */
   signEcdsa(key: number, digest: Uint8Array, hash: number = TPM2_ALG.SHA256): Uint8Array {
     const out: [bigint | null] = [null];

@@ -117,6 +117,7 @@ export interface EsysLibrary {
     validation: In,
     signature: PointerOut,
   ): number;
+  Esys_TR_SetAuth(context: bigint, object: number, authValue: In): number;
   Esys_Free(pointer: bigint): void;
 }
 
@@ -158,6 +159,9 @@ export function esys(): EsysLibrary {
     Esys_TR_Close: lib.func('uint32_t Esys_TR_Close(void *context, _Inout_ uint32_t *object)'),
     Esys_Sign: lib.func(
       `uint32_t Esys_Sign(void *context, uint32_t key, ${s}, const void *digest, const void *scheme, const void *validation, _Out_ void **signature)`,
+    ),
+    Esys_TR_SetAuth: lib.func(
+      'uint32_t Esys_TR_SetAuth(void *context, uint32_t object, const void *authValue)',
     ),
     Esys_Free: lib.func('void Esys_Free(void *pointer)'),
   };

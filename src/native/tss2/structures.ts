@@ -121,6 +121,11 @@ export function encodeNullHashcheckTicket(hierarchy: number): Uint8Array {
 
 /** TPM2B_SENSITIVE_CREATE with an empty userAuth and no data: the TPM generates the key. */
 export const EMPTY_SENSITIVE_CREATE = Uint8Array.from([...u16(4), ...u16(0), ...u16(0)]);
+
+/** TPM2B_SENSITIVE_CREATE with `userAuth` (the new object's authValue) and no data. */
+export function encodeSensitiveCreate(userAuth: Uint8Array): Uint8Array {
+  return Uint8Array.from([...u16(4 + userAuth.length), ...tpm2b(userAuth), ...u16(0)]);
+}
 /** TPM2B_DATA (outsideInfo) with nothing in it. */
 export const EMPTY_DATA = Uint8Array.from(u16(0));
 /** TPML_PCR_SELECTION selecting no PCRs (creationPCR). */
