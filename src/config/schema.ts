@@ -137,6 +137,8 @@ export function configSchema(defaults: ConfigDefaults) {
             username: z.string().default(''),
             password: z.string().default(''),
             timeout_ms: z.number().int().min(1000).max(600_000).default(60_000),
+            // RFC 7030 §3.5: "auto" binds the CSR to the TLS channel when /csrattrs asks (challengePassword).
+            proof_of_possession: z.enum(['auto', 'always', 'never']).default('auto'),
           })
           .prefault({}),
         renewal: z

@@ -199,6 +199,7 @@ export class Daemon {
         trustAnchors: anchors,
         ...(est.username ? { basicAuth: { username: est.username, password: est.password } } : {}),
         timeoutMs: est.timeout_ms,
+        proofOfPossession: est.proof_of_possession,
       },
       policy: {
         lifetimeFraction: this.#config.identity.renewal.lifetime_fraction,

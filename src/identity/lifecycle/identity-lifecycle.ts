@@ -1,9 +1,17 @@
 import { GatewayError } from '../../errors/index.js';
 import type { KeyStore } from '../../keys/index.js';
-import { buildCsr, type CsrProfile, type X509Certificate } from '../../pki/index.js';
+import type { CsrProfile, X509Certificate } from '../../pki/index.js';
 import { TlsClientContext } from '../../tls/index.js';
 import { sameBytes } from '../certificate-material.js';
-import { csrAttributesOrNone, EstClient, EstError, judgeCsrAttributes } from '../est/index.js';
+import {
+  csrAttributesOrNone,
+  EstClient,
+  EstError,
+  judgeCsrAttributes,
+  type ProofOfPossessionMode,
+  wantsChannelBinding,
+} from '../est/index.js';
+import { requestCertificate } from './csr-request.js';
 import type { CertificateRecord, IdentityRecords, IdentityState } from './identity-records.js';
 import { type RenewalPolicy, renewalTime, retryDelayMs } from './renewal-policy.js';
 import { type LifecycleKey, RotationKeyRing, type RotationSlot } from './rotation-key-ring.js';
@@ -16,6 +24,8 @@ export interface EstSettings {
   trustAnchors: Uint8Array[];
   basicAuth?: { username: string; password: string };
   timeoutMs: number;
+  /** identity.est.proof_of_possession; default "auto". */
+  proofOfPossession?: ProofOfPossessionMode;
 }
 
 /** The time validity is judged at (trust's ClockFloor). */
@@ -373,7 +383,10 @@ export class IdentityLifecycle {
           `${error.message}; building the CSR without the server's attributes`,
         ),
       );
-      const verdict = judgeCsrAttributes(wanted, this.#o.csrProfile.deviceTypeOid);
+      const bound = wantsChannelBinding(est.proofOfPossession ?? 'auto', wanted);
+      const verdict = judgeCsrAttributes(wanted, this.#o.csrProfile.deviceTypeOid, {
+        channelBinding: bound,
+      });
       this.#event('info', 'csrattrs', verdict, 'CSR attributes the EST server asked for');
       if (verdict.impossible.length > 0) {
         throw new EstError(
@@ -382,10 +395,14 @@ export class IdentityLifecycle {
           { hint: 'configure the EST CA profile for ECDSA P-256 with SHA-256 devices' },
         );
       }
-      const csr = await buildCsr(subjectKey.store, this.#o.csrProfile);
-      const outcome = renewing
-        ? await client.simplereenroll(csr.der, caCertificates)
-        : await client.simpleenroll(csr.der, caCertificates);
+      const outcome = await requestCertificate(
+        client,
+        operation,
+        subjectKey.store,
+        this.#o.csrProfile,
+        caCertificates,
+        bound,
+      );
       if (outcome.status === 'pending') {
         throw new EnrollmentPending(outcome.retryAfterMs);
       }
