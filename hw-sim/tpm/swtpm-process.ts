@@ -3,6 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { manufactureSwtpmState } from './swtpm-manufacture.js';
 
 export interface SwtpmOptions {
   /** TPM state directory; reuse it to keep persistent keys across restarts. Default: a new temp dir. */
@@ -18,6 +19,11 @@ export interface SwtpmOptions {
   binary?: string;
   /** How long to wait for the server port to accept connections. Default 15 s. */
   readyTimeoutMs?: number;
+  /**
+   * Manufacture a new state with EK certificates (swtpm_setup --create-ek-cert) issued by the local
+   * CA in this directory (see swtpm-manufacture.ts). Default: a bare TPM without EK certificates.
+   */
+  ekCertificateCaDir?: string;
 }
 
 const INSTALL_HINT =
@@ -53,6 +59,7 @@ export class SwtpmProcess {
     const ownsStateDir = options.stateDir === undefined;
     const stateDir = options.stateDir ?? mkdtempSync(join(tmpdir(), 'egw-swtpm-'));
     mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+    if (options.ekCertificateCaDir) await manufactureSwtpmState(stateDir, options.ekCertificateCaDir);
     // A free port can be taken by someone else before swtpm binds it: try a few fresh pairs.
     for (let attempt = 1; ; attempt++) {
       const port = options.port ?? (await freePortPair());

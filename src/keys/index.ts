@@ -1,4 +1,11 @@
 export { spareKeySlots } from './atecc608/certificate-record.js';
+export type {
+  AttestationAnswer,
+  AttestationChallenge,
+  AttestationIdentity,
+  AttestationRequest,
+  TpmEvidence,
+} from './attestation.js';
 export { InProcessKeyStore } from './in-process-key-store.js';
 export type { DeviceFactory, FactoryCertificates, KeyDevice, ProvisionableKeyDevice } from './key-device.js';
 export { KeyError, type KeyErrorCode } from './key-error.js';

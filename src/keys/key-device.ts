@@ -4,6 +4,7 @@
  *
  * Each backend module (tpm/, atecc608/) exports `createDevice(params)` returning a KeyDevice.
  */
+import type { AttestationAnswer, AttestationRequest } from './attestation.js';
 import type { KeyStoreInfo } from './key-store.js';
 
 export interface KeyDevice {
@@ -17,6 +18,8 @@ export interface KeyDevice {
   readCertificates(): Partial<FactoryCertificates>;
   /** Backend-specific checks beyond a sign/verify round trip (which the host always runs). */
   healthChecks?(): { name: string; ok: boolean; detail: string }[];
+  /** Attestation of the identity key (attestation.ts), where the part can give evidence. */
+  attest?(request: AttestationRequest): AttestationAnswer;
   close(): void;
 }
 

@@ -1,3 +1,5 @@
+import type { AttestationAnswer, AttestationRequest } from './attestation.js';
+
 /**
  * The identity key service: one interface for every backend (TPM 2.0, ATECC608A, software).
  *
@@ -59,5 +61,7 @@ export interface KeyStore {
   /** The device certificate and its signer stored with the key (either may be missing before provisioning). */
   certificates(): Promise<{ device?: Uint8Array; signer?: Uint8Array }>;
   healthCheck(): Promise<HealthReport>;
+  /** Hardware attestation of the identity key (attestation.ts); absent where the backend has none. */
+  attest?(request: AttestationRequest): Promise<AttestationAnswer>;
   close(): Promise<void>;
 }

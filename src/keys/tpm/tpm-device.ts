@@ -16,6 +16,7 @@ import {
   Tss2Error,
 } from '../../native/tss2/index.js';
 import { CertificateDirectory } from '../certificate-directory.js';
+import type { AttestationAnswer, AttestationRequest } from '../attestation.js';
 import type { FactoryCertificates, ProvisionableKeyDevice } from '../key-device.js';
 import { KeyError } from '../key-error.js';
 import type { KeyStoreInfo } from '../key-store.js';
@@ -26,6 +27,7 @@ import {
   STORAGE_PRIMARY_TEMPLATE,
 } from './key-templates.js';
 import { p256Spki, p1363Signature } from './p256.js';
+import { tpmAttest } from './tpm-attestation.js';
 import { hexHandle, isConnectionFailure, type TpmErrorContext, tpmKeyError } from './tpm-errors.js';
 import { authSource, createAuth, describeSource, readAuth, type TpmAuthSource } from './tpm-key-auth.js';
 
@@ -280,6 +282,12 @@ export class TpmKeyDevice implements ProvisionableKeyDevice {
       }
     }
     return checks;
+  }
+
+  /** Evidence for attested enrolment: see tpm-attestation.ts. */
+  attest(request: AttestationRequest): AttestationAnswer {
+    const key = this.#requireKey();
+    return this.#run('attesting the identity key', () => tpmAttest(this.#context(), key.object, request));
   }
 
   close(): void {

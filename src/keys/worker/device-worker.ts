@@ -5,6 +5,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { GatewayError } from '../../errors/index.js';
+import type { AttestationRequest } from '../attestation.js';
 import type { DeviceFactory, KeyDevice } from '../key-device.js';
 import { SyncChannel } from './sync-channel.js';
 import type { DeviceWorkerData, HostMessage, SerializedError, WorkerReply } from './worker-protocol.js';
@@ -41,7 +42,7 @@ function serialize(error: unknown): SerializedError {
   return { code: 'EGW_KEY_DEVICE_ERROR', message: error instanceof Error ? error.message : String(error) };
 }
 
-async function call(method: string, arg: Uint8Array | undefined): Promise<unknown> {
+async function call(method: string, arg: HostMessage['arg']): Promise<unknown> {
   if (method === 'open') {
     device ??= await loadDevice();
     const info = device.open();
@@ -53,11 +54,16 @@ async function call(method: string, arg: Uint8Array | undefined): Promise<unknow
     case 'publicKey':
       return device.publicKey();
     case 'signDigest':
-      return device.signDigest(arg ?? new Uint8Array());
+      return device.signDigest((arg as Uint8Array | undefined) ?? new Uint8Array());
     case 'readCertificates':
       return device.readCertificates();
     case 'healthChecks':
       return device.healthChecks?.() ?? [];
+    case 'attest':
+      if (!device.attest) {
+        throw new GatewayError('EGW_KEY_DEVICE_ERROR', `the ${data.backend} key device gives no attestation`);
+      }
+      return device.attest(arg as unknown as AttestationRequest);
     case 'close':
       device.close();
       device = undefined;

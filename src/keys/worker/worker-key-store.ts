@@ -1,10 +1,17 @@
 import { Worker } from 'node:worker_threads';
 import { builtWorkerEntry } from '../../build-info/worker-entry.js';
+import type { AttestationAnswer, AttestationRequest } from '../attestation.js';
 import { KeyError } from '../key-error.js';
 import type { HealthReport, KeyBackend, KeyStore, KeyStoreInfo, SigningChannel } from '../key-store.js';
 import { signVerifyRoundTrip } from '../round-trip-check.js';
 import { type SyncAnswer, SyncChannel } from './sync-channel.js';
-import type { DeviceWorkerData, SerializedError, WorkerMethod, WorkerReply } from './worker-protocol.js';
+import type {
+  DeviceWorkerData,
+  HostMessage,
+  SerializedError,
+  WorkerMethod,
+  WorkerReply,
+} from './worker-protocol.js';
 
 export interface WorkerKeyStoreOptions {
   /** Per-call ceiling; a device that does not answer in time is restarted. */
@@ -127,6 +134,10 @@ export class WorkerKeyStore implements KeyStore {
     return { ok: checks.every((check) => check.ok), checks };
   }
 
+  async attest(request: AttestationRequest): Promise<AttestationAnswer> {
+    return (await this.#call('attest', request)) as AttestationAnswer;
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
@@ -171,11 +182,11 @@ export class WorkerKeyStore implements KeyStore {
     return worker;
   }
 
-  #call(method: WorkerMethod, arg?: Uint8Array): Promise<unknown> {
+  #call(method: WorkerMethod, arg?: HostMessage['arg']): Promise<unknown> {
     return this.#post(this.#ensureWorker(), method, arg);
   }
 
-  #post(worker: Worker, method: WorkerMethod, arg?: Uint8Array): Promise<unknown> {
+  #post(worker: Worker, method: WorkerMethod, arg?: HostMessage['arg']): Promise<unknown> {
     const id = this.#nextId++;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {

@@ -1,3 +1,4 @@
+import type { AttestationRequest } from '../attestation.js';
 import type { KeyBackend } from '../key-store.js';
 
 /** What the host hands the worker at start. */
@@ -15,13 +16,14 @@ export type WorkerMethod =
   | 'signDigest'
   | 'readCertificates'
   | 'healthChecks'
+  | 'attest'
   | 'close';
 
 export interface HostMessage {
   kind: 'call';
   id: number;
   method: WorkerMethod;
-  arg?: Uint8Array;
+  arg?: Uint8Array | AttestationRequest;
 }
 
 export interface SerializedError {

@@ -49,6 +49,11 @@ export class EsysContext {
     return new EsysContext(tctiConf, tcti, context[0]);
   }
 
+  /** The ESYS_CONTEXT* for the command bindings kept in sibling files (esys-attestation.ts). */
+  pointer(): bigint {
+    return this.#ctx();
+  }
+
   get closed(): boolean {
     return this.#context === null;
   }

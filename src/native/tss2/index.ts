@@ -1,4 +1,5 @@
 export * from './constants.js';
+export { EsysAttestation, type SignedAttestation } from './esys-attestation.js';
 export { EsysContext } from './esys-context.js';
 export { type DecodedRc, decodeRc, type RcLayer, tpmBaseCode } from './response-code.js';
 export {

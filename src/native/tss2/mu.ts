@@ -12,7 +12,13 @@ export type MuType =
   | 'TPMT_SIG_SCHEME'
   | 'TPMT_TK_HASHCHECK'
   | 'TPMT_SIGNATURE'
-  | 'TPMS_CAPABILITY_DATA';
+  | 'TPMS_CAPABILITY_DATA'
+  | 'TPM2B_ATTEST'
+  | 'TPM2B_ID_OBJECT'
+  | 'TPM2B_ENCRYPTED_SECRET'
+  | 'TPMT_SYM_DEF'
+  | 'TPM2B_NV_PUBLIC'
+  | 'TPM2B_MAX_NV_BUFFER';
 
 /**
  * Room for the C struct of each type: about twice sizeof() in tpm2-tss 3.x/4.x on x86-64 and arm64
@@ -30,6 +36,12 @@ const C_SIZE: Record<MuType, number> = {
   TPMT_TK_HASHCHECK: 256,
   TPMT_SIGNATURE: 2048,
   TPMS_CAPABILITY_DATA: 4096,
+  TPM2B_ATTEST: 4096,
+  TPM2B_ID_OBJECT: 1024,
+  TPM2B_ENCRYPTED_SECRET: 1024,
+  TPMT_SYM_DEF: 64,
+  TPM2B_NV_PUBLIC: 512,
+  TPM2B_MAX_NV_BUFFER: 4096,
 };
 
 /** Largest wire encoding of any of these types (TPM2B_PRIVATE and TPMS_CAPABILITY_DATA are ~1 KiB). */
