@@ -1,3 +1,5 @@
+import type { AttestationPolicy } from './attestation-verifier.js';
+
 /** How an EstServer is set up (fixed at start). */
 export interface EstServerOptions {
   /** CA files (root-ca.*, issuing-ca.*) and audit.log; made on first start, reused afterwards. */
@@ -29,6 +31,11 @@ export interface EstServerOptions {
   wrapBase64?: boolean;
   /** The device-type extension copied from CSRs and listed in /csrattrs. Default 1.3.6.1.4.1.12345.1.1. */
   deviceTypeOid?: string;
+  /**
+   * TPM attestation at enrolment (attestation-verifier.ts): when set, /attest-challenge answers and
+   * every /simpleenroll and /simplereenroll CSR must carry evidence that satisfies this policy.
+   */
+  attestation?: AttestationPolicy;
   /** RFC 7030 §3.2.2 label: when set, only /.well-known/est/<label>/… answers (unlabelled paths → 404). */
   label?: string;
   // Behaviours of an independent, widely deployed EST server (interop-behaviours.ts has them together).

@@ -5,8 +5,10 @@ import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { TLSSocket } from 'node:tls';
 import { GatewayError } from '../../src/errors/index.js';
+import { OID_EVIDENCE_ATTRIBUTE } from '../../src/identity/attestation/index.js';
 import { pemBlocks, readableName } from '../../src/pki/index.js';
 import type * as x509 from '../../src/pki/x509.js';
+import { AttestationVerifier } from './attestation-verifier.js';
 import { decodeBase64Body, encodeBase64Body } from './base64-body.js';
 import { certsOnlyPkcs7 } from './certs-only-pkcs7.js';
 import { csrAttributesDer } from './csr-attributes.js';
@@ -19,7 +21,7 @@ import type { EstAuditEntry, EstFaults, EstServerOptions } from './est-server-op
 import { type TlsClientIdentity, tlsClientIdentity } from './tls-client-identity.js';
 import { VerifiedCsr } from './verified-csr.js';
 
-type Operation = 'cacerts' | 'csrattrs' | 'simpleenroll' | 'simplereenroll';
+type Operation = 'cacerts' | 'csrattrs' | 'simpleenroll' | 'simplereenroll' | 'attest-challenge';
 
 /** RFC 7030 §4: the method of each operation. */
 const METHODS: Record<Operation, 'GET' | 'POST'> = {
@@ -27,6 +29,8 @@ const METHODS: Record<Operation, 'GET' | 'POST'> = {
   csrattrs: 'GET',
   simpleenroll: 'POST',
   simplereenroll: 'POST',
+  // Extension (src/identity/attestation/attestation-challenge.ts): the nonce of attested enrolment.
+  'attest-challenge': 'POST',
 };
 
 const DEFAULT_LIFETIME_SECONDS = 30 * 24 * 60 * 60;
@@ -63,6 +67,7 @@ export class EstServer {
   readonly #issuingNode: NodeX509Certificate;
   readonly #identities = new WeakMap<TLSSocket, TlsClientIdentity | null>();
   readonly #stopped = new AbortController();
+  readonly #attestation: AttestationVerifier | undefined;
 
   private constructor(options: EstServerOptions, ca: EstCa, server: Server, url: string, port: number) {
     this.#options = options;
@@ -74,6 +79,7 @@ export class EstServer {
     this.issuingPem = ca.issuingPem;
     this.#issuingNode = new NodeX509Certificate(ca.issuingPem);
     this.#audit = new EstAuditLog(join(options.stateDir, 'audit.log'));
+    this.#attestation = options.attestation ? new AttestationVerifier(options.attestation) : undefined;
   }
 
   /** Opens (or makes) the CA in `stateDir`, then listens; resolves once connections are accepted. */
@@ -176,6 +182,8 @@ export class EstServer {
         case 'simpleenroll':
         case 'simplereenroll':
           return await this.#enroll(req, operation, body);
+        case 'attest-challenge':
+          return this.#attestChallenge(req, body);
       }
     } catch (error) {
       return errorAnswer(error);
@@ -268,6 +276,7 @@ export class EstServer {
     }
     const csr = await VerifiedCsr.read(decodeBase64Body(body));
     checkProofOfPossession(this.#options.proofOfPossession ?? 'off', csr, req.socket as TLSSocket);
+    this.#attestation?.verify(evidenceValues(csr), csr.content.spki);
     if (operation === 'simplereenroll') {
       const current = identity.subject;
       if (csr.subject !== current) {
@@ -316,6 +325,19 @@ export class EstServer {
         notAfter: issued.notAfter.toISOString(),
         issuer: readableName(issued.issuer.subject),
       },
+    };
+  }
+
+  /** /attest-challenge: for a client that may enrol, a nonce only its TPM can open. */
+  #attestChallenge(req: IncomingMessage, body: Buffer): Answer {
+    if (!this.#attestation) throw new EstHttpError(404, 'this EST server does not verify attestation');
+    this.#authenticate(req, 'simpleenroll');
+    this.#checkBasicAuth(req);
+    const der = this.#attestation.challenge(decodeBase64Body(body));
+    return {
+      status: 200,
+      headers: { 'content-type': 'application/octet-stream', 'content-transfer-encoding': 'base64' },
+      body: Buffer.from(`${Buffer.from(der).toString('base64')}\n`),
     };
   }
 
@@ -471,4 +493,10 @@ function errorAnswer(error: unknown): Answer {
 function sameSecret(given: string, expected: string): boolean {
   const digest = (text: string) => createHash('sha256').update(text).digest();
   return timingSafeEqual(digest(given), digest(expected));
+}
+
+/** The DER values of a CSR's evidence attribute (id-aa-evidence), if it has one. */
+function evidenceValues(csr: VerifiedCsr): Uint8Array[] | undefined {
+  const attribute = csr.request.attributes.find((candidate) => candidate.type === OID_EVIDENCE_ATTRIBUTE);
+  return attribute?.values.map((value) => new Uint8Array(value));
 }

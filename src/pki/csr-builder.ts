@@ -16,6 +16,8 @@ export interface CsrProfile {
 export interface CsrExtras {
   /** PKCS#9 challengePassword (PrintableString): EST proof of possession puts the channel binding here. */
   challengePassword?: string;
+  /** Further attributes, e.g. the attestation evidence (identity/attestation/). */
+  attributes?: x509.Attribute[];
 }
 
 export interface BuiltCsr {
@@ -58,9 +60,12 @@ export async function buildCsr(
       keys,
       signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' },
       extensions,
-      ...(extras.challengePassword !== undefined
-        ? { attributes: [new x509.ChallengePasswordAttribute(extras.challengePassword)] }
-        : {}),
+      attributes: [
+        ...(extras.challengePassword !== undefined
+          ? [new x509.ChallengePasswordAttribute(extras.challengePassword)]
+          : []),
+        ...(extras.attributes ?? []),
+      ],
     },
     crypto,
   );

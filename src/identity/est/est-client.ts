@@ -10,6 +10,7 @@ import {
   type CsrAttribute,
   certificatesFromPkcs7Body,
   csrAttributesFromBody,
+  decodeBase64Body,
   type EstBodyLog,
   type EstBodySource,
   excerpt,
@@ -90,6 +91,17 @@ export class EstClient {
     if (answer.status === 204 || answer.status === 404) return [];
     this.#expectOk(answer, 'csrattrs');
     return csrAttributesFromBody(answer.body, this.#source(answer, 'csrattrs'));
+  }
+
+  /**
+   * An extension operation (e.g. attest-challenge): POST of a DER body (base64, as EST bodies are)
+   * → the DER of a 2xx answer; any other status is an EstError carrying what the server said.
+   */
+  async postDer(operation: string, der: Uint8Array): Promise<Uint8Array> {
+    const body = Buffer.from(`${Buffer.from(der).toString('base64')}\n`);
+    const answer = await this.#call('POST', operation, { body, contentType: 'application/octet-stream' });
+    this.#expectOk(answer, operation);
+    return new Uint8Array(decodeBase64Body(answer.body, this.#source(answer, operation)));
   }
 
   /** /simpleenroll with a DER PKCS#10; `caCertificates` (from cacerts) completes a leaf-only answer. */

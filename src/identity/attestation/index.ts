@@ -1,0 +1,18 @@
+export {
+  ATTEST_CHALLENGE_OPERATION,
+  type ChallengeAnswer,
+  type ChallengeRequest,
+  decodeChallengeAnswer,
+  decodeChallengeRequest,
+  encodeChallengeAnswer,
+  encodeChallengeRequest,
+} from './attestation-challenge.js';
+export { attestationAttribute } from './attested-csr.js';
+export {
+  decodeEvidenceBundles,
+  encodeEvidenceAttribute,
+  encodeEvidenceBundles,
+  OID_EVIDENCE_ATTRIBUTE,
+  OID_TPM2_CERTIFY_QUOTE,
+  type TpmEvidenceStatement,
+} from './evidence-attribute.js';
