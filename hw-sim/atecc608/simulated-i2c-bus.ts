@@ -10,6 +10,8 @@ import type { Atecc608Model } from './atecc608-model.js';
  */
 export class SimulatedI2cBus implements I2cBusLike {
   readonly model: Atecc608Model;
+  /** What the key device reports the part as (KeyStoreInfo.model: "ATECC608A rev … (hw-sim simulator)"). */
+  readonly label = 'hw-sim simulator';
   readonly address: number;
   #closed = false;
 

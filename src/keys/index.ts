@@ -1,4 +1,5 @@
 export { spareKeySlots } from './atecc608/certificate-record.js';
+export type { I2cBusModule } from './atecc608/i2c-bus-like.js';
 export type {
   AttestationAnswer,
   AttestationChallenge,

@@ -1,3 +1,4 @@
+import type { I2cBusModule } from './atecc608/i2c-bus-like.js';
 import { SharedBusLock } from './atecc608/shared-bus-lock.js';
 import { InProcessKeyStore } from './in-process-key-store.js';
 import type { DeviceFactory, ProvisionableKeyDevice } from './key-device.js';
@@ -18,7 +19,8 @@ export interface KeyStoreSettings {
     keySlot: number;
     /** Sign with a spare key slot instead (rotated keys); see atecc608-device.ts. */
     signingSlot?: number;
-    simulator?: { statePath: string; timing: boolean };
+    /** Another bus than /dev/i2c-N: the simulator's, when the config asks (daemon/simulated-atecc608-bus.ts). */
+    i2cBus?: I2cBusModule;
   };
   software: { path: string };
 }
@@ -30,7 +32,9 @@ export interface KeyStoreSettings {
 const atecc608BusLocks = new Map<string, SharedArrayBuffer>();
 
 function atecc608BusLock(part: KeyStoreSettings['atecc608']): SharedArrayBuffer {
-  const id = part.simulator ? `sim:${part.simulator.statePath}` : `${part.bus}:${part.address}`;
+  const id = part.i2cBus
+    ? `module:${part.i2cBus.module}:${String(part.i2cBus.options.statePath ?? JSON.stringify(part.i2cBus.options))}`
+    : `${part.bus}:${part.address}`;
   let lock = atecc608BusLocks.get(id);
   if (!lock) {
     lock = SharedBusLock.createBuffer();

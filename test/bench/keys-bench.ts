@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SwtpmProcess } from '../../hw-sim/tpm/index.js';
+import { simulatedAtecc608Bus } from '../../src/daemon/simulated-atecc608-bus.js';
 import { createDevice as createAteccDevice } from '../../src/keys/atecc608/index.js';
 import { InProcessKeyStore, type KeyStore, SoftwareKeyDevice, WorkerKeyStore } from '../../src/keys/index.js';
 import { createDevice as createTpmDevice } from '../../src/keys/tpm/index.js';
@@ -51,7 +52,7 @@ export async function benchKeys(): Promise<Record<string, unknown>> {
         bus: 1,
         address: 0x60,
         keySlot: 0,
-        simulator: { statePath: join(work, `atecc-${timing}.json`), timing },
+        i2cBus: simulatedAtecc608Bus({ statePath: join(work, `atecc-${timing}.json`), timing }),
       };
       const provisioner = createAteccDevice(ateccParams);
       provisioner.connect();

@@ -5,6 +5,7 @@ import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SwtpmProcess } from '../../hw-sim/tpm/index.js';
+import { simulatedAtecc608Bus } from '../../src/daemon/simulated-atecc608-bus.js';
 import { createDevice as createAteccDevice } from '../../src/keys/atecc608/index.js';
 import { type KeyStore, SoftwareKeyDevice, WorkerKeyStore } from '../../src/keys/index.js';
 import { createDevice as createTpmDevice } from '../../src/keys/tpm/index.js';
@@ -417,7 +418,7 @@ export async function ateccKeyStore(dir: string): Promise<WorkerKeyStore> {
     bus: 1,
     address: 0x60,
     keySlot: 0,
-    simulator: { statePath: join(dir, 'atecc608.json'), timing: false },
+    i2cBus: simulatedAtecc608Bus({ statePath: join(dir, 'atecc608.json'), timing: false }),
   };
   const device = createAteccDevice(params);
   try {

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { simulatedAtecc608Bus } from '../../src/daemon/simulated-atecc608-bus.js';
 import { type Atecc608DeviceParams, Atecc608KeyDevice } from '../../src/keys/atecc608/index.js';
 import { WorkerKeyStore } from '../../src/keys/index.js';
 
@@ -32,7 +33,7 @@ beforeAll(async () => {
     bus: 1,
     address: 0x60,
     keySlot: 0,
-    simulator: { statePath, timing: false },
+    i2cBus: simulatedAtecc608Bus({ statePath, timing: false }),
   });
   try {
     spki = technician.generateKey({ overwrite: false });
@@ -45,7 +46,7 @@ beforeAll(async () => {
     technician.close();
   }
   // The daemon's view: the same part, with real execution times, in a worker thread.
-  params = { bus: 1, address: 0x60, keySlot: 0, simulator: { statePath, timing: true } };
+  params = { bus: 1, address: 0x60, keySlot: 0, i2cBus: simulatedAtecc608Bus({ statePath, timing: true }) };
   store = await WorkerKeyStore.open('atecc608', params);
 });
 
@@ -97,7 +98,10 @@ describe('WorkerKeyStore over the ATECC608A driver and the simulated part', () =
   });
 
   it('refuses to open a part that holds no key, with the code the daemon reports', async () => {
-    const empty = { ...params, simulator: { statePath: join(work, 'blank.json'), timing: false } };
+    const empty = {
+      ...params,
+      i2cBus: simulatedAtecc608Bus({ statePath: join(work, 'blank.json'), timing: false }),
+    };
     await expect(WorkerKeyStore.open('atecc608', empty)).rejects.toMatchObject({ code: 'EGW_KEY_NOT_FOUND' });
   });
 });

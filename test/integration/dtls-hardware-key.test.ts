@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SwtpmProcess } from '../../hw-sim/tpm/index.js';
+import { simulatedAtecc608Bus } from '../../src/daemon/simulated-atecc608-bus.js';
 import { createDevice as createAteccDevice } from '../../src/keys/atecc608/index.js';
 import { type KeyStore, WorkerKeyStore } from '../../src/keys/index.js';
 import { DtlsClient, DtlsServer, keyStorePrivateKey, privateKeyFromPkcs8 } from '../../src/tls/index.js';
@@ -73,7 +74,7 @@ describe('DTLS server key in a key store', () => {
       bus: 1,
       address: 0x60,
       keySlot: 0,
-      simulator: { statePath: join(dir, 'atecc608-timed.json'), timing: true },
+      i2cBus: simulatedAtecc608Bus({ statePath: join(dir, 'atecc608-timed.json'), timing: true }),
     };
     const device = createAteccDevice(params);
     device.connect();

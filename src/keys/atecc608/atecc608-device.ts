@@ -2,7 +2,8 @@
  * The identity key in an ATECC608A secure element, as a ProvisionableKeyDevice.
  *
  * Runs synchronously: inside the key device worker for the daemon, on the calling thread for the
- * provisioning CLI. `simulator` swaps /dev/i2c-N for the hw-sim model (HIL tests, the demo).
+ * provisioning CLI. `i2cBus` swaps /dev/i2c-N for another bus, named as a module: the daemon passes
+ * the simulator's there when the config asks for it (daemon/simulated-atecc608-bus.ts).
  *
  * Data zone layout written by provisioning (the config zone is prepared to match before it is
  * locked; a part whose config was locked otherwise is refused with EGW_KEY_LOCKED):
@@ -34,11 +35,11 @@
  * lock() then locks the data zone, once the key and the certificates are in place.
  */
 import { createRequire } from 'node:module';
-import { openSimulatedBus } from '../../../hw-sim/atecc608/index.js';
 import type { FactoryCertificates, ProvisionableKeyDevice } from '../key-device.js';
 import { KeyError } from '../key-error.js';
 import type { KeyStoreInfo } from '../key-store.js';
 import { Atecc608Driver, slotSize } from './atecc608-driver.js';
+import { isBusModule, type LabelledBus, openBusModule } from './bus-module.js';
 import {
   certificateCapacity,
   certificateSlots,
@@ -48,7 +49,7 @@ import {
   recordHeader,
   spareKeySlots,
 } from './certificate-record.js';
-import type { I2cBusLike } from './i2c-bus-like.js';
+import type { I2cBusLike, I2cBusModule } from './i2c-bus-like.js';
 import { SharedBusLock } from './shared-bus-lock.js';
 import { Atecc608StatusError } from './status.js';
 
@@ -63,8 +64,8 @@ export interface Atecc608DeviceParams {
   signingSlot?: number;
   /** Shared by every thread of this process that opens the part (see SharedBusLock). */
   busLock?: SharedArrayBuffer;
-  /** Use the hw-sim model instead of /dev/i2c-N. */
-  simulator?: { statePath: string; timing: boolean };
+  /** Another bus than /dev/i2c-N (the simulator's): then the key is not hardware-backed. */
+  i2cBus?: I2cBusModule;
 }
 
 const KEY_SLOT_CONFIG = 0x2083;
@@ -85,9 +86,21 @@ export class Atecc608KeyDevice implements ProvisionableKeyDevice {
   #driver: Atecc608Driver | undefined;
   #info: KeyStoreInfo | undefined;
   #spki: Uint8Array | undefined;
+  #busLabel: string | undefined;
 
-  constructor(params: Atecc608DeviceParams) {
+  readonly #openBus: (spec: I2cBusModule, where: string) => LabelledBus;
+
+  /**
+   * `options.openBus` opens params.i2cBus on this thread instead of loading its module: for callers
+   * that hold the bus implementation already (tests running on TypeScript sources, where loading the
+   * built module would load a second copy of the native bindings).
+   */
+  constructor(
+    params: Atecc608DeviceParams,
+    options: { openBus?: (spec: I2cBusModule, where: string) => LabelledBus } = {},
+  ) {
     this.params = checkParams(params);
+    this.#openBus = options.openBus ?? openBusModule;
   }
 
   connect(): KeyStoreInfo {
@@ -96,12 +109,13 @@ export class Atecc608KeyDevice implements ProvisionableKeyDevice {
       const revision = driver.info();
       const number = ((revision[2] ?? 0) << 8) | (revision[3] ?? 0);
       const part = `${number >= 0x6003 ? 'ATECC608B' : 'ATECC608A'} rev 0x${number.toString(16).padStart(4, '0')}`;
-      // The simulator keeps its "private" key in a state file: it must never pass for hardware.
-      const simulated = this.params.simulator !== undefined;
+      // Only /dev/i2c-N reaches a real part: a bus from a module (the simulator, which keeps its
+      // "private" key in a state file) must never pass for hardware.
+      const simulated = this.params.i2cBus !== undefined;
       this.#info = {
         backend: 'atecc608',
         hardwareBacked: !simulated,
-        model: simulated ? `${part} (hw-sim simulator)` : part,
+        model: simulated ? `${part} (${this.#busLabel ?? 'simulated bus'})` : part,
         serial: driver.serialNumber().toUpperCase(),
         keyLocation: `slot ${this.#signingSlot}`,
       };
@@ -289,11 +303,13 @@ export class Atecc608KeyDevice implements ProvisionableKeyDevice {
 
   #connected(): Atecc608Driver {
     if (this.#driver) return this.#driver;
-    const { bus, address, simulator } = this.params;
-    const busName = simulator ? `/dev/i2c-${bus} (simulated: ${simulator.statePath})` : `/dev/i2c-${bus}`;
-    const i2c = simulator
-      ? openSimulatedBus({ statePath: simulator.statePath, timing: simulator.timing })
-      : openI2cBus(bus);
+    const { bus, address, i2cBus } = this.params;
+    const state = i2cBus?.options.statePath;
+    const busName = i2cBus
+      ? `/dev/i2c-${bus} (simulated${typeof state === 'string' ? `: ${state}` : ''})`
+      : `/dev/i2c-${bus}`;
+    const i2c = i2cBus ? this.#openBus(i2cBus, busName) : openI2cBus(bus);
+    if (i2cBus) this.#busLabel = 'label' in i2c && typeof i2c.label === 'string' ? i2c.label : undefined;
     const driver = new Atecc608Driver({
       bus: i2c,
       address,
@@ -473,11 +489,8 @@ function checkParams(params: Atecc608DeviceParams): Atecc608DeviceParams {
   if (p.busLock !== undefined && !(p.busLock instanceof SharedArrayBuffer)) {
     throw bad('busLock must be a SharedArrayBuffer');
   }
-  if (
-    p.simulator !== undefined &&
-    (typeof p.simulator?.statePath !== 'string' || typeof p.simulator.timing !== 'boolean')
-  ) {
-    throw bad('simulator needs { statePath: string, timing: boolean }');
+  if (p.i2cBus !== undefined && !isBusModule(p.i2cBus)) {
+    throw bad('i2cBus needs { module: string, exportName: string, options: object }');
   }
   return p as Atecc608DeviceParams;
 }

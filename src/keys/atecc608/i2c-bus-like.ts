@@ -19,3 +19,16 @@ export function isNack(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
   return typeof code === 'string' && NO_ANSWER_CODES.has(code);
 }
+
+/**
+ * A bus other than /dev/i2c-N, given as data (it crosses to the key worker thread by
+ * structuredClone, which a bus object cannot): `exportName` of the ES module at `module` (a file:
+ * URL), called with `options`, returns the bus. The daemon's factory (daemon/simulated-atecc608-bus.ts)
+ * names the simulator's bus this way when the config asks for it; keys/ never knows what it is.
+ */
+export interface I2cBusModule {
+  module: string;
+  exportName: string;
+  /** Structured-clonable; identifies the part for the bus lock together with `module`. */
+  options: Record<string, unknown>;
+}

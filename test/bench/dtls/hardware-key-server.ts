@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { simulatedAtecc608Bus } from '../../../src/daemon/simulated-atecc608-bus.js';
 import { createDevice as createAteccDevice } from '../../../src/keys/atecc608/index.js';
 import { type KeyStore, WorkerKeyStore } from '../../../src/keys/index.js';
 import type { Pointer } from '../../../src/native/openssl/libssl.js';
@@ -18,7 +19,7 @@ export async function ateccServerIdentity(
     bus: 1,
     address: 0x60,
     keySlot: 0,
-    simulator: { statePath: join(dir, 'atecc.json'), timing: true },
+    i2cBus: simulatedAtecc608Bus({ statePath: join(dir, 'atecc.json'), timing: true }),
   };
   const device = createAteccDevice(params);
   device.connect();

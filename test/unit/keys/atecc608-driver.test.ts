@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Atecc608Model, openSimulatedBus, SimulatedI2cBus } from '../../../hw-sim/atecc608/index.js';
+import { simulatedAtecc608Bus } from '../../../src/daemon/simulated-atecc608-bus.js';
 import { encodeCertificates } from '../../../src/keys/atecc608/certificate-record.js';
 import {
   Atecc608Driver,
@@ -18,6 +19,15 @@ import {
   spkiFromXy,
 } from '../../../src/keys/atecc608/index.js';
 import { KeyError } from '../../../src/keys/index.js';
+
+/**
+ * In this thread the simulator is the TypeScript source already loaded here: the device opens it
+ * directly rather than loading the built module (a second copy of the OpenSSL bindings).
+ */
+const onThisThread = {
+  openBus: (spec: { options: Record<string, unknown> }) =>
+    openSimulatedBus(spec.options as { statePath: string; timing: boolean }),
+};
 
 const tempDir = () => mkdtempSync(join(tmpdir(), 'egw-atecc-'));
 const sha256 = (data: Uint8Array | string) => createHash('sha256').update(data).digest();
@@ -385,12 +395,15 @@ describe('Atecc608KeyDevice on the simulator', () => {
   });
 
   function device(statePath = join(tempDir(), 'atecc608.json')) {
-    const d = new Atecc608KeyDevice({
-      bus: 1,
-      address: 0x60,
-      keySlot: 0,
-      simulator: { statePath, timing: false },
-    });
+    const d = new Atecc608KeyDevice(
+      {
+        bus: 1,
+        address: 0x60,
+        keySlot: 0,
+        i2cBus: simulatedAtecc608Bus({ statePath, timing: false }),
+      },
+      onThisThread,
+    );
     open.push(d);
     return d;
   }
@@ -470,13 +483,16 @@ describe('Atecc608KeyDevice on the simulator', () => {
     factory.storeCertificates(certificates);
     factory.lock();
     const spare = (signingSlot: number) => {
-      const d = new Atecc608KeyDevice({
-        bus: 1,
-        address: 0x60,
-        keySlot: 0,
-        signingSlot,
-        simulator: { statePath, timing: false },
-      });
+      const d = new Atecc608KeyDevice(
+        {
+          bus: 1,
+          address: 0x60,
+          keySlot: 0,
+          signingSlot,
+          i2cBus: simulatedAtecc608Bus({ statePath, timing: false }),
+        },
+        onThisThread,
+      );
       open.push(d);
       return d;
     };
@@ -528,13 +544,16 @@ describe('Atecc608KeyDevice on the simulator', () => {
     }
     writeFileSync(statePath, JSON.stringify({ ...state, config: config.toString('hex'), slots }));
     expect(device(statePath).readCertificates()).toEqual(certificates);
-    const rotate = new Atecc608KeyDevice({
-      bus: 1,
-      address: 0x60,
-      keySlot: 0,
-      signingSlot: 1,
-      simulator: { statePath, timing: false },
-    });
+    const rotate = new Atecc608KeyDevice(
+      {
+        bus: 1,
+        address: 0x60,
+        keySlot: 0,
+        signingSlot: 1,
+        i2cBus: simulatedAtecc608Bus({ statePath, timing: false }),
+      },
+      onThisThread,
+    );
     open.push(rotate);
     const error = thrown(() => rotate.generateKey({ overwrite: true }));
     expect(error.code).toBe('EGW_KEY_LOCKED');
@@ -618,12 +637,15 @@ describe('Atecc608KeyDevice on the simulator', () => {
   });
 
   it('names the bus and address when the simulated part is elsewhere', () => {
-    const d = new Atecc608KeyDevice({
-      bus: 3,
-      address: 0x35,
-      keySlot: 0,
-      simulator: { statePath: join(tempDir(), 's.json'), timing: false },
-    });
+    const d = new Atecc608KeyDevice(
+      {
+        bus: 3,
+        address: 0x35,
+        keySlot: 0,
+        i2cBus: simulatedAtecc608Bus({ statePath: join(tempDir(), 's.json'), timing: false }),
+      },
+      onThisThread,
+    );
     const error = thrown(() => d.connect());
     expect(error.code).toBe('EGW_KEY_DEVICE_MISSING');
     expect(error.message).toMatch(/\/dev\/i2c-3 \(simulated: .*\) at address 0x35/);
