@@ -7,6 +7,7 @@ import * as x509 from '../../src/pki/x509.js';
 import { Authority } from './authority.js';
 import { DEFAULT_DEVICE_TYPE_OID, deviceExtensions } from './device-profile.js';
 import { generateEcKeys, privateKeyToPem } from './ec-keys.js';
+import { withoutEkuAndSan } from './interop-behaviours.js';
 import { VerifiedCsr } from './verified-csr.js';
 
 export interface EstCaOptions {
@@ -16,13 +17,15 @@ export interface EstCaOptions {
   deviceTypeOid?: string;
 }
 
-/** Which CA signs: the real issuing CA, or one of the fault variants. */
-export type EstIssuer = 'issuing' | 'wrong-ca' | 'expired-issuing-ca';
+/** Which CA signs: the real issuing CA, the root itself (a one-level CA), or a fault variant. */
+export type EstIssuer = 'issuing' | 'root' | 'wrong-ca' | 'expired-issuing-ca';
 
 export interface IssueOptions {
   lifetimeSeconds: number;
   /** Default 'issuing'. */
   issuer?: EstIssuer;
+  /** Without extendedKeyUsage and subjectAltName, as some EST CAs issue. */
+  bare?: boolean;
 }
 
 export interface IssuedCertificate {
@@ -180,7 +183,7 @@ export class EstCa {
       spki: content.spki,
       notBefore: wholeSeconds(now - BACKDATE_MS),
       notAfter,
-      extensions: deviceExtensions(content.extensions, this.#deviceTypeOid),
+      extensions: bareIf(options.bare, deviceExtensions(content.extensions, this.#deviceTypeOid)),
     });
     let certificate: x509.X509Certificate | undefined;
     return {
@@ -241,6 +244,8 @@ export class EstCa {
     switch (issuer) {
       case 'issuing':
         return Promise.resolve(this.#issuing);
+      case 'root':
+        return Promise.resolve(this.#root);
       case 'wrong-ca': {
         const now = Date.now();
         this.#wrongCa ??= Authority.createRoot({
@@ -265,6 +270,10 @@ export class EstCa {
       }
     }
   }
+}
+
+function bareIf(bare: boolean | undefined, extensions: Uint8Array[]): Uint8Array[] {
+  return bare ? withoutEkuAndSan(extensions) : extensions;
 }
 
 async function saveKey(path: string, authority: Authority): Promise<void> {

@@ -75,6 +75,8 @@ export interface EstFaults {
   /** Answer the next `count` simpleenroll/simplereenroll calls that would have succeeded with
    *  202 Accepted + Retry-After (authentication and the CSR are checked first). */
   pending?: { count: number; retryAfterSeconds: number };
+  /** Answer /csrattrs with this status and body instead (an unusable answer: enrolment goes on). */
+  csrattrsAnswer?: { status: number; body: string };
 }
 
 /** One answered request, as auditEntries() returns it and <stateDir>/audit.log stores it (NDJSON). */

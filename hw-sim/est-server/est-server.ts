@@ -9,15 +9,16 @@ import { OID_EVIDENCE_ATTRIBUTE } from '../../src/identity/attestation/index.js'
 import { pemBlocks, readableName } from '../../src/pki/index.js';
 import type * as x509 from '../../src/pki/x509.js';
 import { AttestationVerifier } from './attestation-verifier.js';
-import { decodeBase64Body, encodeBase64Body } from './base64-body.js';
+import { decodeBase64Body } from './base64-body.js';
 import { certsOnlyPkcs7 } from './certs-only-pkcs7.js';
 import { csrAttributesDer } from './csr-attributes.js';
 import { CsrRejectedError } from './csr-rejected-error.js';
 import { EstAuditLog } from './est-audit-log.js';
 import { EstCa, type EstIssuer } from './est-ca.js';
 import { EstHttpError } from './est-http-error.js';
-import { checkProofOfPossession } from './proof-of-possession.js';
 import type { EstAuditEntry, EstFaults, EstServerOptions } from './est-server-options.js';
+import { base64BodyAnswer } from './interop-behaviours.js';
+import { checkProofOfPossession } from './proof-of-possession.js';
 import { type TlsClientIdentity, tlsClientIdentity } from './tls-client-identity.js';
 import { VerifiedCsr } from './verified-csr.js';
 
@@ -172,12 +173,13 @@ export class EstServer {
         case 'cacerts':
           return this.#cacerts();
         case 'csrattrs':
+          if (this.faults.csrattrsAnswer) return injectedCsrattrs(this.faults.csrattrsAnswer);
           return base64Answer(
             csrAttributesDer(this.ca.deviceTypeOid, {
               challengePassword: this.#options.proofOfPossession === 'required',
             }),
             'application/csrattrs',
-            this.#wrap,
+            this.#form('csrattrs'),
           );
         case 'simpleenroll':
         case 'simplereenroll':
@@ -223,8 +225,9 @@ export class EstServer {
     });
   }
 
-  get #wrap(): boolean {
-    return this.#options.wrapBase64 ?? false;
+  /** How a base64 answer to `operation` is written (interop behaviours in the options). */
+  #form(operation: Operation): BodyForm {
+    return { options: this.#options, operation };
   }
 
   #route(rawUrl: string): Operation {
@@ -260,7 +263,11 @@ export class EstServer {
 
   #cacerts(): Answer {
     const certificates = this.#options.cacerts === 'root' ? [this.ca.root] : [this.ca.root, this.ca.issuing];
-    return base64Answer(pkcs7(certificates), 'application/pkcs7-mime', this.#wrap);
+    return base64Answer(
+      pkcs7(certificates),
+      this.#options.pkcs7ContentType ?? 'application/pkcs7-mime',
+      this.#form('cacerts'),
+    );
   }
 
   async #enroll(
@@ -305,18 +312,21 @@ export class EstServer {
       ? 'wrong-ca'
       : this.faults.expiredIssuingCa
         ? 'expired-issuing-ca'
-        : 'issuing';
+        : this.#options.issueFromRoot
+          ? 'root'
+          : 'issuing';
     const issued = await this.ca.issue(csr, {
       lifetimeSeconds: this.#options.lifetimeSeconds ?? DEFAULT_LIFETIME_SECONDS,
       issuer,
+      ...(this.#options.bareCertificates ? { bare: true } : {}),
     });
     const certificates =
       this.#options.enrollResponse === 'chain' ? [issued.der, issued.issuerDer] : [issued.der];
     return {
       ...base64Answer(
         certsOnlyPkcs7(certificates),
-        'application/pkcs7-mime; smime-type=certs-only',
-        this.#wrap,
+        this.#options.pkcs7ContentType ?? 'application/pkcs7-mime; smime-type=certs-only',
+        this.#form(operation),
       ),
       issued: {
         serial: issued.serialNumber,
@@ -459,11 +469,22 @@ function pkcs7(certificates: x509.X509Certificate[]): Uint8Array {
   return certsOnlyPkcs7(certificates.map((certificate) => new Uint8Array(certificate.rawData)));
 }
 
-function base64Answer(der: Uint8Array, contentType: string, wrap: boolean): Answer {
+interface BodyForm {
+  options: EstServerOptions;
+  operation: Operation;
+}
+
+function base64Answer(der: Uint8Array, contentType: string, form: BodyForm): Answer {
+  return { status: 200, ...base64BodyAnswer(der, contentType, form.options, form.operation) };
+}
+
+/** faults.csrattrsAnswer: what a broken /csrattrs says, as given. */
+function injectedCsrattrs(injected: { status: number; body: string }): Answer {
   return {
-    status: 200,
-    headers: { 'content-type': contentType, 'content-transfer-encoding': 'base64' },
-    body: encodeBase64Body(der, wrap),
+    status: injected.status,
+    headers: { 'content-type': 'text/plain; charset=utf-8' },
+    body: Buffer.from(injected.body),
+    reason: 'injected /csrattrs answer (faults.csrattrsAnswer)',
   };
 }
 

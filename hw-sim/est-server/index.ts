@@ -11,4 +11,5 @@ export {
 } from './est-ca.js';
 export { EstServer } from './est-server.js';
 export type { EstAuditEntry, EstFaults, EstServerOptions } from './est-server-options.js';
+export { independentEstServer } from './interop-behaviours.js';
 export { VerifiedCsr } from './verified-csr.js';

@@ -9,6 +9,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { GatewayError } from '../../src/errors/index.js';
 import { EstServer } from './est-server.js';
+import { INTEROP_FLAGS, INTEROP_HELP, interopOptions } from './interop-flags.js';
 
 const HELP = `usage: node dist/hw-sim/est-server/main.js --state-dir DIR --factory-ca FILE [options]
 
@@ -23,7 +24,7 @@ A test EST (RFC 7030) server on HTTPS: /.well-known/est/{cacerts,csrattrs,simple
   --basic USER:PASS   also require HTTP Basic on simpleenroll/simplereenroll
   --label LABEL       serve under /.well-known/est/LABEL/ only
   --pop MODE          proof of possession (RFC 7030 §3.5): required, optional or off (default off)
-  -h, --help          this text
+${INTEROP_HELP}  -h, --help          this text
 
 When ready it prints one JSON line: {"url":…,"port":…,"rootPemFile":…}; clients pin rootPemFile.
 `;
@@ -46,6 +47,7 @@ function parse() {
         label: { type: 'string' },
         pop: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
+        ...INTEROP_FLAGS,
       },
       strict: true,
       allowPositionals: false,
@@ -92,6 +94,7 @@ try {
   const server = await EstServer.start({
     stateDir,
     factoryCaPem,
+    ...interopOptions(args),
     ...(args.host ? { host: args.host } : {}),
     ...(port !== undefined ? { port } : {}),
     ...(lifetimeSeconds !== undefined ? { lifetimeSeconds } : {}),
