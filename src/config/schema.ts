@@ -72,8 +72,13 @@ export function configSchema(defaults: ConfigDefaults) {
                   })
                   .default(0x81000100),
                 // The identity keys' authValue (keys/tpm/tpm-key-auth.ts): a 0600 file made with the
-                // first key, unless systemd passes the credential of that name.
-                auth_file: absolutePath.default(`${defaults.stateDirectory}/tpm-key-auth`),
+                // first key ("" = tpm-key-auth in certificate_dir), unless systemd passes the credential.
+                auth_file: z
+                  .string()
+                  .refine((value) => value === '' || value.startsWith('/'), {
+                    message: 'an absolute path, or "" for tpm-key-auth in identity.certificate_dir',
+                  })
+                  .default(''),
                 auth_credential: z
                   .string()
                   .regex(/^[A-Za-z0-9._-]*$/, { message: 'a systemd credential name, or "" for none' })

@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import type { Config } from '../config/index.js';
 // The factory file itself, not daemon/index.ts: the daemon imports identity/, and this leaf imports
 // nothing of either.
@@ -15,7 +16,7 @@ export function keySettingsFromConfig(config: Config): KeyStoreSettings {
     tpm: {
       tcti: key.tpm.tcti,
       persistentHandle: key.tpm.persistent_handle,
-      authFile: key.tpm.auth_file,
+      authFile: key.tpm.auth_file || join(certificateDir, 'tpm-key-auth'),
       authCredential: key.tpm.auth_credential,
     },
     atecc608: {

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -256,6 +256,9 @@ describe('gatewayctl provision (TPM 2.0 on swtpm)', () => {
       /^\[1\/4\] !! connected to TPM 2\.0 IBM \(SW TPM\).*: serial [0-9A-F]{18}; NOT hardware-backed/m,
     );
     expect(made.stdout).toMatch(/^\[2\/4\] ok generated the identity key \(persistent handle 0x81000123\)/m);
+    // The key's authorization value (issue 17): made with the key, beside the certificates, 0600.
+    const auth = statSync(join(gw.dir, 'identity', 'tpm-key-auth'));
+    expect({ mode: auth.mode & 0o777, size: auth.size }).toEqual({ mode: 0o600, size: 32 });
     expect(opensslVerifyCsr(readFileSync(csrPath, 'utf8'))).toMatch(
       /Subject: CN = device-[0-9A-F]+, serialNumber = /,
     );

@@ -5,6 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { SwtpmProcess } from '../../hw-sim/tpm/index.js';
+import { parseConfigText } from '../../src/config/index.js';
+import { keySettingsFromConfig } from '../../src/identity/index.js';
 import { RotationKeyRing } from '../../src/identity/lifecycle/rotation-key-ring.js';
 import { KeyError, type KeyStoreSettings, WorkerKeyStore } from '../../src/keys/index.js';
 import { createDevice, type TpmDeviceParams, type TpmKeyDevice } from '../../src/keys/tpm/index.js';
@@ -109,6 +111,24 @@ function verifies(
 }
 
 const sha256 = (data: Uint8Array) => new Uint8Array(createHash('sha256').update(data).digest());
+
+describe('identity.key.tpm.auth_file and auth_credential', () => {
+  test('default: tpm-key-auth in identity.certificate_dir, credential "tpm-key-auth"; a relative path is refused by name', () => {
+    const config = parseConfigText('[identity]\ncertificate_dir = "/srv/gw/identity"\n', 'gateway.toml');
+    expect(keySettingsFromConfig(config).tpm).toMatchObject({
+      authFile: '/srv/gw/identity/tpm-key-auth',
+      authCredential: 'tpm-key-auth',
+    });
+    const set = parseConfigText(
+      '[identity.key.tpm]\nauth_file = "/etc/gw/auth"\nauth_credential = ""\n',
+      'g.toml',
+    );
+    expect(keySettingsFromConfig(set).tpm).toMatchObject({ authFile: '/etc/gw/auth', authCredential: '' });
+    expect(() => parseConfigText('[identity.key.tpm]\nauth_file = "auth"\n', 'g.toml')).toThrow(
+      /identity\.key\.tpm\.auth_file/,
+    );
+  });
+});
 
 describe('TPM identity key authorization (swtpm, tpm2-tools)', () => {
   test('a created key refuses tpm2_sign without the secret and signs with it; the secret is 32 bytes, mode 0600', () => {

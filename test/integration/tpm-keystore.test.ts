@@ -341,8 +341,9 @@ describe('TpmKeyDevice on swtpm', () => {
     });
     const dir = join(work, 'certs');
     expect(statSync(dir).mode & 0o777).toBe(0o700);
-    expect(readdirSync(dir).sort()).toEqual(['device.der', 'signer.der']);
-    for (const file of ['device.der', 'signer.der'])
+    // tpm-key-auth: the keys' authorization value, made with the first key (tpm-key-auth.ts).
+    expect(readdirSync(dir).sort()).toEqual(['device.der', 'signer.der', 'tpm-key-auth']);
+    for (const file of ['device.der', 'signer.der', 'tpm-key-auth'])
       expect(statSync(join(dir, file)).mode & 0o777).toBe(0o600);
   });
 });

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import {
   decodeEccSignature,
   decodePublic,
@@ -15,8 +15,8 @@ import {
   TPMA_PERMANENT_IN_LOCKOUT,
   Tss2Error,
 } from '../../native/tss2/index.js';
-import { CertificateDirectory } from '../certificate-directory.js';
 import type { AttestationAnswer, AttestationRequest } from '../attestation.js';
+import { CertificateDirectory } from '../certificate-directory.js';
 import type { FactoryCertificates, ProvisionableKeyDevice } from '../key-device.js';
 import { KeyError } from '../key-error.js';
 import type { KeyStoreInfo } from '../key-store.js';
@@ -40,7 +40,7 @@ export interface TpmDeviceParams {
   certificateDir: string;
   /**
    * The 0600 file with the keys' authValue (tpm-key-auth.ts), created with the first key; default
-   * tpm-key-auth beside certificateDir (the state directory, with the default certificate_dir).
+   * tpm-key-auth in certificateDir, with the rest of the identity.
    */
   authFile?: string;
   /** systemd credential name for that secret, looked up in $CREDENTIALS_DIRECTORY first; "" for none. */
@@ -352,7 +352,7 @@ export class TpmKeyDevice implements ProvisionableKeyDevice {
 
   #authSource(): TpmAuthSource {
     return authSource({
-      authFile: this.params.authFile ?? join(dirname(this.params.certificateDir), 'tpm-key-auth'),
+      authFile: this.params.authFile ?? join(this.params.certificateDir, 'tpm-key-auth'),
       authCredential: this.params.authCredential ?? '',
     });
   }
@@ -362,7 +362,7 @@ export class TpmKeyDevice implements ProvisionableKeyDevice {
     const credential = this.params.authCredential;
     const file = describeSource({
       kind: 'file',
-      path: this.params.authFile ?? join(dirname(this.params.certificateDir), 'tpm-key-auth'),
+      path: this.params.authFile ?? join(this.params.certificateDir, 'tpm-key-auth'),
     });
     return credential ? `no systemd credential "${credential}" and no ${file}` : `no ${file}`;
   }
