@@ -157,6 +157,28 @@ export function configSchema(defaults: ConfigDefaults) {
             rotate_key: z.boolean().default(false),
           })
           .prefault({}),
+        // Attested enrolment (identity/attestation/): TPM evidence (certify, quote, EK certificate)
+        // in the CSR. Off by default: it needs an EST server that offers /attest-challenge.
+        attestation: z
+          .strictObject({
+            mode: z.enum(['off', 'tpm']).default('off'),
+            pcr_selection: z
+              .string()
+              .regex(/^(sha1|sha256|sha384):([0-9]|1[0-9]|2[0-3])(,([0-9]|1[0-9]|2[0-3]))*$/, {
+                message: 'a PCR selection such as "sha256:0,1,2,3,4,5,6,7" (one bank, PCRs 0–23)',
+              })
+              .default('sha256:0,1,2,3,4,5,6,7'),
+          })
+          .prefault({}),
+      })
+      .superRefine((identity, context) => {
+        if (identity.attestation.mode === 'tpm' && identity.key.backend !== 'tpm') {
+          context.addIssue({
+            code: 'custom',
+            path: ['attestation', 'mode'],
+            message: `"tpm" needs identity.key.backend = "tpm" (it is "${identity.key.backend}")`,
+          });
+        }
       })
       .prefault({}),
     downstream: z

@@ -211,6 +211,9 @@ export class Daemon {
       },
       clock: this.#clockFloor(),
       log: this.log,
+      ...(this.#config.identity.attestation.mode === 'tpm'
+        ? { attestation: { pcrSelection: this.#config.identity.attestation.pcr_selection } }
+        : {}),
       caCertificatesReceived: (certificates) => trust.replaceFromSource('upstream', 'est', certificates),
       identityChanged: () => {
         this.#observeIdentity();

@@ -11,7 +11,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { EstServer } from '../../hw-sim/est-server/index.js';
 import { ServiceSupervisor } from '../../hw-sim/systemd/index.js';
-import { SwtpmProcess } from '../../hw-sim/tpm/index.js';
+import { manufacturerCaPem, SwtpmProcess } from '../../hw-sim/tpm/index.js';
 import { controlRequest } from '../../src/control/index.js';
 import { round } from './measure.js';
 
@@ -23,6 +23,8 @@ const RUNS = Number(process.env.BENCH_BOOTSTRAP_RUNS ?? 5);
 interface Backend {
   name: string;
   keyConfig(dir: string, run: number): string;
+  /** Another EST server than the shared one (the attesting one). */
+  est?: EstServer;
 }
 
 async function bootstrapOnce(backend: Backend, est: EstServer, caDir: string, run: number) {
@@ -87,12 +89,33 @@ export async function benchBootstrap(): Promise<Record<string, unknown>> {
     factoryCaPem: [readFileSync(join(caDir, 'root.crt'), 'utf8')],
   });
   const swtpm = await SwtpmProcess.start();
+  // Attestation needs a TPM with an EK certificate and a server with a policy: a TPM manufactured by
+  // a local vendor CA, PCRs 0–7 at their after-startup zeros.
+  const vendorCa = join(work, 'tpm-vendor-ca');
+  const attestingTpm = await SwtpmProcess.start({ ekCertificateCaDir: vendorCa });
+  const attestingEst = await EstServer.start({
+    stateDir: join(work, 'est-attesting'),
+    factoryCaPem: [readFileSync(join(caDir, 'root.crt'), 'utf8')],
+    attestation: {
+      manufacturerCaPem: [manufacturerCaPem(vendorCa)],
+      pcrSelection: 'sha256:0,1,2,3,4,5,6,7',
+      pcrValues: Object.fromEntries([0, 1, 2, 3, 4, 5, 6, 7].map((pcr) => [pcr, '00'.repeat(32)])),
+    },
+  });
   const backends: Backend[] = [
     {
       name: 'tpm_swtpm',
       // A fresh persistent handle per run: each run is a new gateway on the same simulated TPM.
       keyConfig: (_dir, run) =>
         `[identity.key]\nbackend = "tpm"\n[identity.key.tpm]\ntcti = "${swtpm.tcti}"\npersistent_handle = ${0x81000200 + run}\n`,
+    },
+    {
+      name: 'tpm_swtpm_attested',
+      // The same as tpm_swtpm plus [identity.attestation]: attest-challenge, activation, certify, quote.
+      keyConfig: (_dir, run) =>
+        `[identity.key]\nbackend = "tpm"\n[identity.key.tpm]\ntcti = "${attestingTpm.tcti}"\npersistent_handle = ${0x81000200 + run}\n` +
+        '[identity.attestation]\nmode = "tpm"\n',
+      est: attestingEst,
     },
     {
       name: 'atecc608_simulator_timed',
@@ -111,7 +134,7 @@ export async function benchBootstrap(): Promise<Record<string, unknown>> {
       const ready: number[] = [];
       const operational: number[] = [];
       for (let i = 0; i < RUNS; i++) {
-        const sample = await bootstrapOnce(backend, est, caDir, run++);
+        const sample = await bootstrapOnce(backend, backend.est ?? est, caDir, run++);
         ready.push(sample.readyMs);
         operational.push(sample.operationalMs);
       }
@@ -122,7 +145,9 @@ export async function benchBootstrap(): Promise<Record<string, unknown>> {
     }
   } finally {
     await swtpm.stop();
+    await attestingTpm.stop();
     await est.stop();
+    await attestingEst.stop();
     rmSync(work, { recursive: true, force: true });
   }
   return results;

@@ -1,5 +1,5 @@
 import type { KeyStore } from '../../keys/index.js';
-import { buildCsr, type CsrProfile, type X509Certificate } from '../../pki/index.js';
+import { buildCsr, type CsrProfile, type X509Attribute, type X509Certificate } from '../../pki/index.js';
 import { challengePasswordOf, type EnrollOutcome, type EstClient } from '../est/index.js';
 
 /**
@@ -14,16 +14,18 @@ export async function requestCertificate(
   profile: CsrProfile,
   caCertificates: readonly X509Certificate[],
   bound: boolean,
+  /** Attributes the CSR carries besides the profile (the attestation evidence). */
+  attributes: X509Attribute[] = [],
 ): Promise<EnrollOutcome> {
   if (bound) {
     return client.enrollBound(
       operation,
       async (binding) =>
-        (await buildCsr(keys, profile, { challengePassword: challengePasswordOf(binding) })).der,
+        (await buildCsr(keys, profile, { challengePassword: challengePasswordOf(binding), attributes })).der,
       caCertificates,
     );
   }
-  const csr = await buildCsr(keys, profile);
+  const csr = await buildCsr(keys, profile, { attributes });
   return operation === 'simplereenroll'
     ? client.simplereenroll(csr.der, caCertificates)
     : client.simpleenroll(csr.der, caCertificates);

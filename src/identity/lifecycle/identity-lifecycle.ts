@@ -2,6 +2,7 @@ import { GatewayError } from '../../errors/index.js';
 import type { KeyStore } from '../../keys/index.js';
 import type { CsrProfile, X509Certificate } from '../../pki/index.js';
 import { TlsClientContext } from '../../tls/index.js';
+import { attestationAttribute } from '../attestation/index.js';
 import { sameBytes } from '../certificate-material.js';
 import {
   csrAttributesOrNone,
@@ -66,6 +67,8 @@ export interface IdentityLifecycleOptions {
   /** Called after the presented identity changed (committed, restored by rollback). */
   identityChanged?(): void;
   random?: () => number;
+  /** identity.attestation = "tpm": TPM evidence in every new CSR (identity/attestation/). */
+  attestation?: { pcrSelection: string };
 }
 
 export interface IdentityStatus {
@@ -395,6 +398,10 @@ export class IdentityLifecycle {
           { hint: 'configure the EST CA profile for ECDSA P-256 with SHA-256 devices' },
         );
       }
+      const attestation = this.#o.attestation;
+      const attributes = attestation
+        ? [await attestationAttribute(subjectKey.store, client, attestation.pcrSelection)]
+        : [];
       const outcome = await requestCertificate(
         client,
         operation,
@@ -402,6 +409,7 @@ export class IdentityLifecycle {
         this.#o.csrProfile,
         caCertificates,
         bound,
+        attributes,
       );
       if (outcome.status === 'pending') {
         throw new EnrollmentPending(outcome.retryAfterMs);
