@@ -8,6 +8,7 @@ import { Authority } from './authority.js';
 import { DEFAULT_DEVICE_TYPE_OID, deviceExtensions } from './device-profile.js';
 import { generateEcKeys, privateKeyToPem } from './ec-keys.js';
 import { withoutEkuAndSan } from './interop-behaviours.js';
+import { applyIssueFault, type IssueFault } from './issue-fault.js';
 import { VerifiedCsr } from './verified-csr.js';
 
 export interface EstCaOptions {
@@ -26,6 +27,8 @@ export interface IssueOptions {
   issuer?: EstIssuer;
   /** Without extendedKeyUsage and subjectAltName, as some EST CAs issue. */
   bare?: boolean;
+  /** Issue a certificate that breaks the profile this way (tests of the client's checks). */
+  fault?: IssueFault;
 }
 
 export interface IssuedCertificate {
@@ -177,14 +180,16 @@ export class EstCa {
     const { content } = csr instanceof VerifiedCsr ? csr : await VerifiedCsr.read(csr);
     const authority = await this.#authority(options.issuer ?? 'issuing');
     const now = Date.now();
-    const notAfter = wholeSeconds(now + lifetime * 1000);
-    const { der, serialNumber } = authority.issueDer({
+    const profile = {
       subject: content.subject,
       spki: content.spki,
       notBefore: wholeSeconds(now - BACKDATE_MS),
-      notAfter,
+      notAfter: wholeSeconds(now + lifetime * 1000),
       extensions: bareIf(options.bare, deviceExtensions(content.extensions, this.#deviceTypeOid)),
-    });
+    };
+    const params = options.fault ? applyIssueFault(profile, options.fault, now) : profile;
+    const { notAfter } = params;
+    const { der, serialNumber } = authority.issueDer(params);
     let certificate: x509.X509Certificate | undefined;
     return {
       get certificate() {

@@ -1,4 +1,6 @@
 import type { AttestationPolicy } from './attestation-verifier.js';
+import type { IssueFault } from './issue-fault.js';
+import type { ApprovalPerKey } from './key-approvals.js';
 
 /** How an EstServer is set up (fixed at start). */
 export interface EstServerOptions {
@@ -77,6 +79,11 @@ export interface EstFaults {
   pending?: { count: number; retryAfterSeconds: number };
   /** Answer /csrattrs with this status and body instead (an unusable answer: enrolment goes on). */
   csrattrsAnswer?: { status: number; body: string };
+  /** 202 + Retry-After until the request's public key is approved (server.approvals.approve(spki)
+   *  or after `approveAfterAttempts` requests for that key): a CSR for another key is another request. */
+  approvePerKey?: ApprovalPerKey;
+  /** Issue certificates that break the device profile this way (CA:TRUE, another key, …). */
+  issueFault?: IssueFault;
 }
 
 /** One answered request, as auditEntries() returns it and <stateDir>/audit.log stores it (NDJSON). */
@@ -92,6 +99,8 @@ export interface EstAuditEntry {
   client?: { subject: string; serial: string; issuer: string; authorized: boolean };
   /** What was issued (simpleenroll/simplereenroll answered 200). */
   issued?: { serial: string; subject: string; notAfter: string; issuer: string };
+  /** SHA-256 (hex) of the CSR's SubjectPublicKeyInfo, for enrolment requests that got this far. */
+  keySha256?: string;
   /** Why the request was refused (the text of the error answer) or is pending. */
   reason?: string;
 }

@@ -18,6 +18,7 @@ import { EstCa, type EstIssuer } from './est-ca.js';
 import { EstHttpError } from './est-http-error.js';
 import type { EstAuditEntry, EstFaults, EstServerOptions } from './est-server-options.js';
 import { base64BodyAnswer } from './interop-behaviours.js';
+import { KeyApprovals } from './key-approvals.js';
 import { checkProofOfPossession } from './proof-of-possession.js';
 import { type TlsClientIdentity, tlsClientIdentity } from './tls-client-identity.js';
 import { VerifiedCsr } from './verified-csr.js';
@@ -44,6 +45,7 @@ interface Answer {
   body: Buffer;
   issued?: EstAuditEntry['issued'];
   reason?: string;
+  keySha256?: string;
 }
 
 /**
@@ -62,6 +64,8 @@ export class EstServer {
   /** The CA behind the server (e.g. to issue in-process, or to read the fault CAs). */
   readonly ca: EstCa;
   faults: EstFaults = {};
+  /** Requests per public key in the faults.approvePerKey mode: approve(key) lets one be issued. */
+  readonly approvals = new KeyApprovals();
   readonly #options: EstServerOptions;
   readonly #server: Server;
   readonly #audit: EstAuditLog;
@@ -221,6 +225,7 @@ export class EstServer {
           }
         : {}),
       ...(answer.issued ? { issued: answer.issued } : {}),
+      ...(answer.keySha256 ? { keySha256: answer.keySha256 } : {}),
       ...(answer.reason ? { reason: answer.reason } : {}),
     });
   }
@@ -293,6 +298,10 @@ export class EstServer {
         );
       }
     }
+    const approval = this.approvals.decide(csr.content.spki, this.faults.approvePerKey);
+    if (approval.decision === 'pending') {
+      return { ...pendingAnswer(approval.reason, approval.retryAfterSeconds), keySha256: approval.keySha256 };
+    }
     const pending = this.faults.pending;
     if (pending && pending.count > 0) {
       pending.count -= 1;
@@ -319,6 +328,7 @@ export class EstServer {
       lifetimeSeconds: this.#options.lifetimeSeconds ?? DEFAULT_LIFETIME_SECONDS,
       issuer,
       ...(this.#options.bareCertificates ? { bare: true } : {}),
+      ...(this.faults.issueFault ? { fault: this.faults.issueFault } : {}),
     });
     const certificates =
       this.#options.enrollResponse === 'chain' ? [issued.der, issued.issuerDer] : [issued.der];
@@ -328,6 +338,7 @@ export class EstServer {
         this.#options.pkcs7ContentType ?? 'application/pkcs7-mime; smime-type=certs-only',
         this.#form(operation),
       ),
+      keySha256: approval.keySha256,
       issued: {
         serial: issued.serialNumber,
         // The certificate's subject is the CSR's, copied; its issuer is the signing CA's subject.
@@ -476,6 +487,16 @@ interface BodyForm {
 
 function base64Answer(der: Uint8Array, contentType: string, form: BodyForm): Answer {
   return { status: 200, ...base64BodyAnswer(der, contentType, form.options, form.operation) };
+}
+
+/** 202 Accepted + Retry-After (RFC 7030 §4.2.3), the reason as text. */
+function pendingAnswer(reason: string, retryAfterSeconds: number): Answer {
+  return {
+    status: 202,
+    headers: { 'content-type': 'text/plain; charset=utf-8', 'retry-after': String(retryAfterSeconds) },
+    body: Buffer.from(`${reason}\n`),
+    reason,
+  };
 }
 
 /** faults.csrattrsAnswer: what a broken /csrattrs says, as given. */

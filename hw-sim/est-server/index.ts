@@ -12,4 +12,6 @@ export {
 export { EstServer } from './est-server.js';
 export type { EstAuditEntry, EstFaults, EstServerOptions } from './est-server-options.js';
 export { independentEstServer } from './interop-behaviours.js';
+export type { IssueFault } from './issue-fault.js';
+export { type ApprovalPerKey, KeyApprovals, spkiSha256 } from './key-approvals.js';
 export { VerifiedCsr } from './verified-csr.js';
