@@ -144,6 +144,16 @@ describe('bad configs name the key, the value found and what is expected', () =>
       '  - trust.sensor_name_from: expected one of "cn", "serialNumber", "san:dns"; found "san:uri"',
     ],
     [
+      'TPM attestation with a key outside a TPM',
+      '[identity.key]\nbackend = "software"\n[identity.attestation]\nmode = "tpm"\n',
+      '  - identity.attestation.mode: expected "tpm" needs identity.key.backend = "tpm" (it is "software"), found "tpm"',
+    ],
+    [
+      'PCR selection that names no bank',
+      '[identity.attestation]\npcr_selection = "0,1,2"\n',
+      '  - identity.attestation.pcr_selection: expected a PCR selection such as "sha256:0,1,2,3,4,5,6,7" (one bank, PCRs 0–23), found "0,1,2"',
+    ],
+    [
       'boolean where a string belongs',
       '[log]\nformat = true\n',
       '  - log.format: expected one of "json", "pretty"; found true',
