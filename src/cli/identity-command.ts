@@ -71,6 +71,21 @@ export function formatIdentity(status: IdentityStatus): string {
     ['EST server', status.est ?? '-'],
   ];
   if (status.pending) rows.push(['pending', `${status.pending.subject} serial ${status.pending.serial}`]);
+  const request = status.request;
+  if (request) {
+    const what = request.operation === 'simplereenroll' ? 'renewal' : 'enrolment';
+    rows.push(['owed request', `${what} (${request.operation}, ${request.origin}) since ${request.since}`]);
+    if (request.csr) {
+      rows.push([
+        'same CSR',
+        `for ${request.csr.key}, made ${request.csr.createdAt}, sent ${request.csr.sent} time(s)`,
+      ]);
+    }
+    if (request.lastAnswer) {
+      const said = request.lastAnswer.status === null ? 'no answer' : String(request.lastAnswer.status);
+      rows.push(['server answered', `${said}: ${request.lastAnswer.text} (${request.lastAnswer.at})`]);
+    }
+  }
   if (status.attempts > 0) rows.push(['failed attempts', String(status.attempts)]);
   if (status.nextAttemptAt) rows.push(['next attempt', status.nextAttemptAt]);
   if (status.lastError) rows.push(['last error', status.lastError]);

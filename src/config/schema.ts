@@ -142,6 +142,9 @@ export function configSchema(defaults: ConfigDefaults) {
             username: z.string().default(''),
             password: z.string().default(''),
             timeout_ms: z.number().int().min(1000).max(600_000).default(60_000),
+            // What an issued certificate may be named: "csr" = the CN asked for and only SAN names asked
+            // for; "any" = whatever the CA decides (a CA that renames devices).
+            issued_names: z.enum(['csr', 'any']).default('csr'),
             // RFC 7030 §3.5: "auto" binds the CSR to the TLS channel when /csrattrs asks (challengePassword).
             proof_of_possession: z.enum(['auto', 'always', 'never']).default('auto'),
           })
@@ -155,6 +158,9 @@ export function configSchema(defaults: ConfigDefaults) {
             retry_max_ms: z.number().int().min(10).max(604_800_000).default(3_600_000),
             rebootstrap_when_expired: z.boolean().default(true),
             rotate_key: z.boolean().default(false),
+            // A request the EST server keeps pending (202) this long is abandoned for a new one (with
+            // rotate_key, a new key); 0 = never. Default 7 days: a manual approval over a long weekend.
+            abandon_pending_after_ms: z.number().int().min(0).max(31_536_000_000).default(604_800_000),
           })
           .prefault({}),
         // Attested enrolment (identity/attestation/): TPM evidence (certify, quote, EK certificate)

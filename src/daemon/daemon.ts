@@ -199,6 +199,7 @@ export class Daemon {
         trustAnchors: anchors,
         ...(est.username ? { basicAuth: { username: est.username, password: est.password } } : {}),
         timeoutMs: est.timeout_ms,
+        issuedNames: est.issued_names,
         proofOfPossession: est.proof_of_possession,
       },
       policy: {
@@ -208,6 +209,7 @@ export class Daemon {
         retryInitialMs: this.#config.identity.renewal.retry_initial_ms,
         retryMaxMs: this.#config.identity.renewal.retry_max_ms,
         rebootstrapWhenExpired: this.#config.identity.renewal.rebootstrap_when_expired,
+        abandonPendingAfterMs: this.#config.identity.renewal.abandon_pending_after_ms,
       },
       clock: this.#clockFloor(),
       log: this.log,

@@ -23,4 +23,9 @@ export {
 export { type DigestSigner, digestSignerCrypto } from './digest-signer-crypto.js';
 export { pemBlocks } from './pem.js';
 export { readableName } from './readable-name.js';
-export { Attribute as X509Attribute, X509Certificate, X509Certificates } from './x509.js';
+export {
+  Attribute as X509Attribute,
+  Pkcs10CertificateRequest,
+  X509Certificate,
+  X509Certificates,
+} from './x509.js';

@@ -39,7 +39,7 @@ export interface EstClientOptions {
 /** The answer to /simpleenroll or /simplereenroll. */
 export type EnrollOutcome =
   | { status: 'issued'; certificate: X509Certificate; chain: X509Certificate[] }
-  | { status: 'pending'; retryAfterMs: number };
+  | { status: 'pending'; retryAfterMs: number /** What the server said with its 202. */; message: string };
 
 interface HttpAnswer {
   status: number;
@@ -185,11 +185,23 @@ export class EstClient {
       stream,
     );
     if (answer.status === 202) {
-      return { status: 'pending', retryAfterMs: retryAfterMs(answer.headers['retry-after']) };
+      return {
+        status: 'pending',
+        retryAfterMs: retryAfterMs(answer.headers['retry-after']),
+        message: excerpt(answer.body),
+      };
     }
     this.#expectOk(answer, operation, stream !== undefined);
     const received = certificatesFromPkcs7Body(answer.body, this.#source(answer, operation));
-    const leaf = received.find((certificate) => !isCa(certificate)) ?? (received[0] as X509Certificate);
+    // Never a CA certificate as ours: an answer with no end-entity certificate is refused.
+    const leaf = received.find((certificate) => !isCa(certificate));
+    if (!leaf) {
+      throw new EstError(
+        'EGW_EST_BAD_CERTIFICATE',
+        `the ${operation} answer holds only CA certificates (basicConstraints CA:TRUE), no end-entity certificate`,
+        { hint: 'the EST CA issued a CA certificate to a device: check its certificate profile' },
+      );
+    }
     const pool = [...received.filter((certificate) => certificate !== leaf), ...caCertificates];
     const built = await buildChain(leaf, pool);
     if (!built.complete) {

@@ -5,6 +5,11 @@ export { type CsrAttribute, csrAttributesFromBody } from './est-body.js';
 export { type EnrollOutcome, EstClient, type EstClientOptions, retryAfterMs } from './est-client.js';
 export { EstError, type EstErrorCode } from './est-error.js';
 export {
+  checkIssuedCertificate,
+  type IssuedCertificateCheck,
+  type IssuedNamesRule,
+} from './issued-certificate-check.js';
+export {
   challengePasswordOf,
   type ProofOfPossessionMode,
   proofOfPossessionHint,

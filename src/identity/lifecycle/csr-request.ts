@@ -14,19 +14,41 @@ export async function requestCertificate(
   profile: CsrProfile,
   caCertificates: readonly X509Certificate[],
   bound: boolean,
-  /** Attributes the CSR carries besides the profile (the attestation evidence). */
-  attributes: X509Attribute[] = [],
-): Promise<EnrollOutcome> {
+  csr: SameRequest = {},
+): Promise<{ outcome: EnrollOutcome; csrDer: Uint8Array }> {
   if (bound) {
-    return client.enrollBound(
+    let csrDer: Uint8Array | undefined;
+    const outcome = await client.enrollBound(
       operation,
-      async (binding) =>
-        (await buildCsr(keys, profile, { challengePassword: challengePasswordOf(binding), attributes })).der,
+      async (binding) => {
+        csrDer = (
+          await buildCsr(keys, profile, {
+            challengePassword: challengePasswordOf(binding),
+            attributes: csr.attributes ?? [],
+          })
+        ).der;
+        csr.built?.(csrDer);
+        return csrDer;
+      },
       caCertificates,
     );
+    return { outcome, csrDer: csrDer as Uint8Array };
   }
-  const csr = await buildCsr(keys, profile, { attributes });
-  return operation === 'simplereenroll'
-    ? client.simplereenroll(csr.der, caCertificates)
-    : client.simpleenroll(csr.der, caCertificates);
+  const csrDer = csr.reuse ?? (await buildCsr(keys, profile, { attributes: csr.attributes ?? [] })).der;
+  if (!csr.reuse) csr.built?.(csrDer);
+  const outcome =
+    operation === 'simplereenroll'
+      ? await client.simplereenroll(csrDer, caCertificates)
+      : await client.simpleenroll(csrDer, caCertificates);
+  return { outcome, csrDer };
+}
+
+/** The request repeated after a 202 (RFC 7030 §4.2.3). */
+export interface SameRequest {
+  /** The CSR sent before, sent again as it is (unbound only: a bound CSR carries its connection). */
+  reuse?: Uint8Array;
+  /** Called with a newly built CSR before it is sent (the lifecycle persists it). */
+  built?(csrDer: Uint8Array): void;
+  /** Attributes a new CSR carries besides the profile (the attestation evidence). */
+  attributes?: X509Attribute[];
 }

@@ -5,17 +5,35 @@ import { TlsClientContext } from '../../tls/index.js';
 import { attestationAttribute } from '../attestation/index.js';
 import { sameBytes } from '../certificate-material.js';
 import {
+  checkIssuedCertificate,
   csrAttributesOrNone,
+  type EnrollOutcome,
   EstClient,
   EstError,
+  type IssuedNamesRule,
   judgeCsrAttributes,
   type ProofOfPossessionMode,
   wantsChannelBinding,
 } from '../est/index.js';
 import { requestCertificate } from './csr-request.js';
-import type { CertificateRecord, IdentityRecords, IdentityState } from './identity-records.js';
+import {
+  abandoned,
+  answerOf,
+  type EnrollmentRequestStatus,
+  keepsCsr,
+  requestStatus,
+} from './enrollment-request.js';
+import type {
+  CertificateRecord,
+  EnrollmentRequestRecord,
+  IdentityRecords,
+  IdentityState,
+} from './identity-records.js';
 import { type RenewalPolicy, renewalTime, retryDelayMs } from './renewal-policy.js';
 import { type LifecycleKey, RotationKeyRing, type RotationSlot } from './rotation-key-ring.js';
+
+/** A request pending at the EST server longer than this is abandoned (identity.renewal.abandon_pending_after_ms). */
+const DEFAULT_ABANDON_PENDING_AFTER_MS = 7 * 86_400_000;
 
 /** Where the EST server is and how the gateway authenticates to it. */
 export interface EstSettings {
@@ -25,6 +43,8 @@ export interface EstSettings {
   trustAnchors: Uint8Array[];
   basicAuth?: { username: string; password: string };
   timeoutMs: number;
+  /** identity.est.issued_names: what an issued certificate may be named; default "csr". */
+  issuedNames?: IssuedNamesRule;
   /** identity.est.proof_of_possession; default "auto". */
   proofOfPossession?: ProofOfPossessionMode;
 }
@@ -90,14 +110,14 @@ export interface IdentityStatus {
   nextAttemptAt: string | null;
   lastError: string | null;
   pending: { subject: string; serial: string } | null;
+  /** The enrolment/re-enrolment owed to the EST server (pending there, or failed and retried). */
+  request: EnrollmentRequestStatus | null;
   est: string | null;
   /** The system clock is behind the clock floor: validity is judged at the floor. */
   clockBehindFloor: boolean;
   clockUsed: string;
 }
 
-/** Tolerated clock difference with the CA for notBefore. */
-const NOT_BEFORE_SKEW_MS = 10 * 60_000;
 /** setTimeout's limit is ~24.8 days; longer waits are taken in steps and re-evaluated. */
 const MAX_TIMER_MS = 86_400_000;
 
@@ -138,6 +158,7 @@ export class IdentityLifecycle {
     const state = records.state();
     const active = records.active();
     const pending = records.pending();
+    const request = records.request();
     const now = this.#o.clock.now();
     const info = this.#o.keys.info;
     return {
@@ -157,6 +178,11 @@ export class IdentityLifecycle {
       nextAttemptAt: state.nextAttemptAt?.toISOString() ?? null,
       lastError: state.lastError ?? null,
       pending: pending ? { subject: pending.subject, serial: pending.serial } : null,
+      request: request
+        ? requestStatus(request, state.nextAttemptAt, (ref) =>
+            ref ? this.#rotatedLocation(ref) : info.keyLocation,
+          )
+        : null,
       est: this.#o.est.url,
       clockBehindFloor: this.#o.clock.behind,
       clockUsed: now.toISOString(),
@@ -181,7 +207,7 @@ export class IdentityLifecycle {
 
   /** gatewayctl identity enroll: enrol with the factory identity now, whatever the state. */
   enrollNow(): Promise<IdentityStatus> {
-    return this.#commanded(() => this.#obtain('simpleenroll'));
+    return this.#commanded(() => this.#obtain('simpleenroll', 'operator'));
   }
 
   /** gatewayctl identity renew --now: re-enrol with the operational identity now. */
@@ -193,7 +219,7 @@ export class IdentityLifecycle {
         }),
       );
     }
-    return this.#commanded(() => this.#obtain('simplereenroll'));
+    return this.#commanded(() => this.#obtain('simplereenroll', 'operator'));
   }
 
   /** Runs an operator's request; a failure is recorded (and retried) as in the loop, then reported. */
@@ -331,6 +357,9 @@ export class IdentityLifecycle {
           'operational certificate EXPIRED: enrolling again with the FACTORY identity',
         );
         await this.#obtain('simpleenroll');
+      } else if (records.request()) {
+        // Owed: pending at the server, or an operator's renewal that failed — retried on the backoff.
+        await this.#obtain((records.request() as EnrollmentRequestRecord).operation);
       } else if (this.#renewAt(active) <= now) {
         await this.#obtain('simplereenroll');
       }
@@ -343,7 +372,10 @@ export class IdentityLifecycle {
   }
 
   /** Enrol (factory identity) or re-enrol (operational identity), then prove and commit. */
-  async #obtain(operation: 'simpleenroll' | 'simplereenroll'): Promise<void> {
+  async #obtain(
+    operation: 'simpleenroll' | 'simplereenroll',
+    origin: 'automatic' | 'operator' = 'automatic',
+  ): Promise<void> {
     const { records, est } = this.#o;
     const renewing = operation === 'simplereenroll';
     const target: IdentityState = renewing ? 'renewing' : 'enrolling';
@@ -359,21 +391,8 @@ export class IdentityLifecycle {
     // the same one, or a fresh one when renewals rotate keys.
     const authKeyRef = renewing ? active?.keyRef : undefined;
     const context = this.#context(chain, (await this.#keyFor(authKeyRef)).privateKey);
-    let subjectRef = authKeyRef;
     try {
-      const rotation = renewing ? this.#o.rotation : undefined;
-      if (rotation) {
-        const slot = RotationKeyRing.nextSlot(authKeyRef);
-        subjectRef = slot;
-        await rotation.create(slot);
-        this.#event(
-          'info',
-          'key_created',
-          { slot, location: this.#rotatedLocation(slot) },
-          'fresh key created for this renewal',
-        );
-      }
-      const subjectKey = await this.#keyFor(subjectRef);
+      const { subjectRef, subjectKey, reuse } = await this.#requestKey(operation, origin, authKeyRef);
       const client = this.#client(context);
       const caCertificates = await client.cacerts();
       this.#o.caCertificatesReceived(caCertificates);
@@ -387,9 +406,7 @@ export class IdentityLifecycle {
         ),
       );
       const bound = wantsChannelBinding(est.proofOfPossession ?? 'auto', wanted);
-      const verdict = judgeCsrAttributes(wanted, this.#o.csrProfile.deviceTypeOid, {
-        channelBinding: bound,
-      });
+      const verdict = judgeCsrAttributes(wanted, this.#o.csrProfile.deviceTypeOid, { channelBinding: bound });
       this.#event('info', 'csrattrs', verdict, 'CSR attributes the EST server asked for');
       if (verdict.impossible.length > 0) {
         throw new EstError(
@@ -398,23 +415,38 @@ export class IdentityLifecycle {
           { hint: 'configure the EST CA profile for ECDSA P-256 with SHA-256 devices' },
         );
       }
-      const attestation = this.#o.attestation;
-      const attributes = attestation
-        ? [await attestationAttribute(subjectKey.store, client, attestation.pcrSelection)]
-        : [];
-      const outcome = await requestCertificate(
-        client,
-        operation,
-        subjectKey.store,
-        this.#o.csrProfile,
-        caCertificates,
-        bound,
-        attributes,
-      );
-      if (outcome.status === 'pending') {
-        throw new EnrollmentPending(outcome.retryAfterMs);
+      const publicKey = await subjectKey.store.publicKey();
+      let sent: { outcome: EnrollOutcome; csrDer: Uint8Array };
+      try {
+        // A repeated request (after a 202) carries the evidence it was first sent with.
+        const attestation = this.#o.attestation && !(reuse && !bound) ? this.#o.attestation : undefined;
+        const attributes = attestation
+          ? [await attestationAttribute(subjectKey.store, client, attestation.pcrSelection)]
+          : [];
+        sent = await requestCertificate(
+          client,
+          operation,
+          subjectKey.store,
+          this.#o.csrProfile,
+          caCertificates,
+          bound,
+          {
+            // RFC 7030 §4.2.3: after a 202 the same request (a bound CSR differs only by its binding).
+            ...(reuse && !bound ? { reuse } : {}),
+            built: (der) => records.setRequestCsr(subjectRef, der, publicKey, reuse !== undefined),
+            attributes,
+          },
+        );
+      } catch (error) {
+        this.#noteFailedAnswer(error);
+        throw error;
       }
-      await this.#checkIssued(outcome.chain, subjectKey);
+      const { outcome, csrDer } = sent;
+      if (outcome.status === 'pending') {
+        records.noteRequestAnswer(202, outcome.message, true);
+        throw new EnrollmentPending(outcome.retryAfterMs, outcome.message);
+      }
+      this.#checkIssued(outcome.chain, csrDer, publicKey, caCertificates);
       const pending = records.installPending(outcome.chain, operation, subjectRef);
       this.#event(
         'info',
@@ -475,37 +507,107 @@ export class IdentityLifecycle {
     await this.#client(context).cacerts();
   }
 
-  /** The new chain must be for our key and valid now, every certificate of it (an expired issuing CA too). */
-  async #checkIssued(chain: X509Certificate[], key: LifecycleKey): Promise<void> {
-    const certificate = chain[0] as X509Certificate;
-    const ours = await key.store.publicKey();
-    if (!sameBytes(certificate.publicKey.rawData, ours)) {
-      throw new EstError(
-        'EGW_EST_BAD_CERTIFICATE',
-        `the issued certificate ${certificate.serialNumber} is not for this gateway's key`,
-        { hint: 'the EST server mixed up requests: the gateway keeps its current identity and retries' },
+  /** The answer checked before it is installed; a refusal is logged and the request made anew. */
+  #checkIssued(
+    chain: X509Certificate[],
+    csrDer: Uint8Array,
+    publicKey: Uint8Array,
+    caCertificates: X509Certificate[],
+  ): void {
+    const { est, clock } = this.#o;
+    try {
+      checkIssuedCertificate({
+        chain,
+        csrDer,
+        publicKey,
+        anchors: [...est.trustAnchors, ...caCertificates],
+        now: clock.now(),
+        clockBehind: clock.behind,
+        names: est.issuedNames ?? 'csr',
+      });
+    } catch (error) {
+      this.#noteFailedAnswer(error);
+      throw error;
+    }
+  }
+
+  /** The server's answer to the request, in the state DB; a refused certificate is logged loudly. */
+  #noteFailedAnswer(error: unknown): void {
+    const { records } = this.#o;
+    const answer = answerOf(error);
+    records.noteRequestAnswer(answer.status, answer.text, true);
+    if (!keepsCsr(error)) records.dropRequestCsr();
+    if (error instanceof EstError && error.code === 'EGW_EST_BAD_CERTIFICATE') {
+      this.#event(
+        'error',
+        'certificate_refused',
+        { reason: error.message, hint: error.hint },
+        `the certificate the EST server issued is refused: ${error.message}; keeping the current identity`,
       );
     }
-    const now = this.#o.clock.now();
-    for (const [index, member] of chain.entries()) {
-      const what =
-        index === 0 ? `the issued certificate ${member.serialNumber}` : `its CA "${member.subject}"`;
-      if (member.notAfter <= now) {
-        throw new EstError('EGW_EST_BAD_CERTIFICATE', `${what} expired at ${member.notAfter.toISOString()}`, {
-          hint: 'the EST server issues from an expired CA: the gateway keeps its current identity and retries',
-        });
-      }
-      // Behind the clock floor we cannot tell "not yet valid" from "our clock is wrong": never refuse for it.
-      if (!this.#o.clock.behind && member.notBefore.getTime() > now.getTime() + NOT_BEFORE_SKEW_MS) {
-        throw new EstError(
-          'EGW_EST_BAD_CERTIFICATE',
-          `${what} is not valid before ${member.notBefore.toISOString()}`,
-          {
-            hint: 'check the gateway clock (NTP) and the EST CA clock',
-          },
+  }
+
+  /**
+   * The key the request is for, and the CSR to send again if one is pending for it: with rotation a
+   * fresh key is made in the spare slot only when no request for that slot is pending (a CA that
+   * approves per key would otherwise see a new request at every retry).
+   */
+  async #requestKey(
+    operation: 'simpleenroll' | 'simplereenroll',
+    origin: 'automatic' | 'operator',
+    authKeyRef: string | undefined,
+  ): Promise<{ subjectRef: string | undefined; subjectKey: LifecycleKey; reuse: Uint8Array | undefined }> {
+    const { records, clock, policy } = this.#o;
+    let request = records.request();
+    if (request?.operation !== operation) {
+      if (request) {
+        this.#event(
+          'warn',
+          'request_replaced',
+          { was: request.operation, now: operation },
+          `the owed ${request.operation} request is replaced by ${operation}`,
         );
       }
+      records.openRequest(operation, origin);
+      request = records.request() as EnrollmentRequestRecord;
     }
+    const rotation = operation === 'simplereenroll' ? this.#o.rotation : undefined;
+    const subjectRef = rotation ? RotationKeyRing.nextSlot(authKeyRef) : authKeyRef;
+    const limitMs = policy.abandonPendingAfterMs ?? DEFAULT_ABANDON_PENDING_AFTER_MS;
+    if (request.csrDer && abandoned(request, clock.now(), limitMs)) {
+      this.#event(
+        'warn',
+        'request_abandoned',
+        { since: request.csrCreatedAt?.toISOString(), sent: request.sent },
+        `the request pending since ${request.csrCreatedAt?.toISOString()} is abandoned (identity.renewal.abandon_pending_after_ms): a new one is made`,
+      );
+      records.dropRequestCsr();
+      request = records.request() as EnrollmentRequestRecord;
+    }
+    if (request.csrDer && request.keyRef === subjectRef && request.publicKey) {
+      const key = await this.#keyFor(subjectRef);
+      if (sameBytes(await key.store.publicKey(), request.publicKey)) {
+        this.#event(
+          'info',
+          'request_repeated',
+          { key: subjectRef ?? 'factory', sent: request.sent },
+          'sending the same request again (same key and CSR)',
+        );
+        return { subjectRef, subjectKey: key, reuse: request.csrDer };
+      }
+      // The key of the pending request is gone (replaced outside the gateway): start over.
+      records.dropRequestCsr();
+    }
+    if (rotation && subjectRef) {
+      await rotation.create(subjectRef as RotationSlot);
+      this.#event(
+        'info',
+        'key_created',
+        { slot: subjectRef, location: this.#rotatedLocation(subjectRef) },
+        'fresh key created for this renewal',
+      );
+    }
+    return { subjectRef, subjectKey: await this.#keyFor(subjectRef), reuse: undefined };
   }
 
   #failed(error: unknown): void {
@@ -519,8 +621,8 @@ export class IdentityLifecycle {
       this.#event(
         'info',
         'pending_at_server',
-        { retryAfterMs: delay },
-        `EST server says pending: retry in ${Math.round(delay / 1000)} s`,
+        { retryAfterMs: delay, said: error.said },
+        `EST server says pending: the same request again in ${Math.round(delay / 1000)} s`,
       );
     }
     const next = new Date(clock.now().getTime() + delay);
@@ -614,7 +716,10 @@ export class IdentityLifecycle {
 
 /** The server answered 202: not a failure, a wait. */
 class EnrollmentPending extends Error {
-  constructor(readonly retryAfterMs: number) {
+  constructor(
+    readonly retryAfterMs: number,
+    readonly said = '',
+  ) {
     super('pending');
   }
 }

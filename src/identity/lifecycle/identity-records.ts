@@ -28,6 +28,44 @@ export interface CertificateRecord {
   committedAt: Date | undefined;
 }
 
+/**
+ * The enrolment or re-enrolment the gateway owes the EST server (migration 8), from the first attempt
+ * until a certificate is installed: a 202 is followed by the same request, across restarts.
+ */
+export interface EnrollmentRequestRecord {
+  operation: 'simpleenroll' | 'simplereenroll';
+  /** 'operator': gatewayctl identity enroll / renew --now asked for it. */
+  origin: 'automatic' | 'operator';
+  createdAt: Date;
+  /** The key the CSR is for: undefined = the factory key, else a rotated key's slot. */
+  keyRef: string | undefined;
+  /** The CSR as sent and its key's SPKI; undefined until built, or after the server refused it. */
+  csrDer: Uint8Array | undefined;
+  publicKey: Uint8Array | undefined;
+  /** When this CSR was first built: a request pending longer than the limit is abandoned. */
+  csrCreatedAt: Date | undefined;
+  /** How many times it was sent. */
+  sent: number;
+  /** The server's last answer: HTTP status (undefined: no answer, e.g. unreachable) and short text. */
+  lastStatus: number | undefined;
+  lastAnswer: string | undefined;
+  lastAnswerAt: Date | undefined;
+}
+
+interface RequestRow {
+  operation: EnrollmentRequestRecord['operation'];
+  origin: EnrollmentRequestRecord['origin'];
+  created_at: number;
+  key_ref: string | null;
+  csr_der: Uint8Array | null;
+  public_key: Uint8Array | null;
+  csr_created_at: number | null;
+  sent: number;
+  last_status: number | null;
+  last_answer: string | null;
+  last_answer_at: number | null;
+}
+
 interface StateRow {
   state: IdentityState;
   since: number;
@@ -110,6 +148,86 @@ export class IdentityRecords {
     return this.#one('retired');
   }
 
+  /** The request the gateway owes, if any. */
+  request(): EnrollmentRequestRecord | undefined {
+    const row = this.#store.prepare<[], RequestRow>('SELECT * FROM identity_request WHERE id = 1').get();
+    if (!row) return undefined;
+    const bytes = (value: Uint8Array | null) => (value === null ? undefined : new Uint8Array(value));
+    const date = (value: number | null) => (value === null ? undefined : new Date(value));
+    return {
+      operation: row.operation,
+      origin: row.origin,
+      createdAt: new Date(row.created_at),
+      keyRef: row.key_ref ?? undefined,
+      csrDer: bytes(row.csr_der),
+      publicKey: bytes(row.public_key),
+      csrCreatedAt: date(row.csr_created_at),
+      sent: row.sent,
+      lastStatus: row.last_status ?? undefined,
+      lastAnswer: row.last_answer ?? undefined,
+      lastAnswerAt: date(row.last_answer_at),
+    };
+  }
+
+  /** Starts owing `operation` (replacing any other request). */
+  openRequest(
+    operation: EnrollmentRequestRecord['operation'],
+    origin: EnrollmentRequestRecord['origin'],
+  ): void {
+    this.#store
+      .prepare<[string, string, number]>(
+        'INSERT OR REPLACE INTO identity_request (id, operation, origin, created_at) VALUES (1, ?, ?, ?)',
+      )
+      .run(operation, origin, Date.now());
+  }
+
+  /**
+   * The CSR built for the request, stored before it is sent (so a restart sends the same one).
+   * `sameRequest`: a re-signed CSR for the same pending key (a channel-bound one): it stays pending
+   * since the first.
+   */
+  setRequestCsr(
+    keyRef: string | undefined,
+    csrDer: Uint8Array,
+    publicKey: Uint8Array,
+    sameRequest = false,
+  ): void {
+    if (sameRequest) {
+      this.#store
+        .prepare<[Uint8Array]>('UPDATE identity_request SET csr_der = ? WHERE id = 1')
+        .run(Buffer.from(csrDer));
+      return;
+    }
+    this.#store
+      .prepare<[string | null, Uint8Array, Uint8Array, number]>(
+        'UPDATE identity_request SET key_ref = ?, csr_der = ?, public_key = ?, csr_created_at = ?, sent = 0 WHERE id = 1',
+      )
+      .run(keyRef ?? null, Buffer.from(csrDer), Buffer.from(publicKey), Date.now());
+  }
+
+  /** Forgets the CSR (refused by the server, or abandoned): the next attempt builds a new one. */
+  dropRequestCsr(): void {
+    this.#store
+      .prepare(
+        'UPDATE identity_request SET key_ref = NULL, csr_der = NULL, public_key = NULL, csr_created_at = NULL, sent = 0 WHERE id = 1',
+      )
+      .run();
+  }
+
+  /** Records the server's answer to one sending of the request. */
+  noteRequestAnswer(status: number | undefined, text: string, sent: boolean): void {
+    this.#store
+      .prepare<[number, number | null, string, number]>(
+        'UPDATE identity_request SET sent = sent + ?, last_status = ?, last_answer = ?, last_answer_at = ? WHERE id = 1',
+      )
+      .run(sent ? 1 : 0, status ?? null, text.slice(0, 300), Date.now());
+  }
+
+  /** The request is settled otherwise (e.g. the operator enrols instead). */
+  closeRequest(): void {
+    this.#store.prepare('DELETE FROM identity_request WHERE id = 1').run();
+  }
+
   /** Stores a new certificate as pending; it becomes active only through commitPending. */
   installPending(
     chain: X509Certificate[],
@@ -119,6 +237,12 @@ export class IdentityRecords {
     const leaf = chain[0] as X509Certificate;
     this.#store.transaction(() => {
       this.#store.prepare("DELETE FROM identity_certificates WHERE status = 'pending'").run();
+      // The server answered this CSR: it is not sent again (a failed proof makes a new request).
+      this.#store
+        .prepare(
+          'UPDATE identity_request SET key_ref = NULL, csr_der = NULL, public_key = NULL, csr_created_at = NULL, sent = 0 WHERE id = 1',
+        )
+        .run();
       this.#store
         .prepare(
           `INSERT INTO identity_certificates
@@ -155,6 +279,7 @@ export class IdentityRecords {
         )
         .run(now).changes;
       if (changed !== 1) throw new Error('no pending certificate to commit');
+      this.#store.prepare('DELETE FROM identity_request WHERE id = 1').run();
       this.setState('operational');
     });
     return this.active() as CertificateRecord;

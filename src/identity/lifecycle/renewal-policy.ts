@@ -6,6 +6,8 @@ export interface RenewalPolicy {
   retryInitialMs: number;
   retryMaxMs: number;
   rebootstrapWhenExpired: boolean;
+  /** A request pending at the EST server this long is abandoned for a new one; 0: never. Default 7 days. */
+  abandonPendingAfterMs?: number;
 }
 
 const DAY_MS = 86_400_000;
