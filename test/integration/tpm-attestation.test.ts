@@ -63,11 +63,15 @@ async function manufacturedTpm(): Promise<SwtpmProcess> {
   return tpm;
 }
 
-async function attestingEst(attestation: AttestationPolicy): Promise<EstServer> {
+async function attestingEst(
+  attestation: AttestationPolicy,
+  options: { lifetimeSeconds?: number } = {},
+): Promise<EstServer> {
   const server = await EstServer.start({
     stateDir: mkdtempSync(join(work, 'est-')),
     factoryCaPem: [readFileSync(join(caDir, 'root.crt'), 'utf8')],
     attestation,
+    ...options,
   });
   servers.push(server);
   return server;
@@ -91,7 +95,7 @@ async function attestedGateway(est: EstServer, tpm: SwtpmProcess): Promise<Gatew
       `[identity]\ncertificate_dir = "${dir}/identity"\n` +
       `[identity.key]\nbackend = "tpm"\n[identity.key.tpm]\ntcti = "${tpm.tcti}"\npersistent_handle = 0x81000400\n` +
       `[identity.est]\nurl = "${est.url}"\ntrust_anchor_file = "${dir}/est-root.pem"\ntimeout_ms = 5000\n` +
-      '[identity.renewal]\nretry_initial_ms = 200\nretry_max_ms = 1000\n' +
+      '[identity.renewal]\nretry_initial_ms = 200\nretry_max_ms = 1000\njitter_fraction = 0\n' +
       `[identity.attestation]\nmode = "tpm"\npcr_selection = "${SELECTION}"\n`,
   );
   const provisioned = await gatewayctl('provision', 'factory', '-c', fixture.configPath, '--ca-dir', caDir);
@@ -144,6 +148,26 @@ describe('attested enrolment (swtpm with EK certificates)', () => {
     const paths = est.auditEntries().map((entry) => `${entry.status} ${entry.path}`);
     expect(paths).toContain('200 /.well-known/est/attest-challenge');
     expect(est.auditEntries().filter((entry) => entry.issued)).toHaveLength(1);
+  });
+
+  it('renews with fresh evidence: simplereenroll under the operational certificate is attested too', async () => {
+    const tpm = await manufacturedTpm();
+    const est = await attestingEst(policy(), { lifetimeSeconds: 8 });
+    const fixture = await attestedGateway(est, tpm);
+    await runDaemon(fixture);
+    const first = await waitForIdentity(fixture, (s) => s.state === 'operational');
+    const renewed = await waitForIdentity(
+      fixture,
+      (s) => s.state === 'operational' && s.serial !== first.serial,
+    );
+    expect(renewed.subject).toBe(first.subject);
+    const answered = est.auditEntries().map((entry) => `${entry.status} ${entry.path}`);
+    expect(
+      answered.filter((line) => line === '200 /.well-known/est/attest-challenge').length,
+    ).toBeGreaterThanOrEqual(2);
+    expect(est.auditEntries().some((entry) => entry.issued && entry.path.endsWith('/simplereenroll'))).toBe(
+      true,
+    );
   });
 
   it('refuses a quote whose PCRs differ from the policy (a PCR extended after the policy was set)', async () => {
