@@ -1,6 +1,7 @@
 import { createInterface } from 'node:readline/promises';
 import type { Command } from 'commander';
 import { DEFAULT_CONFIG_PATH, loadConfigFile } from '../config/index.js';
+import { withSimulatedBuses } from '../daemon/index.js';
 import { GatewayError } from '../errors/index.js';
 import {
   csrProfileFromConfig,
@@ -160,7 +161,7 @@ async function withDevice(
   let device: ProvisionableKeyDevice | undefined;
   try {
     const config = loadConfigFile(options.config);
-    device = await openProvisionableDevice(keySettingsFromConfig(config));
+    device = await openProvisionableDevice(withSimulatedBuses(keySettingsFromConfig(config)));
     await body(device, config);
   } catch (error) {
     reportFailure(error, Boolean(options.json));

@@ -19,6 +19,7 @@ import { keyStorePrivateKey } from '../tls/index.js';
 import { ClockFloor, SensorTrust, TrustBundleStore } from '../trust/index.js';
 import { UpstreamClient, type UpstreamCredentials } from '../upstream/index.js';
 import { createLogger, type Logger } from './logger.js';
+import { withSimulatedBuses } from './simulated-atecc608-bus.js';
 import { SupervisorNotifier } from './supervisor-notifier.js';
 
 /**
@@ -129,7 +130,7 @@ export class Daemon {
    * element does not answer keeps running (so gatewayctl can say what is wrong) but reports it.
    */
   async #openIdentityKey(): Promise<void> {
-    const settings = keySettingsFromConfig(this.#config);
+    const settings = withSimulatedBuses(keySettingsFromConfig(this.#config));
     this.#notifier.status(`opening identity key (${settings.backend})`);
     try {
       this.#keys = await openKeyStore(settings);
@@ -185,7 +186,7 @@ export class Daemon {
     const serial = keys.info.serial;
     const trust = new TrustBundleStore(this.#store);
     if (this.#config.identity.renewal.rotate_key) {
-      this.#rotation = new RotationKeyRing(keySettingsFromConfig(this.#config));
+      this.#rotation = new RotationKeyRing(withSimulatedBuses(keySettingsFromConfig(this.#config)));
     }
     this.#identity = new IdentityLifecycle({
       records: new IdentityRecords(this.#store),

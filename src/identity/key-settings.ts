@@ -1,8 +1,5 @@
 import { join } from 'node:path';
 import type { Config } from '../config/index.js';
-// The factory file itself, not daemon/index.ts: the daemon imports identity/, and this leaf imports
-// nothing of either.
-import { simulatedAtecc608Bus } from '../daemon/simulated-atecc608-bus.js';
 import type { KeyStoreSettings } from '../keys/index.js';
 import type { CsrProfile } from '../pki/index.js';
 
@@ -24,12 +21,7 @@ export function keySettingsFromConfig(config: Config): KeyStoreSettings {
       address: key.atecc608.address,
       keySlot: key.atecc608.key_slot,
       ...(key.atecc608.simulator_state
-        ? {
-            i2cBus: simulatedAtecc608Bus({
-              statePath: key.atecc608.simulator_state,
-              timing: key.atecc608.simulator_timing,
-            }),
-          }
+        ? { simulator: { statePath: key.atecc608.simulator_state, timing: key.atecc608.simulator_timing } }
         : {}),
     },
     software: { path: key.software.path },

@@ -2,6 +2,7 @@ import type { I2cBusModule } from './atecc608/i2c-bus-like.js';
 import { SharedBusLock } from './atecc608/shared-bus-lock.js';
 import { InProcessKeyStore } from './in-process-key-store.js';
 import type { DeviceFactory, ProvisionableKeyDevice } from './key-device.js';
+import { KeyError } from './key-error.js';
 import type { KeyBackend, KeyStore } from './key-store.js';
 import { SoftwareKeyDevice } from './software/index.js';
 import { WorkerKeyStore } from './worker/worker-key-store.js';
@@ -19,7 +20,12 @@ export interface KeyStoreSettings {
     keySlot: number;
     /** Sign with a spare key slot instead (rotated keys); see atecc608-device.ts. */
     signingSlot?: number;
-    /** Another bus than /dev/i2c-N: the simulator's, when the config asks (daemon/simulated-atecc608-bus.ts). */
+    /**
+     * The config asks for the simulator (simulator_state): only the daemon and gatewayctl know where
+     * it is, and give its bus as i2cBus (daemon/simulated-atecc608-bus.ts); keys/ refuses without.
+     */
+    simulator?: { statePath: string; timing: boolean };
+    /** Another bus than /dev/i2c-N. */
     i2cBus?: I2cBusModule;
   };
   software: { path: string };
@@ -48,8 +54,17 @@ export function deviceParams(settings: KeyStoreSettings): unknown {
   switch (settings.backend) {
     case 'tpm':
       return { ...settings.tpm, certificateDir: settings.certificateDir };
-    case 'atecc608':
-      return { ...settings.atecc608, busLock: atecc608BusLock(settings.atecc608) };
+    case 'atecc608': {
+      const { simulator, ...part } = settings.atecc608;
+      if (simulator && !part.i2cBus) {
+        throw new KeyError(
+          'EGW_KEY_DEVICE_ERROR',
+          `the ATECC608A simulator is configured (${simulator.statePath}) but no simulated bus was given`,
+          { hint: 'only edge-gatewayd and gatewayctl provide it (withSimulatedBuses in daemon/)' },
+        );
+      }
+      return { ...part, busLock: atecc608BusLock(part) };
+    }
     case 'software':
       return { ...settings.software, certificateDir: settings.certificateDir };
   }

@@ -4,6 +4,7 @@ import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parseConfigText } from '../../../src/config/index.js';
+import { withSimulatedBuses } from '../../../src/daemon/index.js';
 import { keySettingsFromConfig } from '../../../src/identity/index.js';
 import { deviceParams } from '../../../src/keys/index.js';
 
@@ -39,7 +40,7 @@ describe('product code and the hardware simulators (issue 17)', () => {
     expect(offenders).toEqual([]);
   });
 
-  it('the config chooses the simulated ATECC608A bus: a module that opens the simulator, handed to the device', () => {
+  it('the daemon chooses the simulated ATECC608A bus by config: a module that opens the simulator, handed to the device', () => {
     const config = parseConfigText(
       [
         '[identity.key]',
@@ -50,7 +51,9 @@ describe('product code and the hardware simulators (issue 17)', () => {
       ].join('\n'),
       'gateway.toml',
     );
-    const params = deviceParams(keySettingsFromConfig(config)) as {
+    // keys/ alone cannot reach the simulator: it says so instead of falling back to /dev/i2c-1.
+    expect(() => deviceParams(keySettingsFromConfig(config))).toThrow(/simulator is configured/);
+    const params = deviceParams(withSimulatedBuses(keySettingsFromConfig(config))) as {
       i2cBus?: { module: string; exportName: string; options: Record<string, unknown> };
     };
     expect(params.i2cBus?.options).toEqual({ statePath: '/tmp/egw-sim/atecc608.json', timing: false });
@@ -62,6 +65,8 @@ describe('product code and the hardware simulators (issue 17)', () => {
 
     // Without simulator_state: /dev/i2c-N, nothing to load.
     const real = parseConfigText('[identity.key]\nbackend = "atecc608"\n', 'gateway.toml');
-    expect((deviceParams(keySettingsFromConfig(real)) as { i2cBus?: unknown }).i2cBus).toBeUndefined();
+    expect(
+      (deviceParams(withSimulatedBuses(keySettingsFromConfig(real))) as { i2cBus?: unknown }).i2cBus,
+    ).toBeUndefined();
   });
 });
