@@ -145,6 +145,33 @@ describe('EstClient against the hw-sim EST server', () => {
     expect((await withBasic.simpleenroll(csrDer, cas)).status).toBe('issued');
   });
 
+  it('says in a 401 hint what the server asked for (its WWW-Authenticate), not a guess', async () => {
+    const { server, context, est } = await setUp({ basicAuth: { username: 'gw', password: 's3cret' } });
+    const cas = await est.cacerts();
+    const missing = await failure(est.simpleenroll(csrDer, cas));
+    expect(missing.hint).toContain('WWW-Authenticate: Basic realm="est"');
+    expect(missing.hint).toMatch(/wants HTTP Basic in addition to the certificate/);
+    const wrong = new EstClient({
+      url: server.url,
+      context,
+      basicAuth: { username: 'gw', password: 'not-it' },
+    });
+    expect((await failure(wrong.simpleenroll(csrDer, cas))).hint).toMatch(
+      /refused the HTTP Basic credentials/,
+    );
+    // No challenge from a server without Basic: the certificate is what it refused (none was sent).
+    const { server: certificateOnly } = await setUp();
+    const anonymous = new TlsClientContext({ ca: pemBlocks(certificateOnly.rootPem) });
+    contexts.push(anonymous);
+    const noCertificate = await failure(
+      new EstClient({ url: certificateOnly.url, context: anonymous }).simpleenroll(csrDer, cas),
+    );
+    expect(noCertificate.status).toBe(401);
+    expect(noCertificate.hint).toMatch(
+      /without a WWW-Authenticate challenge: it did not accept the TLS client certificate/,
+    );
+  });
+
   it('reaches a labelled server only with its label', async () => {
     const { server, context } = await setUp({ label: 'gateways' });
     const labelled = new EstClient({ url: server.url, label: 'gateways', context });

@@ -6,6 +6,7 @@ import {
   type TlsClientContext,
   type TlsClientStream,
 } from '../../tls/index.js';
+import { authenticationHint } from './authentication-hint.js';
 import {
   type CsrAttribute,
   certificatesFromPkcs7Body,
@@ -235,7 +236,14 @@ export class EstClient {
   #expectOk(answer: HttpAnswer, operation: string, bound = false): void {
     if (answer.status >= 200 && answer.status < 300) return;
     const body = excerpt(answer.body);
-    const hint = proofOfPossessionHint(answer.status, body, bound) ?? hintForStatus(answer.status);
+    const hint =
+      proofOfPossessionHint(answer.status, body, bound) ??
+      authenticationHint(
+        answer.status,
+        answer.headers['www-authenticate'],
+        this.#options.basicAuth !== undefined,
+      ) ??
+      hintForStatus(answer.status);
     throw new EstError(
       'EGW_EST_HTTP',
       `EST ${operation} at ${this.#base.origin} answered ${answer.status}: ${body}`,
