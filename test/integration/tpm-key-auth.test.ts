@@ -224,7 +224,7 @@ describe('TPM identity key authorization (swtpm, tpm2-tools)', () => {
     }
   });
 
-  test('a key made before keys had an auth value still signs, with a warning that names the fix', () => {
+  test('a key made before keys had an auth value still signs, with a warning that names the fix', async () => {
     const handle = 0x81000110;
     const dir = mkdtempSync(join(work, 'legacy-'));
     // The old template: no noDA, empty authValue (as edge-gatewayd created it before issue 17).
@@ -265,6 +265,13 @@ describe('TPM identity key authorization (swtpm, tpm2-tools)', () => {
       },
       { persistentHandle: handle },
     );
+    // The daemon's store (worker thread) carries the warning to the daemon, which logs it at start.
+    const store = await WorkerKeyStore.open('tpm', params({ persistentHandle: handle }));
+    try {
+      expect(store.info.warnings?.[0]).toContain('created without an authorization value');
+    } finally {
+      await store.close();
+    }
   });
 
   test('rotated keys (identity.renewal.rotate_key) get the same secret and refuse tpm2_sign without it', async () => {
