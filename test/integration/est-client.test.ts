@@ -125,7 +125,11 @@ describe('EstClient against the hw-sim EST server', () => {
     const { server, est } = await setUp();
     server.faults.pending = { count: 1, retryAfterSeconds: 7 };
     const cas = await est.cacerts();
-    expect(await est.simpleenroll(csrDer, cas)).toEqual({ status: 'pending', retryAfterMs: 7000 });
+    expect(await est.simpleenroll(csrDer, cas)).toEqual({
+      status: 'pending',
+      retryAfterMs: 7000,
+      message: expect.stringMatching(/pending approval/),
+    });
     expect((await est.simpleenroll(csrDer, cas)).status).toBe('issued');
   });
 
