@@ -27,6 +27,9 @@ export interface AttestationPolicy {
   challengeTtlSeconds?: number;
 }
 
+/** How long a request answered 202 may come back with the same evidence (a manual approval can take days). */
+const PENDING_EVIDENCE_MS = 7 * 24 * 3600_000;
+
 interface Challenge {
   nonce: Buffer;
   akName: Uint8Array;
@@ -48,6 +51,8 @@ const RESIDENT = TPMA_OBJECT.FIXED_TPM | TPMA_OBJECT.FIXED_PARENT | TPMA_OBJECT.
  */
 export class AttestationVerifier {
   readonly #challenges = new Map<string, Challenge>();
+  /** Evidence (with its CSR key) the server answered 202 for → until when its repetition is accepted. */
+  readonly #pendingEvidence = new Map<string, number>();
   readonly #anchors: NodeX509[];
   readonly #expectedSelection: Uint8Array;
   readonly #expectedDigest: Buffer;
@@ -92,13 +97,30 @@ export class AttestationVerifier {
   /**
    * The evidence attribute of a CSR whose SubjectPublicKeyInfo is `spki`, checked; throws
    * EstHttpError 403 with the reason. `attributeValues` are the DER values of id-aa-evidence.
+   * Returns a token for keepPending().
    */
-  verify(attributeValues: Uint8Array[] | undefined, spki: Uint8Array): void {
+  verify(attributeValues: Uint8Array[] | undefined, spki: Uint8Array): string {
     const value = attributeValues?.[0];
     if (!value)
       refuse(
         `the CSR carries no evidence attribute (${OID_EVIDENCE_ATTRIBUTE}); this server requires TPM attestation`,
       );
+    const token = createHash('sha256').update(value).update(spki).digest('hex');
+    // RFC 7030 §4.2.3: after a 202 the client repeats the same request; its evidence was judged then,
+    // and its nonce is not used again (a new certify or quote under that nonce is refused below).
+    if ((this.#pendingEvidence.get(token) ?? 0) > Date.now()) return token;
+    this.#check(value, spki);
+    return token;
+  }
+
+  /** The request of `token` was answered 202: the same request may come back (PENDING_EVIDENCE_MS). */
+  keepPending(token: string): void {
+    const now = Date.now();
+    for (const [kept, until] of this.#pendingEvidence) if (until <= now) this.#pendingEvidence.delete(kept);
+    this.#pendingEvidence.set(token, now + PENDING_EVIDENCE_MS);
+  }
+
+  #check(value: Uint8Array, spki: Uint8Array): void {
     let evidence: TpmEvidenceStatement;
     try {
       evidence = decodeEvidenceBundles(value);

@@ -82,7 +82,8 @@ export class EstServer {
     this.port = port;
     this.rootPem = ca.rootPem;
     this.issuingPem = ca.issuingPem;
-    this.#issuingNode = new NodeX509Certificate(ca.issuingPem);
+    // The CA that signs device certificates: what /simplereenroll's client certificate must come from.
+    this.#issuingNode = new NodeX509Certificate(options.issueFromRoot ? ca.rootPem : ca.issuingPem);
     this.#audit = new EstAuditLog(join(options.stateDir, 'audit.log'));
     this.#attestation = options.attestation ? new AttestationVerifier(options.attestation) : undefined;
   }
@@ -231,7 +232,7 @@ export class EstServer {
   }
 
   /** How a base64 answer to `operation` is written (interop behaviours in the options). */
-  #form(operation: Operation): BodyForm {
+  #form(operation: BodyForm['operation']): BodyForm {
     return { options: this.#options, operation };
   }
 
@@ -288,7 +289,7 @@ export class EstServer {
     }
     const csr = await VerifiedCsr.read(decodeBase64Body(body));
     checkProofOfPossession(this.#options.proofOfPossession ?? 'off', csr, req.socket as TLSSocket);
-    this.#attestation?.verify(evidenceValues(csr), csr.content.spki);
+    const attested = this.#attestation?.verify(evidenceValues(csr), csr.content.spki);
     if (operation === 'simplereenroll') {
       const current = identity.subject;
       if (csr.subject !== current) {
@@ -300,10 +301,12 @@ export class EstServer {
     }
     const approval = this.approvals.decide(csr.content.spki, this.faults.approvePerKey);
     if (approval.decision === 'pending') {
+      if (attested) this.#attestation?.keepPending(attested);
       return { ...pendingAnswer(approval.reason, approval.retryAfterSeconds), keySha256: approval.keySha256 };
     }
     const pending = this.faults.pending;
     if (pending && pending.count > 0) {
+      if (attested) this.#attestation?.keepPending(attested);
       pending.count -= 1;
       if (pending.count <= 0) delete this.faults.pending;
       const reason = `request accepted and pending approval: retry after ${pending.retryAfterSeconds} s`;
@@ -482,7 +485,7 @@ function pkcs7(certificates: x509.X509Certificate[]): Uint8Array {
 
 interface BodyForm {
   options: EstServerOptions;
-  operation: Operation;
+  operation: Exclude<Operation, 'attest-challenge'>;
 }
 
 function base64Answer(der: Uint8Array, contentType: string, form: BodyForm): Answer {

@@ -170,6 +170,18 @@ describe('attested enrolment (swtpm with EK certificates)', () => {
     );
   });
 
+  it('a request the CA keeps pending (202) comes back as the same request and is issued, not refused', async () => {
+    const tpm = await manufacturedTpm();
+    const est = await attestingEst(policy());
+    est.faults.pending = { count: 1, retryAfterSeconds: 1 };
+    const fixture = await attestedGateway(est, tpm);
+    await runDaemon(fixture);
+    await waitForIdentity(fixture, (s) => s.state === 'operational');
+    const statuses = est.auditEntries().map((entry) => entry.status);
+    expect(statuses).toContain(202);
+    expect(statuses).not.toContain(403);
+  });
+
   it('refuses a quote whose PCRs differ from the policy (a PCR extended after the policy was set)', async () => {
     const tpm = await manufacturedTpm();
     const est = await attestingEst(policy());
@@ -222,7 +234,7 @@ describe('the verifier against forged evidence from two real TPMs', () => {
     return device.attest({ step: 'evidence', ...challenge, pcrSelection: SELECTION }) as TpmEvidence;
   }
 
-  it('accepts honest evidence once, then refuses it replayed (stale nonce)', async () => {
+  it('accepts honest evidence once; its nonce is never good again, the same request after a 202 is', async () => {
     const a = await tpmWithKey();
     try {
       const verifier = new AttestationVerifier(policy());
@@ -231,6 +243,15 @@ describe('the verifier against forged evidence from two real TPMs', () => {
       const bundles = encodeEvidenceBundles({ ...answer(a.device, challenge), ...id, ...challenge });
       expect(() => verifier.verify([bundles], a.spki)).not.toThrow();
       expect(() => verifier.verify([bundles], a.spki)).toThrow(/stale nonce: .* already used/);
+
+      // Answered 202: the client repeats the same request (RFC 7030 §4.2.3), which is accepted…
+      const second = decodeChallengeAnswer(verifier.challenge(encodeChallengeRequest(id)));
+      const pending = encodeEvidenceBundles({ ...answer(a.device, second), ...id, ...second });
+      verifier.keepPending(verifier.verify([pending], a.spki));
+      expect(() => verifier.verify([pending], a.spki)).not.toThrow();
+      // …but new evidence under that nonce (the TPM opens the same credential again) is not.
+      const again = encodeEvidenceBundles({ ...answer(a.device, second), ...id, ...second });
+      expect(() => verifier.verify([again], a.spki)).toThrow(/stale nonce: .* already used/);
     } finally {
       a.device.close();
     }
