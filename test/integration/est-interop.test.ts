@@ -48,6 +48,7 @@ async function startEst(options: Partial<EstServerOptions>): Promise<EstServer> 
 async function enrollingGateway(
   est: EstServer,
   basic = false,
+  renewal = '',
 ): Promise<{ fixture: GatewayFixture; service: ServiceSupervisor }> {
   const fixture = gatewayFixture();
   const anchor = join(fixture.dir, 'est-root.pem');
@@ -55,7 +56,7 @@ async function enrollingGateway(
   const credentials = basic ? `username = "${BASIC.username}"\npassword = "${BASIC.password}"\n` : '';
   fixture.writeConfig(
     `[identity.est]\nurl = "${est.url}"\ntrust_anchor_file = "${anchor}"\ntimeout_ms = 5000\n${credentials}` +
-      `[identity.renewal]\nretry_initial_ms = 200\nretry_max_ms = 1000\n[log]\nlevel = "debug"\n`,
+      `[identity.renewal]\nretry_initial_ms = 200\nretry_max_ms = 1000\n${renewal}[log]\nlevel = "debug"\n`,
   );
   const provisioned = await gatewayctl('provision', 'factory', '-c', fixture.configPath, '--ca-dir', caDir);
   expect(provisioned.code, provisioned.stderr).toBe(0);
@@ -225,5 +226,24 @@ describe('zero touch against all of it at once', () => {
       .auditEntries()
       .filter((entry) => entry.path.endsWith('/cacerts') && entry.client?.serial === issued.serial);
     expect(proof.length).toBeGreaterThanOrEqual(1);
+  });
+
+  it('renews with /simplereenroll authenticated by the bare certificate the one-level CA issued', async () => {
+    const est = await startEst({ ...independentEstServer(BASIC), lifetimeSeconds: 8 });
+    const { fixture } = await enrollingGateway(est, true, 'jitter_fraction = 0\n');
+    const first = await operational(fixture);
+    const giveUpAt = Date.now() + 45_000; // a ceiling against hangs, not a timing assertion
+    let renewed = first;
+    while (renewed.serial === first.serial) {
+      if (Date.now() > giveUpAt)
+        throw new Error(`never renewed: ${renewed.lastError ?? JSON.stringify(renewed)}`);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      renewed = await identityStatus(fixture);
+    }
+    expect(renewed.state).toBe('operational');
+    const reenrol = est
+      .auditEntries()
+      .find((entry) => entry.issued && entry.path.endsWith('/simplereenroll'));
+    expect(reenrol?.client?.serial.toLowerCase()).toBe(first.serial?.toLowerCase());
   });
 });
