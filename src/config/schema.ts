@@ -83,6 +83,13 @@ export function configSchema(defaults: ConfigDefaults) {
                   .string()
                   .regex(/^[A-Za-z0-9._-]*$/, { message: 'a systemd credential name, or "" for none' })
                   .default('tpm-key-auth'),
+                // New keys usable only while these PCRs keep their values (keys/tpm/tpm-key-policy.ts).
+                pcr_policy: z
+                  .string()
+                  .regex(/^$|^(sha1|sha256|sha384):([0-9]|1[0-9]|2[0-3])(,([0-9]|1[0-9]|2[0-3]))*$/, {
+                    message: 'a PCR selection such as "sha256:7" (one bank, PCRs 0–23), or "" for none',
+                  })
+                  .default(''),
               })
               .prefault({}),
             atecc608: z

@@ -15,6 +15,7 @@ export function keySettingsFromConfig(config: Config): KeyStoreSettings {
       persistentHandle: key.tpm.persistent_handle,
       authFile: key.tpm.auth_file || join(certificateDir, 'tpm-key-auth'),
       authCredential: key.tpm.auth_credential,
+      pcrPolicy: key.tpm.pcr_policy,
     },
     atecc608: {
       bus: key.atecc608.bus,

@@ -13,7 +13,13 @@ export interface KeyStoreSettings {
   callTimeoutMs: number;
   certificateDir: string;
   /** authFile/authCredential: the keys' authValue (tpm/tpm-key-auth.ts); rotated keys share it. */
-  tpm: { tcti: string; persistentHandle: number; authFile?: string; authCredential?: string };
+  tpm: {
+    tcti: string;
+    persistentHandle: number;
+    authFile?: string;
+    authCredential?: string;
+    pcrPolicy?: string;
+  };
   atecc608: {
     bus: number;
     address: number;

@@ -127,6 +127,11 @@ describe('identity.key.tpm.auth_file and auth_credential', () => {
     expect(() => parseConfigText('[identity.key.tpm]\nauth_file = "auth"\n', 'g.toml')).toThrow(
       /identity\.key\.tpm\.auth_file/,
     );
+    const pcr = parseConfigText('[identity.key.tpm]\npcr_policy = "sha256:7"\n', 'g.toml');
+    expect(keySettingsFromConfig(pcr).tpm.pcrPolicy).toBe('sha256:7');
+    expect(() => parseConfigText('[identity.key.tpm]\npcr_policy = "sha256:24"\n', 'g.toml')).toThrow(
+      /identity\.key\.tpm\.pcr_policy/,
+    );
   });
 });
 
@@ -304,5 +309,46 @@ describe('TPM identity key authorization (swtpm, tpm2-tools)', () => {
     const signed = tpm2Sign(rotated, sha256(message), hexAuth(join(work, 'tpm-key-auth')));
     expect(signed.ok).toBe(true);
     expect(verifies(spki, message, signed.der as Buffer, 'der')).toBe(true);
+  });
+});
+
+describe('optional PCR policy (identity.key.tpm.pcr_policy)', () => {
+  test('a key made with a PCR policy signs while the PCRs hold, never with the secret alone, and says why when they change', () => {
+    const handle = 0x81000120;
+    const policy = { persistentHandle: handle, pcrPolicy: 'sha256:16' };
+    const spki = withDevice((d) => {
+      d.connect();
+      return d.generateKey({ overwrite: true });
+    }, policy);
+    const message = randomBytes(50);
+    withDevice((d) => {
+      d.open();
+      expect(verifies(spki, message, d.signDigest(sha256(message)), 'ieee-p1363')).toBe(true);
+    }, policy);
+    // The auth value alone (a password session) is not enough: the key has no userWithAuth.
+    expect(tpm2Sign(handle, sha256(message), hexAuth(join(work, 'tpm-key-auth'))).ok).toBe(false);
+    // Without the setting, the key is not usable, and the error says which setting.
+    const unset = keyError(() => withDevice((d) => d.open(), { persistentHandle: handle }));
+    expect(unset.code).toBe('EGW_KEY_AUTH');
+    expect(unset.message).toContain('identity.key.tpm.pcr_policy is not set');
+
+    // PCR 16 (debug, resettable) changes: as after a boot chain update.
+    expect(tpm2('tpm2_pcrextend', `16:sha256=${randomBytes(32).toString('hex')}`).ok).toBe(true);
+    const changed = keyError(() =>
+      withDevice((d) => {
+        d.open();
+        return d.signDigest(sha256(message));
+      }, policy),
+    );
+    expect(changed.code).toBe('EGW_KEY_AUTH');
+    expect(changed.message).toContain('PCR policy (sha256:16) no longer holds');
+    expect(changed.hint).toContain('gatewayctl provision factory --force');
+
+    // Back to the value the key was made under: it signs again.
+    expect(tpm2('tpm2_pcrreset', '16').ok).toBe(true);
+    withDevice((d) => {
+      d.open();
+      expect(verifies(spki, message, d.signDigest(sha256(message)), 'ieee-p1363')).toBe(true);
+    }, policy);
   });
 });

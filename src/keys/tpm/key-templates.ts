@@ -49,6 +49,20 @@ export const IDENTITY_KEY_TEMPLATE: Uint8Array = encodeEccPublic({
   curve: TPM2_ECC_NIST_P256,
 });
 
+/**
+ * The identity key under a PCR policy (tpm-key-policy.ts): the same key, but usable only through
+ * `authPolicy` (PolicyPCR ∧ PolicyAuthValue), never with the auth value alone (no userWithAuth).
+ */
+export function identityKeyTemplateWithPolicy(authPolicy: Uint8Array): Uint8Array {
+  return encodeEccPublic({
+    attributes: A.FIXED_TPM | A.FIXED_PARENT | A.SENSITIVE_DATA_ORIGIN | A.NO_DA | A.SIGN_ENCRYPT,
+    authPolicy,
+    symmetric: null,
+    scheme: { scheme: TPM2_ALG.ECDSA, hash: TPM2_ALG.SHA256 },
+    curve: TPM2_ECC_NIST_P256,
+  });
+}
+
 /** The attribute that marks an identity key made with an auth value (older keys lack it). */
 export const IDENTITY_KEY_HAS_AUTH = A.NO_DA;
 

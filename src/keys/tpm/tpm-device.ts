@@ -24,12 +24,14 @@ import {
   EK_TEMPLATE,
   IDENTITY_KEY_HAS_AUTH,
   IDENTITY_KEY_TEMPLATE,
+  identityKeyTemplateWithPolicy,
   STORAGE_PRIMARY_TEMPLATE,
 } from './key-templates.js';
 import { p256Spki, p1363Signature } from './p256.js';
 import { tpmAttest } from './tpm-attestation.js';
 import { hexHandle, isConnectionFailure, type TpmErrorContext, tpmKeyError } from './tpm-errors.js';
 import { authSource, createAuth, describeSource, readAuth, type TpmAuthSource } from './tpm-key-auth.js';
+import { hasPolicy, pcrPolicyDigest, pcrPolicySelection, signWithPolicy } from './tpm-key-policy.js';
 
 export interface TpmDeviceParams {
   /** tpm2-tss TCTI string: `device:/dev/tpmrm0` on boards, `swtpm:host=127.0.0.1,port=P` in tests. */
@@ -45,6 +47,8 @@ export interface TpmDeviceParams {
   authFile?: string;
   /** systemd credential name for that secret, looked up in $CREDENTIALS_DIRECTORY first; "" for none. */
   authCredential?: string;
+  /** New keys get a PCR policy over this selection ("sha256:7"; tpm-key-policy.ts); "" or absent: none. */
+  pcrPolicy?: string;
 }
 
 /** Why a key in use has no auth value: created before keys had one. */
@@ -81,7 +85,7 @@ export function createDevice(params: unknown): TpmKeyDevice {
 export class TpmKeyDevice implements ProvisionableKeyDevice {
   #esys: EsysContext | undefined;
   #info: KeyStoreInfo | undefined;
-  #key: { object: number; spki: Uint8Array; hasAuth: boolean } | undefined;
+  #key: { object: number; spki: Uint8Array; hasAuth: boolean; policy?: Uint8Array } | undefined;
   readonly #certificates: CertificateDirectory;
 
   constructor(readonly params: TpmDeviceParams) {
@@ -144,6 +148,7 @@ export class TpmKeyDevice implements ProvisionableKeyDevice {
       // A restarted TPM service (swtpm, tpm2-abrmd) drops our connection: reconnect once and retry.
       // Signing twice is harmless: each call yields a fresh, valid signature.
       if (isAuthFailure(error)) throw this.#authRefused(error);
+      if (isPolicyFailure(error)) throw this.#policyRefused(error);
       if (!isConnectionFailure(error)) throw this.#keyError(error, 'signing a digest');
       this.#dropConnection();
       this.open();
@@ -181,15 +186,20 @@ export class TpmKeyDevice implements ProvisionableKeyDevice {
     // The service's secret (made with the first key, shared by the rotated keys): see tpm-key-auth.ts.
     const source = this.#authSource();
     const secret = readAuth(source) ?? createAuth(source);
+    const policy = pcrPolicySelection(this.params.pcrPolicy);
     const key = this.#run('creating the identity key', () => {
+      const template = policy
+        ? identityKeyTemplateWithPolicy(pcrPolicyDigest(esys, policy))
+        : IDENTITY_KEY_TEMPLATE;
       const primary = esys.createPrimary(ESYS_TR.RH_OWNER, STORAGE_PRIMARY_TEMPLATE);
       try {
-        const created = esys.create(primary.object, IDENTITY_KEY_TEMPLATE, secret);
+        const created = esys.create(primary.object, template, secret);
         const loaded = esys.load(primary.object, created.private, created.public);
         try {
           const object = esys.evictControl(loaded, handle);
           esys.setAuth(object, secret);
-          return { object, spki: spkiOf(decodePublic(created.public)), hasAuth: true };
+          const spki = spkiOf(decodePublic(created.public));
+          return { object, spki, hasAuth: true, ...(policy ? { policy } : {}) };
         } finally {
           esys.flush(loaded);
         }
@@ -297,11 +307,15 @@ export class TpmKeyDevice implements ProvisionableKeyDevice {
 
   #sign(digest: Uint8Array): Uint8Array {
     const key = this.#requireKey();
-    const signature = decodeEccSignature(this.#context().signEcdsa(key.object, digest));
+    const signature = decodeEccSignature(
+      key.policy
+        ? signWithPolicy(this.#context(), key.object, digest, key.policy)
+        : this.#context().signEcdsa(key.object, digest),
+    );
     return p1363Signature(signature.r, signature.s);
   }
 
-  #requireKey(): { object: number; spki: Uint8Array; hasAuth: boolean } {
+  #requireKey(): { object: number; spki: Uint8Array; hasAuth: boolean; policy?: Uint8Array } {
     if (this.#key) return this.#key;
     this.connect();
     const handle = this.params.persistentHandle;
@@ -346,7 +360,24 @@ export class TpmKeyDevice implements ProvisionableKeyDevice {
         this.#context().setAuth(occupant.object, secret),
       );
     }
-    this.#key = { object: occupant.object, spki: spkiOf(occupant.area), hasAuth };
+    let policy: Uint8Array | undefined;
+    if (hasPolicy(occupant.area)) {
+      policy = pcrPolicySelection(this.params.pcrPolicy);
+      if (!policy) {
+        this.#release(occupant);
+        throw new KeyError(
+          'EGW_KEY_AUTH',
+          `the identity key at persistent handle ${hexHandle(handle)} is bound to PCR values by a policy, and identity.key.tpm.pcr_policy is not set`,
+          { hint: 'set identity.key.tpm.pcr_policy to the selection the key was created with' },
+        );
+      }
+    }
+    this.#key = {
+      object: occupant.object,
+      spki: spkiOf(occupant.area),
+      hasAuth,
+      ...(policy ? { policy } : {}),
+    };
     return this.#key;
   }
 
@@ -365,6 +396,17 @@ export class TpmKeyDevice implements ProvisionableKeyDevice {
       path: this.params.authFile ?? join(this.params.certificateDir, 'tpm-key-auth'),
     });
     return credential ? `no systemd credential "${credential}" and no ${file}` : `no ${file}`;
+  }
+
+  #policyRefused(error: unknown): KeyError {
+    return new KeyError(
+      'EGW_KEY_AUTH',
+      `the TPM (${this.params.tcti}) refused the identity key at persistent handle ${hexHandle(this.params.persistentHandle)}: its PCR policy (${this.params.pcrPolicy}) no longer holds — the measured boot changed since the key was created, or pcr_policy names other PCRs`,
+      {
+        hint: 'if the change is legitimate (a firmware or boot update), re-provision: gatewayctl provision factory --force, then re-enrol; otherwise find out what changed the PCRs (tpm2_pcrread)',
+        cause: error,
+      },
+    );
   }
 
   #authRefused(error: unknown): KeyError {
@@ -513,6 +555,8 @@ function checkParams(params: unknown): TpmDeviceParams {
     problems.push('authFile must be a file path');
   if (p.authCredential !== undefined && typeof p.authCredential !== 'string')
     problems.push('authCredential must be a systemd credential name or ""');
+  if (p.pcrPolicy !== undefined && typeof p.pcrPolicy !== 'string')
+    problems.push('pcrPolicy must be a PCR selection such as "sha256:7", or ""');
   if (problems.length > 0) {
     throw new KeyError('EGW_KEY_DEVICE_ERROR', `invalid TPM key parameters: ${problems.join('; ')}`, {
       hint: 'check [identity.key.tpm] in gateway.toml (tcti, persistent_handle, auth_file, auth_credential) and identity.key.certificate_dir',
@@ -524,7 +568,15 @@ function checkParams(params: unknown): TpmDeviceParams {
     certificateDir: p.certificateDir as string,
     ...(p.authFile !== undefined ? { authFile: p.authFile } : {}),
     ...(p.authCredential !== undefined ? { authCredential: p.authCredential } : {}),
+    ...(p.pcrPolicy !== undefined ? { pcrPolicy: p.pcrPolicy } : {}),
   };
+}
+
+/** A policy session whose digest does not match the key's authPolicy (PCRs changed). */
+function isPolicyFailure(error: unknown): boolean {
+  return (
+    error instanceof Tss2Error && error.decoded.layer === 'TPM' && error.decoded.base === TPM2_RC.POLICY_FAIL
+  );
 }
 
 /** A wrong password for an object: TPM_RC_BAD_AUTH (noDA objects) or TPM_RC_AUTH_FAIL. */

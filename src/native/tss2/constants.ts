@@ -78,6 +78,7 @@ export const TPM2_RC = {
   HANDLE: 0x08b,
   AUTH_FAIL: 0x08e,
   BAD_AUTH: 0x0a2,
+  POLICY_FAIL: 0x09d,
   REFERENCE_H0: 0x910,
   LOCKOUT: 0x921,
 } as const;

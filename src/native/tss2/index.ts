@@ -1,6 +1,7 @@
 export * from './constants.js';
 export { EsysAttestation, type SignedAttestation } from './esys-attestation.js';
 export { EsysContext } from './esys-context.js';
+export { EsysPcrPolicy } from './esys-policy.js';
 export { type DecodedRc, decodeRc, type RcLayer, tpmBaseCode } from './response-code.js';
 export {
   decodeEccSignature,
