@@ -7,7 +7,8 @@ import { encodePcrSelection, parsePcrSelection } from './pcr-selection.js';
  * created with it has authPolicy = PolicyPCR(selection, the PCR values at creation) ∧
  * PolicyAuthValue and no userWithAuth, so it signs only while those PCRs hold the values they had
  * (the same boot chain) and only for whoever also holds the auth secret (tpm-key-auth.ts). Each
- * signature takes a fresh policy session (3 more TPM commands).
+ * signature takes a fresh policy session: four more TPM commands (start, PolicyPCR,
+ * PolicyAuthValue, flush); measured on swtpm, a signature's median goes from 0.4–0.5 ms to ~5 ms.
  *
  * The price: a firmware, bootloader or Secure Boot policy update that changes a selected PCR makes
  * the key unusable until it is re-provisioned; hence off by default.
