@@ -142,14 +142,14 @@ describe('EST body forms', () => {
     }
   });
 
-  it('reads a certs-only PKCS#7 in every form: wrapped, unwrapped, NUL, CTE binary', () => {
+  it('reads a certs-only PKCS#7 in every form: wrapped, unwrapped, NUL, plain DER', () => {
     const text = pkcs7.toString('base64');
     const crlf = `${(text.match(/.{1,64}/g) ?? []).join('\r\n')}\r\n`;
     const bodies = [
       Buffer.from(text),
       Buffer.from(crlf),
       Buffer.concat([Buffer.from(crlf), Buffer.of(0)]),
-      pkcs7, // Content-Transfer-Encoding: binary, or none and plain DER
+      pkcs7, // plain DER: whatever Content-Transfer-Encoding says, the form decides
     ];
     for (const body of bodies) {
       const certificates = certificatesFromPkcs7Body(body, {
