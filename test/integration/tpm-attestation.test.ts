@@ -78,7 +78,7 @@ async function attestingEst(
 }
 
 /** A gateway with its key in `tpm`, attestation on, provisioned with a factory certificate. */
-async function attestedGateway(est: EstServer, tpm: SwtpmProcess): Promise<GatewayFixture> {
+async function attestedGateway(est: EstServer, tpm: SwtpmProcess, tpmExtra = ''): Promise<GatewayFixture> {
   const dir = mkdtempSync(join(work, 'gw-'));
   writeFileSync(join(dir, 'est-root.pem'), est.rootPem);
   const fixture: GatewayFixture = {
@@ -93,7 +93,7 @@ async function attestedGateway(est: EstServer, tpm: SwtpmProcess): Promise<Gatew
     fixture.configPath,
     `[store]\npath = "${fixture.dbPath}"\n[control]\nsocket = "${fixture.socketPath}"\n` +
       `[identity]\ncertificate_dir = "${dir}/identity"\n` +
-      `[identity.key]\nbackend = "tpm"\n[identity.key.tpm]\ntcti = "${tpm.tcti}"\npersistent_handle = 0x81000400\n` +
+      `[identity.key]\nbackend = "tpm"\n[identity.key.tpm]\ntcti = "${tpm.tcti}"\npersistent_handle = 0x81000400\n${tpmExtra}` +
       `[identity.est]\nurl = "${est.url}"\ntrust_anchor_file = "${dir}/est-root.pem"\ntimeout_ms = 5000\n` +
       '[identity.renewal]\nretry_initial_ms = 200\nretry_max_ms = 1000\njitter_fraction = 0\n' +
       `[identity.attestation]\nmode = "tpm"\npcr_selection = "${SELECTION}"\n`,
@@ -148,6 +148,23 @@ describe('attested enrolment (swtpm with EK certificates)', () => {
     const paths = est.auditEntries().map((entry) => `${entry.status} ${entry.path}`);
     expect(paths).toContain('200 /.well-known/est/attest-challenge');
     expect(est.auditEntries().filter((entry) => entry.issued)).toHaveLength(1);
+  });
+
+  it('attests a key under a PCR policy (identity.key.tpm.pcr_policy): TPM2_Certify with its auth value', async () => {
+    const tpm = await manufacturedTpm();
+    const est = await attestingEst(policy());
+    const fixture = await attestedGateway(est, tpm, 'pcr_policy = "sha256:7"\n');
+    const service = await runDaemon(fixture);
+    await waitForIdentity(fixture, (s) => s.state === 'operational');
+    expect(est.auditEntries().filter((entry) => entry.issued)).toHaveLength(1);
+    await service.stop(); // swtpm serves one connection: let tpm2_readpublic in
+    // The certified key really is the policy key: no userWithAuth, an authPolicy.
+    const key = execFileSync('tpm2_readpublic', ['-c', '0x81000400'], {
+      env: { ...process.env, TPM2TOOLS_TCTI: tpm.tcti, TSS2_LOG: 'all+NONE' },
+      encoding: 'utf8',
+    });
+    expect(key).not.toMatch(/userwithauth/);
+    expect(key).toMatch(/authorization policy: [0-9a-f]{64}/);
   });
 
   it('renews with fresh evidence: simplereenroll under the operational certificate is attested too', async () => {
