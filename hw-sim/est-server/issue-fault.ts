@@ -7,6 +7,7 @@ import type { IssueDerParams } from './authority.js';
  *   'ca-true': basicConstraints CA:TRUE instead of CA:FALSE;
  *   'other-key': for a fresh key, not the CSR's;
  *   'other-subject': CN=another-device instead of the CSR's subject;
+ *   'other-san': subjectAltName DNS:another-device.example instead of the names the CSR asked for;
  *   'eku-without-client-auth': EKU serverAuth only;
  *   'expired': notAfter yesterday;  'not-yet-valid': notBefore tomorrow.
  */
@@ -14,12 +15,14 @@ export type IssueFault =
   | 'ca-true'
   | 'other-key'
   | 'other-subject'
+  | 'other-san'
   | 'eku-without-client-auth'
   | 'expired'
   | 'not-yet-valid';
 
 const OID_BASIC_CONSTRAINTS = '2.5.29.19';
 const OID_EXTENDED_KEY_USAGE = '2.5.29.37';
+const OID_SUBJECT_ALT_NAME = '2.5.29.17';
 const DAY_MS = 86_400_000;
 
 /** `params` (the device profile for a verified CSR) with `fault` applied. */
@@ -40,6 +43,13 @@ export function applyIssueFault(params: IssueDerParams, fault: IssueFault, now: 
     }
     case 'other-subject':
       return { ...params, subject: new Uint8Array(new x509.Name('CN=another-device').toArrayBuffer()) };
+    case 'other-san': {
+      const san = new x509.SubjectAlternativeNameExtension([
+        { type: 'dns', value: 'another-device.example' },
+      ]);
+      const others = params.extensions.filter((der) => new x509.Extension(der).type !== OID_SUBJECT_ALT_NAME);
+      return { ...params, extensions: [...others, new Uint8Array(san.rawData)] };
+    }
     case 'eku-without-client-auth':
       return {
         ...params,

@@ -105,6 +105,7 @@ async function refusedThenFixed(
 const faultCases: [IssueFault, RegExp][] = [
   ['other-key', /is not for this gateway's key/],
   ['other-subject', /is for subject "CN=another-device", not the CN the request asked for/],
+  ['other-san', /names dns:another-device\.example in its subjectAltName, which the request did not ask for/],
   ['eku-without-client-auth', /extended key usage without clientAuth/],
   ['expired', /the issued certificate \w+ expired at/],
   ['not-yet-valid', /the issued certificate \w+ is not valid before/],
