@@ -1,4 +1,5 @@
 import type { AttestationPolicy } from './attestation-verifier.js';
+import type { DeviceAttestationPolicy } from './device-attestation-verifier.js';
 import type { IssueFault } from './issue-fault.js';
 import type { ApprovalPerKey } from './key-approvals.js';
 
@@ -38,6 +39,11 @@ export interface EstServerOptions {
    * every /simpleenroll and /simplereenroll CSR must carry evidence that satisfies this policy.
    */
   attestation?: AttestationPolicy;
+  /**
+   * ATECC608A attestation at enrolment (device-attestation-verifier.ts): the manufacturer chain and a
+   * device-key signature over a nonce, required in every CSR. Ignored when `attestation` is set.
+   */
+  deviceAttestation?: DeviceAttestationPolicy;
   /** RFC 7030 §3.2.2 label: when set, only /.well-known/est/<label>/… answers (unlabelled paths → 404). */
   label?: string;
   // Behaviours of an independent, widely deployed EST server (interop-behaviours.ts has them together).

@@ -13,6 +13,7 @@ import { decodeBase64Body } from './base64-body.js';
 import { certsOnlyPkcs7 } from './certs-only-pkcs7.js';
 import { csrAttributesDer } from './csr-attributes.js';
 import { CsrRejectedError } from './csr-rejected-error.js';
+import { DeviceAttestationVerifier } from './device-attestation-verifier.js';
 import { EstAuditLog } from './est-audit-log.js';
 import { EstCa, type EstIssuer } from './est-ca.js';
 import { EstHttpError } from './est-http-error.js';
@@ -72,7 +73,7 @@ export class EstServer {
   readonly #issuingNode: NodeX509Certificate;
   readonly #identities = new WeakMap<TLSSocket, TlsClientIdentity | null>();
   readonly #stopped = new AbortController();
-  readonly #attestation: AttestationVerifier | undefined;
+  readonly #attestation: AttestationVerifier | DeviceAttestationVerifier | undefined;
 
   private constructor(options: EstServerOptions, ca: EstCa, server: Server, url: string, port: number) {
     this.#options = options;
@@ -85,7 +86,11 @@ export class EstServer {
     // The CA that signs device certificates: what /simplereenroll's client certificate must come from.
     this.#issuingNode = new NodeX509Certificate(options.issueFromRoot ? ca.rootPem : ca.issuingPem);
     this.#audit = new EstAuditLog(join(options.stateDir, 'audit.log'));
-    this.#attestation = options.attestation ? new AttestationVerifier(options.attestation) : undefined;
+    this.#attestation = options.attestation
+      ? new AttestationVerifier(options.attestation)
+      : options.deviceAttestation
+        ? new DeviceAttestationVerifier(options.deviceAttestation)
+        : undefined;
   }
 
   /** Opens (or makes) the CA in `stateDir`, then listens; resolves once connections are accepted. */

@@ -1,6 +1,7 @@
 export { type AttestationPolicy, AttestationVerifier } from './attestation-verifier.js';
 /** EST (RFC 7030) server and its test CA, for integration tests, benchmarks and the demo. */
 export { type CsrRejectedCode, CsrRejectedError } from './csr-rejected-error.js';
+export { type DeviceAttestationPolicy, DeviceAttestationVerifier } from './device-attestation-verifier.js';
 export {
   EstCa,
   type EstCaOptions,

@@ -174,7 +174,8 @@ export function configSchema(defaults: ConfigDefaults) {
         // in the CSR. Off by default: it needs an EST server that offers /attest-challenge.
         attestation: z
           .strictObject({
-            mode: z.enum(['off', 'tpm']).default('off'),
+            // "atecc608": the part's manufacturer chain + a device-key signature over the server's nonce.
+            mode: z.enum(['off', 'tpm', 'atecc608']).default('off'),
             pcr_selection: z
               .string()
               .regex(/^(sha1|sha256|sha384):([0-9]|1[0-9]|2[0-3])(,([0-9]|1[0-9]|2[0-3]))*$/, {
@@ -190,6 +191,13 @@ export function configSchema(defaults: ConfigDefaults) {
             code: 'custom',
             path: ['attestation', 'mode'],
             message: `"tpm" needs identity.key.backend = "tpm" (it is "${identity.key.backend}")`,
+          });
+        }
+        if (identity.attestation.mode === 'atecc608' && identity.key.backend !== 'atecc608') {
+          context.addIssue({
+            code: 'custom',
+            path: ['attestation', 'mode'],
+            message: `"atecc608" needs identity.key.backend = "atecc608" (it is "${identity.key.backend}")`,
           });
         }
       })

@@ -216,7 +216,9 @@ export class Daemon {
       log: this.log,
       ...(this.#config.identity.attestation.mode === 'tpm'
         ? { attestation: { pcrSelection: this.#config.identity.attestation.pcr_selection } }
-        : {}),
+        : this.#config.identity.attestation.mode === 'atecc608'
+          ? { attestation: { mode: 'atecc608' as const } }
+          : {}),
       caCertificatesReceived: (certificates) => trust.replaceFromSource('upstream', 'est', certificates),
       identityChanged: () => {
         this.#observeIdentity();

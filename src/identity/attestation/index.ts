@@ -9,6 +9,18 @@ export {
 } from './attestation-challenge.js';
 export { attestationAttribute } from './attested-csr.js';
 export {
+  type DeviceEvidenceStatement,
+  decodeDeviceEvidenceBundles,
+  decodeNonceChallenge,
+  deviceAttestationAttribute,
+  deviceSignedMessage,
+  encodeDeviceEvidenceBundles,
+  encodeNonceChallenge,
+  encodeNonceChallengeRequest,
+  type NonceChallenge,
+  OID_ATECC608_DEVICE_SIGNATURE,
+} from './device-certificate-evidence.js';
+export {
   decodeEvidenceBundles,
   encodeEvidenceAttribute,
   encodeEvidenceBundles,

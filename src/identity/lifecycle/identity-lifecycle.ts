@@ -2,7 +2,7 @@ import { GatewayError } from '../../errors/index.js';
 import type { KeyStore } from '../../keys/index.js';
 import type { CsrProfile, X509Certificate } from '../../pki/index.js';
 import { TlsClientContext } from '../../tls/index.js';
-import { attestationAttribute } from '../attestation/index.js';
+import { attestationAttribute, deviceAttestationAttribute } from '../attestation/index.js';
 import { sameBytes } from '../certificate-material.js';
 import {
   checkIssuedCertificate,
@@ -87,8 +87,11 @@ export interface IdentityLifecycleOptions {
   /** Called after the presented identity changed (committed, restored by rollback). */
   identityChanged?(): void;
   random?: () => number;
-  /** identity.attestation = "tpm": TPM evidence in every new CSR (identity/attestation/). */
-  attestation?: { pcrSelection: string };
+  /**
+   * identity.attestation: TPM evidence ("tpm") or the ATECC608A's manufacturer chain and a device-key
+   * signature ("atecc608") in every new CSR (identity/attestation/).
+   */
+  attestation?: { mode?: 'tpm'; pcrSelection: string } | { mode: 'atecc608' };
 }
 
 export interface IdentityStatus {
@@ -421,7 +424,12 @@ export class IdentityLifecycle {
         // A repeated request (after a 202) carries the evidence it was first sent with.
         const attestation = this.#o.attestation && !(reuse && !bound) ? this.#o.attestation : undefined;
         const attributes = attestation
-          ? [await attestationAttribute(subjectKey.store, client, attestation.pcrSelection)]
+          ? [
+              attestation.mode === 'atecc608'
+                ? // The factory (slot-0) key vouches for the CSR key, a rotated one included.
+                  await deviceAttestationAttribute((await this.#keyFor(undefined)).store, publicKey, client)
+                : await attestationAttribute(subjectKey.store, client, attestation.pcrSelection),
+            ]
           : [];
         sent = await requestCertificate(
           client,

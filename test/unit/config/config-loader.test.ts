@@ -149,6 +149,16 @@ describe('bad configs name the key, the value found and what is expected', () =>
       '  - identity.attestation.mode: expected "tpm" needs identity.key.backend = "tpm" (it is "software"), found "tpm"',
     ],
     [
+      'ATECC608A attestation with a key in a TPM',
+      '[identity.key]\nbackend = "tpm"\n[identity.attestation]\nmode = "atecc608"\n',
+      '  - identity.attestation.mode: expected "atecc608" needs identity.key.backend = "atecc608" (it is "tpm"), found "atecc608"',
+    ],
+    [
+      'attestation mode that does not exist',
+      '[identity.attestation]\nmode = "sgx"\n',
+      '  - identity.attestation.mode: expected one of "off", "tpm", "atecc608"; found "sgx"',
+    ],
+    [
       'PCR selection that names no bank',
       '[identity.attestation]\npcr_selection = "0,1,2"\n',
       '  - identity.attestation.pcr_selection: expected a PCR selection such as "sha256:0,1,2,3,4,5,6,7" (one bank, PCRs 0–23), found "0,1,2"',
