@@ -232,10 +232,14 @@ async function demo(): Promise<void> {
   summary.timings.provisioning = since(provisioning);
 
   say('provisioning server: hw-sim EST server (RFC 7030 over HTTPS), trusting the factory CA for enrolment');
+  const factoryRoot = readFileSync(join(workDir, 'factory-ca/root.crt'), 'utf8');
   const est = await EstServer.start({
     stateDir: join(workDir, 'est-server'),
-    factoryCaPem: [readFileSync(join(workDir, 'factory-ca/root.crt'), 'utf8')],
+    factoryCaPem: [factoryRoot],
+    // The simulated ATECC608A attests at enrolment: the factory kit plays its manufacturer PKI.
+    ...(keyStore.kind === 'atecc608' ? { deviceAttestation: { manufacturerCaPem: [factoryRoot] } } : {}),
   });
+  if (keyStore.kind === 'atecc608') config.set('# mode = "off"', 'mode = "atecc608"');
   teardown.add('EST server', () => est.stop());
   writeFileSync(join(workDir, 'est-root.pem'), est.rootPem);
   config.est(est.url, join(workDir, 'est-root.pem'));
