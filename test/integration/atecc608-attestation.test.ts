@@ -164,6 +164,17 @@ describe('ATECC608A-attested enrolment (simulated part, factory kit as the manuf
     );
   });
 
+  it('a request the CA keeps pending (202) comes back as the same request and is issued, not refused', async () => {
+    const est = await attestingEst(policy());
+    est.faults.pending = { count: 1, retryAfterSeconds: 1 };
+    const fixture = await attestedGateway(est);
+    await runDaemon(fixture);
+    await waitForIdentity(fixture, (s) => s.state === 'operational');
+    const statuses = est.auditEntries().map((entry) => entry.status);
+    expect(statuses).toContain(202);
+    expect(statuses).not.toContain(403);
+  });
+
   it('refuses a device chain from a manufacturer root the policy does not trust', async () => {
     // TLS lets the device in (the server accepts both roots for client certificates), the
     // attestation policy trusts only the first manufacturer.
