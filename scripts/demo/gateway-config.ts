@@ -67,8 +67,8 @@ export class GatewayConfig {
           `sensor_ca_files = [${o.sensorCaFiles.map((f) => `"${f}"`).join(', ')}]`,
         )
         // Fleet sensors all come from 127.0.0.1: let their handshakes through.
-        .set('# handshakes_per_second_per_address = 10', 'handshakes_per_second_per_address = 200')
-        .set('# handshake_burst_per_address = 20', 'handshake_burst_per_address = 200')
+        .set('# handshakes_per_second_per_address = "auto"', 'handshakes_per_second_per_address = 200')
+        .set('# handshake_burst_per_address = "auto"', 'handshake_burst_per_address = 200')
     );
   }
 
