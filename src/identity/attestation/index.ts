@@ -7,6 +7,7 @@ export {
   encodeChallengeAnswer,
   encodeChallengeRequest,
 } from './attestation-challenge.js';
+export { attestationError } from './attestation-error.js';
 export { attestationAttribute } from './attested-csr.js';
 export {
   type DeviceEvidenceStatement,

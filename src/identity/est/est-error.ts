@@ -12,7 +12,9 @@ export type EstErrorCode =
   /** The certificate the server issued does not fit: wrong CA, not our key, expired, … */
   | 'EGW_EST_BAD_CERTIFICATE'
   /** /csrattrs asks for something this gateway's key cannot give (another curve or hash). */
-  | 'EGW_EST_CSR_ATTRIBUTES';
+  | 'EGW_EST_CSR_ATTRIBUTES'
+  /** identity.attestation: the evidence could not be made (the server's challenge, the part). */
+  | 'EGW_EST_ATTESTATION';
 
 /** An EST exchange that failed; `status`/`bodyExcerpt` are set for EGW_EST_HTTP. */
 export class EstError extends GatewayError {
@@ -35,7 +37,11 @@ export class EstError extends GatewayError {
     if (this.code === 'EGW_EST_UNREACHABLE' || this.code === 'EGW_EST_TIMEOUT') return true;
     if (this.code === 'EGW_EST_HTTP') return (this.status ?? 0) >= 500 || this.status === 429;
     // A bad certificate or body may come from a misconfigured server that gets fixed.
-    return this.code === 'EGW_EST_BAD_CERTIFICATE' || this.code === 'EGW_EST_RESPONSE';
+    return (
+      this.code === 'EGW_EST_BAD_CERTIFICATE' ||
+      this.code === 'EGW_EST_RESPONSE' ||
+      this.code === 'EGW_EST_ATTESTATION'
+    );
   }
 }
 

@@ -2,7 +2,7 @@ import { GatewayError } from '../../errors/index.js';
 import type { KeyStore } from '../../keys/index.js';
 import type { CsrProfile, X509Certificate } from '../../pki/index.js';
 import { TlsClientContext } from '../../tls/index.js';
-import { attestationAttribute, deviceAttestationAttribute } from '../attestation/index.js';
+import { attestationAttribute, attestationError, deviceAttestationAttribute } from '../attestation/index.js';
 import { sameBytes } from '../certificate-material.js';
 import {
   checkIssuedCertificate,
@@ -425,10 +425,13 @@ export class IdentityLifecycle {
         const attestation = this.#o.attestation && !(reuse && !bound) ? this.#o.attestation : undefined;
         const attributes = attestation
           ? [
-              attestation.mode === 'atecc608'
+              await (attestation.mode === 'atecc608'
                 ? // The factory (slot-0) key vouches for the CSR key, a rotated one included.
-                  await deviceAttestationAttribute((await this.#keyFor(undefined)).store, publicKey, client)
-                : await attestationAttribute(subjectKey.store, client, attestation.pcrSelection),
+                  deviceAttestationAttribute((await this.#keyFor(undefined)).store, publicKey, client)
+                : attestationAttribute(subjectKey.store, client, attestation.pcrSelection)
+              ).catch((error: unknown) => {
+                throw attestationError(error);
+              }),
             ]
           : [];
         sent = await requestCertificate(
