@@ -3,7 +3,6 @@ import {
   decodeChallengeRequest,
   decodeEvidenceBundles,
   encodeChallengeAnswer,
-  OID_EVIDENCE_ATTRIBUTE,
   type TpmEvidenceStatement,
 } from '../../src/identity/attestation/index.js';
 import { p256Spki, p1363Signature } from '../../src/keys/tpm/p256.js';
@@ -11,6 +10,7 @@ import { encodePcrSelection, parsePcrSelection } from '../../src/keys/tpm/pcr-se
 import { TPM2_ALG, TPM2_ECC_NIST_P256, TPMA_OBJECT } from '../../src/native/tss2/constants.js';
 import { decodeEccSignature, decodePublic, type PublicArea } from '../../src/native/tss2/structures.js';
 import { pemBlocks, sameBytes } from '../../src/pki/index.js';
+import { AttestationLedger, refuseAttestation as refuse } from './attestation-ledger.js';
 import { EstHttpError } from './est-http-error.js';
 import { readAttest, TPM2_ST_ATTEST_CERTIFY, TPM2_ST_ATTEST_QUOTE } from './tpm-attest-reader.js';
 import { makeCredential, tpmName } from './tpm-make-credential.js';
@@ -26,9 +26,6 @@ export interface AttestationPolicy {
   /** How long a challenge (nonce) may be answered. Default 120 s. */
   challengeTtlSeconds?: number;
 }
-
-/** How long a request answered 202 may come back with the same evidence (a manual approval can take days). */
-const PENDING_EVIDENCE_MS = 7 * 24 * 3600_000;
 
 interface Challenge {
   nonce: Buffer;
@@ -50,14 +47,13 @@ const RESIDENT = TPMA_OBJECT.FIXED_TPM | TPMA_OBJECT.FIXED_PARENT | TPMA_OBJECT.
  * quote covers the policy's PCRs and their digest is the expected one. Each refusal says which.
  */
 export class AttestationVerifier {
-  readonly #challenges = new Map<string, Challenge>();
-  /** Evidence (with its CSR key) the server answered 202 for → until when its repetition is accepted. */
-  readonly #pendingEvidence = new Map<string, number>();
+  readonly #ledger: AttestationLedger<Challenge>;
   readonly #anchors: NodeX509[];
   readonly #expectedSelection: Uint8Array;
   readonly #expectedDigest: Buffer;
 
   constructor(readonly policy: AttestationPolicy) {
+    this.#ledger = new AttestationLedger(policy.challengeTtlSeconds);
     this.#anchors = policy.manufacturerCaPem.flatMap((pem) => pemBlocks(pem).map((der) => new NodeX509(der)));
     const selection = parsePcrSelection(policy.pcrSelection);
     this.#expectedSelection = encodePcrSelection(selection);
@@ -83,14 +79,12 @@ export class AttestationVerifier {
     const nonce = randomBytes(32);
     const akName = tpmName(request.akPublic);
     const { credentialBlob, secret } = makeCredential(ek.publicKey, akName, nonce);
-    const challengeId = randomBytes(16);
-    this.#sweep();
-    this.#challenges.set(challengeId.toString('hex'), {
+    const { challengeId } = this.#ledger.issue((expiresAt) => ({
       nonce,
       akName,
       ekFingerprint: ek.fingerprint256,
-      expiresAt: Date.now() + (this.policy.challengeTtlSeconds ?? 120) * 1000,
-    });
+      expiresAt,
+    }));
     return encodeChallengeAnswer({ challengeId, credentialBlob, secret });
   }
 
@@ -100,24 +94,12 @@ export class AttestationVerifier {
    * Returns a token for keepPending().
    */
   verify(attributeValues: Uint8Array[] | undefined, spki: Uint8Array): string {
-    const value = attributeValues?.[0];
-    if (!value)
-      refuse(
-        `the CSR carries no evidence attribute (${OID_EVIDENCE_ATTRIBUTE}); this server requires TPM attestation`,
-      );
-    const token = createHash('sha256').update(value).update(spki).digest('hex');
-    // RFC 7030 §4.2.3: after a 202 the client repeats the same request; its evidence was judged then,
-    // and its nonce is not used again (a new certify or quote under that nonce is refused below).
-    if ((this.#pendingEvidence.get(token) ?? 0) > Date.now()) return token;
-    this.#check(value, spki);
-    return token;
+    return this.#ledger.verify(attributeValues, spki, 'TPM attestation', (value) => this.#check(value, spki));
   }
 
-  /** The request of `token` was answered 202: the same request may come back (PENDING_EVIDENCE_MS). */
+  /** The request of `token` was answered 202: the same request may come back. */
   keepPending(token: string): void {
-    const now = Date.now();
-    for (const [kept, until] of this.#pendingEvidence) if (until <= now) this.#pendingEvidence.delete(kept);
-    this.#pendingEvidence.set(token, now + PENDING_EVIDENCE_MS);
+    this.#ledger.keepPending(token);
   }
 
   #check(value: Uint8Array, spki: Uint8Array): void {
@@ -127,13 +109,7 @@ export class AttestationVerifier {
     } catch (error) {
       refuse(`unreadable evidence: ${(error as Error).message}`);
     }
-    const id = Buffer.from(evidence.challengeId).toString('hex');
-    const challenge = this.#challenges.get(id);
-    // Taken once, whatever the outcome: a nonce is never good twice.
-    this.#challenges.delete(id);
-    if (!challenge) refuse('stale nonce: the challenge is unknown or was already used');
-    if (challenge.expiresAt <= Date.now())
-      refuse('stale nonce: the challenge expired before the evidence came');
+    const challenge = this.#ledger.take(evidence.challengeId);
     const ek = this.#trustedEk(evidence.ekCertificate);
     if (ek.fingerprint256 !== challenge.ekFingerprint)
       refuse('the EK certificate differs from the one challenged');
@@ -204,16 +180,6 @@ export class AttestationVerifier {
       `the EK certificate (issuer ${ek.issuer.replace(/\n/g, ', ')}) does not chain to a trusted TPM manufacturer CA`,
     );
   }
-
-  #sweep(): void {
-    const now = Date.now();
-    for (const [id, challenge] of this.#challenges)
-      if (challenge.expiresAt < now) this.#challenges.delete(id);
-  }
-}
-
-function refuse(reason: string): never {
-  throw new EstHttpError(403, `attestation refused: ${reason}`);
 }
 
 /** An ECC P-256 restricted signing key, resident in its TPM: what an AK must be. */

@@ -1,12 +1,12 @@
-import { createHash, X509Certificate as NodeX509, randomBytes, verify } from 'node:crypto';
+import { X509Certificate as NodeX509, randomBytes, verify } from 'node:crypto';
 import {
   type DeviceEvidenceStatement,
   decodeDeviceEvidenceBundles,
   deviceSignedMessage,
   encodeNonceChallenge,
-  OID_EVIDENCE_ATTRIBUTE,
 } from '../../src/identity/attestation/index.js';
 import { DER_TAG, pemBlocks, strictChildren, strictSingle } from '../../src/pki/index.js';
+import { AttestationLedger, refuseAttestation as refuse } from './attestation-ledger.js';
 import { EstHttpError } from './est-http-error.js';
 
 /** What the server requires of an ATECC608A-attested enrolment (EstServerOptions.deviceAttestation). */
@@ -17,9 +17,6 @@ export interface DeviceAttestationPolicy {
   challengeTtlSeconds?: number;
 }
 
-/** How long a request answered 202 may come back with the same evidence (as attestation-verifier.ts). */
-const PENDING_EVIDENCE_MS = 7 * 24 * 3600_000;
-
 /**
  * The verifier of ATECC608A attestation (src/identity/attestation/device-certificate-evidence.ts):
  * hands out plain nonces at /attest-challenge and checks a CSR's evidence: the nonce is known,
@@ -29,11 +26,11 @@ const PENDING_EVIDENCE_MS = 7 * 24 * 3600_000;
  * Same interface as AttestationVerifier (the TPM one), so the server holds either.
  */
 export class DeviceAttestationVerifier {
-  readonly #challenges = new Map<string, { nonce: Buffer; expiresAt: number }>();
-  readonly #pendingEvidence = new Map<string, number>();
+  readonly #ledger: AttestationLedger<{ nonce: Buffer; expiresAt: number }>;
   readonly #anchors: NodeX509[];
 
   constructor(readonly policy: DeviceAttestationPolicy) {
+    this.#ledger = new AttestationLedger(policy.challengeTtlSeconds);
     this.#anchors = policy.manufacturerCaPem.flatMap((pem) => pemBlocks(pem).map((der) => new NodeX509(der)));
   }
 
@@ -51,36 +48,21 @@ export class DeviceAttestationVerifier {
         'attestation challenge request: this server verifies ATECC608A evidence and expects an empty SEQUENCE',
       );
     }
-    const now = Date.now();
-    for (const [id, kept] of this.#challenges) if (kept.expiresAt < now) this.#challenges.delete(id);
-    const challengeId = randomBytes(16);
     const nonce = randomBytes(32);
-    this.#challenges.set(challengeId.toString('hex'), {
-      nonce,
-      expiresAt: now + (this.policy.challengeTtlSeconds ?? 120) * 1000,
-    });
+    const { challengeId } = this.#ledger.issue((expiresAt) => ({ nonce, expiresAt }));
     return encodeNonceChallenge({ challengeId, nonce });
   }
 
   /** The evidence of a CSR whose key is `spki`, checked; throws 403 with the reason. Returns a keepPending() token. */
   verify(attributeValues: Uint8Array[] | undefined, spki: Uint8Array): string {
-    const value = attributeValues?.[0];
-    if (!value) {
-      refuse(
-        `the CSR carries no evidence attribute (${OID_EVIDENCE_ATTRIBUTE}); this server requires ATECC608A attestation`,
-      );
-    }
-    const token = createHash('sha256').update(value).update(spki).digest('hex');
-    // RFC 7030 §4.2.3: after a 202 the client repeats the same request, judged when first sent.
-    if ((this.#pendingEvidence.get(token) ?? 0) > Date.now()) return token;
-    this.#check(value, spki);
-    return token;
+    return this.#ledger.verify(attributeValues, spki, 'ATECC608A attestation', (value) =>
+      this.#check(value, spki),
+    );
   }
 
+  /** The request of `token` was answered 202: the same request may come back. */
   keepPending(token: string): void {
-    const now = Date.now();
-    for (const [kept, until] of this.#pendingEvidence) if (until <= now) this.#pendingEvidence.delete(kept);
-    this.#pendingEvidence.set(token, now + PENDING_EVIDENCE_MS);
+    this.#ledger.keepPending(token);
   }
 
   #check(value: Uint8Array, spki: Uint8Array): void {
@@ -90,13 +72,7 @@ export class DeviceAttestationVerifier {
     } catch (error) {
       refuse(`unreadable evidence: ${(error as Error).message}`);
     }
-    const id = Buffer.from(evidence.challengeId).toString('hex');
-    const challenge = this.#challenges.get(id);
-    // Taken once, whatever the outcome: a nonce is never good twice.
-    this.#challenges.delete(id);
-    if (!challenge) refuse('stale nonce: the challenge is unknown or was already used');
-    if (challenge.expiresAt <= Date.now())
-      refuse('stale nonce: the challenge expired before the evidence came');
+    const challenge = this.#ledger.take(evidence.challengeId);
     const device = this.#trustedDevice(evidence);
     let valid = false;
     try {
@@ -148,8 +124,4 @@ export class DeviceAttestationVerifier {
       `the device certificate (signer ${signer.subject.replace(/\n/g, ', ')}) does not chain to a trusted manufacturer root`,
     );
   }
-}
-
-function refuse(reason: string): never {
-  throw new EstHttpError(403, `attestation refused: ${reason}`);
 }
