@@ -6,11 +6,12 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { EstServer, type EstServerOptions } from '../../hw-sim/est-server/index.js';
 import type { ServiceSupervisor } from '../../hw-sim/systemd/index.js';
 import { SwtpmProcess } from '../../hw-sim/tpm/index.js';
-import { EstClient, EstError, type IdentityStatus } from '../../src/identity/index.js';
+import { EstClient, EstError } from '../../src/identity/index.js';
 import { InProcessKeyStore, type KeyStore, SoftwareKeyDevice } from '../../src/keys/index.js';
 import { buildCsr, type CsrProfile, pemBlocks } from '../../src/pki/index.js';
 import { type ChannelBinding, keyStorePrivateKey, TlsClientContext } from '../../src/tls/index.js';
-import { type GatewayFixture, gatewayctl, gatewayFixture, startDaemon } from '../helpers/daemon-harness.js';
+import { type GatewayFixture, gatewayctl, gatewayFixture } from '../helpers/daemon-harness.js';
+import { readyDaemon, waitForIdentity } from '../helpers/identity-status.js';
 import { ateccKeyStore, TestPki, tpmKeyStore } from '../helpers/tls-peers.js';
 
 /**
@@ -112,6 +113,8 @@ async function failure(promise: Promise<unknown>): Promise<EstError> {
   throw new Error('expected an EstError');
 }
 
+const runDaemon = (fixture: GatewayFixture) => readyDaemon(fixture, services);
+
 describe('EST proof of possession: the CSR carries the binding of the connection that posts it', () => {
   it('software key, TLS 1.3: tls-exporter (32 bytes), accepted by the server', async () => {
     const server = await startEst();
@@ -204,33 +207,6 @@ describe('EST proof of possession: the CSR carries the binding of the connection
 // ---- the daemon end to end: zero touch with PoP ----
 
 const factoryCa = new URL('../../scripts/factory-ca.sh', import.meta.url).pathname;
-
-async function identityStatus(fixture: GatewayFixture): Promise<IdentityStatus> {
-  const result = await gatewayctl('identity', 'status', '--json', '--socket', fixture.socketPath);
-  expect(result.code, result.stderr).toBe(0);
-  return JSON.parse(result.stdout) as IdentityStatus;
-}
-
-async function waitForIdentity(
-  fixture: GatewayFixture,
-  accept: (status: IdentityStatus) => boolean,
-): Promise<IdentityStatus> {
-  // A ceiling against hangs (not a timing assertion): fail with what the gateway says instead.
-  const giveUpAt = Date.now() + 45_000;
-  for (;;) {
-    const status = await identityStatus(fixture);
-    if (accept(status)) return status;
-    if (Date.now() > giveUpAt) throw new Error(`identity never got there; last: ${JSON.stringify(status)}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
-
-async function runDaemon(fixture: GatewayFixture): Promise<ServiceSupervisor> {
-  const service = startDaemon(fixture.configPath);
-  services.push(service);
-  await service.waitReady();
-  return service;
-}
 
 /** An EST server (PoP required) that trusts a fresh factory CA, and a gateway provisioned by it. */
 async function popSetUp(

@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { EstServer, type IssueFault } from '../../hw-sim/est-server/index.js';
 import type { ServiceSupervisor } from '../../hw-sim/systemd/index.js';
-import type { IdentityStatus } from '../../src/identity/index.js';
 import { type GatewayFixture, gatewayctl, gatewayFixture, startDaemon } from '../helpers/daemon-harness.js';
+import { waitForIdentity } from '../helpers/identity-status.js';
 
 /**
  * What the EST server issues is checked before the gateway installs it: an end entity, for the key
@@ -58,23 +58,6 @@ async function enrollingGateway(
   services.push(daemon);
   await daemon.waitReady();
   return { fixture, daemon };
-}
-
-async function waitForIdentity(
-  fixture: GatewayFixture,
-  accept: (status: IdentityStatus) => boolean,
-): Promise<IdentityStatus> {
-  // A ceiling against hangs (not a timing assertion): fail with what the gateway says instead.
-  const giveUpAt = Date.now() + 45_000;
-  for (;;) {
-    const result = await gatewayctl('identity', 'status', '--json', '--socket', fixture.socketPath);
-    expect(result.code, result.stderr).toBe(0);
-    const status = JSON.parse(result.stdout) as IdentityStatus;
-    if (accept(status)) return status;
-    if (Date.now() > giveUpAt)
-      throw new Error(`identity never got there; last status: ${JSON.stringify(status)}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
 }
 
 /** Enrols against a CA that issues `broken` certificates: refused for `reason`, then fixed. */

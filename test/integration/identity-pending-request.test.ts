@@ -7,8 +7,8 @@ import Database from 'better-sqlite3';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type EstAuditEntry, EstServer } from '../../hw-sim/est-server/index.js';
 import type { ServiceSupervisor } from '../../hw-sim/systemd/index.js';
-import type { IdentityStatus } from '../../src/identity/index.js';
-import { type GatewayFixture, gatewayctl, gatewayFixture, startDaemon } from '../helpers/daemon-harness.js';
+import { type GatewayFixture, gatewayctl, gatewayFixture } from '../helpers/daemon-harness.js';
+import { identityStatus, readyDaemon, waitForIdentity } from '../helpers/identity-status.js';
 
 /**
  * RFC 7030 §4.2.3 against a CA that approves per public key (like an RA with manual approval): a 202
@@ -57,19 +57,6 @@ async function rotatingGateway(est: EstServer, renewal = ''): Promise<GatewayFix
   return fixture;
 }
 
-async function runDaemon(fixture: GatewayFixture): Promise<ServiceSupervisor> {
-  const service = startDaemon(fixture.configPath);
-  services.push(service);
-  await service.waitReady();
-  return service;
-}
-
-async function identityStatus(fixture: GatewayFixture): Promise<IdentityStatus> {
-  const result = await gatewayctl('identity', 'status', '--json', '--socket', fixture.socketPath);
-  expect(result.code, result.stderr).toBe(0);
-  return JSON.parse(result.stdout) as IdentityStatus;
-}
-
 /** Polls `probe` until it returns a value; a ceiling against hangs (not a timing assertion). */
 async function eventually<T>(what: string, probe: () => Promise<T | undefined> | T | undefined): Promise<T> {
   const giveUpAt = Date.now() + 45_000;
@@ -79,17 +66,6 @@ async function eventually<T>(what: string, probe: () => Promise<T | undefined> |
     if (Date.now() > giveUpAt) throw new Error(`never happened: ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-}
-
-async function waitForIdentity(
-  fixture: GatewayFixture,
-  accept: (status: IdentityStatus) => boolean,
-): Promise<IdentityStatus> {
-  let last: IdentityStatus | undefined;
-  return eventually(`identity state; last: ${JSON.stringify(last)}`, async () => {
-    last = await identityStatus(fixture);
-    return accept(last) ? last : undefined;
-  });
 }
 
 const reenrolls = (est: EstServer): EstAuditEntry[] =>
@@ -118,6 +94,8 @@ function fileKeySha256(path: string): string {
     .update(createPublicKey(readFileSync(path)).export({ type: 'spki', format: 'der' }))
     .digest('hex');
 }
+
+const runDaemon = (fixture: GatewayFixture) => readyDaemon(fixture, services);
 
 describe('a request pending at the EST server is the same request', () => {
   it('automatic renewal with key rotation: the same key is sent until the CA approves it', async () => {

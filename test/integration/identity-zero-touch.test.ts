@@ -16,8 +16,8 @@ import {
   type GatewayFixture,
   gatewayctl,
   gatewayFixture,
-  startDaemon,
 } from '../helpers/daemon-harness.js';
+import { identityStatus, readyDaemon, waitForIdentity } from '../helpers/identity-status.js';
 
 /**
  * Zero-touch bootstrap and renewal over EST, end to end: the built daemon, started as systemd would,
@@ -69,33 +69,7 @@ async function provisionedGateway(
   return fixture;
 }
 
-async function identityStatus(fixture: GatewayFixture): Promise<IdentityStatus> {
-  const result = await gatewayctl('identity', 'status', '--json', '--socket', fixture.socketPath);
-  expect(result.code, result.stderr).toBe(0);
-  return JSON.parse(result.stdout) as IdentityStatus;
-}
-
-async function waitForIdentity(
-  fixture: GatewayFixture,
-  accept: (status: IdentityStatus) => boolean,
-): Promise<IdentityStatus> {
-  // A ceiling against hangs (not a timing assertion): fail with what the gateway says instead.
-  const giveUpAt = Date.now() + 45_000;
-  for (;;) {
-    const status = await identityStatus(fixture);
-    if (accept(status)) return status;
-    if (Date.now() > giveUpAt)
-      throw new Error(`identity never got there; last status: ${JSON.stringify(status)}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
-
-async function runDaemon(fixture: GatewayFixture): Promise<ServiceSupervisor> {
-  const service = startDaemon(fixture.configPath);
-  services.push(service);
-  await service.waitReady();
-  return service;
-}
+const runDaemon = (fixture: GatewayFixture) => readyDaemon(fixture, services);
 
 describe('zero-touch identity over EST', () => {
   it('enrols on first start with the factory identity, commits, stores the upstream bundle, and shows it', async () => {

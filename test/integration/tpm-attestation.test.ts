@@ -11,10 +11,10 @@ import {
   encodeChallengeRequest,
   encodeEvidenceBundles,
 } from '../../src/identity/attestation/index.js';
-import type { IdentityStatus } from '../../src/identity/index.js';
 import type { AttestationIdentity, TpmEvidence } from '../../src/keys/index.js';
 import { createDevice, type TpmKeyDevice } from '../../src/keys/tpm/index.js';
-import { type GatewayFixture, gatewayctl, startDaemon } from '../helpers/daemon-harness.js';
+import { type GatewayFixture, gatewayctl } from '../helpers/daemon-harness.js';
+import { readyDaemon, waitForIdentity } from '../helpers/identity-status.js';
 
 /**
  * TPM attestation at enrolment (issue 17 item 5) under swtpm manufactured with EK certificates by a
@@ -103,29 +103,6 @@ async function attestedGateway(est: EstServer, tpm: SwtpmProcess, tpmExtra = '')
   return fixture;
 }
 
-async function runDaemon(fixture: GatewayFixture): Promise<ServiceSupervisor> {
-  const service = startDaemon(fixture.configPath);
-  services.push(service);
-  await service.waitReady();
-  return service;
-}
-
-async function waitForIdentity(
-  fixture: GatewayFixture,
-  accept: (status: IdentityStatus) => boolean,
-): Promise<IdentityStatus> {
-  // A ceiling against hangs (not a timing assertion): fail with what the gateway says instead.
-  const giveUpAt = Date.now() + 45_000;
-  for (;;) {
-    const result = await gatewayctl('identity', 'status', '--json', '--socket', fixture.socketPath);
-    expect(result.code, result.stderr).toBe(0);
-    const status = JSON.parse(result.stdout) as IdentityStatus;
-    if (accept(status)) return status;
-    if (Date.now() > giveUpAt) throw new Error(`identity never got there; last status: ${result.stdout}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
-
 /** The refusal the operator sees in `gatewayctl identity status`, and the server's audit of it. */
 async function refusedWith(est: EstServer, fixture: GatewayFixture, reason: RegExp): Promise<void> {
   const status = await waitForIdentity(fixture, (s) => s.lastError !== null && reason.test(s.lastError));
@@ -136,6 +113,8 @@ async function refusedWith(est: EstServer, fixture: GatewayFixture, reason: RegE
   );
   expect(est.auditEntries().some((entry) => entry.issued)).toBe(false);
 }
+
+const runDaemon = (fixture: GatewayFixture) => readyDaemon(fixture, services);
 
 describe('attested enrolment (swtpm with EK certificates)', () => {
   it('enrols with TPM evidence: challenge, then a CSR whose certify and quote the server accepts', async () => {
