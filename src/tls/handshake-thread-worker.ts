@@ -39,6 +39,10 @@ const deferred: HandshakeThreadRequest[] = [];
 
 function handle(request: HandshakeThreadRequest): void {
   run(request);
+  runDeferred();
+}
+
+function runDeferred(): void {
   for (let next = deferred.shift(); next; next = deferred.shift()) run(next);
 }
 
@@ -77,6 +81,9 @@ function keyOf(ecKey: bigint): { channel: SyncChannel; timeoutMs: number } | und
     if (request.kind === 'step') deferred.push(request);
     else run(request);
   }
+  // Inside a step, handle() runs the deferred ones next; a callback the main thread's own step forwarded
+  // here has no handle() below it, so they are picked up once it returns.
+  if (deferred.length > 0) setImmediate(runDeferred);
   return keys.get(ecKey);
 }
 
