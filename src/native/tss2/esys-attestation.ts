@@ -1,5 +1,6 @@
 import { ESYS_TR, TPM2_ALG } from './constants.js';
 import type { EsysContext } from './esys-context.js';
+import { inAuthSession, TPM2_SE_POLICY } from './esys-policy.js';
 import { loadTss2Library } from './library.js';
 import { type MuType, marshal, unmarshal } from './mu.js';
 import { encodeSigScheme } from './structures.js';
@@ -8,17 +9,11 @@ import { Tss2Error } from './tss2-error.js';
 const { NONE, PASSWORD } = ESYS_TR;
 type Out = [bigint | null];
 
-/** TPM2_SE_POLICY: a policy session (for the EK, whose authPolicy is PolicySecret(endorsement)). */
-const TPM2_SE_POLICY = 0x01;
-/** TPMT_SYM_DEF with algorithm TPM_ALG_NULL: an unencrypted session. */
-const SYM_NULL = Uint8Array.from([0x00, 0x10]);
-
 interface AttestationLibrary {
   Esys_Certify(...args: unknown[]): number;
   Esys_Quote(...args: unknown[]): number;
   Esys_NV_ReadPublic(...args: unknown[]): number;
   Esys_NV_Read(...args: unknown[]): number;
-  Esys_StartAuthSession(...args: unknown[]): number;
   Esys_PolicySecret(...args: unknown[]): number;
   Esys_ActivateCredential(...args: unknown[]): number;
   Esys_Free(pointer: bigint): void;
@@ -43,9 +38,6 @@ function lib(): AttestationLibrary {
     ),
     Esys_NV_Read: esys.func(
       `uint32_t Esys_NV_Read(void *context, uint32_t authHandle, uint32_t nvIndex, ${s}, uint16_t size, uint16_t offset, _Out_ void **data)`,
-    ),
-    Esys_StartAuthSession: esys.func(
-      `uint32_t Esys_StartAuthSession(void *context, uint32_t tpmKey, uint32_t bind, ${s}, const void *nonceCaller, uint8_t sessionType, const void *symmetric, uint16_t authHash, _Out_ uint32_t *session)`,
     ),
     Esys_PolicySecret: esys.func(
       `uint32_t Esys_PolicySecret(void *context, uint32_t authHandle, uint32_t policySession, ${s}, const void *nonceTPM, const void *cpHashA, const void *policyRef, int32_t expiration, _Out_ void **timeout, _Out_ void **policyTicket)`,
@@ -167,30 +159,13 @@ export class EsysAttestation {
     credentialBlob: Uint8Array,
     secret: Uint8Array,
   ): Uint8Array {
-    const session: [number] = [NONE];
-    this.#check(
-      'Esys_StartAuthSession',
-      lib().Esys_StartAuthSession(
-        this.esys.pointer(),
-        NONE,
-        NONE,
-        NONE,
-        NONE,
-        NONE,
-        null,
-        TPM2_SE_POLICY,
-        unmarshal('TPMT_SYM_DEF', SYM_NULL),
-        TPM2_ALG.SHA256,
-        session,
-      ),
-    );
-    try {
+    return inAuthSession(this.esys, TPM2_SE_POLICY, (session) => {
       this.#check(
         'Esys_PolicySecret',
         lib().Esys_PolicySecret(
           this.esys.pointer(),
           ESYS_TR.RH_ENDORSEMENT,
-          session[0],
+          session,
           PASSWORD,
           NONE,
           NONE,
@@ -210,7 +185,7 @@ export class EsysAttestation {
           activate,
           ek,
           PASSWORD,
-          session[0],
+          session,
           NONE,
           unmarshal('TPM2B_ID_OBJECT', credentialBlob),
           unmarshal('TPM2B_ENCRYPTED_SECRET', secret),
@@ -219,13 +194,7 @@ export class EsysAttestation {
         certInfo,
       );
       return this.#take(certInfo[0], 'TPM2B_DIGEST').subarray(2);
-    } finally {
-      try {
-        this.esys.flush(session[0]);
-      } catch {
-        // A session the TPM already closed (continueSession clear) needs no flush.
-      }
-    }
+    });
   }
 
   #check(call: string, rc: number, ...outputs: Out[]): void {

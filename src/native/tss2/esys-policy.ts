@@ -7,7 +7,8 @@ import { Tss2Error } from './tss2-error.js';
 
 const { NONE } = ESYS_TR;
 
-const TPM2_SE_POLICY = 0x01;
+/** TPM2_SE_POLICY: a policy session (also the EK's, whose authPolicy is PolicySecret(endorsement)). */
+export const TPM2_SE_POLICY = 0x01;
 const TPM2_SE_TRIAL = 0x03;
 /** TPMT_SYM_DEF with algorithm TPM_ALG_NULL: an unencrypted session. */
 const SYM_NULL = Uint8Array.from([0x00, 0x10]);
@@ -58,7 +59,7 @@ export class EsysPcrPolicy {
 
   /** policyDigest of PolicyPCR(`pcrSelection`, current values) then PolicyAuthValue. */
   trialDigest(pcrSelection: Uint8Array): Uint8Array {
-    return this.#inSession(TPM2_SE_TRIAL, (session) => {
+    return inAuthSession(this.esys, TPM2_SE_TRIAL, (session) => {
       this.#satisfy(session, pcrSelection);
       const out: [bigint | null] = [null];
       this.#check(
@@ -76,7 +77,7 @@ export class EsysPcrPolicy {
 
   /** TPM2_Sign of `digest` by `key` (its authValue set with setAuth) in a satisfied policy session. */
   signEcdsa(key: number, digest: Uint8Array, pcrSelection: Uint8Array): Uint8Array {
-    return this.#inSession(TPM2_SE_POLICY, (session) => {
+    return inAuthSession(this.esys, TPM2_SE_POLICY, (session) => {
       this.#satisfy(session, pcrSelection);
       const out: [bigint | null] = [null];
       this.#check(
@@ -120,39 +121,41 @@ export class EsysPcrPolicy {
     this.#check('Esys_PolicyAuthValue', lib().Esys_PolicyAuthValue(ctx, session, NONE, NONE, NONE));
   }
 
-  #inSession<T>(type: number, fn: (session: number) => T): T {
-    const session: [number] = [NONE];
-    this.#check(
-      'Esys_StartAuthSession',
-      lib().Esys_StartAuthSession(
-        this.esys.pointer(),
-        NONE,
-        NONE,
-        NONE,
-        NONE,
-        NONE,
-        null,
-        type,
-        unmarshal('TPMT_SYM_DEF', SYM_NULL),
-        TPM2_ALG.SHA256,
-        session,
-      ),
-    );
-    try {
-      return fn(session[0]);
-    } finally {
-      try {
-        this.esys.flush(session[0]);
-      } catch {
-        // Already gone (a session without continueSession ends with its command): forget it.
-        try {
-          this.esys.closeTr(session[0]);
-        } catch {}
-      }
-    }
-  }
-
   #check(call: string, rc: number): void {
     if (rc !== 0) throw new Tss2Error(call, rc);
+  }
+}
+
+/**
+ * Runs `fn` in a fresh unbound, unsalted session of `type` (SHA-256, no parameter encryption) and
+ * flushes it afterwards; a session the TPM already ended with its command is just forgotten.
+ */
+export function inAuthSession<T>(esys: EsysContext, type: number, fn: (session: number) => T): T {
+  const session: [number] = [NONE];
+  const rc = lib().Esys_StartAuthSession(
+    esys.pointer(),
+    NONE,
+    NONE,
+    NONE,
+    NONE,
+    NONE,
+    null,
+    type,
+    unmarshal('TPMT_SYM_DEF', SYM_NULL),
+    TPM2_ALG.SHA256,
+    session,
+  );
+  if (rc !== 0) throw new Tss2Error('Esys_StartAuthSession', rc);
+  try {
+    return fn(session[0]);
+  } finally {
+    try {
+      esys.flush(session[0]);
+    } catch {
+      // Already gone (a session without continueSession ends with its command): forget it.
+      try {
+        esys.closeTr(session[0]);
+      } catch {}
+    }
   }
 }
