@@ -20,6 +20,7 @@ packages=(
   swtpm swtpm-tools libtss2-dev libtss2-tcti-swtpm0 tpm2-tools   # TPM 2.0 simulator and tpm2-tss
   mosquitto mosquitto-clients                      # MQTT 5 broker for upstream tests
   libcoap3-bin                                     # coap-client-openssl / coap-server-openssl
+  libssl-dev                                       # OpenSSL headers: the bench's C DTLS/CoAP load generator (gcc)
   curl                                             # an independent HTTPS client for the EST server tests
   faketime                                         # boot-at-1970 tests (clock floor)
   strongswan-pki libstrongswan-standard-plugins    # pki --est/--estca: an independent EST client (ECDSA via the openssl plugin)

@@ -1,23 +1,37 @@
 /**
- * `npm run bench -- dtls`: our DTLS endpoint (+ node-coap) and libcoap's coap-server-openssl, side by
- * side in one run, under the same load generator (our DtlsClient), the same certificates (ECDSA
- * P-256, mutual auth) and the same cipher (ECDHE-ECDSA-AES128-GCM-SHA256). Each server runs in its
- * own process; RSS per idle session is read from /proc.
+ * `npm run bench -- dtls`: libcoap 4.3.1's coap-server-openssl, our bare DTLS endpoint (JS record
+ * layer + node-coap) and the real daemon, side by side in one run under the same independent load
+ * generator (test/bench/load/dtls-coap-load.c: C on the system's OpenSSL), the same kind of
+ * certificates (ECDSA P-256, mutual auth) and the same cipher (ECDHE-ECDSA-AES128-GCM-SHA256).
+ * Each server runs in its own process, pinned to core 0 (the load generator to core 1) when there
+ * are two cores; figures are per server-CPU-second (utime+stime from /proc over the measured
+ * window) with the wall rate beside them. RSS per idle session is read from /proc.
+ * BENCH_DTLS_SESSIONS (idle session counts, default 1000,10000), BENCH_DTLS_SECONDS (window, 5),
+ * BENCH_DTLS_ADDRESSES (source addresses of the handshake runs, 16), BENCH_DTLS_SERVERS (a comma
+ * list of libcoap,bare,gateway), BENCH_DTLS_ONLY=budget (only the handshake-budget section).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DtlsClient, type DtlsClientOptions } from '../../src/tls/index.js';
-import { makeDtlsPki } from '../helpers/dtls-pki.js';
-import { coapCode, coapGet } from './dtls/coap-get.js';
+import { type DtlsPki, makeDtlsPki } from '../helpers/dtls-pki.js';
+import { coapGet } from './dtls/coap-get.js';
 import { benchHandshakeBudget } from './dtls/handshake-budget-bench.js';
-import { measureLatency, round } from './measure.js';
+import { coapGets, handshakes, idleSessionBytes, latencyAt } from './dtls/per-cpu-second.js';
+import {
+  type ServerUnderTest,
+  startBareEndpoint,
+  startGateway,
+  startLibcoap,
+} from './dtls/servers-under-test.js';
+import { pinning } from './load/index.js';
+import { round } from './measure.js';
 
 const CIPHER = 'ECDHE-ECDSA-AES128-GCM-SHA256';
 const here = dirname(fileURLToPath(import.meta.url));
 
-interface ServerUnderTest {
+/** Our bare endpoint for the DtlsClient-driven sections (busy session, handshake budget). */
+interface OurServer {
   name: string;
   process: ChildProcess;
   port: number;
@@ -28,7 +42,7 @@ async function startOurs(
   key: 'software' | 'atecc' = 'software',
   recordLayer: 'js' | 'openssl' = 'js',
   limits: { budget: 'lifted' | 'defaults'; signaturesPerSecond?: number } = { budget: 'lifted' },
-): Promise<ServerUnderTest> {
+): Promise<OurServer> {
   const args = [join(here, 'dtls/dtls-bench-server.js'), pkiDir, key, recordLayer, limits.budget];
   if (limits.signaturesPerSecond) args.push(String(limits.signaturesPerSecond));
   const child = spawn(process.execPath, args, {
@@ -42,132 +56,13 @@ async function startOurs(
   return { name, process: child, port: (JSON.parse(line) as { port: number }).port };
 }
 
-async function startLibcoap(pkiDir: string): Promise<ServerUnderTest> {
-  const port = 20_000 + Math.floor(Math.random() * 20_000);
-  const child = spawn(
-    'coap-server-openssl',
-    [
-      '-A',
-      '127.0.0.1',
-      '-p',
-      String(port),
-      '-c',
-      join(pkiDir, 'server.pem'),
-      '-j',
-      join(pkiDir, 'server.key'),
-      '-C',
-      join(pkiDir, 'ca.pem'),
-      '-v',
-      '0',
-    ],
-    { stdio: 'ignore' },
-  );
-  child.once('error', () => undefined);
-  await new Promise((resolve) => setTimeout(resolve, 500));
-  if (child.exitCode !== null)
-    throw new Error('coap-server-openssl did not start: apt-get install libcoap3-bin');
-  return { name: 'libcoap coap-server-openssl', process: child, port: port + 1 }; // libcoap: DTLS on port+1
-}
-
-function rssKb(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0);
-}
-
-/** Runs `work` from `concurrency` loops for `seconds`; returns completions per second and errors. */
-async function throughput(seconds: number, concurrency: number, work: () => Promise<void>) {
-  const deadline = performance.now() + seconds * 1000;
-  let done = 0;
-  const errors = new Map<string, number>();
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (performance.now() < deadline) {
-        try {
-          await work();
-          done++;
-        } catch (error) {
-          const key = error instanceof Error ? error.message.slice(0, 120) : String(error);
-          errors.set(key, (errors.get(key) ?? 0) + 1);
-          if (done === 0 && (errors.get(key) ?? 0) > 20) return; // failing outright: stop this loop
-        }
-      }
-    }),
-  );
-  return { per_s: round(done / seconds, 1), completed: done, errors: Object.fromEntries(errors) };
-}
-
-/** Opens `count` sessions, 16 handshakes at a time, and keeps them open (idle). */
-async function openSessions(count: number, options: DtlsClientOptions) {
-  const open: DtlsClient[] = [];
-  let started = 0;
-  let failed = 0;
-  await Promise.all(
-    Array.from({ length: 16 }, async () => {
-      while (started < count) {
-        started++;
-        try {
-          open.push(await DtlsClient.connect(options));
-        } catch {
-          failed++;
-        }
-      }
-    }),
-  );
-  return { open, failed };
-}
-
-async function measureServer(server: ServerUnderTest, client: DtlsClientOptions, sessionCounts: number[]) {
-  const options = { ...client, port: server.port };
-  const result: Record<string, unknown> = {};
-  const probe = await DtlsClient.connect(options);
-  result.probe_response = coapCode(await probe.request(coapGet(1)));
-  const session = probe.saveSession();
-  probe.close();
-
-  result.full_handshakes = await throughput(4, 8, async () => (await DtlsClient.connect(options)).close());
-  let resumedCount = 0;
-  result.resumed_handshakes = await throughput(3, 8, async () => {
-    const resumed = await DtlsClient.connect({ ...options, resume: session });
-    if (resumed.resumed) resumedCount++;
-    resumed.close();
-  });
-  (result.resumed_handshakes as Record<string, unknown>).actually_resumed = resumedCount;
-  DtlsClient.freeSession(session);
-
-  const connection = await DtlsClient.connect(options);
-  let id = 2;
-  result.request_round_trips = await measureLatency(() => connection.request(coapGet(id++)), 3000, 100);
-  connection.close();
-
-  const pid = server.process.pid ?? 0;
-  const idle: Record<string, unknown> = {};
-  for (const count of sessionCounts) {
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    const before = rssKb(pid);
-    const { open, failed } = await openSessions(count, options);
-    await new Promise((resolve) => setTimeout(resolve, 500));
-    const after = rssKb(pid);
-    idle[`sessions_${count}`] = {
-      sessions: open.length,
-      failed_handshakes: failed,
-      rss_before_kb: before,
-      rss_after_kb: after,
-      rss_per_session_kb: round((after - before) / Math.max(1, open.length), 1),
-    };
-    for (const connectionToClose of open) connectionToClose.close();
-    await new Promise((resolve) => setTimeout(resolve, 500));
-  }
-  result.idle_sessions = idle;
-  return result;
-}
-
 /**
  * How long one established session waits while the server signs new handshakes: a busy session does
  * back-to-back round trips while `handshakes` newcomers connect one after another. With the key in the
  * ATECC608A simulator, each ServerKeyExchange blocks the loop for one ~55 ms signature, no more.
  */
 async function sessionStallDuringHandshakes(
-  server: ServerUnderTest,
+  server: OurServer,
   client: DtlsClientOptions,
   handshakes: number,
 ) {
@@ -210,13 +105,17 @@ export async function benchDtls(): Promise<Record<string, unknown>> {
     privateKey: pki.key('sensor'),
     ciphers: CIPHER,
   };
-  const sessionCounts = (process.env.BENCH_DTLS_SESSIONS ?? '1000,5000').split(',').map(Number);
+  const sessionCounts = (process.env.BENCH_DTLS_SESSIONS ?? '1000,10000').split(',').map(Number);
   const results: Record<string, unknown> = {
     cipher: CIPHER,
-    load_generator: 'DtlsClient (koffi/OpenSSL), one UDP socket per session',
+    load_generator: 'test/bench/load/dtls-coap-load.c (C, system OpenSSL), one UDP socket per session, epoll',
+    pinning: pinning ? 'server on core 0, load generator on core 1 (taskset)' : 'none (one core)',
   };
   try {
-    if (process.env.BENCH_DTLS_ONLY !== 'budget') await benchAll(dir, client, sessionCounts, results);
+    if (process.env.BENCH_DTLS_ONLY !== 'budget') {
+      await benchSideBySide(pki, sessionCounts, results);
+      await benchStall(dir, client, results);
+    }
     process.stderr.write('  dtls: handshake budget\n');
     results['edge-gatewayd handshake budget'] = await benchHandshakeBudget(
       client,
@@ -229,37 +128,73 @@ export async function benchDtls(): Promise<Record<string, unknown>> {
   return results;
 }
 
-async function benchAll(
-  dir: string,
-  client: DtlsClientOptions,
+const SERVERS: Record<string, (pki: DtlsPki) => Promise<ServerUnderTest>> = {
+  libcoap: startLibcoap,
+  bare: (pki) => startBareEndpoint(pki),
+  gateway: () => startGateway(),
+};
+
+/** Every figure for each server, then one table of the per-CPU-second ones. */
+async function benchSideBySide(
+  pki: DtlsPki,
   sessionCounts: number[],
   results: Record<string, unknown>,
 ): Promise<void> {
-  {
-    const servers = [
-      () => startOurs(dir),
-      () => startOurs(dir, 'software', 'openssl'),
-      () => startLibcoap(dir),
-    ];
-    for (const start of servers) {
-      const server = await start();
-      try {
-        process.stderr.write(`  dtls: ${server.name}\n`);
-        results[server.name] = await measureServer(server, client, sessionCounts);
-      } finally {
-        server.process.kill();
-      }
+  const wanted = (process.env.BENCH_DTLS_SERVERS ?? 'libcoap,gateway,bare').split(',');
+  const table: Record<string, Record<string, unknown>> = {};
+  const row = (name: string, server: string, value: unknown) => {
+    table[name] = { ...(table[name] ?? {}), [server]: value };
+  };
+  for (const key of wanted) {
+    const start = SERVERS[key];
+    if (!start) throw new Error(`BENCH_DTLS_SERVERS: unknown server ${key}; known: ${Object.keys(SERVERS)}`);
+    const server = await start(pki);
+    const figures: Record<string, unknown> = {};
+    try {
+      process.stderr.write(`  dtls: ${server.name}\n`);
+      const get8 = await coapGets(server, 8);
+      figures.coap_get_8_sessions = get8;
+      figures.coap_get_64_sessions = await coapGets(server, 64);
+      figures.latency_at_half_load = await latencyAt(server, Number(get8.requests_per_wall_s) / 2);
+      figures.full_handshakes = await handshakes(server, 'handshake');
+      figures.resumed_handshakes = await handshakes(server, 'resume');
+      const idle: Record<string, unknown> = {};
+      for (const count of sessionCounts) idle[`sessions_${count}`] = await idleSessionBytes(server, count);
+      figures.idle_sessions = idle;
+    } catch (error) {
+      figures.error = error instanceof Error ? error.message : String(error);
+    } finally {
+      await server.stop();
     }
-    const stall: Record<string, unknown> = {};
-    for (const key of ['software', 'atecc'] as const) {
-      const server = await startOurs(dir, key);
-      try {
-        stall[key === 'atecc' ? 'server_key_atecc608_simulator_timed' : 'server_key_software'] =
-          await sessionStallDuringHandshakes(server, client, 20);
-      } finally {
-        server.process.kill();
-      }
+    results[server.name] = figures;
+    const get = (name: string) => (figures[name] as Record<string, unknown> | undefined) ?? {};
+    row('coap_get_8_sessions_per_server_cpu_s', key, get('coap_get_8_sessions').requests_per_server_cpu_s);
+    row('coap_get_64_sessions_per_server_cpu_s', key, get('coap_get_64_sessions').requests_per_server_cpu_s);
+    row('p99_ms_at_half_load', key, get('latency_at_half_load').p99_ms);
+    row('full_handshakes_per_server_cpu_s', key, get('full_handshakes').handshakes_per_server_cpu_s);
+    row('resumed_handshakes_per_server_cpu_s', key, {
+      per_server_cpu_s: get('resumed_handshakes').handshakes_per_server_cpu_s,
+      actually_resumed: get('resumed_handshakes').resumed,
+      of: get('resumed_handshakes').handshakes,
+    });
+    for (const count of sessionCounts) {
+      const idle = (get('idle_sessions')[`sessions_${count}`] ?? {}) as Record<string, unknown>;
+      row(`rss_kb_per_idle_session_${count}`, key, idle.rss_per_session_kb);
     }
-    results['edge-gatewayd busy session while handshakes are signed'] = stall;
   }
+  results.table_per_server_cpu_second = table;
+}
+
+async function benchStall(dir: string, client: DtlsClientOptions, results: Record<string, unknown>) {
+  const stall: Record<string, unknown> = {};
+  for (const key of ['software', 'atecc'] as const) {
+    const server = await startOurs(dir, key);
+    try {
+      stall[key === 'atecc' ? 'server_key_atecc608_simulator_timed' : 'server_key_software'] =
+        await sessionStallDuringHandshakes(server, client, 20);
+    } finally {
+      server.process.kill();
+    }
+  }
+  results['edge-gatewayd busy session while handshakes are signed'] = stall;
 }

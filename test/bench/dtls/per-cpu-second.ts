@@ -1,0 +1,122 @@
+/**
+ * The DTLS/CoAP figures of one server per server-CPU-second, under the C load generator
+ * (test/bench/load): the load generator reads the server's utime+stime from /proc over its measured
+ * window, so a busy shared machine changes the wall rate (reported beside it) more than these.
+ */
+
+import { holdIdleSessions, type LoadOptions, runLoad } from '../load/index.js';
+import { round } from '../measure.js';
+import type { ServerUnderTest } from './servers-under-test.js';
+
+export interface PerCpuSettings {
+  /** Length of each measured window, after `warmup` seconds of the same load. */
+  seconds: number;
+  warmup: number;
+  /** Source addresses the handshakes come from (127.0.0.1 .. 127.0.0.K): per-address limits. */
+  handshakeAddresses: number;
+  /** CoAP requests each session keeps outstanding in the saturated GET runs. */
+  window: number;
+}
+
+export const DEFAULT_SETTINGS: PerCpuSettings = {
+  seconds: Number(process.env.BENCH_DTLS_SECONDS ?? 5),
+  warmup: 1,
+  handshakeAddresses: Number(process.env.BENCH_DTLS_ADDRESSES ?? 16),
+  window: 4,
+};
+
+type Result = Record<string, unknown>;
+
+/** The headline of a load generator result: per server-CPU-second, the wall rate beside it. */
+function figures(result: Result, unit: string): Result {
+  const { per_server_cpu_s, per_s, server_cpu_s, seconds, ...rest } = result;
+  return {
+    [`${unit}_per_server_cpu_s`]: per_server_cpu_s,
+    [`${unit}_per_wall_s`]: per_s,
+    server_cpu_s,
+    window_s: seconds,
+    ...rest,
+  };
+}
+
+/** Saturated CoAP GETs from `sessions` sessions; the daemon's own request counter beside ours. */
+export async function coapGets(
+  server: ServerUnderTest,
+  sessions: number,
+  settings: PerCpuSettings = DEFAULT_SETTINGS,
+  extra: LoadOptions = {},
+): Promise<Result> {
+  const before = await server.status?.();
+  const result = await runLoad('get', server.target, {
+    path: server.getPath,
+    sessions,
+    window: settings.window,
+    seconds: settings.seconds,
+    warmup: settings.warmup,
+    ...extra,
+  });
+  const out = figures(result, 'requests');
+  const after = await server.status?.();
+  const counted = (status: typeof before) => status?.sensorEndpoint?.coap?.requests;
+  const startCount = counted(before);
+  const endCount = counted(after);
+  if (startCount !== undefined && endCount !== undefined)
+    // An independent count: what the daemon says it routed, against what the load generator saw answered.
+    out.daemon_counted_requests = { routed: endCount - startCount, answered_by_load: result.answered_total };
+  return out;
+}
+
+/** p50/p99 round trip at a fixed offered rate (half the saturated wall rate, measured just before). */
+export async function latencyAt(
+  server: ServerUnderTest,
+  ratePerSecond: number,
+  settings: PerCpuSettings = DEFAULT_SETTINGS,
+): Promise<Result> {
+  const result = await runLoad('get', server.target, {
+    path: server.getPath,
+    sessions: 8,
+    window: 8,
+    rate: Math.max(1, Math.round(ratePerSecond)),
+    seconds: settings.seconds,
+    warmup: settings.warmup,
+  });
+  return {
+    offered_per_s: result.offered_per_s,
+    answered_per_wall_s: result.per_s,
+    p50_ms: (result.latency_ms as Result).p50,
+    p99_ms: (result.latency_ms as Result).p99,
+    max_ms: (result.latency_ms as Result).max,
+    requests_per_server_cpu_s: result.per_server_cpu_s,
+    timeouts: result.timeouts,
+    offered_but_no_free_slot: result.offered_but_no_free_slot,
+  };
+}
+
+/** Back-to-back handshakes, 8 at a time: full ones, or resuming one saved session. */
+export async function handshakes(
+  server: ServerUnderTest,
+  mode: 'handshake' | 'resume',
+  settings: PerCpuSettings = DEFAULT_SETTINGS,
+): Promise<Result> {
+  const result = await runLoad(mode, server.target, {
+    concurrency: 8,
+    addresses: settings.handshakeAddresses,
+    seconds: settings.seconds,
+    warmup: settings.warmup,
+  });
+  return figures(result, 'handshakes');
+}
+
+/** RSS the server grows by per idle established session, with `count` sessions open. */
+export async function idleSessionBytes(server: ServerUnderTest, count: number): Promise<Result> {
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  const idle = await holdIdleSessions(server.target, {
+    sessions: count,
+    concurrency: 32,
+    addresses: Math.min(250, Math.max(1, Math.ceil(count / 1000))),
+  });
+  await idle.close();
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  const { type: _type, mode: _mode, cipher: _cipher, ...ready } = idle.ready;
+  return { ...ready, rss_per_session_kb: round(Number(ready.server_rss_per_session_bytes ?? 0) / 1024, 1) };
+}

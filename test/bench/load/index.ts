@@ -1,0 +1,11 @@
+export { loadGeneratorBinary } from './build-load-generator.js';
+export {
+  holdIdleSessions,
+  type IdleSessions,
+  type LoadMode,
+  type LoadOptions,
+  type LoadTarget,
+  pinning,
+  pinServer,
+  runLoad,
+} from './run-load.js';
