@@ -82,8 +82,9 @@ const DEFAULT_MAX_AGE_SECONDS = 60;
  * client over it (DtlsDatagramSocket). Telemetry goes out one message at a time in sequence order
  * (NSTART = 1): CON by default, a 5.03 makes it wait Max-Age and send the same message again, a
  * 4.03 turns the sensor away. It observes /commands on every session and records the notifications.
- * When the session ends (close_notify, or no answer within responseTimeoutMs) it reconnects with
- * exponential backoff.
+ * When the session ends (close_notify, an ICMP port unreachable, or no answer within
+ * responseTimeoutMs) it reconnects with exponential backoff, offering its saved session (a session
+ * ticket, if the gateway issues them, survives the gateway's restart).
  */
 export class SimulatedSensor extends EventEmitter<SimulatedSensorEvents> {
   readonly name: string;
@@ -341,6 +342,9 @@ export class SimulatedSensor extends EventEmitter<SimulatedSensorEvents> {
     client.on('close', (reason) => {
       if (reason !== 'closedLocally') this.#sessionLost(client);
     });
+    // ICMP port unreachable: the gateway is gone (restarting): reconnect now (resuming with the saved
+    // session's ticket) rather than after the CoAP response timeout.
+    client.on('unreachable', () => this.#sessionLost(client));
     try {
       if (this.role === 'unauthorized' && !this.#forbiddenAnswered) await this.#forbiddenRequest();
       if (this.#client !== client || this.finished) return;

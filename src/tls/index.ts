@@ -22,6 +22,11 @@ export {
 export type { DtlsPeerAddress, DtlsSessionEndReason } from './dtls/dtls-session.js';
 export type { HandshakeFailureReason } from './dtls/handshake-failure.js';
 export { PeerIdentity } from './dtls/peer-identity.js';
+export {
+  SessionTicketKeys,
+  type SessionTicketKeysOptions,
+  type TicketKey,
+} from './dtls/session-ticket-keys.js';
 export { isKeyStorePrivateKey, keyStorePrivateKey, takeKeyStoreError } from './key-store-private-key.js';
 export {
   derFromX509,

@@ -17,7 +17,11 @@ export interface ClientHelloFields {
   cookie: Buffer;
   cipherSuites: Buffer;
   compressionMethods: Buffer;
+  /** The SessionTicket extension's ticket (RFC 5077 §3.2), when one is offered (not empty). */
+  sessionTicket: Buffer | undefined;
 }
+
+const EXTENSION_SESSION_TICKET = 35;
 
 const HANDSHAKE_HEADER_LENGTH = 12;
 
@@ -54,6 +58,15 @@ export function parseClientHello(datagram: Buffer): ClientHelloFields | undefine
   const compressionMethods = vector(1, 1, 255);
   if (!version || !random || !sessionId || !cookie || !cipherSuites || !compressionMethods) return undefined;
   if (cipherSuites.length % 2 !== 0) return undefined;
+  let sessionTicket: Buffer | undefined;
+  const extensions = at < end ? vector(2, 0, 0xffff) : undefined;
+  for (let e = 0; extensions && e + 4 <= extensions.length; ) {
+    const type = extensions.readUInt16BE(e);
+    const length = extensions.readUInt16BE(e + 2);
+    if (type === EXTENSION_SESSION_TICKET && length > 0 && e + 4 + length <= extensions.length)
+      sessionTicket = extensions.subarray(e + 4, e + 4 + length);
+    e += 4 + length;
+  }
   return {
     recordSequence: datagram.subarray(3, 11),
     clientVersion: version.readUInt16BE(0),
@@ -62,6 +75,7 @@ export function parseClientHello(datagram: Buffer): ClientHelloFields | undefine
     cookie,
     cipherSuites,
     compressionMethods,
+    sessionTicket,
   };
 }
 

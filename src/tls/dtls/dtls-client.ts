@@ -7,6 +7,7 @@ import {
   type Pointer,
   SSL_CTRL,
   SSL_OP,
+  SSL_SHUTDOWN_STATE,
   SSL_VERIFY,
   TLS_VERSION,
 } from '../../native/openssl/libssl.js';
@@ -36,10 +37,18 @@ export interface DtlsClientOptions {
   localPort?: number;
   /** Local address (default: any), e.g. 127.0.0.x to play many hosts against a per-address budget. */
   localAddress?: string;
+  /**
+   * An ICMP port unreachable (ECONNREFUSED) during the handshake fails it at once (EGW_TLS_CLOSED)
+   * instead of waiting for DTLS retransmissions (1, 2, 4 … s): a caller retrying on its own short
+   * timer reaches a restarted server sooner. Default false.
+   */
+  failWhenRefused?: boolean;
 }
 
 export type DtlsClientEvents = {
   message: [plaintext: Buffer];
+  /** ICMP port unreachable on the established session: nobody listens at the server's port now. */
+  unreachable: [error: Error];
   close: [reason: DtlsSessionEndReason];
 };
 
@@ -117,7 +126,18 @@ export class DtlsClient extends EventEmitter<DtlsClientEvents> {
     // A connected UDP socket reports an ICMP port unreachable as ECONNREFUSED (the server is down or
     // restarting). Not fatal for DTLS: retransmission and the caller's timeouts decide; unhandled it
     // would crash the process.
-    socket.on('error', (error) => created.#socketError(error));
+    socket.on('error', (error) => {
+      created.#socketError(error);
+      if ((error as NodeJS.ErrnoException).code !== 'ECONNREFUSED') return;
+      if (session.state === 'established') created.emit('unreachable', error);
+      else if (options.failWhenRefused)
+        settle?.reject(
+          new TlsError(
+            'EGW_TLS_CLOSED',
+            `${options.host}:${options.port} refused (nobody listens there now)`,
+          ),
+        );
+    });
     socket.on('message', (datagram) => {
       if (scanDtlsRecords(datagram).ok) session.receive(datagram);
     });
@@ -212,6 +232,11 @@ export class DtlsClient extends EventEmitter<DtlsClientEvents> {
   destroy(): void {
     if (this.#closed) return;
     this.#closed = true;
+    // The session stays resumable (a saved copy, ticket included, is offered on reconnection): freed
+    // without "shutdown" marked, OpenSSL would take it for a bad one and never offer it again.
+    const ssl = this.#session.ssl;
+    if (ssl && this.#session.state === 'established')
+      libsslDtls().SSL_set_shutdown(ssl, SSL_SHUTDOWN_STATE.SENT | SSL_SHUTDOWN_STATE.RECEIVED);
     this.#session.close('closedLocally', false);
     this.#socket.close();
     libssl().SSL_CTX_free(this.#ctx);
@@ -234,7 +259,8 @@ export class DtlsClient extends EventEmitter<DtlsClientEvents> {
     const ctx = ssl.SSL_CTX_new(ssl.DTLS_client_method());
     if (!ctx) throw new TlsError('EGW_TLS_CONFIG', 'cannot create a DTLS client SSL_CTX');
     try {
-      ssl.SSL_CTX_set_options(ctx, SSL_OP.NO_QUERY_MTU | SSL_OP.NO_TICKET);
+      // Tickets allowed: a server that issues them lets the session outlive its own restart.
+      ssl.SSL_CTX_set_options(ctx, SSL_OP.NO_QUERY_MTU);
       ssl.SSL_CTX_ctrl(ctx, SSL_CTRL.SET_MIN_PROTO_VERSION, TLS_VERSION.DTLS1_2, null);
       if (ssl.SSL_CTX_set_cipher_list(ctx, options.ciphers ?? DEFAULT_DTLS_CIPHERS) !== 1) {
         throw new TlsError('EGW_TLS_CONFIG', `no usable cipher in "${options.ciphers}"`);

@@ -12,12 +12,14 @@ import {
   X509_V_ERR,
 } from '../../native/openssl/libssl.js';
 import { DTLS_CONST, libsslDtls, registerCallback } from '../../native/openssl/libssl-dtls.js';
+import { libsslTicket, registerTicketKeyCallback } from '../../native/openssl/libssl-ticket.js';
 import { derFromX509, dersFromX509Stack, x509FromDer } from '../openssl-objects.js';
 import { applySecurityPolicy, type SecurityPolicy } from '../security-policy.js';
 import { TlsError } from '../tls-error.js';
 import type { ResolvedDtlsServerOptions } from './dtls-server-options.js';
 import { HandshakeFailure } from './handshake-failure.js';
 import { PeerIdentity } from './peer-identity.js';
+import { boundSessionLifetime, ticketKeyCallback } from './session-ticket-callback.js';
 
 /** What the shared SSL_CTX's callbacks need to know from, and tell to, the server. */
 export interface DtlsContextEvents {
@@ -81,6 +83,10 @@ export class DtlsServerContext {
         this.#info(s, where, ret),
       );
       dtls.SSL_CTX_set_info_callback(this.ctx, this.#callbacks.at(-1) as bigint);
+      if (options.sessionTickets) {
+        this.#callbacks.push(registerTicketKeyCallback(ticketKeyCallback(options.sessionTickets)));
+        libsslTicket().SSL_CTX_set_tlsext_ticket_key_evp_cb(this.ctx, this.#callbacks.at(-1) as bigint);
+      }
     } catch (error) {
       this.free();
       throw error;
@@ -119,7 +125,11 @@ export class DtlsServerContext {
     const o = this.#options;
     ssl.SSL_CTX_set_options(
       this.ctx,
-      SSL_OP.NO_QUERY_MTU | SSL_OP.NO_RENEGOTIATION | SSL_OP.CIPHER_SERVER_PREFERENCE | SSL_OP.NO_TICKET,
+      SSL_OP.NO_QUERY_MTU |
+        SSL_OP.NO_RENEGOTIATION |
+        SSL_OP.CIPHER_SERVER_PREFERENCE |
+        // Tickets only under our own keys (sessionTickets): OpenSSL's default ones die with the process.
+        (o.sessionTickets ? 0n : SSL_OP.NO_TICKET),
     );
     ssl.SSL_CTX_ctrl(this.ctx, SSL_CTRL.SET_MIN_PROTO_VERSION, TLS_VERSION.DTLS1_2, null);
     // RELEASE_BUFFERS frees record buffers when drained (for DTLS too since OpenSSL 3.2; 3.0 ignored it
@@ -251,6 +261,7 @@ export class DtlsServerContext {
         this.#events.chainRejected(sslPointer, new HandshakeFailure('rejectedByPolicy', verdict.reason));
         return 0;
       }
+      this.#boundTicketLifetime(sslPointer, chain[0]);
       this.#events.chainVerified(
         sslPointer,
         chain,
@@ -287,11 +298,19 @@ export class DtlsServerContext {
         this.#events.chainRejected(sslPointer, new HandshakeFailure('rejectedByPolicy', verdict.reason));
         return 0;
       }
+      this.#boundTicketLifetime(sslPointer, leafDer);
       this.#events.chainVerified(sslPointer, chain, PeerIdentity.subjectOf(leaf), verdict.attributes);
       return 1;
     } catch (error) {
       return this.#refuseThrown(store, sslPointer, error);
     }
+  }
+
+  /** With tickets: the ticket made for this session lives no longer than the keys allow nor the leaf is valid. */
+  #boundTicketLifetime(sslPointer: bigint, leafDer: Uint8Array | undefined): void {
+    const keys = this.#options.sessionTickets;
+    if (!keys || !leafDer) return;
+    boundSessionLifetime(sslPointer, leafDer, keys, this.#options.verificationTime?.() ?? new Date());
   }
 
   /** A verify callback whose hook threw: the handshake fails with the error in its reason. */

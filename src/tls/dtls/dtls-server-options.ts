@@ -2,6 +2,7 @@ import type { Pointer } from '../../native/openssl/libssl.js';
 import { TlsError } from '../tls-error.js';
 import type { DtlsRecordLayer } from './dtls-session.js';
 import type { TokenBucketSettings } from './handshake-rate-limiter.js';
+import type { SessionTicketKeys } from './session-ticket-keys.js';
 
 /**
  * The trust decision. `chain` is DER, leaf first: up to the anchor after OpenSSL's own chain check,
@@ -94,6 +95,12 @@ export interface DtlsServerOptions {
   cookieLifetimeMs?: number;
   /** Server-side session cache for abbreviated handshakes; false disables resumption. */
   sessionCache?: { size?: number; timeoutSeconds?: number } | false;
+  /**
+   * RFC 5077 session tickets under these keys (rotating; persisted by the caller if it wants sessions
+   * to survive a restart). Default none: session ids only. A ticket's lifetime is at most the keys'
+   * lifetime and the client certificate's notAfter.
+   */
+  sessionTickets?: SessionTicketKeys;
   /** Session id context: sessions resume only on a server with the same context. */
   sessionIdContext?: string;
   /** SO_RCVBUF: datagrams queue here while the loop is busy (e.g. one slow hardware signature). */
@@ -131,6 +138,7 @@ export interface ResolvedDtlsServerOptions {
   halfOpenGlobal: number;
   cookieLifetimeMs: number;
   sessionCache: { size: number; timeoutSeconds: number } | false;
+  sessionTickets: SessionTicketKeys | undefined;
   sessionIdContext: string;
   receiveBufferBytes: number;
   recordLayer: DtlsRecordLayer;
@@ -194,6 +202,7 @@ export function resolveDtlsServerOptions(options: DtlsServerOptions): ResolvedDt
             size: integer('sessionCache.size', cache.size ?? 2048, 1, 1_000_000),
             timeoutSeconds: integer('sessionCache.timeoutSeconds', cache.timeoutSeconds ?? 3600, 1, 604_800),
           },
+    sessionTickets: cache === false ? undefined : options.sessionTickets,
     sessionIdContext: options.sessionIdContext ?? 'edge-gatewayd/dtls',
     receiveBufferBytes: integer('receiveBufferBytes', options.receiveBufferBytes ?? 1 << 20, 4096, 1 << 30),
     recordLayer: options.recordLayer ?? 'js',

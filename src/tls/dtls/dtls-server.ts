@@ -581,11 +581,12 @@ export class DtlsServer extends EventEmitter<DtlsServerEvents> {
 
   /** The ClientHello offers a session id of our cache: an abbreviated handshake, no signature. */
   #offersCachedSession(hello: ClientHelloFields): boolean {
-    return (
-      this.#options.sessionCache !== false &&
-      hello.sessionId.length > 0 &&
-      this.#resumable.has(hello.sessionId.toString('hex'))
-    );
+    if (this.#options.sessionCache === false) return false;
+    // A ticket counts only when its key name and HMAC are ours (session-ticket-keys.ts): a forged or
+    // stale one is a full handshake (OpenSSL then ignores the session id too) and pays the budget.
+    const tickets = this.#options.sessionTickets;
+    if (tickets && hello.sessionTicket) return tickets.recognizes(hello.sessionTicket);
+    return hello.sessionId.length > 0 && this.#resumable.has(hello.sessionId.toString('hex'));
   }
 
   #handshakeCompleted(session: DtlsSession): void {
