@@ -1,10 +1,9 @@
-import type coap from 'coap';
 import type { Config } from '../config/index.js';
 import type { KeyStore } from '../keys/index.js';
 import { type DtlsHandshakeLimits, type DtlsPeer, DtlsServer, type DtlsStats } from '../tls/index.js';
 import { SensorTrust } from '../trust/index.js';
 import { AnswerCacheBound } from './answer-cache-bound.js';
-import { CoapRouter, type CoapRouterStatus, CoapSessions } from './coap/index.js';
+import { CoapRouter, type CoapRouterStatus, type CoapSession, CoapSessions } from './coap/index.js';
 import { endpointCredentials } from './endpoint-credentials.js';
 import type { CommandSource, TelemetrySink } from './proxy-ports.js';
 import { sensorVerifier } from './sensor-verifier.js';
@@ -13,7 +12,7 @@ import { type SigningRate, signingRate } from './signing-rate.js';
 
 type DtlsSettings = Config['downstream']['dtls'];
 type CoapSettings = Config['downstream']['coap'];
-type CoapServer = ReturnType<typeof coap.createServer>;
+type CoapServer = CoapSession;
 
 /** What the endpoint serves besides the DTLS handshake: the trust module and the proxy's two ports. */
 export interface SensorEndpointOptions {
@@ -80,7 +79,7 @@ export interface SensorHandshakeStatus {
 }
 
 /**
- * Where sensors connect: CoAP (node-coap, one server per DTLS session: CoapSessions) over our DTLS 1.2
+ * Where sensors connect: CoAP (our message layer, one per DTLS session: CoapSessions) over our DTLS 1.2
  * endpoint, mutual X.509. With SensorEndpointOptions the CoAP routes are installed (CoapRouter):
  * GET /time and /.well-known/core always, POST /telemetry and /commands with the upstream's ports.
  * Without them (a bare SensorTrust, or nothing), every request is answered 4.04.

@@ -3,20 +3,20 @@ import type { SensorIdentity, SensorTrust } from '../../trust/index.js';
 import type { CommandSource, TelemetrySink } from '../proxy-ports.js';
 import { largestBlockSzx } from './block-option.js';
 import { Block1Assembler } from './block1-assembler.js';
+import type { CoapAnswer } from './coap-answer.js';
 import { CoapCounters, type CoapRouterStatus } from './coap-counters.js';
+import type { CoapRequest } from './coap-request.js';
 import type { CoapResource } from './coap-resource.js';
 import { type CoapResponse, respond } from './coap-response.js';
+import type { CoapSession } from './coap-session.js';
 import { CommandsResource } from './commands-resource.js';
 import { CONTENT_FORMAT } from './content-format.js';
 import { DeliveredTelemetry } from './delivered-telemetry.js';
-import { DuplicateFilter } from './duplicate-filter.js';
-import { installGatewayMiddleware, takenBlock1, takenBlock2 } from './gateway-middleware.js';
+import type { EmptyMessage } from './empty-message.js';
 import { SensorExchange } from './sensor-exchange.js';
 import { TelemetryResource } from './telemetry-resource.js';
 import { TimeResource } from './time-resource.js';
 import { WellKnownCoreResource } from './well-known-core-resource.js';
-
-type CoapServer = ReturnType<typeof coap.createServer>;
 
 interface Log {
   info(fields: object, message: string): void;
@@ -65,7 +65,6 @@ export class CoapRouter {
   readonly #trust: Pick<SensorTrust, 'authorize'> | undefined;
   readonly #log: Log;
   readonly #counters = new CoapCounters();
-  readonly #duplicates = new DuplicateFilter({ lifetimeMs: EXCHANGE_LIFETIME_MS, maxPerPeer: 512 });
   readonly #assembler: Block1Assembler;
   readonly #commands: CommandsResource | undefined;
   readonly #resources = new Map<string, CoapResource>();
@@ -124,34 +123,38 @@ export class CoapRouter {
   }
 
   /**
-   * Serves one DTLS session's node-coap server (before it listens): installs its request listener and
-   * middleware. `session` names the session alone (CoapSessions): every state kept per session —
-   * message ids, block-wise transfers, the /commands observation — is kept under it.
+   * Serves one DTLS session's CoAP layer: installs its request listener and hooks. `session` names
+   * the session alone (CoapSessions): every state kept per session — block-wise transfers, the
+   * /commands observation — is kept under it (message ids are kept by the session's layer).
    */
-  serve(server: CoapServer, session: string): void {
-    installGatewayMiddleware(server, {
-      observablePaths: this.#observable,
-      session,
-      onEmptyMessage: (message) => this.#commands?.answered(message),
-      onDropped: () => this.#counters.requestsDropped++,
-    });
-    server.on('request', (request: coap.IncomingMessage, response: CoapResponse) => {
-      // node-coap emits 'error' on a response it cannot encode (larger than one CoAP message, say);
-      // unheard, that is an uncaught exception. Answered as node-coap answers a handler that threw:
-      // 5.00 through _sendError, which guardErrorAnswers bounds and reports (found by npm run fuzz).
-      response.on('error', (error: Error) => {
-        this.#counters.answersFailed++;
-        server._sendError(Buffer.from(`answer not sent: ${error.message}`), request.rsinfo, request._packet);
-      });
-      this.#route(request, response, session);
+  serve(server: CoapSession, session: string): void {
+    server.observablePaths = this.#observable;
+    server.onEmptyMessage = this.#onEmptyMessage;
+    server.onDropped = this.#onDropped;
+    server.onDuplicate = this.#onDuplicate;
+    server.on('request', (request, answer) => {
+      // An answer that cannot be encoded (larger than one CoAP message, say) becomes a 5.00 that the
+      // session reports (found by npm run fuzz); it is counted here.
+      answer.onFailure = this.#onAnswerFailed;
+      this.#route(request, answer, session);
     });
   }
+
+  readonly #onEmptyMessage = (message: EmptyMessage) => this.#commands?.answered(message);
+  readonly #onDropped = () => {
+    this.#counters.requestsDropped++;
+  };
+  readonly #onDuplicate = () => {
+    this.#counters.duplicatesIgnored++;
+  };
+  readonly #onAnswerFailed = () => {
+    this.#counters.answersFailed++;
+  };
 
   /** A DTLS session ended: its observation, block-wise transfers and message ids go with it. */
   sessionEnded(session: string): void {
     this.#commands?.sessionEnded(session);
     this.#assembler.forgetPeer(session);
-    this.#duplicates.forgetPeer(session);
     // Sensors come and go: now and then, forget those whose stored messages all expired.
     if (Date.now() - this.#prunedAt > PRUNE_INTERVAL_MS) {
       this.#prunedAt = Date.now();
@@ -169,18 +172,12 @@ export class CoapRouter {
   close(): void {
     this.#commands?.close();
     this.#assembler.clear();
-    this.#duplicates.clear();
   }
 
-  #route(request: coap.IncomingMessage, response: CoapResponse, peer: string): void {
-    const rsinfo = request.rsinfo as { identity?: { attributes?: unknown } };
-    // A duplicate is dropped: for a CON, node-coap's piggyback timer still sends the empty ACK.
-    if (this.#duplicates.isDuplicate(peer, request._packet.messageId ?? -1)) {
-      this.#counters.duplicatesIgnored++;
-      return;
-    }
+  #route(request: CoapRequest, response: CoapAnswer, peer: string): void {
+    // Duplicates do not get here: the session's layer answers them (CoapSession).
     this.#counters.requests++;
-    const sensor = sensorIdentityOf(rsinfo.identity?.attributes);
+    const sensor = sensorIdentityOf(request.identity?.attributes);
     // Its upstream name comes with the identity, bound to its enrollment by the trust module.
     const sensorId = sensor?.upstreamName;
     if (!sensor || sensorId === undefined || !this.#trust) {
@@ -188,7 +185,7 @@ export class CoapRouter {
       return;
     }
     const method = request.method;
-    const path = uriPath(request);
+    const path = request.pathOrUndefined;
     if (path === undefined) {
       this.#refuse(response, '4.00', 'a Uri-Path segment contains "/"');
       return;
@@ -211,12 +208,12 @@ export class CoapRouter {
       this.#refuse(response, '4.05', `${path} answers ${resource.methods.join(', ')}`);
       return;
     }
-    if (takenBlock1(request) !== undefined && !resource.takesBlock1) {
+    if (request.block1 !== undefined && !resource.takesBlock1) {
       // Block1 is critical: a resource that does not take it must say so (RFC 7252 §5.4.1).
       this.#refuse(response, '4.02', `${method} ${path} does not take a block-wise body (Block1)`);
       return;
     }
-    const block2 = takenBlock2(request);
+    const block2 = request.block2;
     if (block2 === null || (block2 && block2.num > 0 && !resource.servesBlock2)) {
       this.#refuse(response, '4.02', `${method} ${path} has no block ${block2?.num ?? '(malformed Block2)'}`);
       return;
@@ -229,7 +226,7 @@ export class CoapRouter {
         sensorId,
         peer,
         path,
-        query: optionStrings(request, 'Uri-Query'),
+        query: request.query,
         counters: this.#counters,
       }),
     );
@@ -248,17 +245,4 @@ function sensorIdentityOf(attributes: unknown): SensorIdentity | undefined {
   return typeof candidate.sha256 === 'string' && typeof candidate.subject === 'string'
     ? (attributes as SensorIdentity)
     : undefined;
-}
-
-/** The path from the Uri-Path options; undefined when a segment holds a "/" (it would read as two). */
-function uriPath(request: coap.IncomingMessage): string | undefined {
-  const segments = optionStrings(request, 'Uri-Path');
-  if (segments.some((segment) => segment.includes('/'))) return undefined;
-  return `/${segments.join('/')}`;
-}
-
-function optionStrings(request: coap.IncomingMessage, name: string): string[] {
-  return (request._packet.options ?? [])
-    .filter((option) => option.name === name)
-    .map((option) => (Buffer.isBuffer(option.value) ? option.value.toString('utf8') : String(option.value)));
 }

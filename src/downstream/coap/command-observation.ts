@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import type coap from 'coap';
 import type { CommandMessage, CommandSource } from '../proxy-ports.js';
 import { type BlockOption, blockOptionValue, blockSize } from './block-option.js';
 import type { CoapCounters } from './coap-counters.js';
@@ -18,6 +17,22 @@ export interface CommandBlock {
   size2: number;
   etag: Buffer;
   contentFormat: number;
+}
+
+/**
+ * The observation's side of the wire as CommandObservation uses it: ObserveChannel (and node-coap's
+ * ObserveWriteStream, which it was written against, has the same surface).
+ */
+export interface ObserveStream {
+  _packet: { confirmable?: boolean; ack?: boolean; options?: { name: string | number; value: unknown }[] };
+  _send(stream: never, packet: { messageId?: number }): void;
+  statusCode: string;
+  readonly writableEnded: boolean;
+  setOption(name: string, value: unknown): unknown;
+  write(payload: Buffer): boolean;
+  end(): void;
+  on(event: 'finish', listener: () => void): unknown;
+  on(event: 'error', listener: (error: Error) => void): unknown;
 }
 
 interface InFlight {
@@ -55,7 +70,7 @@ export class CommandObservation {
   readonly peer: string;
   /** The registration's token, hex: a deregistration (Observe: 1) names the same one. */
   readonly token: string;
-  readonly #stream: coap.ObserveWriteStream;
+  readonly #stream: ObserveStream;
   readonly #commands: CommandSource;
   readonly #counters: CoapCounters;
   readonly #now: () => Date;
@@ -70,7 +85,7 @@ export class CommandObservation {
   #closed = false;
 
   constructor(options: {
-    stream: coap.ObserveWriteStream;
+    stream: ObserveStream;
     sensorId: string;
     peer: string;
     token: string;

@@ -1,11 +1,10 @@
-import coap from 'coap';
 import type { CommandSource } from '../proxy-ports.js';
 import type { BlockOption } from './block-option.js';
 import type { CoapCounters } from './coap-counters.js';
 import type { CoapResource } from './coap-resource.js';
-import { CommandObservation } from './command-observation.js';
+import { CommandObservation, type ObserveStream } from './command-observation.js';
 import { CONTENT_FORMAT } from './content-format.js';
-import { type EmptyMessage, takenBlock2 } from './gateway-middleware.js';
+import type { EmptyMessage } from './empty-message.js';
 import type { Link } from './link-format.js';
 import type { SensorExchange } from './sensor-exchange.js';
 
@@ -68,15 +67,16 @@ export class CommandsResource implements CoapResource {
   }
 
   handle(exchange: SensorExchange): void {
-    const observe = exchange.request.headers.Observe;
-    const token = exchange.request._packet.token?.toString('hex') ?? '';
-    const block2 = takenBlock2(exchange.request);
+    const observe = exchange.request.observe;
+    const token = exchange.request.tokenHex;
+    const block2 = exchange.request.block2;
     if (block2 && block2.num > 0) {
       this.#serveBlock(exchange, block2);
       return;
     }
-    if (observe === 0 && exchange.response instanceof coap.ObserveWriteStream) {
-      this.#register(exchange, exchange.response, token);
+    const channel = observe === 0 ? exchange.response.observe() : undefined;
+    if (channel) {
+      this.#register(exchange, channel, token);
       return;
     }
     const current = this.#byPeer.get(exchange.peer);
@@ -114,7 +114,7 @@ export class CommandsResource implements CoapResource {
     for (const observation of [...this.#bySensor.values()]) observation.close('the endpoint is closing');
   }
 
-  #register(exchange: SensorExchange, stream: coap.ObserveWriteStream, token: string): void {
+  #register(exchange: SensorExchange, stream: ObserveStream, token: string): void {
     this.#bySensor.get(exchange.sensorId)?.close('replaced by a new registration');
     this.#byPeer.get(exchange.peer)?.close('replaced by a new registration');
     const observation = new CommandObservation({

@@ -2,10 +2,18 @@ import type coap from 'coap';
 
 type CoapServer = ReturnType<typeof coap.createServer>;
 
-/** What a 5.00 from node-coap says to the sensor: the error's own text stays in the gateway's log. */
+/** What a 5.00 the gateway makes itself says to the sensor: the error's own text stays in its log. */
 const INTERNAL_ERROR_TEXT = Buffer.from('the gateway could not process the request');
-/** node-coap's own 4.xx texts are short and fixed; anything longer is cut to this. */
+/** The messaging layer's own 4.xx texts are short and fixed; anything longer is cut to this. */
 const MAX_ERROR_PAYLOAD = 64;
+
+/** The payload of an error answer made outside the routes: generic for 5.00, cut short otherwise. */
+export function errorAnswerPayload(code: string, text: string | Buffer): Buffer {
+  const payload = typeof text === 'string' ? Buffer.from(text, 'utf8') : text;
+  return code === '5.00'
+    ? INTERNAL_ERROR_TEXT
+    : payload.subarray(0, Math.min(payload.length, MAX_ERROR_PAYLOAD));
+}
 
 /**
  * node-coap answers a request whose handling threw with 5.00 and the error's message as payload
@@ -19,10 +27,7 @@ export function guardErrorAnswers(server: CoapServer, onError: (code: string, te
   const send = server._sendError.bind(server);
   server._sendError = (payload, rsinfo, packet, code = '5.00') => {
     const text = payload.toString('utf8');
-    const answer =
-      code === '5.00'
-        ? INTERNAL_ERROR_TEXT
-        : payload.subarray(0, Math.min(payload.length, MAX_ERROR_PAYLOAD));
+    const answer = errorAnswerPayload(code, payload);
     let failure = '';
     try {
       send(answer, rsinfo, packet, code);

@@ -1,12 +1,12 @@
-import type coap from 'coap';
 import type { SensorIdentity } from '../../trust/index.js';
 import type { CoapCounters } from './coap-counters.js';
+import type { CoapRequest } from './coap-request.js';
 import { type CoapResponse, type ResponseOptions, respond } from './coap-response.js';
 import { CONTENT_FORMAT } from './content-format.js';
 
 /** One request of an authenticated, authorized sensor, as a resource handles it. */
 export class SensorExchange {
-  readonly request: coap.IncomingMessage;
+  readonly request: CoapRequest;
   readonly response: CoapResponse;
   readonly sensor: SensorIdentity;
   /** The sensor's name upstream, bound to its enrollment (SensorIdentity.upstreamName). */
@@ -19,7 +19,7 @@ export class SensorExchange {
   readonly #counters: CoapCounters;
 
   constructor(fields: {
-    request: coap.IncomingMessage;
+    request: CoapRequest;
     response: CoapResponse;
     sensor: SensorIdentity;
     sensorId: string;

@@ -6,7 +6,6 @@ import type { CoapCounters } from './coap-counters.js';
 import type { CoapResource } from './coap-resource.js';
 import { CONTENT_FORMAT, contentFormatNumber } from './content-format.js';
 import { DeliveredTelemetry } from './delivered-telemetry.js';
-import { takenBlock1, takenRequestTag } from './gateway-middleware.js';
 import { jsonProblem } from './json-problem.js';
 import type { Link } from './link-format.js';
 import type { SensorExchange } from './sensor-exchange.js';
@@ -57,7 +56,7 @@ export class TelemetryResource implements CoapResource {
 
   handle(exchange: SensorExchange): void {
     const request = exchange.request;
-    const format = contentFormatNumber(request.headers['Content-Format']);
+    const format = contentFormatNumber(request.contentFormat);
     if (format !== CONTENT_FORMAT.json && format !== CONTENT_FORMAT.cbor) {
       exchange.refuse(
         '4.15',
@@ -65,8 +64,8 @@ export class TelemetryResource implements CoapResource {
       );
       return;
     }
-    const size1 = typeof request.headers.Size1 === 'number' ? request.headers.Size1 : undefined;
-    const block = takenBlock1(request);
+    const size1 = request.size1;
+    const block = request.block1;
     if (block === null) {
       exchange.refuse('4.00', 'malformed Block1 option (longer than 3 bytes, or SZX 7: BERT is for TCP)');
       return;
@@ -75,7 +74,7 @@ export class TelemetryResource implements CoapResource {
     if (block) {
       const outcome = this.#assembler.add(
         exchange.peer,
-        `${takenRequestTag(request)} ${exchange.path}`,
+        `${request.requestTag} ${exchange.path}`,
         block,
         request.payload,
         format,
@@ -111,7 +110,7 @@ export class TelemetryResource implements CoapResource {
     }
     // A single-datagram message the sensor sends again over a new session (it reconnected before it
     // saw our 2.04): answered as before, not stored twice. Block-wise bodies are not tracked.
-    const messageId = block ? undefined : exchange.request._packet.messageId;
+    const messageId = block ? undefined : exchange.request.messageId;
     const key = messageId === undefined ? undefined : DeliveredTelemetry.keyOf(messageId, body);
     if (key !== undefined && this.#delivered.has(exchange.sensor.sha256, key)) {
       this.#counters.telemetryAlreadyStored++;

@@ -25,7 +25,7 @@ export class TimeResource implements CoapResource {
   }
 
   handle(exchange: SensorExchange): void {
-    const accept = exchange.request.headers.Accept;
+    const accept = exchange.request.accept;
     const format = accept === undefined ? CONTENT_FORMAT.json : contentFormatNumber(accept);
     if (format !== CONTENT_FORMAT.json && format !== CONTENT_FORMAT.cbor) {
       exchange.refuse('4.06', 'GET /time answers application/json (50) or application/cbor (60)');

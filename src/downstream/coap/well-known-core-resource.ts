@@ -25,7 +25,7 @@ export class WellKnownCoreResource implements CoapResource {
   }
 
   handle(exchange: SensorExchange): void {
-    const accept = exchange.request.headers.Accept;
+    const accept = exchange.request.accept;
     if (accept !== undefined && contentFormatNumber(accept) !== CONTENT_FORMAT.linkFormat) {
       exchange.refuse('4.06', 'GET /.well-known/core answers application/link-format (40)');
       return;
