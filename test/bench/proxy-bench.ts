@@ -34,6 +34,9 @@ import {
 import { LoadProcess } from './proxy/load-process.js';
 import { CpuShares, memoryMb } from './proxy/proc-stats.js';
 import { MAX_BACKLOG_PER_TARGET, type RunReport } from './proxy/protocol.js';
+import { benchTelemetryPerCpuSecond } from './proxy/telemetry-per-cpu.js';
+
+export { benchTelemetryPerCpuSecond };
 
 const AIM_PER_S = 20_000;
 const SENSOR_COUNTS = (process.env.BENCH_PROXY_SENSORS ?? '100,1000').split(',').map(Number);
@@ -99,6 +102,10 @@ export async function benchProxy(): Promise<Record<string, unknown>> {
     };
     rig = ready;
     const results: Record<string, unknown> = { setup: describeSetup() };
+    // The headline: a short saturating run on its own broker and daemon, per daemon-CPU-second.
+    results.telemetry_per_cpu_second = await recorded(async () => ({
+      ...(await benchTelemetryPerCpuSecond()),
+    }));
     for (const [index, sensors] of SENSOR_COUNTS.entries()) {
       // A fresh daemon per sensor count: what one count left behind (memory node-coap keeps for
       // ~4 minutes a message, its timers firing) would weigh on the next.
