@@ -35,9 +35,6 @@ interface WriteOutcome {
   /** Of those, the rows and bytes not yet taken off the counts by remove() (never peeked). */
   uncountedRows: number;
   uncountedBytes: number;
-  /** Removals remove() had counted whose row was gone already: given back to the counts. */
-  restoredRows: number;
-  restoredBytes: number;
   dropped: number;
   droppedBytes: number;
   /** Of those, rows dropped by a sensor over its share (its own oldest). */
@@ -67,9 +64,17 @@ const REMOVAL_BATCH = 4096;
 /** How far back the drain rate behind a refusal's retryAfterSeconds looks. */
 const DRAIN_WINDOW_MS = 10_000;
 
+/**
+ * Committed rows kept in memory for peek() at most (while the broker is away they pile up): beyond
+ * this they are forgotten and read back from the table when their turn comes.
+ */
+const FRESH_MAX = 8192;
+
 const INSERT =
   'INSERT INTO upstream_outbox (sensor_id, topic, payload, content_format, properties, bytes, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)';
 const DELETE_ONE = 'DELETE FROM upstream_outbox WHERE id = ? RETURNING bytes, sensor_id';
+const DELETE_RANGE = 'DELETE FROM upstream_outbox WHERE id BETWEEN ? AND ?';
+const LAST_ID = 'SELECT coalesce(max(id), 0) FROM upstream_outbox';
 const OLDEST = 'SELECT id, bytes, sensor_id FROM upstream_outbox WHERE id > ? ORDER BY id LIMIT ?';
 const OLDEST_OF_SENSOR =
   'SELECT id, bytes FROM upstream_outbox WHERE sensor_id = ? AND id > ? ORDER BY id LIMIT ?';
@@ -91,7 +96,11 @@ const TOTALS = 'SELECT count(*) AS rows, coalesce(sum(bytes), 0) AS bytes FROM u
  * resolved enqueue() survives kill -9 and power loss.
  *
  * remove() (after PUBACK) is folded into the next group commit as well: losing a removal to a crash
- * only sends the message again, which QoS 1 allows.
+ * only sends the message again, which QoS 1 allows. Acknowledged ids are deleted in ranges of
+ * consecutive ids (one statement per range, not one per row).
+ *
+ * Rows just committed are kept in memory (up to FRESH_MAX) and peek() hands them out from there: the
+ * publisher forwards them without reading back what it has just written.
  *
  * Row and byte counts are kept in memory (read back at open) so bounds cost no query. When full,
  * "refuse" answers OutboxFull with a retry hint and "drop-oldest" deletes the oldest rows, counted.
@@ -116,6 +125,13 @@ export class Outbox {
   #removals = new Map<number, Counted | undefined>();
   /** The rows peek() returned, so that remove() can update the counts at once. */
   #handedOut = new Map<number, Counted>();
+  /**
+   * Committed rows not yet handed out by peek(), in id order from #freshHead: every committed row
+   * with an id above #tailFrom is here (those at or below it are read from the table).
+   */
+  #fresh: OutboxRow[] = [];
+  #freshHead = 0;
+  #tailFrom: number;
   /** Rows and bytes per sensor (committed and waiting), against per_sensor_share. */
   readonly #shares: SensorShares;
   /** Cancels the scheduled commit, when one is. */
@@ -141,6 +157,7 @@ export class Outbox {
     this.#bytes = totals?.bytes ?? 0;
     this.#shares = new SensorShares(settings);
     this.#recountShares();
+    this.#tailFrom = store.prepare<[], number>(LAST_ID).pluck().get() ?? 0;
   }
 
   /** The outbox in `store` (migration 4), with its counts read back from the table. */
@@ -218,6 +235,7 @@ export class Outbox {
    */
   peek(limit: number, afterId = 0): OutboxRow[] {
     if (limit <= 0) return [];
+    if (afterId >= this.#tailFrom) return this.#peekFresh(limit, afterId);
     const statement = this.#store.prepare<[number, number], StoredRow>(PEEK);
     const rows: OutboxRow[] = [];
     let cursor = afterId;
@@ -229,8 +247,9 @@ export class Outbox {
       for (const row of batch) {
         cursor = row.id;
         if (this.#removals.has(row.id)) continue;
-        rows.push(rowOf(row));
-        this.#handedOut.set(row.id, { bytes: row.bytes, sensorId: row.sensor_id });
+        const handed = rowOf(row);
+        rows.push(handed);
+        this.#handedOut.set(row.id, handed);
       }
       if (batch.length < wanted) break;
     }
@@ -286,14 +305,64 @@ export class Outbox {
     }
     this.#transactions++;
     this.#committed += waiting.length;
-    this.#rows += waiting.length - outcome.uncountedRows + outcome.restoredRows - outcome.dropped;
-    this.#bytes += waitingBytes - outcome.uncountedBytes + outcome.restoredBytes - outcome.droppedBytes;
+    this.#rows += waiting.length - outcome.uncountedRows - outcome.dropped;
+    this.#bytes += waitingBytes - outcome.uncountedBytes - outcome.droppedBytes;
     this.#removed += outcome.removed;
     this.#dropped += outcome.dropped;
     this.#droppedOverShare += outcome.droppedOverShare;
     if (outcome.removed > 0) this.#noteDrained(outcome.removed);
+    this.#keepFresh(waiting, outcome);
     for (const [index, entry] of waiting.entries())
       entry.resolve({ full: false, id: outcome.ids[index] as number });
+  }
+
+  /** The rows a commit added, for peek() to hand out from memory. */
+  #keepFresh(waiting: Waiting[], outcome: WriteOutcome): void {
+    const lastId = outcome.ids.at(-1);
+    if (lastId === undefined) return;
+    if (outcome.dropped > 0 || this.#fresh.length - this.#freshHead + waiting.length > FRESH_MAX) {
+      // Rows in memory may be gone (dropped), or too many wait: the table has what is left.
+      this.#fresh = [];
+      this.#freshHead = 0;
+      this.#tailFrom = lastId;
+      return;
+    }
+    for (const [index, entry] of waiting.entries()) {
+      const { message } = entry;
+      this.#fresh.push({
+        id: outcome.ids[index] as number,
+        sensorId: message.sensorId,
+        topic: message.topic,
+        payload: entry.payload,
+        contentFormat: message.contentFormat,
+        properties: message.properties ?? {},
+        bytes: entry.bytes,
+        createdAt: message.createdAt ?? new Date(entry.createdAt),
+      });
+    }
+  }
+
+  /** peek() of rows above #tailFrom: from memory, without a query. */
+  #peekFresh(limit: number, afterId: number): OutboxRow[] {
+    const fresh = this.#fresh;
+    let index = this.#freshHead;
+    while (index < fresh.length && (fresh[index] as OutboxRow).id <= afterId) index++;
+    const rows: OutboxRow[] = [];
+    while (index < fresh.length && rows.length < limit) {
+      const row = fresh[index++] as OutboxRow;
+      if (this.#removals.has(row.id)) continue;
+      rows.push(row);
+      this.#handedOut.set(row.id, row);
+    }
+    if (index > this.#freshHead) this.#tailFrom = (fresh[index - 1] as OutboxRow).id;
+    if (index === fresh.length) {
+      this.#fresh = [];
+      this.#freshHead = 0;
+    } else if (index > 1024 && index * 2 > fresh.length) {
+      this.#fresh = fresh.slice(index);
+      this.#freshHead = 0;
+    } else this.#freshHead = index;
+    return rows;
   }
 
   stats(): OutboxStats {
@@ -346,22 +415,31 @@ export class Outbox {
     let removed = 0;
     let uncountedRows = 0;
     let uncountedBytes = 0;
-    let restoredRows = 0;
-    let restoredBytes = 0;
     const deleteOne = this.#store.prepare<[number], { bytes: number; sensor_id: string }>(DELETE_ONE);
-    for (const [id, counted] of removals) {
-      const row = deleteOne.get(id);
-      if (row) removed++;
-      if (row && counted === undefined) {
-        uncountedRows++;
-        uncountedBytes += row.bytes;
-        this.#shares.add(row.sensor_id, -1, -row.bytes);
-      } else if (!row && counted !== undefined) {
-        restoredRows++;
-        restoredBytes += counted.bytes;
-        this.#shares.add(counted.sensorId, 1, counted.bytes);
+    // Ids remove() took off the counts: one DELETE per run of consecutive ids. (A row of them that is
+    // gone already was taken off the counts by remove() alone: a row dropped before its PUBACK is no
+    // longer among the handed-out ones when remove() sees its id.)
+    const deleteRange = this.#store.prepare<[number, number]>(DELETE_RANGE);
+    const counted: number[] = [];
+    for (const [id, known] of removals) {
+      if (known !== undefined) {
+        counted.push(id);
+        continue;
       }
-      // No row and not counted: dropped before its PUBACK came (drop-oldest), or unknown.
+      // Never handed out (not in the counts' reckoning yet): its size comes back with the delete.
+      const row = deleteOne.get(id);
+      if (!row) continue; // dropped before its PUBACK came (drop-oldest), or unknown
+      removed++;
+      uncountedRows++;
+      uncountedBytes += row.bytes;
+      this.#shares.add(row.sensor_id, -1, -row.bytes);
+    }
+    counted.sort((a, b) => a - b);
+    for (let start = 0; start < counted.length; ) {
+      let end = start;
+      while (end + 1 < counted.length && (counted[end + 1] as number) === (counted[end] as number) + 1) end++;
+      removed += deleteRange.run(counted[start] as number, counted[end] as number).changes;
+      start = end + 1;
     }
     const insert = this.#store.prepare(INSERT);
     for (const entry of waiting) {
@@ -389,8 +467,8 @@ export class Outbox {
         droppedBytes += own.droppedBytes;
       }
       const oldest = this.#dropOldest(
-        this.#rows + waiting.length - uncountedRows + restoredRows - dropped,
-        this.#bytes + waitingBytes - uncountedBytes + restoredBytes - droppedBytes,
+        this.#rows + waiting.length - uncountedRows - dropped,
+        this.#bytes + waitingBytes - uncountedBytes - droppedBytes,
       );
       dropped += oldest.dropped;
       droppedBytes += oldest.droppedBytes;
@@ -400,8 +478,6 @@ export class Outbox {
       removed,
       uncountedRows,
       uncountedBytes,
-      restoredRows,
-      restoredBytes,
       dropped,
       droppedBytes,
       droppedOverShare,
