@@ -266,6 +266,14 @@ function dtlsSchema() {
       ipv6_prefix_length: z.number().int().min(1).max(128).default(64),
       max_tracked_addresses: z.number().int().min(1).max(1_000_000).default(4096),
       cookie_lifetime_s: z.number().int().min(1).max(3600).default(30),
+      // RFC 5077 tickets under rotating keys kept in the state DB, wrapped by a systemd credential:
+      // sessions survive a restart (README "Sessions across restarts").
+      session_tickets: z.boolean().default(true),
+      session_ticket_lifetime_s: z.number().int().min(60).max(604_800).default(86_400),
+      session_ticket_key_credential: z
+        .string()
+        .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'a systemd credential name (letters, digits, "_", ".", "-")')
+        .default('dtls-ticket-key'),
     })
     .superRefine((dtls, context) => {
       if (dtls.server_key === 'file') {

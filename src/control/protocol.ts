@@ -1,4 +1,4 @@
-import type { SensorEndpointStatus } from '../downstream/index.js';
+import type { SensorEndpointStatus, SessionTicketStatus } from '../downstream/index.js';
 import type { IdentityStatus } from '../identity/index.js';
 import type { SensorTrustStatus } from '../trust/index.js';
 import type { UpstreamStatus } from '../upstream/index.js';
@@ -47,6 +47,8 @@ export interface DaemonStatus {
   identityKey: IdentityKeyStatus;
   /** The CoAP/DTLS endpoint for sensors, or null when downstream.dtls.enabled is false. */
   sensorEndpoint: SensorEndpointStatus | null;
+  /** DTLS session tickets: whether sensors' sessions survive a restart, and if not, why (null: endpoint off). */
+  sessionTickets: SessionTicketStatus | null;
   /** Anchors, CRLs, enrollments and verdicts of the sensor trust module. */
   sensorTrust: SensorTrustStatus | null;
   /** The MQTT client to the broker and its outbox. */

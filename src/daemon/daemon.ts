@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { VERSION } from '../build-info/index.js';
 import { type Config, ConfigError, changedKeys, loadConfigFile, RELOADABLE_KEYS } from '../config/index.js';
 import { ControlServer, type DaemonState, type DaemonStatus } from '../control/index.js';
-import { SensorEndpoint } from '../downstream/index.js';
+import { SensorEndpoint, SessionTickets } from '../downstream/index.js';
 import { GatewayError } from '../errors/index.js';
 import {
   csrProfileFromConfig,
@@ -40,6 +40,7 @@ export class Daemon {
   #keys: KeyStore | undefined;
   #keyError: GatewayError | undefined;
   #sensors: SensorEndpoint | undefined;
+  #tickets: SessionTickets | undefined;
   #trust: SensorTrust | undefined;
   #clock: ClockFloor | undefined;
   #upstream: UpstreamClient | undefined;
@@ -90,11 +91,13 @@ export class Daemon {
     if (this.#config.downstream.dtls.enabled) {
       this.#notifier.status('starting the sensor endpoint (CoAP over DTLS)');
       const clock = this.#clockFloor();
+      this.#tickets = SessionTickets.open(this.#store, this.#config.downstream.dtls, this.log);
       this.#sensors = await SensorEndpoint.start(this.#config.downstream.dtls, this.#keys, this.log, {
         ...(this.#trust ? { trust: this.#trust } : {}),
         ...(this.#upstream ? { telemetry: this.#upstream, commands: this.#upstream } : {}),
         limits: this.#config.downstream.coap,
         now: () => clock.now(),
+        ...(this.#tickets ? { sessionTickets: this.#tickets.keys } : {}),
       });
       this.#trust?.start();
     }
@@ -467,6 +470,7 @@ export class Daemon {
       },
       identityKey: this.#identityKeyStatus(),
       sensorEndpoint: this.#sensors?.status() ?? null,
+      sessionTickets: this.#sensors ? (this.#tickets?.status() ?? null) : null,
       sensorTrust: this.#trust?.status() ?? null,
       upstream: this.#upstream?.status() ?? null,
       identity: this.#identity?.status() ?? null,

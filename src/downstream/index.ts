@@ -20,3 +20,9 @@ export {
   type SensorEndpointOptions,
   type SensorEndpointStatus,
 } from './sensor-endpoint.js';
+export {
+  type SessionTicketStatus,
+  SessionTickets,
+  TicketKeyRecords,
+  ticketWrappingKey,
+} from './session-tickets/index.js';

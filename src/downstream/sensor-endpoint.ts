@@ -1,6 +1,12 @@
 import type { Config } from '../config/index.js';
 import type { KeyStore } from '../keys/index.js';
-import { type DtlsHandshakeLimits, type DtlsPeer, DtlsServer, type DtlsStats } from '../tls/index.js';
+import {
+  type DtlsHandshakeLimits,
+  type DtlsPeer,
+  DtlsServer,
+  type DtlsStats,
+  type SessionTicketKeys,
+} from '../tls/index.js';
 import { SensorTrust } from '../trust/index.js';
 import { AnswerCacheBound } from './answer-cache-bound.js';
 import { CoapRouter, type CoapRouterStatus, type CoapSession, CoapSessions } from './coap/index.js';
@@ -26,6 +32,8 @@ export interface SensorEndpointOptions {
   limits: CoapSettings;
   /** The gateway's clock for GET /time, receivedAt and command expiry (default: the system clock). */
   now?: () => Date;
+  /** RFC 5077 tickets under these keys (session-tickets/): sessions that survive a restart. */
+  sessionTickets?: SessionTicketKeys;
 }
 
 interface Log {
@@ -180,6 +188,7 @@ export class SensorEndpoint {
         global: settings.half_open_handshakes,
       },
       cookieLifetimeMs: settings.cookie_lifetime_s * 1000,
+      ...(routes?.sessionTickets ? { sessionTickets: routes.sessionTickets } : {}),
     });
     dtls.on('session', (peer) => {
       log.debug(

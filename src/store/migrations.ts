@@ -276,4 +276,20 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 9,
+    name: 'DTLS session ticket keys, wrapped',
+    sql: `
+      -- RFC 5077 ticket keys (at most two: issuing, decrypt-only), so sessions resume after a restart.
+      -- The secrets are never stored in clear: wrapped = IV(12) | AES-256-GCM(hmac key | aes key) |
+      -- tag(16) under a key the service holds (a systemd credential), AAD = name | created_at.
+      -- wrapped_by names that key; a row the wrapping key cannot open is dropped at start.
+      CREATE TABLE dtls_ticket_keys (
+        name        BLOB PRIMARY KEY NOT NULL,
+        created_at  INTEGER NOT NULL,
+        wrapped_by  TEXT NOT NULL,
+        wrapped     BLOB NOT NULL
+      ) STRICT;
+    `,
+  },
 ];
