@@ -8,7 +8,9 @@
  * window) with the wall rate beside them. RSS per idle session is read from /proc.
  * BENCH_DTLS_SESSIONS (idle session counts, default 1000,10000), BENCH_DTLS_SECONDS (window, 5),
  * BENCH_DTLS_ADDRESSES (source addresses of the handshake runs, 16), BENCH_DTLS_SERVERS (a comma
- * list of libcoap,bare,gateway), BENCH_DTLS_ONLY=budget (only the handshake-budget section).
+ * list of libcoap,bare,gateway), BENCH_DTLS_MIN_CPU (server CPU seconds a saturated window gathers,
+ * 1), BENCH_DTLS_NODE_FLAGS (for our servers: --cpu-prof …), BENCH_DTLS_ONLY=budget (only the
+ * handshake-budget section).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
@@ -128,10 +130,13 @@ export async function benchDtls(): Promise<Record<string, unknown>> {
   return results;
 }
 
+/** Node flags for our servers, e.g. BENCH_DTLS_NODE_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof". */
+const nodeFlags = (process.env.BENCH_DTLS_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+
 const SERVERS: Record<string, (pki: DtlsPki) => Promise<ServerUnderTest>> = {
   libcoap: startLibcoap,
-  bare: (pki) => startBareEndpoint(pki),
-  gateway: () => startGateway(),
+  bare: (pki) => startBareEndpoint(pki, nodeFlags),
+  gateway: () => startGateway(nodeFlags),
 };
 
 /** Every figure for each server, then one table of the per-CPU-second ones. */

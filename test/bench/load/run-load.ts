@@ -28,6 +28,8 @@ export type LoadOptions = Partial<
     | 'rate'
     | 'mtu'
     | 'timeout-ms'
+    | 'min-server-cpu'
+    | 'max-seconds'
     | 'content-format'
     | 'accept',
     number
