@@ -216,7 +216,12 @@ export class CoapSession implements AnswerSession {
       this.#errorAnswer('4.15', 'FETCH requests must contain a Content-Format option', undefined);
       return;
     }
-    const exchange = this.#exchanges.open(packet.messageId, packet.token, packet.confirmable, now);
+    const exchange = this.#exchanges.open(
+      packet.messageId,
+      packet.token.toString('latin1'),
+      packet.confirmable,
+      now,
+    );
     const answer = new CoapAnswer(this, request, exchange);
     const large = this.#large;
     if (large?.asks(request)) {
@@ -242,7 +247,7 @@ export class CoapSession implements AnswerSession {
 
   /** A request whose message id this session saw within EXCHANGE_LIFETIME (RFC 7252 §4.5). */
   #duplicate(earlier: Exchange, request: CoapRequest): void {
-    if (earlier.answer !== undefined && earlier.token.equals(request.token)) {
+    if (earlier.answer !== undefined && earlier.token === request.token.toString('latin1')) {
       this.#send(earlier.answer);
       return;
     }

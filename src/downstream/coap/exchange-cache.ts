@@ -10,7 +10,8 @@ export enum ExchangeState {
 /** One request of a session, remembered by message id for EXCHANGE_LIFETIME (RFC 7252 §4.5). */
 export interface Exchange {
   readonly messageId: number;
-  readonly token: Buffer;
+  /** The token as a latin1 string: a Buffer here would keep the whole datagram it was sliced from. */
+  readonly token: string;
   readonly confirmable: boolean;
   readonly expiresAt: number;
   state: ExchangeState;
@@ -49,7 +50,7 @@ export class ExchangeCache {
   }
 
   /** Remembers a new request (expired ids go first; past the cap, the oldest). */
-  open(messageId: number, token: Buffer, confirmable: boolean, now: number): Exchange {
+  open(messageId: number, token: string, confirmable: boolean, now: number): Exchange {
     for (const exchange of this.#byId.values()) {
       if (exchange.expiresAt > now && this.#byId.size < this.#maxIds) break;
       this.#forget(exchange);

@@ -39,8 +39,11 @@ export class ObserveChannel extends EventEmitter {
     send: (packet: NotificationPacket) => void,
   ) {
     super();
+    // Its own copy: the request's token is a slice of the whole datagram, which it would keep alive.
+    const token = Buffer.alloc(request.token.length);
+    request.token.copy(token);
     this._packet = {
-      token: request.token,
+      token,
       messageId: request.messageId,
       options: [],
       confirmable: false,
