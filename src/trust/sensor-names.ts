@@ -3,6 +3,7 @@ import type { Store } from '../store/index.js';
 import type { SensorIdentity } from './sensor-identity.js';
 import { normalizeThumbprint } from './thumbprint.js';
 import { TrustError } from './trust-error.js';
+import { noteTrustWrite } from './trust-writes.js';
 
 /*
  * A sensor's upstream identity: the name it goes by upstream (MQTT topic, user properties, command
@@ -141,6 +142,7 @@ export class SensorNames {
    * it), or moves it to the enrollment `to` at once. EGW_TRUST_NOT_FOUND when it is not bound.
    */
   release(name: string, options: { to?: string } = {}, at = new Date()): NameBinding {
+    noteTrustWrite();
     return this.#store.transaction(() => {
       const existing = this.get(name);
       if (!existing) {

@@ -20,6 +20,7 @@ import {
 import type { SensorIdentity } from './sensor-identity.js';
 import { enrollmentKeyOf, SensorNames, upstreamNameOf } from './sensor-names.js';
 import { TrustBundleStore } from './trust-bundle-store.js';
+import { trustWrites } from './trust-writes.js';
 import { crlValidUntil, earlierValidUntil, type ValidUntil } from './valid-until.js';
 import {
   AnchorIndex,
@@ -29,6 +30,7 @@ import {
   type RevocationCheck,
 } from './validation/index.js';
 import type { Refusal, ValidationReason } from './validation-reason.js';
+import { VerifiedChainCache } from './verified-chain-cache.js';
 
 type TrustSettings = Config['trust'];
 
@@ -62,6 +64,8 @@ export interface SensorTrustStatus {
    * without revocation information since start (the gap the soft-fail and grace policies leave).
    */
   revocation: { admittedWithoutRevocationInfo: number; cas: CaRevocationStatus[] };
+  /** Accepted chains remembered (VerifiedChainCache), and decisions served from them since start. */
+  verifiedChains: { entries: number; hits: number; misses: number };
 }
 
 export interface SensorTrustEvents {
@@ -107,6 +111,11 @@ export class SensorTrust extends EventEmitter<SensorTrustEvents> {
   readonly #seen: SeenIntermediates;
   /** The earliest deadline seen while judging the current chain (notAfter, revocation information). */
   #validUntil: ValidUntil | undefined;
+  /** Accepted verdicts by chain bytes (see VerifiedChainCache); cleared on every 'changed'. */
+  readonly #verified = new VerifiedChainCache<{
+    verdict: SensorVerdict & { ok: true };
+    withoutFreshCrl: number;
+  }>();
 
   constructor(options: {
     store: Store;
@@ -117,6 +126,8 @@ export class SensorTrust extends EventEmitter<SensorTrustEvents> {
     fileAnchors: readonly Uint8Array[];
   }) {
     super();
+    // First listener: the cache is empty before anyone re-checks live sessions on a change.
+    this.on('changed', () => this.#verified.clear());
     this.#store = options.store;
     this.#settings = options.settings;
     this.#clock = options.clock;
@@ -197,12 +208,43 @@ export class SensorTrust extends EventEmitter<SensorTrustEvents> {
 
   /** The whole decision on a chain the sensor presented (leaf first), at the clock floor's time. */
   verify(chain: readonly Uint8Array[]): SensorVerdict {
+    const key = VerifiedChainCache.keyOf(chain);
+    const now = this.#clock.now().getTime();
+    const dataVersion = this.#dataVersion();
+    const cached = this.#verified.get(key, now, dataVersion);
+    if (cached) {
+      this.#accepted++;
+      // Counted as a fresh judgement would count it (the gaps per CA count distinct certificates).
+      this.#acceptedWithoutFreshCrl += cached.withoutFreshCrl;
+      // A copy: sessions keep their identity object (deadlines are noted against it).
+      return { ...cached.verdict, identity: { ...cached.verdict.identity } };
+    }
     this.#validUntil = undefined;
+    const withoutFreshCrl = this.#acceptedWithoutFreshCrl;
+    const byOcsp = this.#decidedByOcsp;
     const judged = this.#judge(chain);
     const verdict = judged.ok && this.#validUntil ? { ...judged, validUntil: this.#validUntil } : judged;
     if (verdict.ok) this.#accepted++;
     else this.#refused[verdict.refusal.reason] = (this.#refused[verdict.refusal.reason] ?? 0) + 1;
+    // Not kept with OCSP: its answers refresh in the background as handshakes ask for them.
+    if (verdict.ok && !this.#ocsp && byOcsp === this.#decidedByOcsp) {
+      const entry = { verdict, withoutFreshCrl: this.#acceptedWithoutFreshCrl - withoutFreshCrl };
+      this.#verified.set(key, entry, {
+        now,
+        expiresAt: verdict.validUntil?.at.getTime() ?? Number.POSITIVE_INFINITY,
+        dataVersion,
+      });
+    }
     return verdict;
+  }
+
+  /**
+   * Changes to what decisions read from the database (enrollments, name bindings): SQLite's
+   * data_version counts other processes' commits (gatewayctl), trustWrites() this process's.
+   */
+  #dataVersion(): string {
+    const others = this.#store.prepare<[], number>('PRAGMA data_version').pluck().get() as number;
+    return `${others}:${trustWrites()}`;
   }
 
   /** The time chains are judged at (the clock floor's now): live sessions' deadlines follow it. */
@@ -240,6 +282,11 @@ export class SensorTrust extends EventEmitter<SensorTrustEvents> {
       revocation: {
         admittedWithoutRevocationInfo: this.#gaps.total,
         cas: this.#gaps.status(this.#crls.list(), at),
+      },
+      verifiedChains: {
+        entries: this.#verified.size,
+        hits: this.#verified.hits,
+        misses: this.#verified.misses,
       },
     };
   }

@@ -2,6 +2,7 @@ import type { Store } from '../../store/index.js';
 import type { SensorIdentity } from '../sensor-identity.js';
 import { normalizeThumbprint } from '../thumbprint.js';
 import { TrustError } from '../trust-error.js';
+import { noteTrustWrite } from '../trust-writes.js';
 import type { Refusal, ValidationReason } from '../validation-reason.js';
 import { compileCnPattern } from './cn-pattern.js';
 import { type GroupConstraints, normalizeConstraints } from './group-constraints.js';
@@ -93,6 +94,7 @@ export class Enrollments {
     this.#store
       .prepare<[string, string]>('DELETE FROM sensor_enrollments WHERE kind = ? AND sha256 = ?')
       .run(kind, existing.sha256);
+    noteTrustWrite();
     return existing;
   }
 
@@ -196,6 +198,7 @@ export class Enrollments {
     constraints: GroupConstraints,
     at: Date,
   ): { enrollment: Enrollment; created: boolean } {
+    noteTrustWrite();
     return this.#store.transaction(() => {
       const existing = this.#row(kind, sha256);
       this.#store
@@ -226,6 +229,7 @@ export class Enrollments {
         'UPDATE sensor_enrollments SET enabled = ?, updated_at = ? WHERE kind = ? AND sha256 = ?',
       )
       .run(enabled ? 1 : 0, at.getTime(), kind, existing.sha256);
+    noteTrustWrite();
     return { ...existing, enabled, updatedAt: at };
   }
 
