@@ -14,6 +14,7 @@ const benches: Record<string, () => Promise<unknown>> = {
   trust: async () => (await import('./trust-bench.js')).benchTrust(),
   proxy: async () => (await import('./proxy-bench.js')).benchProxy(),
   startup: async () => (await import('./startup-bench.js')).benchStartup(),
+  storm: async () => (await import('./storm-bench.js')).benchStorm(),
   summary: async () => (await import('./summary-bench.js')).benchSummary(),
 };
 /** Run only when named: `summary` measures again what the others do (issue 18's headline figures). */
