@@ -673,14 +673,16 @@ int main(int argc, char **argv) {
   if (is_mode("idle")) {
     run_until(now_ns() + 1000000000LL); /* let the server settle (GC, last flights) */
     long rss_after = proc_rss_kb(server_pid);
+    /* sessions open now: a server may have ended some while the others were being opened */
+    int open_now = 0;
+    for (int i = 0; i < session_count; i++) open_now += sessions[i].state == S_OPEN;
     printf("{\"type\":\"ready\",");
     print_common(stdout);
-    printf(",\"sessions\":%d,\"failed\":%llu,\"open_seconds\":%.3f", established_count,
-           (unsigned long long)open_failures, open_seconds);
+    printf(",\"sessions\":%d,\"established\":%d,\"failed\":%llu,\"open_seconds\":%.3f", open_now,
+           established_count, (unsigned long long)open_failures, open_seconds);
     if (server_pid)
       printf(",\"server_rss_before_kb\":%ld,\"server_rss_after_kb\":%ld,\"server_rss_per_session_bytes\":%.0f",
-             rss_before, rss_after,
-             established_count ? (rss_after - rss_before) * 1024.0 / established_count : 0.0);
+             rss_before, rss_after, open_now ? (rss_after - rss_before) * 1024.0 / open_now : 0.0);
     printf(",\"first_error\":\"%s\"}\n", first_error);
     fflush(stdout);
     /* hold the sessions until stdin closes or a signal */
