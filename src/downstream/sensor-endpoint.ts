@@ -56,9 +56,9 @@ export interface SensorEndpointStatus {
   recordsRejectedByReason: DtlsStats['recordsRejectedByReason'];
   /** The CoAP routes' counters; absent while no route is installed. */
   coap?: CoapRouterStatus;
-  /** Answers node-coap keeps to replay to retransmissions (all sessions), the bound on them, and those evicted. */
+  /** Answers the sessions keep to replay to retransmissions (all sessions), the bound on them, and those evicted. */
   answerCache: { entries: number; limit: number; evicted: number };
-  /** Error answers node-coap made itself, by code (5.00: handling threw, a gateway bug to report). */
+  /** Error answers the CoAP layer made itself, by code (5.00: handling threw, a gateway bug to report). */
   coapErrorAnswers: Record<string, number>;
   /** The handshake budget (README "Handshake budget"): its limits and what it refused. */
   handshakes: SensorHandshakeStatus;

@@ -23,7 +23,7 @@ export interface CoapRouterStatus {
   commandsSentBlockwise: number;
   /** Commands passed over so that the ones behind them go: over MAX_COMMAND_PAYLOAD_BYTES, or their blocks not fetched. */
   commandsSkipped: number;
-  /** Answers node-coap could not encode (a gateway bug: each is logged and answered 5.00). */
+  /** Answers that could not be encoded (a gateway bug: each is logged and answered 5.00). */
   answersFailed: number;
   /** Messages dropped before routing: a token longer than 8 bytes (RFC 7252 §3). */
   requestsDropped: number;

@@ -47,21 +47,21 @@ interface InFlight {
 
 /**
  * One sensor observing /commands (RFC 7641): its commands go out one at a time as confirmable
- * notifications on node-coap's observe stream, and a command counts as delivered only when the
+ * notifications on the session's observe stream (ObserveChannel), and a command counts as delivered only when the
  * sensor acknowledges its notification — then the next one goes. A command larger than one block
  * (sized from the DTLS MTU) goes block-wise (RFC 7959 §2.6, §3.4): the notification carries its first
  * block with Block2, Size2 and the command's ETag, the sensor GETs the other blocks, and the command
  * counts as delivered when its last block is asked for. A command whose blocks are not fetched within
  * MAX_TRANSMIT_WAIT, or over MAX_COMMAND_PAYLOAD_BYTES, is passed over (it stays with the
- * CommandSource) so that it does not hold the commands behind it. node-coap retransmits it and ends
- * the stream on a RST; a notification still unacknowledged after MAX_TRANSMIT_WAIT ends the
+ * CommandSource) so that it does not hold the commands behind it. The session retransmits a
+ * notification and ends the stream on its RST; a notification still unacknowledged after MAX_TRANSMIT_WAIT ends the
  * observation too (RFC 7641 §4.5: the sensor is gone). Commands not acknowledged stay with the
  * CommandSource for the next registration.
  *
- * Two things node-coap's ObserveWriteStream does not offer are added on the stream itself:
+ * Two things an observe stream does not decide are set on the stream itself:
  * - notifications are confirmable even when the registration was not (it copies the request's type,
  *   and for a NON registration would even send notifications typed ACK);
- * - the message id node-coap gives each notification, read off its send path, which is how the
+ * - the message id the stream's send path gives each notification, read off it, which is how the
  *   sensor's empty ACK is matched to the command.
  */
 export class CommandObservation {
@@ -120,7 +120,7 @@ export class CommandObservation {
     const send = stream._send;
     stream._send = (message, packet) => {
       send.call(stream, message, packet);
-      // node-coap's packet generator has just assigned the id (its counter, shared with every reply).
+      // coap-packet's generator has just assigned the id (its counter, shared with every message).
       this.#lastMessageId = packet.messageId;
     };
     stream.on('finish', () => this.close('the observe stream ended (reset, or no acknowledgement)'));
@@ -182,7 +182,7 @@ export class CommandObservation {
     return block;
   }
 
-  /** Ends the observation: unsubscribes, ends node-coap's stream (sending nothing more). */
+  /** Ends the observation: unsubscribes, ends the observe stream (sending nothing more). */
   close(reason: string): void {
     if (this.#closed) return;
     this.#closed = true;
@@ -242,7 +242,7 @@ export class CommandObservation {
     }
     const messageId = this.#write(Buffer.from(command.payload.subarray(0, blockwise ? maxBlock : undefined)));
     if (messageId === undefined) {
-      this.close('node-coap did not send the notification');
+      this.close('the notification was not sent');
       return;
     }
     this.#counters.commandsSent++;
@@ -252,7 +252,7 @@ export class CommandObservation {
     this.#inFlight = { command, etag, messageId, timer, ...(blockwise ? { szx: this.#szx } : {}) };
   }
 
-  /** Writes one notification; the message id node-coap sent it with. */
+  /** Writes one notification; the message id it was sent with. */
   #write(payload: Buffer): number | undefined {
     this.#lastMessageId = undefined;
     this.#stream.write(payload);
