@@ -55,9 +55,9 @@ const MAX_TRANSMIT_WAIT_MS = coap.parameters.maxTransmitWait * 1000;
 const DEFAULT_MTU = 1200;
 
 /**
- * The sensor endpoint's CoAP routes, as each session's request listener (CoapSession): every request is matched to
- * its sensor (the SensorIdentity the trust module attached to the DTLS session; none → 4.01),
- * processed once (duplicates dropped, see DuplicateFilter), authorized by the trust.authorization
+ * The sensor endpoint's CoAP routes, as each session's request listener (CoapSession): every request
+ * is matched to its sensor (the SensorIdentity the trust module attached to the DTLS session; none →
+ * 4.01), processed once (the session answers duplicates itself), authorized by the trust.authorization
  * rules (refused → 4.03 with the reason), then routed: POST /telemetry, GET /commands (observe),
  * GET /time, GET /.well-known/core. Unknown paths get 4.04, other methods 4.05.
  */

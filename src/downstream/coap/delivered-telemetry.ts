@@ -6,7 +6,7 @@ const PER_SENSOR = 8;
 /**
  * The telemetry each sensor had stored recently, by CoAP message id and a hash of the body, so that
  * a retransmission arriving over a *new* DTLS session (the sensor reconnected before it saw our
- * 2.04) is answered 2.04 again instead of being stored twice. The per-session DuplicateFilter
+ * 2.04) is answered 2.04 again instead of being stored twice. The session's own deduplication
  * cannot see it, and it forgets ids when a session ends because a rebooted sensor may start its
  * message ids over: here the body must match too, so a new message that happens to reuse an id is
  * stored, not mistaken for the old one. Entries count for EXCHANGE_LIFETIME.
