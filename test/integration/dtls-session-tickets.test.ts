@@ -1,3 +1,4 @@
+import koffi from 'koffi';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Pointer } from '../../src/native/openssl/libssl.js';
 import { DtlsClient } from '../../src/tls/dtls/dtls-client.js';
@@ -59,27 +60,56 @@ describe('DTLS session tickets (RFC 5077) under our own rotating keys', () => {
     }
   });
 
-  it('a server with other keys does a full handshake (the ticket is not ours), charged to the budget', async () => {
-    const before = await ticketServer(new SessionTicketKeys({ lifetimeSeconds: 3600 }));
-    const saved = await firstSession(before.port);
-    await before.server.close();
-    // Per-address budget of one signature: a ticket taken for ours would not spend it.
-    const other = await ticketServer(new SessionTicketKeys({ lifetimeSeconds: 3600 }), {
-      handshakeRate: { perAddress: { ratePerSecond: 0.01, burst: 2 } },
+  it('with the budget spent, our ticket still resumes; a forged or foreign one is refused as a full handshake', async () => {
+    const keys = new SessionTicketKeys({ lifetimeSeconds: 3600 });
+    // One signature per source, and it is spent by the first session.
+    const server = await ticketServer(keys, {
+      handshakeRate: { perAddress: { ratePerSecond: 0.01, burst: 1 } },
+    });
+    const foreign = await ticketServer(new SessionTicketKeys({ lifetimeSeconds: 3600 }));
+    try {
+      const saved = await firstSession(server.port);
+      const stranger = await firstSession(foreign.port);
+      // Our key name, the HMAC broken: the same session with the last byte of its ticket flipped.
+      const forged = withTicketByteFlipped(saved);
+      const refusedBefore = server.server.stats().handshakesRateLimited;
+      for (const offered of [forged, stranger]) {
+        await expect(
+          connectSensor(pki, server.port, 'sensor', { resume: offered, handshakeTimeoutMs: 1500 }),
+        ).rejects.toThrow();
+      }
+      expect(server.server.stats().handshakesRateLimited).toBeGreaterThanOrEqual(refusedBefore + 2);
+      expect(server.server.stats().signatures).toBe(1);
+      const resumed = await connectSensor(pki, server.port, 'sensor', { resume: saved });
+      expect(resumed.resumed).toBe(true);
+      resumed.destroy();
+      for (const session of [saved, stranger, forged]) DtlsClient.freeSession(session);
+    } finally {
+      await server.server.close();
+      await foreign.server.close();
+    }
+  });
+
+  it("a ticket lives no longer than the keys' lifetime nor the client certificate (notAfter)", async () => {
+    // The test PKI's sensor certificate is valid for 2 days.
+    const week = 7 * 86_400;
+    const long = await ticketServer(new SessionTicketKeys({ lifetimeSeconds: week }), {
+      sessionCache: { timeoutSeconds: week },
+    });
+    const short = await ticketServer(new SessionTicketKeys({ lifetimeSeconds: 600 }), {
+      sessionCache: { timeoutSeconds: week },
     });
     try {
-      const client = await connectSensor(pki, other.port, 'sensor', { resume: saved });
-      expect(client.resumed).toBe(false);
-      client.destroy();
-      expect(other.server.stats().signatures).toBe(1);
-      // The budget was charged: one more full handshake fits (burst 2), the third is refused.
-      const second = await connectSensor(pki, other.port);
-      second.destroy();
-      await expect(connectSensor(pki, other.port, 'sensor', { handshakeTimeoutMs: 1500 })).rejects.toThrow();
-      expect(other.server.stats().handshakesRateLimited).toBeGreaterThanOrEqual(1);
+      const bounded = await firstSession(long.port);
+      expect(lifetimeHint(bounded)).toBeGreaterThan(86_400);
+      expect(lifetimeHint(bounded)).toBeLessThanOrEqual(2 * 86_400);
+      const brief = await firstSession(short.port);
+      expect(lifetimeHint(brief)).toBe(600);
+      DtlsClient.freeSession(bounded);
+      DtlsClient.freeSession(brief);
     } finally {
-      DtlsClient.freeSession(saved);
-      await other.server.close();
+      await long.server.close();
+      await short.server.close();
     }
   });
 
@@ -103,3 +133,47 @@ describe('DTLS session tickets (RFC 5077) under our own rotating keys', () => {
     }
   });
 });
+
+const openssl = (() => {
+  let bound:
+    | {
+        get0Ticket: (session: Pointer, out: [bigint | null], length: [number]) => void;
+        i2dSize: (session: Pointer, out: null) => number;
+        i2d: (session: Pointer, out: [bigint]) => number;
+        d2i: (out: null, bytes: [bigint], length: number) => Pointer;
+        hint: (session: Pointer) => number;
+      }
+    | undefined;
+  return () => {
+    if (bound) return bound;
+    const lib = koffi.load(null as unknown as string);
+    bound = {
+      get0Ticket: lib.func('void SSL_SESSION_get0_ticket(void *, _Out_ void **, _Out_ size_t *)'),
+      i2dSize: lib.func('int i2d_SSL_SESSION(void *, void *)'),
+      i2d: lib.func('int i2d_SSL_SESSION(void *, _Inout_ void **)'),
+      d2i: lib.func('void *d2i_SSL_SESSION(void *, _Inout_ void **, long)'),
+      hint: lib.func('unsigned long SSL_SESSION_get_ticket_lifetime_hint(void *)'),
+    };
+    return bound;
+  };
+})();
+
+function lifetimeHint(session: Pointer): number {
+  return Number(openssl().hint(session));
+}
+
+/** A copy of `session` whose ticket's last byte (in its HMAC) is flipped: our key name, a forged MAC. */
+function withTicketByteFlipped(session: Pointer): Pointer {
+  const o = openssl();
+  const out: [bigint | null] = [null];
+  const length: [number] = [0];
+  o.get0Ticket(session, out, length);
+  const ticket = Buffer.from(koffi.view(out[0] as bigint, length[0]));
+  const size = o.i2dSize(session, null);
+  const der = Buffer.alloc(size);
+  o.i2d(session, [koffi.address(der)]);
+  const at = der.indexOf(ticket);
+  if (at < 0) throw new Error('ticket not found in the session DER');
+  der[at + ticket.length - 1] = (der[at + ticket.length - 1] as number) ^ 0xff;
+  return o.d2i(null, [koffi.address(der)], der.length);
+}
