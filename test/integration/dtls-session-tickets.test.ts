@@ -122,11 +122,20 @@ describe('DTLS session tickets (RFC 5077) under our own rotating keys', () => {
       const first = keys.keys()[0]?.name;
       now += 700_000; // past one lifetime: a new key issues, the first only decrypts
       const client = await connectSensor(pki, server.port, 'sensor', { resume: saved });
-      DtlsClient.freeSession(saved);
       expect(client.resumed).toBe(true);
       expect(keys.keys()).toHaveLength(2);
       expect(keys.keys()[1]?.name.equals(first as Buffer)).toBe(true);
+      // The renewed ticket is under the new key; the old ticket (the previous key's) still resumes.
+      expect(
+        ticketOf(client.saveSession())
+          .subarray(0, 16)
+          .equals(keys.keys()[0]?.name as Buffer),
+      ).toBe(true);
       client.destroy();
+      const again = await connectSensor(pki, server.port, 'sensor', { resume: saved });
+      DtlsClient.freeSession(saved);
+      expect(again.resumed).toBe(true);
+      again.destroy();
       expect(server.server.stats().signatures).toBe(1);
     } finally {
       await server.server.close();
@@ -158,6 +167,13 @@ const openssl = (() => {
   };
 })();
 
+function ticketOf(session: Pointer): Buffer {
+  const out: [bigint | null] = [null];
+  const length: [number] = [0];
+  openssl().get0Ticket(session, out, length);
+  return Buffer.from(koffi.view(out[0] as bigint, length[0]));
+}
+
 function lifetimeHint(session: Pointer): number {
   return Number(openssl().hint(session));
 }
@@ -165,10 +181,7 @@ function lifetimeHint(session: Pointer): number {
 /** A copy of `session` whose ticket's last byte (in its HMAC) is flipped: our key name, a forged MAC. */
 function withTicketByteFlipped(session: Pointer): Pointer {
   const o = openssl();
-  const out: [bigint | null] = [null];
-  const length: [number] = [0];
-  o.get0Ticket(session, out, length);
-  const ticket = Buffer.from(koffi.view(out[0] as bigint, length[0]));
+  const ticket = ticketOf(session);
   const size = o.i2dSize(session, null);
   const der = Buffer.alloc(size);
   o.i2d(session, [koffi.address(der)]);
