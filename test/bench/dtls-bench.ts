@@ -19,7 +19,7 @@ import { DtlsClient, type DtlsClientOptions } from '../../src/tls/index.js';
 import { type DtlsPki, makeDtlsPki } from '../helpers/dtls-pki.js';
 import { coapGet } from './dtls/coap-get.js';
 import { benchHandshakeBudget } from './dtls/handshake-budget-bench.js';
-import { coapGets, handshakes, idleSessionBytes, latencyAt } from './dtls/per-cpu-second.js';
+import { coapGets, handshakes, idleSessionBytes, latencyAt, telemetryPosts } from './dtls/per-cpu-second.js';
 import {
   type ServerUnderTest,
   startBareEndpoint,
@@ -168,6 +168,7 @@ async function benchSideBySide(
       const get8 = await coapGets(server, 8);
       figures.coap_get_8_sessions = get8;
       figures.coap_get_64_sessions = await coapGets(server, 64);
+      if (server.telemetry) figures.telemetry_post_64_sessions = await telemetryPosts(server, 64);
       figures.latency_at_half_load = await latencyAt(server, Number(get8.requests_per_wall_s) / 2);
       figures.full_handshakes = await handshakes(server, 'handshake');
       figures.resumed_handshakes = await handshakes(server, 'resume');
@@ -188,6 +189,12 @@ async function benchSideBySide(
     const get = (name: string) => (figures[name] as Record<string, unknown> | undefined) ?? {};
     row('coap_get_8_sessions_per_server_cpu_s', key, get('coap_get_8_sessions').requests_per_server_cpu_s);
     row('coap_get_64_sessions_per_server_cpu_s', key, get('coap_get_64_sessions').requests_per_server_cpu_s);
+    if (figures.telemetry_post_64_sessions)
+      row(
+        'telemetry_post_64_sessions_per_server_cpu_s',
+        key,
+        get('telemetry_post_64_sessions').messages_per_server_cpu_s,
+      );
     row('p99_ms_at_half_load', key, get('latency_at_half_load').p99_ms);
     row('full_handshakes_per_server_cpu_s', key, get('full_handshakes').handshakes_per_server_cpu_s);
     row('resumed_handshakes_per_server_cpu_s', key, {

@@ -81,6 +81,39 @@ export async function coapGets(
   return out;
 }
 
+/**
+ * Saturated authenticated telemetry (POST, answered 2.04 once durable) from `sessions` sessions, one
+ * message in flight each as a sensor does; the daemon's own count of stored messages beside ours.
+ */
+export async function telemetryPosts(
+  server: ServerUnderTest,
+  sessions: number,
+  settings: PerCpuSettings = DEFAULT_SETTINGS,
+): Promise<Result> {
+  const telemetry = server.telemetry;
+  if (!telemetry) return { skipped: `${server.name} takes no telemetry` };
+  const before = await server.status?.();
+  const result = await runLoad('post', server.target, {
+    path: telemetry.path,
+    payload: telemetry.payload,
+    'content-format': telemetry.contentFormat,
+    sessions,
+    window: 1,
+    ...windowOf(settings),
+  });
+  const out = figures(result, 'messages');
+  const after = await server.status?.();
+  const coap = (status: typeof before) => status?.sensorEndpoint?.coap;
+  const [start, end] = [coap(before), coap(after)];
+  if (start && end)
+    out.daemon_counted = {
+      stored: end.telemetryAccepted - start.telemetryAccepted,
+      already_stored: end.telemetryAlreadyStored - start.telemetryAlreadyStored,
+      answered_by_load: result.answered_total,
+    };
+  return out;
+}
+
 /** p50/p99 round trip at a fixed offered rate (half the saturated wall rate, measured just before). */
 export async function latencyAt(
   server: ServerUnderTest,

@@ -20,6 +20,8 @@ export interface ServerUnderTest {
   target: LoadTarget;
   /** The path a GET is answered at, without work upstream. */
   getPath: string;
+  /** Authenticated telemetry (POST, durable before 2.04), for the servers that take it. */
+  telemetry?: { path: string; payload: string; contentFormat: number };
   /** The daemon's status (its own counters), for the servers that have one. */
   status?: () => Promise<DaemonStatus>;
   stop(): Promise<void>;
@@ -137,6 +139,13 @@ export async function startGateway(nodeFlags: string[] = []): Promise<ServerUnde
         ...(running.pid ? { serverPid: running.pid } : {}),
       },
       getPath: '/time',
+      telemetry: {
+        path: '/telemetry',
+        // "{seq}": the load generator counts there, so no message looks like a retransmission.
+        payload:
+          '{"sensor":"dtls-bench-sensor","seq":{seq},"ts":1765000000000,"temperature":21.5,"humidity":45.2}',
+        contentFormat: 50,
+      },
       status: () => running.status(),
       stop: async () => {
         try {

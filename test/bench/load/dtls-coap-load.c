@@ -5,7 +5,8 @@
  *
  * Modes (first argument):
  *   get        --sessions N keep --window W CoAP CON GETs outstanding each for --path; counts answers
- *   post       the same with POST --path and --payload (text) or --payload-hex, --content-format
+ *   post       the same with POST --path and --payload (text; "{seq}" in it becomes a counter, so
+ *              that bodies differ) or --payload-hex, --content-format
  *   handshake  --concurrency K full handshakes back to back (close_notify after each)
  *   resume     the same, resuming one saved session (session id, or a ticket if the server issued one)
  *   idle       opens --sessions N and holds them until stdin closes or SIGTERM (for RSS)
@@ -199,6 +200,10 @@ static size_t uint_option_value(unsigned char *out, unsigned value) {
   return 2;
 }
 
+/* "{seq}" in the payload: a counter there, so that no two requests carry the same body */
+static size_t seq_at = (size_t)-1;
+static uint64_t seq_counter = 0;
+
 /* The request without header and token (options and payload), built once. */
 static unsigned char request_tail[4600];
 static size_t request_tail_len;
@@ -220,6 +225,8 @@ static void build_request(void) {
   if (accept_format >= 0) n += put_option(request_tail + n, &last, 17, v, uint_option_value(v, accept_format));
   if (payload_len > 0) {
     request_tail[n++] = 0xff;
+    void *seq = memmem(payload, payload_len, "{seq}", 5);
+    if (seq) seq_at = n + (size_t)((unsigned char *)seq - payload);
     memcpy(request_tail + n, payload, payload_len);
     n += payload_len;
   }
@@ -228,7 +235,7 @@ static void build_request(void) {
 }
 
 static int send_request(session_t *s, int slot_index) {
-  unsigned char msg[4700];
+  unsigned char msg[4800];
   slot_t *slot = &s->slots[slot_index];
   slot->mid = s->next_mid++;
   slot->token = ((uint32_t)slot_index << 16) | (s->generation++);
@@ -237,8 +244,18 @@ static int send_request(session_t *s, int slot_index) {
   msg[2] = slot->mid >> 8;
   msg[3] = slot->mid & 0xff;
   memcpy(msg + 4, &slot->token, 4);
-  memcpy(msg + 8, request_tail, request_tail_len);
-  int r = SSL_write(s->ssl, msg, (int)(8 + request_tail_len));
+  size_t len = 8;
+  if (seq_at == (size_t)-1) {
+    memcpy(msg + 8, request_tail, request_tail_len);
+    len += request_tail_len;
+  } else {
+    memcpy(msg + 8, request_tail, seq_at);
+    len += seq_at;
+    len += (size_t)sprintf((char *)msg + len, "%llu", (unsigned long long)++seq_counter);
+    memcpy(msg + len, request_tail + seq_at + 5, request_tail_len - seq_at - 5);
+    len += request_tail_len - seq_at - 5;
+  }
+  int r = SSL_write(s->ssl, msg, (int)len);
   if (r <= 0) {
     int e = SSL_get_error(s->ssl, r);
     if (e != SSL_ERROR_WANT_WRITE) note_error("SSL_write");
