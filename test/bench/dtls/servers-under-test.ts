@@ -113,7 +113,14 @@ export async function startGateway(nodeFlags: string[] = []): Promise<ServerUnde
   try {
     const factory = makeFactoryCa(work);
     broker = await MosquittoBroker.start({ caFiles: [factory.rootFile], dir: join(work, 'broker') });
-    const setup = await provisionGateway(work, factory, broker);
+    // 10,000 idle sessions (above the default max_sessions, 5000) that take minutes to open on a
+    // busy machine (longer than the default idle_timeout_ms, 300 s).
+    const setup = await provisionGateway(
+      work,
+      factory,
+      broker,
+      'max_sessions = 20000\nidle_timeout_ms = 3600000\n',
+    );
     gateway = await RunningGateway.start(setup, nodeFlags, true);
     await pinServer(gateway.pid);
     const sensor = SensorCa.open(setup.sensorCaDir).issue({ commonName: 'dtls-bench-sensor' });

@@ -42,10 +42,12 @@ export async function provisionGateway(
   work: string,
   factory: { dir: string; rootFile: string },
   broker: MosquittoBroker,
+  /** More [downstream.dtls] keys (TOML lines), e.g. the session limits for the dtls bench's 10k sessions. */
+  dtlsExtra = '',
 ): Promise<GatewaySetup> {
   const sensorCaDir = join(work, 'sensor-ca');
   SensorCa.open(sensorCaDir);
-  const fixture = gatewayFixture(gatewayConfig(sensorCaDir, broker));
+  const fixture = gatewayFixture(gatewayConfig(sensorCaDir, broker, dtlsExtra));
   await gatewayctlOrThrow('provision', 'factory', '-c', fixture.configPath, '--ca-dir', factory.dir);
   return { fixture, factoryDir: factory.dir, sensorCaDir, factoryRootFile: factory.rootFile };
 }
@@ -55,7 +57,7 @@ export function pointAt(setup: GatewaySetup, broker: MosquittoBroker): void {
   setup.fixture.writeConfig(gatewayConfig(setup.sensorCaDir, broker));
 }
 
-function gatewayConfig(sensorCaDir: string, broker: MosquittoBroker): string {
+function gatewayConfig(sensorCaDir: string, broker: MosquittoBroker, dtlsExtra = ''): string {
   return (
     '[log]\nlevel = "warn"\n' +
     '[downstream.dtls]\nenabled = true\nhost = "127.0.0.1"\nport = 0\n' +
@@ -63,6 +65,7 @@ function gatewayConfig(sensorCaDir: string, broker: MosquittoBroker): string {
     'handshakes_per_second_per_address = 100000\nhandshake_burst_per_address = 100000\n' +
     'handshakes_per_second = 100000\nhandshake_burst = 100000\n' +
     'half_open_handshakes = 100000\nhalf_open_handshakes_per_address = 100000\n' +
+    dtlsExtra +
     `[upstream]\nenabled = true\nbroker_url = "${broker.url}"\ntrust_anchor_file = "${broker.caFile}"\n` +
     'reconnect_initial_ms = 100\nreconnect_max_ms = 1000\n'
   );
