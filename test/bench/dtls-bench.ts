@@ -10,7 +10,7 @@
  * BENCH_DTLS_ADDRESSES (source addresses of the handshake runs, 16), BENCH_DTLS_SERVERS (a comma
  * list of libcoap,bare,gateway), BENCH_DTLS_MIN_CPU (server CPU seconds a saturated window gathers,
  * 1), BENCH_DTLS_NODE_FLAGS (for our servers: --cpu-prof …), BENCH_DTLS_ONLY=budget (only the
- * handshake-budget section).
+ * handshake-budget section), BENCH_DTLS_ONLY=servers (only the side-by-side servers).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
@@ -114,16 +114,17 @@ export async function benchDtls(): Promise<Record<string, unknown>> {
     pinning: pinning ? 'server on core 0, load generator on core 1 (taskset)' : 'none (one core)',
   };
   try {
-    if (process.env.BENCH_DTLS_ONLY !== 'budget') {
-      await benchSideBySide(pki, sessionCounts, results);
-      await benchStall(dir, client, results);
+    const only = process.env.BENCH_DTLS_ONLY;
+    if (only !== 'budget') await benchSideBySide(pki, sessionCounts, results);
+    if (only === undefined || only === '') await benchStall(dir, client, results);
+    if (only !== 'servers') {
+      process.stderr.write('  dtls: handshake budget\n');
+      results['edge-gatewayd handshake budget'] = await benchHandshakeBudget(
+        client,
+        (budget, signaturesPerSecond, key = 'software') =>
+          startOurs(dir, key, 'js', { budget, ...(signaturesPerSecond ? { signaturesPerSecond } : {}) }),
+      );
     }
-    process.stderr.write('  dtls: handshake budget\n');
-    results['edge-gatewayd handshake budget'] = await benchHandshakeBudget(
-      client,
-      (budget, signaturesPerSecond, key = 'software') =>
-        startOurs(dir, key, 'js', { budget, ...(signaturesPerSecond ? { signaturesPerSecond } : {}) }),
-    );
   } finally {
     pki.remove();
   }
