@@ -1,3 +1,4 @@
+import type { IClientPublishOptions } from 'mqtt';
 import type { UpstreamEmit } from './broker-connection.js';
 import { contentTypeOf } from './content-format.js';
 import { PERMANENT_PUBLISH_FAILURES, reasonText } from './mqtt-reasons.js';
@@ -31,6 +32,35 @@ const HELD_MAX = 4096;
  * property: a command refusal answering a request (command-refusals.ts).
  */
 export const CORRELATION_DATA_PROPERTY = 'mqtt:correlation-data';
+
+interface PublishOptions {
+  gatewayId: string;
+  contentFormat: number;
+  options: IClientPublishOptions;
+}
+
+/**
+ * PUBLISH options per properties object (a sensor's messages share one, TelemetryEnvelopes): made
+ * once, not once per message. mqtt.js copies what it changes (topic aliases), never our objects.
+ */
+const optionsByProperties = new WeakMap<object, PublishOptions>();
+
+function publishOptions(row: OutboxRow, gatewayId: string): IClientPublishOptions {
+  const known = optionsByProperties.get(row.properties);
+  if (known && known.gatewayId === gatewayId && known.contentFormat === row.contentFormat)
+    return known.options;
+  const { [CORRELATION_DATA_PROPERTY]: correlationData, ...userProperties } = row.properties;
+  const options: IClientPublishOptions = {
+    qos: 1,
+    properties: {
+      contentType: contentTypeOf(row.contentFormat),
+      userProperties: { ...userProperties, 'gateway-id': gatewayId },
+      ...(correlationData === undefined ? {} : { correlationData: Buffer.from(correlationData, 'hex') }),
+    },
+  };
+  optionsByProperties.set(row.properties, { gatewayId, contentFormat: row.contentFormat, options });
+  return options;
+}
 
 /**
  * Drains the outbox to the broker: QoS 1, oldest first, a window of messages in flight on one
@@ -139,19 +169,8 @@ export class OutboxPublisher {
   #send(session: UpstreamSession, row: OutboxRow): void {
     this.#inFlight.set(row.id, row.sensorId);
     this.#busy.add(row.sensorId);
-    const { [CORRELATION_DATA_PROPERTY]: correlationData, ...userProperties } = row.properties;
-    session.client.publish(
-      row.topic,
-      row.payload,
-      {
-        qos: 1,
-        properties: {
-          contentType: contentTypeOf(row.contentFormat),
-          userProperties: { ...userProperties, 'gateway-id': session.gatewayId },
-          ...(correlationData === undefined ? {} : { correlationData: Buffer.from(correlationData, 'hex') }),
-        },
-      },
-      (error) => this.#onPublished(session, row, error),
+    session.client.publish(row.topic, row.payload, publishOptions(row, session.gatewayId), (error) =>
+      this.#onPublished(session, row, error),
     );
   }
 

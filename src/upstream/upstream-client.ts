@@ -14,6 +14,7 @@ import { type CommandRefusal, refusalMessage } from './command-refusals.js';
 import { Outbox } from './outbox/index.js';
 import { OutboxPublisher } from './outbox-publisher.js';
 import { ReconnectBackoff } from './reconnect-backoff.js';
+import { TelemetryEnvelopes } from './telemetry-envelopes.js';
 import type {
   UpstreamClientEvents,
   UpstreamClientOptions,
@@ -46,7 +47,7 @@ export class UpstreamClient
   readonly outbox: Outbox;
   readonly commands: CommandInbox;
   readonly broker: string;
-  readonly #telemetryTopic: string;
+  readonly #envelopes: TelemetryEnvelopes;
   readonly #lastError: LastError;
   readonly #connection: BrokerConnection;
   readonly #publisher: OutboxPublisher;
@@ -62,7 +63,7 @@ export class UpstreamClient
     const commandTtlMs = options.config.downstream.coap.command_ttl_s * 1000;
     const emit = this.emit.bind(this);
     this.broker = settings.broker_url;
-    this.#telemetryTopic = settings.telemetry_topic;
+    this.#envelopes = new TelemetryEnvelopes(settings.telemetry_topic);
     this.#lastError = new LastError(clock);
     this.outbox = Outbox.open(options.store, settings.outbox, { clock });
     this.commands = new CommandInbox(options.store, {
@@ -139,14 +140,14 @@ export class UpstreamClient
   // ---- TelemetrySink ----
 
   async accept(message: TelemetryMessage): Promise<undefined | OutboxFull> {
-    const properties: Record<string, string> = {
-      'sensor-id': message.sensorId,
-      'certificate-sha256': message.sensor.sha256,
-    };
-    if (message.sensor.deviceType) properties['device-type'] = message.sensor.deviceType;
+    const { topic, properties } = this.#envelopes.of(
+      message.sensorId,
+      message.sensor.sha256,
+      message.sensor.deviceType,
+    );
     const answer = await this.outbox.enqueue({
       sensorId: message.sensorId,
-      topic: this.#telemetryTopic.replaceAll('{sensorId}', message.sensorId),
+      topic,
       payload: message.payload,
       contentFormat: message.contentFormat,
       properties,

@@ -12,8 +12,11 @@ export interface OutboxMessage {
   payload: Uint8Array;
   /** CoAP Content-Format (50 JSON, 60 CBOR, …): becomes the MQTT 5 content type. */
   contentFormat: number;
-  /** MQTT 5 user properties fixed at acceptance (sensor-id, certificate-sha256, …). */
-  properties?: Record<string, string>;
+  /**
+   * MQTT 5 user properties fixed at acceptance (sensor-id, certificate-sha256, …). Not to be changed
+   * once given: the outbox keeps the object (and its serialization) for the rows it hands out.
+   */
+  properties?: Readonly<Record<string, string>>;
   /** Default: now. */
   createdAt?: Date;
 }
@@ -26,7 +29,7 @@ export interface OutboxRow {
   topic: string;
   payload: Buffer;
   contentFormat: number;
-  properties: Record<string, string>;
+  properties: Readonly<Record<string, string>>;
   /** What it counts against max_bytes. */
   bytes: number;
   createdAt: Date;

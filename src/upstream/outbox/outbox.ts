@@ -177,9 +177,9 @@ export class Outbox {
           hint: 'the daemon is stopping; the sensor should send again later',
         }),
       );
-    const properties = JSON.stringify(message.properties ?? {});
+    const { json: properties, bytes: propertiesBytes } = serialized(message.properties ?? NO_PROPERTIES);
     const payload = Buffer.from(message.payload); // a copy: the caller may reuse its buffer meanwhile
-    const bytes = payload.byteLength + Buffer.byteLength(message.topic) + Buffer.byteLength(properties);
+    const bytes = payload.byteLength + Buffer.byteLength(message.topic) + propertiesBytes;
     const settings = this.#settings;
     if (bytes > settings.max_bytes)
       return Promise.reject(
@@ -335,7 +335,7 @@ export class Outbox {
         topic: message.topic,
         payload: entry.payload,
         contentFormat: message.contentFormat,
-        properties: message.properties ?? {},
+        properties: message.properties ?? NO_PROPERTIES,
         bytes: entry.bytes,
         createdAt: message.createdAt ?? new Date(entry.createdAt),
       });
@@ -579,6 +579,21 @@ export class Outbox {
     const rowsNeeded = Math.max(overRows, Math.ceil(Math.max(0, overBytes) / averageBytes), 1);
     return Math.min(maxAge, Math.max(1, Math.ceil(rowsNeeded / perSecond)));
   }
+}
+
+const NO_PROPERTIES: Readonly<Record<string, string>> = Object.freeze({});
+
+/** Properties objects are shared by a sensor's messages (TelemetryEnvelopes): serialized once each. */
+const serializations = new WeakMap<object, { json: string; bytes: number }>();
+
+function serialized(properties: Readonly<Record<string, string>>): { json: string; bytes: number } {
+  let known = serializations.get(properties);
+  if (!known) {
+    const json = JSON.stringify(properties);
+    known = { json, bytes: Buffer.byteLength(json) };
+    serializations.set(properties, known);
+  }
+  return known;
 }
 
 function rowOf(row: StoredRow): OutboxRow {
