@@ -7,7 +7,7 @@
  * The reference (the same number of mqtt.js clients straight to mosquitto over TLS) is measured in
  * the same run, as messages per mosquitto-CPU-second, beside the broker's share in the gateway run.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MosquittoBroker, TelemetrySubscriber } from '../../../hw-sim/broker/index.js';
@@ -27,6 +27,8 @@ export interface TelemetryPerCpuOptions {
   measureMs?: number;
   /** Run the daemon under --cpu-prof and summarize its window by category. */
   profile?: boolean;
+  /** With `profile`: copy the .cpuprofile here (for Chrome DevTools or speedscope). */
+  keepProfileAs?: string;
   /** Also measure the reference (mqtt.js clients straight to mosquitto). Default true. */
   reference?: boolean;
   /**
@@ -56,7 +58,8 @@ export interface TelemetryPerCpuSecond {
   reference?:
     | { perBrokerCpuSecond: number; acknowledged: number; mosquitto_cpu_s: number }
     | { error: string };
-  profile?: ProfileSummary;
+  /** With `window_us`: the measurement window on the monotonic clock, as the .cpuprofile counts time. */
+  profile?: ProfileSummary & { window_us: [number, number] };
 }
 
 /**
@@ -166,8 +169,11 @@ export async function benchTelemetryPerCpuSecond(
     await gateway.stop();
     gateway = undefined;
     const result: TelemetryPerCpuSecond = { ...figures };
-    if (options.profile)
-      result.profile = summarizeCpuProfile(cpuProfileIn(profileDir), monotonic[0], monotonic[1]);
+    if (options.profile) {
+      const file = cpuProfileIn(profileDir);
+      if (options.keepProfileAs) copyFileSync(file, options.keepProfileAs);
+      result.profile = { ...summarizeCpuProfile(file, monotonic[0], monotonic[1]), window_us: monotonic };
+    }
     if (options.reference ?? true) result.reference = await referenceRun(broker, sensors, rate, timing);
     return result;
   } finally {
