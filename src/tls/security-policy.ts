@@ -88,6 +88,15 @@ export function applySecurityPolicy(ctx: Pointer): SecurityPolicy {
   return { level, admittedCcm8: [...ccm8.values()] };
 }
 
+/**
+ * OpenSSL's own security callback (what ours defers to), once ours was installed on some context.
+ * An SSL that will never be asked about a CCM_8 suite may use it directly: same answers, without a
+ * trip through JS for each of the ~90 questions of a handshake.
+ */
+export function openSslSecurityCallback(): bigint | undefined {
+  return defaultCallback;
+}
+
 function internAdmitted(names: ReadonlySet<string>): number {
   const found = admittedSets.findIndex(
     (set) => set.size === names.size && [...names].every((name) => set.has(name)),

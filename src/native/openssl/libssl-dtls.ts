@@ -50,6 +50,11 @@ export interface LibSslDtls {
   SSL_CTX_set_verify(ctx: Pointer, mode: number, callback: bigint | null): void;
   SSL_CTX_set_cert_verify_callback(ctx: Pointer, callback: bigint | null, arg: null): void;
   SSL_CTX_set_info_callback(ctx: Pointer, callback: bigint | null): void;
+  SSL_set_info_callback(ssl: Pointer, callback: bigint | null): void;
+  /** The SSL's own security callback (SSL_new copies the context's). */
+  SSL_set_security_callback(ssl: Pointer, callback: bigint | null): void;
+  /** The suite's two-byte IANA code, as in a ClientHello's cipher_suites. */
+  SSL_CIPHER_get_protocol_id(cipher: Pointer): number;
   SSL_CTX_set_purpose(ctx: Pointer, purpose: number): number;
   SSL_CTX_add_client_CA(ctx: Pointer, x509: Pointer): number;
   SSL_CTX_remove_session(ctx: Pointer, session: Pointer): number;
@@ -109,6 +114,9 @@ export function libsslDtls(): LibSslDtls {
     ),
     SSL_CTX_set_verify: f('void SSL_CTX_set_verify(SSL_CTX *, int, egw_dtls_verify_cb *)'),
     SSL_CTX_set_info_callback: f('void SSL_CTX_set_info_callback(SSL_CTX *, egw_dtls_info_cb *)'),
+    SSL_set_info_callback: f('void SSL_set_info_callback(SSL *, egw_dtls_info_cb *)'),
+    SSL_set_security_callback: f('void SSL_set_security_callback(SSL *, void *)'),
+    SSL_CIPHER_get_protocol_id: f('uint16_t SSL_CIPHER_get_protocol_id(const SSL_CIPHER *)'),
     SSL_CTX_set_cert_verify_callback: f(
       'void SSL_CTX_set_cert_verify_callback(SSL_CTX *, egw_dtls_cert_verify_cb *, void *)',
     ),

@@ -14,7 +14,7 @@ import {
 import { DTLS_CONST, libsslDtls, registerCallback } from '../../native/openssl/libssl-dtls.js';
 import { libsslTicket, registerTicketKeyCallback } from '../../native/openssl/libssl-ticket.js';
 import { derFromX509, dersFromX509Stack, x509FromDer } from '../openssl-objects.js';
-import { applySecurityPolicy, type SecurityPolicy } from '../security-policy.js';
+import { applySecurityPolicy, openSslSecurityCallback, type SecurityPolicy } from '../security-policy.js';
 import { TlsError } from '../tls-error.js';
 import type { ResolvedDtlsServerOptions } from './dtls-server-options.js';
 import { HandshakeFailure } from './handshake-failure.js';
@@ -49,6 +49,10 @@ export class DtlsServerContext {
   readonly #options: ResolvedDtlsServerOptions;
   readonly #events: DtlsContextEvents;
   readonly #callbacks: bigint[] = [];
+  /** The info callback, set on each SSL once established (see watchRenegotiation). */
+  #infoCallback: bigint | undefined;
+  /** IANA codes of the CCM_8 suites the security callback admits (see prepareSession). */
+  #admittedCcm8Ids = new Set<number>();
   #freed = false;
 
   constructor(options: ResolvedDtlsServerOptions, events: DtlsContextEvents) {
@@ -79,10 +83,12 @@ export class DtlsServerContext {
         this.#register('egw_dtls_cert_verify_cb', (store: bigint) => this.#verifyApplication(store));
         dtls.SSL_CTX_set_cert_verify_callback(this.ctx, this.#callbacks.at(-1) as bigint, null);
       }
+      // Not on the context: OpenSSL calls it at every state change (~20 times per handshake, each
+      // through JS), and it only matters once established (see watchRenegotiation).
       this.#register('egw_dtls_info_cb', (s: bigint, where: number, ret: number) =>
         this.#info(s, where, ret),
       );
-      dtls.SSL_CTX_set_info_callback(this.ctx, this.#callbacks.at(-1) as bigint);
+      this.#infoCallback = this.#callbacks.at(-1) as bigint;
       if (options.sessionTickets) {
         this.#callbacks.push(registerTicketKeyCallback(ticketKeyCallback(options.sessionTickets)));
         libsslTicket().SSL_CTX_set_tlsext_ticket_key_evp_cb(this.ctx, this.#callbacks.at(-1) as bigint);
@@ -93,15 +99,42 @@ export class DtlsServerContext {
     }
   }
 
-  /** Applies the verification time (clock floor) to a session's SSL before its handshake runs. */
-  prepareSession(sslPointer: Pointer): void {
+  /**
+   * Before a session's handshake runs: applies the verification time (clock floor), and when the
+   * ClientHello (`offeredSuites`, its cipher_suites) offers none of the CCM_8 suites our security
+   * callback admits, gives the SSL OpenSSL's own callback: no CCM_8 suite can be chosen, so the
+   * answers are the same, without ~90 calls into JS per handshake.
+   */
+  prepareSession(sslPointer: Pointer, offeredSuites?: Buffer): void {
+    const dtls = libsslDtls();
+    const openssl = openSslSecurityCallback();
+    if (offeredSuites && openssl !== undefined && !this.#offersAdmittedCcm8(offeredSuites)) {
+      dtls.SSL_set_security_callback(sslPointer, openssl);
+    }
     const time = this.#options.verificationTime?.();
     if (!time) return;
-    const dtls = libsslDtls();
     dtls.X509_VERIFY_PARAM_set_time(
       dtls.SSL_get0_param(sslPointer),
       BigInt(Math.floor(time.getTime() / 1000)),
     );
+  }
+
+  /**
+   * An established session: no_renegotiation alerts are counted from now on (a renegotiation can
+   * only be refused once established; the JS record layer counts its own).
+   */
+  watchRenegotiation(sslPointer: Pointer): void {
+    if (sslPointer && this.#infoCallback !== undefined) {
+      libsslDtls().SSL_set_info_callback(sslPointer, this.#infoCallback);
+    }
+  }
+
+  #offersAdmittedCcm8(offeredSuites: Buffer): boolean {
+    if (this.#admittedCcm8Ids.size === 0) return false;
+    for (let offset = 0; offset + 1 < offeredSuites.length; offset += 2) {
+      if (this.#admittedCcm8Ids.has(offeredSuites.readUInt16BE(offset))) return true;
+    }
+    return false;
   }
 
   /** Drops a session from the resumption cache (e.g. the trust hook rejected it on resumption). */
@@ -141,6 +174,7 @@ export class DtlsServerContext {
     }
     // Level 2 (at least) for everything; the CCM_8 suites of the list (RFC 7925) judged as CCM.
     this.security = applySecurityPolicy(this.ctx);
+    this.#admittedCcm8Ids = this.#suiteIds(this.security.admittedCcm8);
     ssl.SSL_CTX_ctrl(this.ctx, DTLS_CONST.SSL_CTRL_SET_MAX_CERT_LIST, o.maxHandshakeMessageBytes, null);
     ssl.SSL_CTX_set_verify_depth(this.ctx, o.maxChainDepth);
     // The server verifies clients: chain purpose sslclient (EKU clientAuth or no EKU at all).
@@ -157,6 +191,21 @@ export class DtlsServerContext {
       ssl.SSL_CTX_ctrl(this.ctx, DTLS_CONST.SSL_CTRL_SET_SESS_CACHE_SIZE, o.sessionCache.size, null);
       ssl.SSL_CTX_set_timeout(this.ctx, o.sessionCache.timeoutSeconds);
     }
+  }
+
+  /** The IANA codes of the context's suites named (OpenSSL names) in `names`. */
+  #suiteIds(names: readonly string[]): Set<number> {
+    const ssl = libssl();
+    const ids = new Set<number>();
+    const ciphers = ssl.SSL_CTX_get_ciphers(this.ctx);
+    const count = ciphers ? ssl.OPENSSL_sk_num(ciphers) : 0;
+    for (let index = 0; index < count; index++) {
+      const cipher = ssl.OPENSSL_sk_value(ciphers, index);
+      if (names.includes(ssl.SSL_CIPHER_get_name(cipher))) {
+        ids.add(libsslDtls().SSL_CIPHER_get_protocol_id(cipher));
+      }
+    }
+    return ids;
   }
 
   #useCertificates(): void {

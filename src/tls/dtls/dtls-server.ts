@@ -528,7 +528,7 @@ export class DtlsServer extends EventEmitter<DtlsServerEvents> {
     this.#admittedCookie.set(session, Buffer.from(hello.cookie));
     this.#halfOpen.add(source);
     this.#halfOpenSource.set(session, source);
-    this.#context.prepareSession(listener.ssl);
+    this.#context.prepareSession(listener.ssl, hello.cipherSuites);
     this.#counters.add('handshakesStarted');
     if (!this.#signsOffLoop || resumption) {
       // A resumption signs nothing (unless OpenSSL lost the session: then this thread waits for
@@ -628,6 +628,7 @@ export class DtlsServer extends EventEmitter<DtlsServerEvents> {
       this.#sessions.set(session.key, session);
       old?.close('replaced', false);
     }
+    this.#context.watchRenegotiation(session.ssl);
     this.#counters.add('handshakesCompleted');
     if (resumed) this.#counters.add('handshakesResumed');
     this.#notify('session', peer);
