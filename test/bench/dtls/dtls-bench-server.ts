@@ -49,3 +49,5 @@ coap
   .createServer((_request: unknown, response: { end(body: Buffer): void }) => response.end(payload))
   .listen(new CoapDtlsSocket(server) as never);
 process.stdout.write(`${JSON.stringify({ port })}\n`);
+// Exit cleanly on SIGINT, so that `node --cpu-prof` writes its profile.
+process.on('SIGINT', () => process.exit(0));
