@@ -104,6 +104,7 @@ describe('DTLS JS record layer', () => {
     'ECDHE-ECDSA-AES128-CCM8',
     'ECDHE-ECDSA-AES256-CCM8',
     'ECDHE-ECDSA-AES128-CCM',
+    'ECDHE-ECDSA-AES256-CCM',
     'ECDHE-ECDSA-CHACHA20-POLY1305',
   ]) {
     it(`carries ${cipher} records both ways once OpenSSL is freed`, async () => {

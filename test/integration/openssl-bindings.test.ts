@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EVP_PKEY_EC } from '../../src/native/openssl/ec-key-method.js';
+import { EVP_AEAD_CTRL } from '../../src/native/openssl/libcrypto-aead.js';
 import * as ssl from '../../src/native/openssl/libssl.js';
 import { DTLS_CONST } from '../../src/native/openssl/libssl-dtls.js';
 import { repositoryRoot } from '../helpers/daemon-harness.js';
@@ -276,6 +277,7 @@ describe("koffi bindings against the running node's OpenSSL headers", () => {
     for (const [key, value] of Object.entries(DTLS_CONST))
       add(`DTLS_CONST.${key}`, value, dtlsMacro[key] ?? key);
     add('EVP_PKEY_EC', EVP_PKEY_EC, 'EVP_PKEY_EC');
+    for (const [key, value] of Object.entries(EVP_AEAD_CTRL)) add(`EVP_AEAD_CTRL.${key}`, value, key);
     // Literals in the code: SSL_ctrl commands of libssl-dtls.ts and DtlsSession's shutdown state.
     add('DTLS_get_timeout (libssl-dtls.ts)', 73, 'DTLS_CTRL_GET_TIMEOUT');
     add('dtlsHandleTimeout (libssl-dtls.ts)', 74, 'DTLS_CTRL_HANDLE_TIMEOUT');

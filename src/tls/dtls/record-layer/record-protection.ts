@@ -1,5 +1,5 @@
-import { createCipheriv, createDecipheriv } from 'node:crypto';
 import { RECORD_HEADER_LENGTH } from '../dtls-record-scanner.js';
+import { AeadContext } from './aead-context.js';
 import type { AeadSuite } from './aead-suite.js';
 
 /** The record version of DTLS 1.2 (RFC 6347 §4.1), the only one a DTLS 1.2 session writes or reads. */
@@ -27,6 +27,8 @@ export class RecordProtection {
   readonly #writeIv: Buffer;
   readonly #readKey: Buffer;
   readonly #readIv: Buffer;
+  readonly #sealer: AeadContext;
+  readonly #opener: AeadContext;
 
   constructor(
     suite: AeadSuite,
@@ -37,6 +39,8 @@ export class RecordProtection {
     this.#writeIv = keys.writeIv;
     this.#readKey = keys.readKey;
     this.#readIv = keys.readIv;
+    this.#sealer = AeadContext.for(suite, true);
+    this.#opener = AeadContext.for(suite, false);
   }
 
   /** Bytes a record adds to its plaintext: header, explicit nonce and tag. */
@@ -54,23 +58,12 @@ export class RecordProtection {
     record.writeUInt16BE(DTLS_1_2_VERSION, 1);
     writeRecordNumber(record, 3, number);
     record.writeUInt16BE(bodyLength, 11);
-    const recordNumber = record.subarray(3, 11);
-    if (explicit > 0) recordNumber.copy(record, RECORD_HEADER_LENGTH);
-    const cipher = createCipheriv(
-      suite.algorithm as 'aes-128-gcm',
-      this.#writeKey,
-      this.#nonce(this.#writeIv, recordNumber),
-      {
-        authTagLength: suite.tagLength,
-      },
-    );
-    cipher.setAAD(additionalData(recordNumber, contentType, DTLS_1_2_VERSION, plaintext.length), {
-      plaintextLength: plaintext.length,
-    });
-    const ciphertext = cipher.update(plaintext);
-    cipher.final();
-    ciphertext.copy(record, RECORD_HEADER_LENGTH + explicit);
-    cipher.getAuthTag().copy(record, RECORD_HEADER_LENGTH + explicit + ciphertext.length);
+    if (explicit > 0) record.copy(record, RECORD_HEADER_LENGTH, 3, 11);
+    this.#fillNonce(this.#writeIv, record, 3);
+    fillAdditionalData(record, 3, contentType, DTLS_1_2_VERSION, plaintext.length);
+    if (!this.#sealer.seal(this.#writeKey, nonce, aad, plaintext, record, RECORD_HEADER_LENGTH + explicit)) {
+      throw new Error(`OpenSSL failed to seal a ${suite.algorithm} record`);
+    }
     return record;
   }
 
@@ -83,52 +76,53 @@ export class RecordProtection {
     const explicit = suite.explicitNonceLength;
     const plaintextLength = bodyLength - explicit - suite.tagLength;
     if (plaintextLength < 0 || plaintextLength > MAX_PLAINTEXT_LENGTH) return undefined;
-    const recordNumber = datagram.subarray(offset + 3, offset + 11);
     const body = offset + RECORD_HEADER_LENGTH;
     // GCM and CCM carry the explicit nonce; RFC 5288 lets a sender choose it, so read it, not assume it.
-    const nonce =
-      explicit > 0
-        ? Buffer.concat([this.#readIv, datagram.subarray(body, body + explicit)])
-        : this.#nonce(this.#readIv, recordNumber);
+    this.#fillNonce(this.#readIv, datagram, explicit > 0 ? body : offset + 3);
+    const version = datagram.readUInt16BE(offset + 1);
+    fillAdditionalData(datagram, offset + 3, datagram[offset] as number, version, plaintextLength);
     const ciphertext = datagram.subarray(body + explicit, body + explicit + plaintextLength);
     const tag = datagram.subarray(body + explicit + plaintextLength, body + bodyLength);
-    try {
-      const decipher = createDecipheriv(suite.algorithm as 'aes-128-gcm', this.#readKey, nonce, {
-        authTagLength: suite.tagLength,
-      });
-      decipher.setAuthTag(tag);
-      const version = datagram.readUInt16BE(offset + 1);
-      decipher.setAAD(additionalData(recordNumber, datagram[offset] as number, version, plaintextLength), {
-        plaintextLength,
-      });
-      const plaintext = decipher.update(ciphertext);
-      decipher.final();
-      return plaintext;
-    } catch {
-      return undefined;
-    }
+    const plaintext = Buffer.allocUnsafe(plaintextLength);
+    return this.#opener.open(this.#readKey, nonce, aad, ciphertext, tag, plaintext) ? plaintext : undefined;
   }
 
-  #nonce(fixedIv: Buffer, recordNumber: Buffer): Buffer {
-    if (this.#suite.explicitNonceLength > 0) return Buffer.concat([fixedIv, recordNumber]);
-    const nonce = Buffer.from(fixedIv);
-    for (let i = 0; i < 8; i++) nonce[4 + i] = (nonce[4 + i] as number) ^ (recordNumber[i] as number);
-    return nonce;
+  /**
+   * Writes the record's nonce into `nonce` from the 8 bytes at `at` of `source`: salt ‖ those bytes
+   * (GCM, CCM), or the IV XOR 0000 ‖ those bytes (ChaCha20-Poly1305).
+   */
+  #fillNonce(fixedIv: Buffer, source: Buffer, at: number): void {
+    if (this.#suite.explicitNonceLength > 0) {
+      fixedIv.copy(nonce, 0, 0, 4);
+      source.copy(nonce, 4, at, at + 8);
+      return;
+    }
+    fixedIv.copy(nonce, 0, 0, 12);
+    for (let i = 0; i < 8; i++) nonce[4 + i] = (nonce[4 + i] as number) ^ (source[at + i] as number);
   }
 }
 
-function additionalData(
-  recordNumber: Buffer,
+/**
+ * One record's nonce and additional data, rewritten for each record: seal and open run synchronously,
+ * one record at a time per thread.
+ */
+const nonce = Buffer.alloc(12);
+const aad = Buffer.alloc(13);
+
+/** Additional data: the 8-byte epoch ‖ sequence at `at` of `source`, then type, version, length. */
+function fillAdditionalData(
+  source: Buffer,
+  at: number,
   contentType: number,
   version: number,
   plaintextLength: number,
-): Buffer {
-  const aad = Buffer.allocUnsafe(13);
-  recordNumber.copy(aad, 0);
+): void {
+  source.copy(aad, 0, at, at + 8);
   aad[8] = contentType;
-  aad.writeUInt16BE(version, 9);
-  aad.writeUInt16BE(plaintextLength, 11);
-  return aad;
+  aad[9] = version >>> 8;
+  aad[10] = version & 0xff;
+  aad[11] = plaintextLength >>> 8;
+  aad[12] = plaintextLength & 0xff;
 }
 
 function writeRecordNumber(target: Buffer, offset: number, number: RecordNumber): void {
