@@ -4,7 +4,12 @@
  * with the identity key in its KeyStore.
  */
 export { type CoapDtlsRemoteInfo, CoapDtlsSocket } from './dtls/coap-socket.js';
-export { DtlsClient, type DtlsClientEvents, type DtlsClientOptions } from './dtls/dtls-client.js';
+export {
+  DtlsClient,
+  type DtlsClientContext,
+  type DtlsClientEvents,
+  type DtlsClientOptions,
+} from './dtls/dtls-client.js';
 export type { DtlsStats } from './dtls/dtls-counters.js';
 export {
   type DtlsHandshakeFailedEvent,

@@ -133,6 +133,7 @@ export interface LibSsl {
   DTLS_client_method(): Pointer;
   SSL_CTX_new(method: Pointer): Pointer;
   SSL_CTX_free(ctx: Pointer): void;
+  SSL_CTX_up_ref(ctx: Pointer): number;
   SSL_CTX_ctrl(ctx: Pointer, command: number, larg: number, parg: Pointer): number;
   SSL_CTX_set_options(ctx: Pointer, options: bigint): bigint;
   SSL_CTX_set_cipher_list(ctx: Pointer, list: string): number;
@@ -249,6 +250,7 @@ export function libssl(): LibSsl {
     DTLS_client_method: f('const SSL_METHOD *DTLS_client_method(void)'),
     SSL_CTX_new: f('SSL_CTX *SSL_CTX_new(const SSL_METHOD *)'),
     SSL_CTX_free: f('void SSL_CTX_free(SSL_CTX *)'),
+    SSL_CTX_up_ref: f('int SSL_CTX_up_ref(SSL_CTX *)'),
     SSL_CTX_ctrl: f('long SSL_CTX_ctrl(SSL_CTX *, int, long, void *)'),
     SSL_CTX_set_options: f('uint64_t SSL_CTX_set_options(SSL_CTX *, uint64_t)'),
     SSL_CTX_set_cipher_list: f('int SSL_CTX_set_cipher_list(SSL_CTX *, const char *)'),

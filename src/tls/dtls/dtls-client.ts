@@ -16,6 +16,7 @@ import { x509FromDer } from '../openssl-objects.js';
 import { applySecurityPolicy } from '../security-policy.js';
 import { TlsError } from '../tls-error.js';
 import { scanDtlsRecords } from './dtls-record-scanner.js';
+import { capRetransmitTimer } from './dtls-retransmit-cap.js';
 import { DEFAULT_DTLS_CIPHERS } from './dtls-server-options.js';
 import { DtlsSession, type DtlsSessionEndReason, type DtlsSessionHost } from './dtls-session.js';
 import type { HandshakeFailure } from './handshake-failure.js';
@@ -43,6 +44,24 @@ export interface DtlsClientOptions {
    * timer reaches a restarted server sooner. Default false.
    */
   failWhenRefused?: boolean;
+  /**
+   * Longest wait between handshake retransmissions, ms (they double from 1 s; OpenSSL's own cap is
+   * 60 s). A sensor whose handshake began while the gateway was restarting tries again within this
+   * of its return. Default: OpenSSL's.
+   */
+  maxRetransmitMs?: number;
+  /**
+   * A context from DtlsClient.context() to connect with, instead of a new one per connection (its CA,
+   * certificate, key and ciphers then come from there): a sensor reconnecting many times, or a bench
+   * playing thousands, sets it up once as a device would.
+   */
+  context?: DtlsClientContext;
+}
+
+/** A reusable client SSL_CTX (DtlsClient.context()); free it once no connection needs it any more. */
+export interface DtlsClientContext {
+  readonly ctx: Pointer;
+  free(): void;
 }
 
 export type DtlsClientEvents = {
@@ -72,8 +91,24 @@ export class DtlsClient extends EventEmitter<DtlsClientEvents> {
     this.#session = session;
   }
 
-  static async connect(options: DtlsClientOptions): Promise<DtlsClient> {
+  /** A client context for `options` (CA, certificate, key, ciphers), shared by the connections given it. */
+  static context(options: Omit<DtlsClientOptions, 'host' | 'port'>): DtlsClientContext {
     const ctx = DtlsClient.#newContext(options);
+    let freed = false;
+    return {
+      ctx,
+      free: () => {
+        if (freed) return;
+        freed = true;
+        libssl().SSL_CTX_free(ctx);
+      },
+    };
+  }
+
+  static async connect(options: DtlsClientOptions): Promise<DtlsClient> {
+    // Each client holds (and frees) its own reference to a shared context.
+    const ctx = options.context?.ctx ?? DtlsClient.#newContext(options);
+    if (options.context) libssl().SSL_CTX_up_ref(ctx);
     const socket = dgram.createSocket(isIPv6(options.host) ? 'udp6' : 'udp4');
     try {
       await new Promise<void>((resolve, reject) => {
@@ -113,6 +148,7 @@ export class DtlsClient extends EventEmitter<DtlsClientEvents> {
     };
     const bios = DtlsSession.newSsl(ctx, options.mtu ?? 1200);
     if (options.resume) libssl().SSL_set_session(bios.ssl, options.resume);
+    if (options.maxRetransmitMs) capRetransmitTimer(bios.ssl, options.maxRetransmitMs);
     const local = socket.address();
     const session = new DtlsSession(
       bios,
@@ -252,7 +288,7 @@ export class DtlsClient extends EventEmitter<DtlsClientEvents> {
     if (reason !== 'closedLocally') this.destroy();
   }
 
-  static #newContext(options: DtlsClientOptions): Pointer {
+  static #newContext(options: Omit<DtlsClientOptions, 'host' | 'port'>): Pointer {
     const ssl = libssl();
     libsslDtls();
     libcrypto().ERR_clear_error();
