@@ -41,7 +41,9 @@ interface PublishOptions {
 
 /**
  * PUBLISH options per properties object (a sensor's messages share one, TelemetryEnvelopes): made
- * once, not once per message. mqtt.js copies what it changes (topic aliases), never our objects.
+ * once, not once per message. mqtt.js copies what it changes (topic aliases); mqtt-packet would
+ * delete userProperties from an oversized PUBLISH only under a maximumPacketSize of our own CONNECT,
+ * which we do not set.
  */
 const optionsByProperties = new WeakMap<object, PublishOptions>();
 
