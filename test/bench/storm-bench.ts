@@ -28,7 +28,7 @@ import { ServiceSupervisor } from '../../hw-sim/systemd/index.js';
 import { libcrypto } from '../../src/native/openssl/index.js';
 import type { Pointer } from '../../src/native/openssl/libssl.js';
 import { pemBlocks } from '../../src/pki/index.js';
-import { DtlsClient, privateKeyFromPkcs8 } from '../../src/tls/index.js';
+import { DtlsClient, type DtlsClientContext, privateKeyFromPkcs8 } from '../../src/tls/index.js';
 import { builtEntry, gatewayctl, gatewayFixture, repositoryRoot } from '../helpers/daemon-harness.js';
 import { round } from './measure.js';
 import { cpuSeconds } from './proxy/proc-stats.js';
@@ -49,25 +49,42 @@ export interface StormRun {
   daemonCpuSeconds: number;
   /** Sensors served before READY (the DTLS port opens a little earlier). */
   servedBeforeReady: number;
+  /** When the sensors were served, seconds after READY: p50, p90. */
+  servedAfterReadySeconds: { p50: number; p90: number };
+  /** Connection attempts the sensors made from the kill to the last one served. */
+  attempts: number;
+  /** CPU seconds of this (load) process from the kill to READY, and from READY to the end. */
+  loadCpuSeconds: { down: number; storm: number };
+  /** Datagrams the kernel dropped for full receive buffers meanwhile (whole machine: /proc/net/snmp). */
+  udpReceiveBufferDrops: number;
+  /** The restarted daemon's refusals and retransmissions (what could slow the storm besides CPU). */
+  daemonCounters: Record<string, number>;
 }
 
 export interface StormFigures {
   /** With session tickets (the gateway's default): the headline figure. */
   stormSeconds: number;
   withTickets: StormRun;
-  withoutTickets: StormRun;
+  withoutTickets: StormRun | null;
   note: string;
 }
 
 const SENSORS = Number(process.env.BENCH_STORM_SENSORS ?? 1000);
 const SENSORS_NO_TICKETS = Number(process.env.BENCH_STORM_SENSORS_NO_TICKETS ?? 200);
 const PER_ADDRESS = 4;
+/**
+ * Sensors' longest wait between handshake retransmissions (DtlsClient maxRetransmitMs): without a
+ * cap, one that began while the gateway was down (and got no ICMP: Linux sends at most ~1,000 a
+ * second) retransmits 1, 2, 4, 8 … s later.
+ */
+const MAX_RETRANSMIT_MS = Number(process.env.BENCH_STORM_MAX_RETRANSMIT_MS ?? 2000);
 /** A ceiling against a run that cannot finish, not a figure. */
 const CEILING_MS = Number(process.env.BENCH_STORM_CEILING_S ?? 300) * 1000;
 
 interface Sensor {
   credentials: SensorCredentials;
-  key: Pointer;
+  /** Set up once, as on a device: CA, certificate, key. */
+  context: DtlsClientContext;
   localAddress: string;
   saved: Pointer | undefined;
   client: DtlsClient | undefined;
@@ -83,6 +100,16 @@ function timeRequest(id: number): Buffer {
   header.writeUInt16BE(id & 0xffff, 2);
   header.writeUInt16BE(id & 0xffff, 4);
   return Buffer.concat([header, Buffer.from([0xb4]), Buffer.from('time')]);
+}
+
+/** Udp RcvbufErrors of the whole machine (/proc/net/snmp). */
+function udpReceiveBufferErrors(): number {
+  const lines = readFileSync('/proc/net/snmp', 'utf8')
+    .split('\n')
+    .filter((line) => line.startsWith('Udp:'));
+  const names = (lines[0] ?? '').split(/\s+/);
+  const values = (lines[1] ?? '').split(/\s+/);
+  return Number(values[names.indexOf('RcvbufErrors')] ?? 0);
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -120,20 +147,15 @@ async function eachLimited<T>(items: T[], limit: number, work: (item: T) => Prom
 let requestId = 1;
 
 /** One session and one answered GET /time; the client is kept open (the caller destroys it). */
-async function session(
-  sensor: Sensor,
-  port: number,
-  gatewayRoot: Uint8Array,
-  failWhenRefused: boolean,
-): Promise<DtlsClient> {
+async function session(sensor: Sensor, port: number, failWhenRefused: boolean): Promise<DtlsClient> {
   const client = await DtlsClient.connect({
     host: '127.0.0.1',
     port,
-    ca: [gatewayRoot],
-    certificateChain: sensor.credentials.certificateChain,
-    privateKey: sensor.key,
+    ca: [],
+    context: sensor.context,
     localAddress: sensor.localAddress,
     handshakeTimeoutMs: 15_000,
+    maxRetransmitMs: MAX_RETRANSMIT_MS,
     failWhenRefused,
     ...(sensor.saved ? { resume: sensor.saved } : {}),
   });
@@ -149,7 +171,11 @@ async function session(
 }
 
 async function status(socketPath: string): Promise<{
-  sensorEndpoint: { handshakes: { signatures: number }; handshakesResumed: number };
+  sensorEndpoint: {
+    handshakes: Record<string, number> & { signatures: number };
+    handshakesResumed: number;
+    handshakesFailed: number;
+  };
 }> {
   const result = await gatewayctl('status', '--json', '--socket', socketPath);
   if (result.code !== 0) throw new Error(`gatewayctl status: ${result.stderr}`);
@@ -201,9 +227,16 @@ async function stormRun(options: {
   const sensors: Sensor[] = [];
   for (let i = 0; i < count; i++) {
     const issued = options.sensorCa.issue({ commonName: `storm-${sessionTickets ? 't' : 'n'}-${i}` });
+    const key = privateKeyFromPkcs8(issued.privateKeyPkcs8);
+    const context = DtlsClient.context({
+      ca: [gatewayRoot],
+      certificateChain: issued.certificateChain,
+      privateKey: key,
+    });
+    libcrypto().EVP_PKEY_free(key); // the context holds its own reference
     sensors.push({
       credentials: issued,
-      key: privateKeyFromPkcs8(issued.privateKeyPkcs8),
+      context,
       localAddress: `127.0.${2 + Math.floor(i / PER_ADDRESS / 250)}.${2 + (Math.floor(i / PER_ADDRESS) % 250)}`,
       saved: undefined,
       client: undefined,
@@ -221,7 +254,7 @@ async function stormRun(options: {
     await eachLimited(sensors, 32, async (sensor) => {
       for (let attempt = 0; ; attempt++) {
         try {
-          sensor.client = await session(sensor, port, gatewayRoot, false);
+          sensor.client = await session(sensor, port, false);
           return;
         } catch (error) {
           if (attempt >= 5) throw error;
@@ -238,6 +271,9 @@ async function stormRun(options: {
     // Each sensor's next message is refused (ICMP port unreachable): it drops the session and
     // retries, offering its saved session, until it is answered again.
     const giveUpAt = killedAt + CEILING_MS;
+    let attempts = 0;
+    const loadCpuAtKill = process.cpuUsage();
+    const dropsAtKill = udpReceiveBufferErrors();
     const storm = Promise.all(
       sensors.map(async (sensor) => {
         sensor.client?.destroy();
@@ -245,7 +281,8 @@ async function stormRun(options: {
         await sleep(Math.random() * 500);
         while (performance.now() < giveUpAt) {
           try {
-            const client = await session(sensor, port, gatewayRoot, true);
+            attempts++;
+            const client = await session(sensor, port, true);
             sensor.servedAt = performance.now();
             sensor.resumed = client.resumed;
             client.destroy();
@@ -260,11 +297,30 @@ async function stormRun(options: {
     const readyAt = performance.now();
     const pid = service.child.pid;
     const cpuAtReady = cpuSeconds(pid);
+    const loadCpuAtReady = process.cpuUsage();
     await storm;
     const cpuAtEnd = cpuSeconds(pid);
+    const loadCpuAtEnd = process.cpuUsage();
+    const drops = udpReceiveBufferErrors() - dropsAtKill;
+    const loadCpu = (from: NodeJS.CpuUsage, to: NodeJS.CpuUsage) =>
+      round((to.user + to.system - from.user - from.system) / 1e6, 2);
+    const afterReady = sensors
+      .map((sensor) => ((sensor.servedAt ?? Number.NaN) - readyAt) / 1000)
+      .filter((seconds) => !Number.isNaN(seconds))
+      .sort((a, b) => a - b);
+    const percentile = (p: number) => round(afterReady[Math.floor((afterReady.length - 1) * p)] ?? 0, 3);
     const served = sensors.filter((sensor) => sensor.servedAt !== undefined);
     const last = Math.max(readyAt, ...served.map((sensor) => sensor.servedAt as number));
     const after = await status(fixture.socketPath);
+    if (process.env.BENCH_STORM_DEBUG) {
+      const histogram: Record<string, number> = {};
+      for (const sensor of served) {
+        const second = Math.floor(((sensor.servedAt as number) - readyAt) / 1000);
+        histogram[second] = (histogram[second] ?? 0) + 1;
+      }
+      process.stderr.write(`  storm debug: served per second after READY ${JSON.stringify(histogram)}\n`);
+      process.stderr.write(`  storm debug: ${JSON.stringify(after.sensorEndpoint)}\n`);
+    }
     return {
       sensors: count,
       sessionTickets,
@@ -275,12 +331,27 @@ async function stormRun(options: {
       restartToReadySeconds: round((readyAt - killedAt) / 1000, 3),
       daemonCpuSeconds: round(cpuAtEnd.user + cpuAtEnd.kernel - (cpuAtReady.user + cpuAtReady.kernel), 2),
       servedBeforeReady: served.filter((sensor) => (sensor.servedAt as number) < readyAt).length,
+      servedAfterReadySeconds: { p50: percentile(0.5), p90: percentile(0.9) },
+      attempts,
+      loadCpuSeconds: {
+        down: loadCpu(loadCpuAtKill, loadCpuAtReady),
+        storm: loadCpu(loadCpuAtReady, loadCpuAtEnd),
+      },
+      udpReceiveBufferDrops: drops,
+      daemonCounters: {
+        halfOpenRefusedPerAddress: after.sensorEndpoint.handshakes.halfOpenRefusedPerAddress ?? 0,
+        halfOpenRefusedGlobal: after.sensorEndpoint.handshakes.halfOpenRefusedGlobal ?? 0,
+        signaturesRefusedPerAddress: after.sensorEndpoint.handshakes.signaturesRefusedPerAddress ?? 0,
+        signaturesRefusedGlobal: after.sensorEndpoint.handshakes.signaturesRefusedGlobal ?? 0,
+        cookiesSent: after.sensorEndpoint.handshakes.cookiesSent ?? 0,
+        handshakesFailed: after.sensorEndpoint.handshakesFailed,
+      },
     };
   } finally {
     for (const sensor of sensors) {
       sensor.client?.destroy();
       if (sensor.saved) DtlsClient.freeSession(sensor.saved);
-      libcrypto().EVP_PKEY_free(sensor.key);
+      sensor.context.free();
     }
     for (const started of services) await started.dispose();
     rmSync(fixture.dir, { recursive: true, force: true });
@@ -298,7 +369,10 @@ export async function benchStorm(): Promise<StormFigures> {
     const common = { work, caDir, gatewayRoot, sensorCa };
     const withTickets = await stormRun({ ...common, count: SENSORS, sessionTickets: true });
     process.stderr.write(`  storm: tickets on: ${JSON.stringify(withTickets)}\n`);
-    const withoutTickets = await stormRun({ ...common, count: SENSORS_NO_TICKETS, sessionTickets: false });
+    const withoutTickets =
+      SENSORS_NO_TICKETS > 0
+        ? await stormRun({ ...common, count: SENSORS_NO_TICKETS, sessionTickets: false })
+        : null;
     process.stderr.write(`  storm: tickets off: ${JSON.stringify(withoutTickets)}\n`);
     return {
       stormSeconds: withTickets.stormSeconds,
