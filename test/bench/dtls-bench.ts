@@ -173,18 +173,29 @@ async function benchSideBySide(
       figures.latency_at_half_load = await latencyAt(server, Number(get8.requests_per_wall_s) / 2);
       figures.full_handshakes = await handshakes(server, 'handshake');
       figures.resumed_handshakes = await handshakes(server, 'resume');
-      const idle: Record<string, unknown> = {};
-      for (const count of sessionCounts)
-        idle[`sessions_${count}`] =
-          key === 'libcoap' && count > LIBCOAP_MAX_IDLE
-            ? { skipped: LIBCOAP_SKIPPED_WHY }
-            : await idleSessionBytes(server, count);
-      figures.idle_sessions = idle;
     } catch (error) {
       figures.error = error instanceof Error ? error.message : String(error);
     } finally {
       await server.stop();
     }
+    // Each idle count in a fresh process: after the load above a Node heap is grown and shrinks
+    // under the measurement, which would make its RSS per session meaningless (even negative).
+    const idle: Record<string, unknown> = {};
+    for (const count of sessionCounts) {
+      if (key === 'libcoap' && count > LIBCOAP_MAX_IDLE) {
+        idle[`sessions_${count}`] = { skipped: LIBCOAP_SKIPPED_WHY };
+        continue;
+      }
+      const fresh = await start(pki);
+      try {
+        idle[`sessions_${count}`] = await idleSessionBytes(fresh, count);
+      } catch (error) {
+        idle[`sessions_${count}`] = { error: error instanceof Error ? error.message : String(error) };
+      } finally {
+        await fresh.stop();
+      }
+    }
+    figures.idle_sessions = idle;
     results[server.name] = figures;
     process.stderr.write(`  dtls: ${server.name}: ${JSON.stringify(figures)}\n`);
     const get = (name: string) => (figures[name] as Record<string, unknown> | undefined) ?? {};

@@ -112,17 +112,19 @@ export async function benchSummary(): Promise<Summary> {
           resumed_per_server_cpu_s: cpu > 0 ? round(Number(result.resumed) / cpu, 1) : null,
         };
       }, ['resumed_per_server_cpu_s']);
-      const perCount: number[] = [];
-      for (const count of sessionCounts) {
-        const bytes = await figure(
-          `gateway idle sessions (${count})`,
-          () => idleSessionBytes(gateway, count),
-          ['server_rss_per_session_bytes'],
-        );
-        if (bytes !== null) perCount.push(bytes);
-      }
-      summary.idleSessionBytes = perCount.length > 0 ? Math.max(...perCount) : null;
     });
+    // Idle sessions on a fresh daemon each time: a heap grown by the load above would shrink under
+    // the measurement.
+    const perCount: number[] = [];
+    for (const count of sessionCounts) {
+      const bytes = await figure(
+        `gateway idle sessions (${count})`,
+        () => withServer(startGateway, (gateway) => idleSessionBytes(gateway, count)),
+        ['server_rss_per_session_bytes'],
+      );
+      if (bytes !== null) perCount.push(bytes);
+    }
+    summary.idleSessionBytes = perCount.length > 0 ? Math.max(...perCount) : null;
   } finally {
     pki.remove();
   }
