@@ -219,9 +219,17 @@ async function stormRun(options: {
   );
   if (provisioned.code !== 0) throw new Error(`provisioning failed: ${provisioned.stderr}`);
   const env = { CREDENTIALS_DIRECTORY: credentials };
-  const start = () =>
+  // BENCH_STORM_CPU_PROF=<dir>: the restarted daemon runs under --cpu-prof (stopped with SIGTERM at the end).
+  const profileDir = process.env.BENCH_STORM_CPU_PROF;
+  const start = (profiled = false) =>
     ServiceSupervisor.start({
-      command: [process.execPath, builtEntry('daemon'), '--config', fixture.configPath],
+      command: [
+        process.execPath,
+        ...(profiled && profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []),
+        builtEntry('daemon'),
+        '--config',
+        fixture.configPath,
+      ],
       env,
     });
   const sensors: Sensor[] = [];
@@ -266,7 +274,7 @@ async function stormRun(options: {
     service.child.kill('SIGKILL');
     await service.exited;
     config(true);
-    service = start();
+    service = start(true);
     services.push(service);
     // Each sensor's next message is refused (ICMP port unreachable): it drops the session and
     // retries, offering its saved session, until it is answered again.
@@ -353,6 +361,7 @@ async function stormRun(options: {
       if (sensor.saved) DtlsClient.freeSession(sensor.saved);
       sensor.context.free();
     }
+    if (profileDir) await service.stop('SIGTERM');
     for (const started of services) await started.dispose();
     rmSync(fixture.dir, { recursive: true, force: true });
   }
