@@ -11,6 +11,9 @@ export interface DtlsStats {
   sessionsOnJsRecordLayer: number;
   /** Sources (IPv4 addresses, IPv6 prefixes) the signature budget tracks now (bounded). */
   rateLimiterAddresses: number;
+  /** Sessions resumable by session id now, and the bytes their DER takes (DerSessionCache). */
+  sessionsCached: number;
+  sessionCacheBytes: number;
   datagramsReceived: number;
   datagramsSent: number;
   /** Not DTLS, truncated, or an unparseable ClientHello: dropped before OpenSSL saw it. */
@@ -74,7 +77,9 @@ type GaugeName =
   | 'sessionsHandshaking'
   | 'sessionsEstablished'
   | 'sessionsOnJsRecordLayer'
-  | 'rateLimiterAddresses';
+  | 'rateLimiterAddresses'
+  | 'sessionsCached'
+  | 'sessionCacheBytes';
 
 /** The counters behind `DtlsServer.stats()`. */
 export class DtlsCounters {

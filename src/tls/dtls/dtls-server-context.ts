@@ -16,6 +16,7 @@ import { libsslTicket, registerTicketKeyCallback } from '../../native/openssl/li
 import { derFromX509, dersFromX509Stack, x509FromDer } from '../openssl-objects.js';
 import { applySecurityPolicy, openSslSecurityCallback, type SecurityPolicy } from '../security-policy.js';
 import { TlsError } from '../tls-error.js';
+import { DerSessionCache } from './der-session-cache.js';
 import type { ResolvedDtlsServerOptions } from './dtls-server-options.js';
 import { HandshakeFailure } from './handshake-failure.js';
 import { PeerIdentity } from './peer-identity.js';
@@ -49,6 +50,7 @@ export class DtlsServerContext {
   readonly #options: ResolvedDtlsServerOptions;
   readonly #events: DtlsContextEvents;
   readonly #callbacks: bigint[] = [];
+  #sessionCache: DerSessionCache | undefined;
   /** The info callback, set on each SSL once established (see watchRenegotiation). */
   #infoCallback: bigint | undefined;
   /** IANA codes of the CCM_8 suites the security callback admits (see prepareSession). */
@@ -141,7 +143,20 @@ export class DtlsServerContext {
   forgetSession(sslPointer: Pointer): void {
     const dtls = libsslDtls();
     const session = dtls.SSL_get_session(sslPointer);
-    if (session) dtls.SSL_CTX_remove_session(this.ctx, session);
+    if (!session) return;
+    dtls.SSL_CTX_remove_session(this.ctx, session);
+    const length: [number] = [0];
+    const id = dtls.SSL_SESSION_get_id(session, length);
+    if (id !== null && length[0] > 0)
+      this.#sessionCache?.forget(Buffer.from(koffi.view(id, length[0])).toString('hex'));
+  }
+
+  /** What the session-id cache holds now (zeros when it is off). */
+  sessionCacheStats(): { sessionsCached: number; sessionCacheBytes: number } {
+    return {
+      sessionsCached: this.#sessionCache?.size ?? 0,
+      sessionCacheBytes: this.#sessionCache?.bytes ?? 0,
+    };
   }
 
   free(): void {
@@ -187,9 +202,10 @@ export class DtlsServerContext {
     if (o.sessionCache === false) {
       ssl.SSL_CTX_ctrl(this.ctx, SSL_CTRL.SET_SESS_CACHE_MODE, SSL_SESS_CACHE.OFF, null);
     } else {
-      ssl.SSL_CTX_ctrl(this.ctx, SSL_CTRL.SET_SESS_CACHE_MODE, SSL_SESS_CACHE.SERVER, null);
-      ssl.SSL_CTX_ctrl(this.ctx, DTLS_CONST.SSL_CTRL_SET_SESS_CACHE_SIZE, o.sessionCache.size, null);
       ssl.SSL_CTX_set_timeout(this.ctx, o.sessionCache.timeoutSeconds);
+      // Sessions as DER in JS rather than in OpenSSL's cache of parsed ones (memory: see DerSessionCache).
+      this.#sessionCache = new DerSessionCache(o.sessionCache.size, o.sessionCache.timeoutSeconds);
+      this.#callbacks.push(...this.#sessionCache.attach(this.ctx));
     }
   }
 

@@ -334,6 +334,7 @@ export class DtlsServer extends EventEmitter<DtlsServerEvents> {
       sessionsEstablished: this.#sessions.size - handshaking,
       sessionsOnJsRecordLayer: onJsRecordLayer,
       rateLimiterAddresses: this.#limiter.trackedAddresses,
+      ...this.#context.sessionCacheStats(),
     });
   }
 
