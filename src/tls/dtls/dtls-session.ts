@@ -284,8 +284,6 @@ export class DtlsSession {
     if (this.state !== 'established') {
       throw new TlsError('EGW_TLS_CLOSED', `no established DTLS session with ${describe(this.peer)}`);
     }
-    const ssl = libssl();
-    libcrypto().ERR_clear_error();
     const buffer = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.length);
     if (this.#channel) {
       if (buffer.length > RecordChannel.MAX_PLAINTEXT) {
@@ -298,6 +296,9 @@ export class DtlsSession {
       this.#channel.write(buffer);
       return;
     }
+    // Only OpenSSL's record layer reads the error queue (a koffi call saved per JS-layer record).
+    const ssl = libssl();
+    libcrypto().ERR_clear_error();
     let written: number;
     this.#allocBuffers();
     try {
