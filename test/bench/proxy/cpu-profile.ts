@@ -33,7 +33,7 @@ const CATEGORIES: [RegExp, string][] = [
   [/node_modules\/better-sqlite3\/|\/src\/store\/|\/src\/upstream\/outbox\//, 'outbox (better-sqlite3)'],
   [/node_modules\/coap\/|node_modules\/coap-packet\//, 'node-coap'],
   [/\/src\/downstream\//, 'CoAP routes (src/downstream)'],
-  [/\/src\/tls\/dtls\//, 'DTLS server (src/tls/dtls; AES-GCM records via node:crypto)'],
+  [/\/src\/tls\/dtls\//, 'DTLS server (src/tls/dtls; AEAD records through a kept EVP_CIPHER_CTX via koffi)'],
   [/\/src\/tls\//, 'upstream TLS stream (src/tls; SSL_read/SSL_write via koffi)'],
   [/node_modules\/(mqtt|mqtt-packet|bl|readable-stream|number-allocator|rfdc|debug)\//, 'mqtt.js'],
   [/\/src\/upstream\//, 'upstream client (src/upstream)'],

@@ -6,7 +6,7 @@
 export interface AeadSuite {
   /** OpenSSL's name of the suite (SSL_CIPHER_get_name). */
   name: string;
-  /** node:crypto cipher name. */
+  /** OpenSSL's name of the AEAD cipher (EVP_CIPHER_fetch; node:crypto knows the same names). */
   algorithm: 'aes-128-gcm' | 'aes-256-gcm' | 'aes-128-ccm' | 'aes-256-ccm' | 'chacha20-poly1305';
   keyLength: number;
   /** Implicit part of the nonce from the key block: the 4-byte salt (GCM, CCM) or the 12-byte IV. */
