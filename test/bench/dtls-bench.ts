@@ -20,6 +20,7 @@ import { type DtlsPki, makeDtlsPki } from '../helpers/dtls-pki.js';
 import { coapGet } from './dtls/coap-get.js';
 import { benchHandshakeBudget } from './dtls/handshake-budget-bench.js';
 import { coapGets, handshakes, idleSessionBytes, latencyAt, telemetryPosts } from './dtls/per-cpu-second.js';
+import { benchRecordSealOpen } from './dtls/record-seal-open.js';
 import {
   type ServerUnderTest,
   startBareEndpoint,
@@ -116,6 +117,7 @@ export async function benchDtls(): Promise<Record<string, unknown>> {
   try {
     const only = process.env.BENCH_DTLS_ONLY;
     if (only !== 'budget') await benchSideBySide(pki, sessionCounts, results);
+    if (only === undefined || only === '') results.record_seal_open = benchRecordSealOpen();
     if (only === undefined || only === '') await benchStall(dir, client, results);
     if (only !== 'servers') {
       process.stderr.write('  dtls: handshake budget\n');
