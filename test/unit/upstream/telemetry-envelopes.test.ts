@@ -105,8 +105,8 @@ describe('OutboxPublisher with shared properties', () => {
         debug: () => undefined,
         error: () => undefined,
       } as never,
-      lastError: new LastError(),
-      emit: () => undefined,
+      lastError: new LastError(Date.now),
+      emit: () => true,
       session: () => current,
       abandon: () => undefined,
     });
