@@ -2,7 +2,7 @@ import koffi from 'koffi';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Pointer } from '../../src/native/openssl/libssl.js';
 import { DtlsClient } from '../../src/tls/dtls/dtls-client.js';
-import type { DtlsPeer } from '../../src/tls/dtls/dtls-server.js';
+import type { DtlsHandshakeFailedEvent, DtlsPeer } from '../../src/tls/dtls/dtls-server.js';
 import { SessionTicketKeys, type TicketKey } from '../../src/tls/dtls/session-ticket-keys.js';
 import { connectSensor, type DtlsPki, makeDtlsPki, startDtlsServer, waitFor } from '../helpers/dtls-pki.js';
 
@@ -87,6 +87,34 @@ describe('DTLS session tickets (RFC 5077) under our own rotating keys', () => {
     } finally {
       await server.server.close();
       await foreign.server.close();
+    }
+  });
+
+  it('a session refused on resumption (revoked meanwhile) cannot resume again with its ticket', async () => {
+    let allow = true;
+    const server = await ticketServer(new SessionTicketKeys({ lifetimeSeconds: 3600 }), {
+      verifyPeer: () => (allow ? { ok: true } : { ok: false, reason: 'sensor revoked' }),
+    });
+    try {
+      const saved = await firstSession(server.port);
+      allow = false;
+      const failed = waitFor<[DtlsHandshakeFailedEvent]>(server.server, 'handshakeFailed');
+      const resumed = await connectSensor(pki, server.port, 'sensor', { resume: saved });
+      expect((await failed)[0].error.message).toContain('on resumption: sensor revoked');
+      await waitFor(resumed, 'close');
+      resumed.destroy();
+      // The same ticket again: a full handshake now, whose certificate the hook refuses in the handshake.
+      const refused = waitFor<[DtlsHandshakeFailedEvent]>(server.server, 'handshakeFailed');
+      await expect(
+        connectSensor(pki, server.port, 'sensor', { resume: saved, handshakeTimeoutMs: 3000 }),
+      ).rejects.toThrow();
+      const [failure] = await refused;
+      expect(failure.reason).toBe('rejectedByPolicy');
+      expect(failure.error.message).not.toContain('on resumption');
+      expect(server.server.stats().signatures).toBe(2); // the first session's and the refused full handshake's
+      DtlsClient.freeSession(saved);
+    } finally {
+      await server.server.close();
     }
   });
 

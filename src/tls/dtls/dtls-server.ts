@@ -141,6 +141,8 @@ export class DtlsServer extends EventEmitter<DtlsServerEvents> {
   readonly #halfOpenSource = new Map<DtlsSession, string>();
   /** The client random of each session's ClientHello: the same one again is a replay, not a new handshake. */
   readonly #clientRandom = new WeakMap<DtlsSession, Buffer>();
+  /** The session ticket each handshake offered (refused for good if its session is refused on resumption). */
+  readonly #offeredTicket = new WeakMap<DtlsSession, Buffer>();
   /** The cookie each session was admitted with (OpenSSL checks it once more inside the handshake). */
   readonly #admittedCookie = new WeakMap<DtlsSession, Buffer>();
   readonly #bySsl = new Map<bigint, DtlsSession>();
@@ -526,6 +528,7 @@ export class DtlsServer extends EventEmitter<DtlsServerEvents> {
     this.#bySsl.set(listener.ssl as bigint, session);
     this.#sslOf.set(session, listener.ssl);
     this.#clientRandom.set(session, Buffer.from(hello.random));
+    if (hello.sessionTicket) this.#offeredTicket.set(session, Buffer.from(hello.sessionTicket));
     this.#admittedCookie.set(session, Buffer.from(hello.cookie));
     this.#halfOpen.add(source);
     this.#halfOpenSource.set(session, source);
@@ -603,6 +606,8 @@ export class DtlsServer extends EventEmitter<DtlsServerEvents> {
       if (!verdict.ok || !known) {
         this.#context.forgetSession(session.ssl);
         this.#resumable.delete(sessionId);
+        const ticket = this.#offeredTicket.get(session);
+        if (ticket) this.#options.sessionTickets?.refuse(ticket); // a ticket cannot be forgotten
         const reason = verdict.ok ? 'no client certificate in the session' : verdict.reason;
         session.abort(new HandshakeFailure('rejectedByPolicy', `on resumption: ${reason}`));
         return;

@@ -29,7 +29,7 @@ export function ticketKeyCallback(keys: SessionTicketKeys): TicketKeyCallback {
           : -1;
       }
       const found = keys.find(Buffer.from(koffi.view(keyName, NAME_BYTES)));
-      if (!found) return 0;
+      if (!found || keys.isRefused(Buffer.from(koffi.view(iv, IV_BYTES)))) return 0;
       if (ticket.setMacParams(macCtx, found.key.hmacKey) !== 1) return -1;
       if (ticket.EVP_DecryptInit_ex(cipherCtx, ticket.EVP_aes_256_cbc(), null, found.key.aesKey, iv) !== 1)
         return -1;

@@ -26,6 +26,8 @@ const NAME_BYTES = 16;
 const IV_BYTES = 16;
 const MAC_BYTES = 32;
 const AES_BLOCK = 16;
+/** Refused tickets remembered at most (the oldest is forgotten first; a forgotten one is refused again). */
+const MAX_REFUSED = 4096;
 
 /**
  * The server's session ticket keys (RFC 5077 §4's recommended format, as OpenSSL writes it:
@@ -45,6 +47,12 @@ export class SessionTicketKeys {
   readonly #now: () => number;
   /** Newest first: [issuing, decrypt-only]. */
   #keys: TicketKey[];
+  /**
+   * IVs (hex) of tickets whose session the trust hook refused on resumption: a stateless ticket cannot
+   * be forgotten like a cached session, so these are refused (a full handshake, judged and refused
+   * with the certificate's own alert) instead of resuming, being refused, and coming back forever.
+   */
+  readonly #refused = new Set<string>();
 
   constructor(options: SessionTicketKeysOptions) {
     this.lifetimeSeconds = options.lifetimeSeconds;
@@ -98,12 +106,25 @@ export class SessionTicketKeys {
   /** The ticket names one of our keys and its HMAC checks out (its content is not decrypted here). */
   recognizes(ticket: Uint8Array | undefined): boolean {
     if (!ticket || ticket.length < NAME_BYTES + IV_BYTES + AES_BLOCK + MAC_BYTES) return false;
+    if (this.isRefused(ticket.subarray(NAME_BYTES, NAME_BYTES + IV_BYTES))) return false;
     if ((ticket.length - NAME_BYTES - IV_BYTES - MAC_BYTES) % AES_BLOCK !== 0) return false;
     const found = this.find(ticket.subarray(0, NAME_BYTES));
     if (!found) return false;
     const macAt = ticket.length - MAC_BYTES;
     const mac = createHmac('sha256', found.key.hmacKey).update(ticket.subarray(0, macAt)).digest();
     return timingSafeEqual(mac, ticket.subarray(macAt));
+  }
+
+  /** The session of `ticket` was refused on resumption: the ticket no longer resumes (bounded memory). */
+  refuse(ticket: Uint8Array): void {
+    if (ticket.length < NAME_BYTES + IV_BYTES) return;
+    if (this.#refused.size >= MAX_REFUSED)
+      this.#refused.delete(this.#refused.values().next().value as string);
+    this.#refused.add(Buffer.from(ticket.subarray(NAME_BYTES, NAME_BYTES + IV_BYTES)).toString('hex'));
+  }
+
+  isRefused(iv: Uint8Array): boolean {
+    return this.#refused.size > 0 && this.#refused.has(Buffer.from(iv).toString('hex'));
   }
 
   /** The keys held now, newest first (for persistence). */
