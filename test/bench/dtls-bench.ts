@@ -10,7 +10,8 @@
  * BENCH_DTLS_ADDRESSES (source addresses of the handshake runs, 16), BENCH_DTLS_SERVERS (a comma
  * list of libcoap,bare,gateway), BENCH_DTLS_MIN_CPU (server CPU seconds a saturated window gathers,
  * 1), BENCH_DTLS_NODE_FLAGS (for our servers: --cpu-prof …), BENCH_DTLS_ONLY=budget (only the
- * handshake-budget section), BENCH_DTLS_ONLY=servers (only the side-by-side servers).
+ * handshake-budget section), BENCH_DTLS_ONLY=servers (only the side-by-side servers), =idle (only
+ * their RSS per idle session).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
@@ -119,7 +120,7 @@ export async function benchDtls(): Promise<Record<string, unknown>> {
     if (only !== 'budget') await benchSideBySide(pki, sessionCounts, results);
     if (only === undefined || only === '') results.record_seal_open = benchRecordSealOpen();
     if (only === undefined || only === '') await benchStall(dir, client, results);
-    if (only !== 'servers') {
+    if (only !== 'servers' && only !== 'idle') {
       process.stderr.write('  dtls: handshake budget\n');
       results['edge-gatewayd handshake budget'] = await benchHandshakeBudget(
         client,
@@ -136,10 +137,11 @@ export async function benchDtls(): Promise<Record<string, unknown>> {
 /** Node flags for our servers, e.g. BENCH_DTLS_NODE_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof". */
 const nodeFlags = (process.env.BENCH_DTLS_NODE_FLAGS ?? '').split(' ').filter(Boolean);
 
-const SERVERS: Record<string, (pki: DtlsPki) => Promise<ServerUnderTest>> = {
+/** `inspectGc`: with the inspector on, for a full GC before RSS readings (the idle runs). */
+const SERVERS: Record<string, (pki: DtlsPki, inspectGc?: boolean) => Promise<ServerUnderTest>> = {
   libcoap: startLibcoap,
-  bare: (pki) => startBareEndpoint(pki, nodeFlags),
-  gateway: () => startGateway(nodeFlags),
+  bare: (pki, inspectGc) => startBareEndpoint(pki, nodeFlags, inspectGc),
+  gateway: (_pki, inspectGc) => startGateway(nodeFlags, inspectGc),
 };
 
 /**
@@ -149,6 +151,17 @@ const SERVERS: Record<string, (pki: DtlsPki) => Promise<ServerUnderTest>> = {
  */
 const LIBCOAP_MAX_IDLE = Number(process.env.BENCH_DTLS_LIBCOAP_SESSIONS ?? 2000);
 const LIBCOAP_SKIPPED_WHY = `more than BENCH_DTLS_LIBCOAP_SESSIONS=${LIBCOAP_MAX_IDLE}: libcoap ends sessions idle for 300 s before 10k are open`;
+
+/** The load runs of one server: CoAP GET, telemetry, latency at half load, handshakes. */
+async function loadFigures(server: ServerUnderTest, figures: Record<string, unknown>): Promise<void> {
+  const get8 = await coapGets(server, 8);
+  figures.coap_get_8_sessions = get8;
+  figures.coap_get_64_sessions = await coapGets(server, 64);
+  if (server.telemetry) figures.telemetry_post_64_sessions = await telemetryPosts(server, 64);
+  figures.latency_at_half_load = await latencyAt(server, Number(get8.requests_per_wall_s) / 2);
+  figures.full_handshakes = await handshakes(server, 'handshake');
+  figures.resumed_handshakes = await handshakes(server, 'resume');
+}
 
 /** Every figure for each server, then one table of the per-CPU-second ones. */
 async function benchSideBySide(
@@ -164,31 +177,30 @@ async function benchSideBySide(
   for (const key of wanted) {
     const start = SERVERS[key];
     if (!start) throw new Error(`BENCH_DTLS_SERVERS: unknown server ${key}; known: ${Object.keys(SERVERS)}`);
-    const server = await start(pki);
     const figures: Record<string, unknown> = {};
-    try {
-      process.stderr.write(`  dtls: ${server.name}\n`);
-      const get8 = await coapGets(server, 8);
-      figures.coap_get_8_sessions = get8;
-      figures.coap_get_64_sessions = await coapGets(server, 64);
-      if (server.telemetry) figures.telemetry_post_64_sessions = await telemetryPosts(server, 64);
-      figures.latency_at_half_load = await latencyAt(server, Number(get8.requests_per_wall_s) / 2);
-      figures.full_handshakes = await handshakes(server, 'handshake');
-      figures.resumed_handshakes = await handshakes(server, 'resume');
-    } catch (error) {
-      figures.error = error instanceof Error ? error.message : String(error);
-    } finally {
-      await server.stop();
+    let name = key;
+    if (process.env.BENCH_DTLS_ONLY !== 'idle') {
+      const server = await start(pki);
+      name = server.name;
+      try {
+        process.stderr.write(`  dtls: ${server.name}\n`);
+        await loadFigures(server, figures);
+      } catch (error) {
+        figures.error = error instanceof Error ? error.message : String(error);
+      } finally {
+        await server.stop();
+      }
     }
-    // Each idle count in a fresh process: after the load above a Node heap is grown and shrinks
-    // under the measurement, which would make its RSS per session meaningless (even negative).
+    // Each idle count in a fresh process, RSS read after a full GC (Node servers): after the load
+    // above a Node heap is grown and shrinks under the measurement (-48.9 KB per session once).
     const idle: Record<string, unknown> = {};
     for (const count of sessionCounts) {
       if (key === 'libcoap' && count > LIBCOAP_MAX_IDLE) {
         idle[`sessions_${count}`] = { skipped: LIBCOAP_SKIPPED_WHY };
         continue;
       }
-      const fresh = await start(pki);
+      const fresh = await start(pki, true);
+      name = fresh.name;
       try {
         idle[`sessions_${count}`] = await idleSessionBytes(fresh, count);
       } catch (error) {
@@ -198,9 +210,9 @@ async function benchSideBySide(
       }
     }
     figures.idle_sessions = idle;
-    results[server.name] = figures;
-    process.stderr.write(`  dtls: ${server.name}: ${JSON.stringify(figures)}\n`);
-    const get = (name: string) => (figures[name] as Record<string, unknown> | undefined) ?? {};
+    results[name] = figures;
+    process.stderr.write(`  dtls: ${name}: ${JSON.stringify(figures)}\n`);
+    const get = (figure: string) => (figures[figure] as Record<string, unknown> | undefined) ?? {};
     row('coap_get_8_sessions_per_server_cpu_s', key, get('coap_get_8_sessions').requests_per_server_cpu_s);
     row('coap_get_64_sessions_per_server_cpu_s', key, get('coap_get_64_sessions').requests_per_server_cpu_s);
     if (figures.telemetry_post_64_sessions)

@@ -119,7 +119,11 @@ export async function benchSummary(): Promise<Summary> {
     for (const count of sessionCounts) {
       const bytes = await figure(
         `gateway idle sessions (${count})`,
-        () => withServer(startGateway, (gateway) => idleSessionBytes(gateway, count)),
+        () =>
+          withServer(
+            () => startGateway([], true),
+            (gateway) => idleSessionBytes(gateway, count),
+          ),
         ['server_rss_per_session_bytes'],
       );
       if (bytes !== null) perCount.push(bytes);

@@ -4,6 +4,7 @@
  * window, so a busy shared machine changes the wall rate (reported beside it) more than these.
  */
 
+import { readFileSync } from 'node:fs';
 import { holdIdleSessions, type LoadOptions, runLoad } from '../load/index.js';
 import { round } from '../measure.js';
 import type { ServerUnderTest } from './servers-under-test.js';
@@ -154,6 +155,13 @@ export async function handshakes(
   return figures(result, 'handshakes');
 }
 
+async function rssAfterGc(server: ServerUnderTest): Promise<number> {
+  await server.collectGarbage?.();
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  const status = readFileSync(`/proc/${server.pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0);
+}
+
 /**
  * RSS the server grows by per idle established session, with `count` sessions open, after a warm-up
  * round: best on a fresh server (no heap left grown by heavier load). When the server counts its sessions itself (the
@@ -167,10 +175,20 @@ export async function idleSessionBytes(server: ServerUnderTest, count: number): 
   const warmup = await holdIdleSessions(server.target, { ...options, sessions: Math.min(count, 1000) });
   await warmup.close();
   await new Promise((resolve) => setTimeout(resolve, 2000));
+  // With a full GC before each reading (Node servers), RSS is what the process keeps.
+  const gcBefore = server.collectGarbage ? await rssAfterGc(server) : undefined;
   const idle = await holdIdleSessions(server.target, { ...options, sessions: count });
   const established = (await server.status?.())?.sensorEndpoint?.sessionsEstablished;
+  const gcAfter = server.collectGarbage ? await rssAfterGc(server) : undefined;
   await idle.close();
   const { type: _type, mode: _mode, cipher: _cipher, ...ready } = idle.ready;
+  if (gcBefore !== undefined && gcAfter !== undefined) {
+    ready.server_rss_no_gc_before_kb = ready.server_rss_before_kb;
+    ready.server_rss_no_gc_after_kb = ready.server_rss_after_kb;
+    ready.server_rss_before_kb = gcBefore;
+    ready.server_rss_after_kb = gcAfter;
+    ready.rss_read = 'after a full GC (inspector HeapProfiler.collectGarbage)';
+  }
   const growth = (Number(ready.server_rss_after_kb) - Number(ready.server_rss_before_kb)) * 1024;
   const sessions = established ?? Number(ready.sessions);
   const bytes = sessions > 0 ? Math.round(growth / sessions) : null;

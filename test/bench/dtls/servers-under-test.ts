@@ -9,8 +9,11 @@ import type { DaemonStatus } from '../../../src/control/index.js';
 import type { DtlsPki } from '../../helpers/dtls-pki.js';
 import { type LoadTarget, pinServer } from '../load/index.js';
 import { makeFactoryCa, provisionGateway, RunningGateway } from '../proxy/gateway-under-test.js';
+import { collectGarbage, inspectorUrlIn } from './collect-garbage.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
+/** The inspector on a free loopback port: only for a full GC before RSS is read (collect-garbage.ts). */
+const INSPECT = '--inspect=127.0.0.1:0';
 
 /** A DTLS/CoAP server in its own process, as the C load generator sees it. */
 export interface ServerUnderTest {
@@ -22,6 +25,8 @@ export interface ServerUnderTest {
   getPath: string;
   /** Authenticated telemetry (POST, durable before 2.04), for the servers that take it. */
   telemetry?: { path: string; payload: string; contentFormat: number };
+  /** A full GC in the server (Node servers started with inspectGc), before RSS is read. */
+  collectGarbage?: () => Promise<void>;
   /** The daemon's status (its own counters), for the servers that have one. */
   status?: () => Promise<DaemonStatus>;
   stop(): Promise<void>;
@@ -82,14 +87,30 @@ export async function startLibcoap(pki: DtlsPki): Promise<ServerUnderTest> {
 }
 
 /** Our bare DTLS endpoint (JS record layer) with node-coap answering every request (dtls-bench-server.ts). */
-export async function startBareEndpoint(pki: DtlsPki, nodeFlags: string[] = []): Promise<ServerUnderTest> {
-  const child = spawn(process.execPath, [...nodeFlags, join(here, 'dtls-bench-server.js'), pki.dir], {
-    stdio: ['ignore', 'pipe', 'inherit'],
+export async function startBareEndpoint(
+  pki: DtlsPki,
+  nodeFlags: string[] = [],
+  inspectGc = false,
+): Promise<ServerUnderTest> {
+  const flags = inspectGc ? [...nodeFlags, INSPECT] : nodeFlags;
+  const child = spawn(process.execPath, [...flags, join(here, 'dtls-bench-server.js'), pki.dir], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+    // The inspector's own chatter stays out of the bench's progress.
+    const lines = chunk
+      .toString()
+      .split('\n')
+      .filter((l) => l && !/Debugger (listening|attached|ending)|For help, see/.test(l));
+    if (lines.length > 0) process.stderr.write(`${lines.join('\n')}\n`);
   });
   const line = await new Promise<string>((resolve, reject) => {
     child.stdout?.once('data', (chunk: Buffer) => resolve(chunk.toString()));
     child.once('exit', (code) => reject(new Error(`bench server exited with ${code}`)));
   });
+  const url = inspectorUrlIn(stderr);
   await pinServer(child.pid);
   const { port } = JSON.parse(line) as { port: number };
   return {
@@ -97,6 +118,7 @@ export async function startBareEndpoint(pki: DtlsPki, nodeFlags: string[] = []):
     pid: child.pid,
     target: pkiTarget(pki, port, child.pid),
     getPath: '/',
+    ...(url ? { collectGarbage: () => collectGarbage(url) } : {}),
     stop: () => stopChild(child),
   };
 }
@@ -106,7 +128,7 @@ export async function startBareEndpoint(pki: DtlsPki, nodeFlags: string[] = []):
  * upstream, handshake limits lifted as in the proxy bench); the load is GET /time, which the gateway
  * answers itself. The client is a sensor of the gateway's sensor CA; it trusts the factory root.
  */
-export async function startGateway(nodeFlags: string[] = []): Promise<ServerUnderTest> {
+export async function startGateway(nodeFlags: string[] = [], inspectGc = false): Promise<ServerUnderTest> {
   const work = mkdtempSync(join(tmpdir(), 'egw-dtls-bench-'));
   let broker: MosquittoBroker | undefined;
   let gateway: RunningGateway | undefined;
@@ -121,7 +143,8 @@ export async function startGateway(nodeFlags: string[] = []): Promise<ServerUnde
       broker,
       'max_sessions = 20000\nidle_timeout_ms = 3600000\n',
     );
-    gateway = await RunningGateway.start(setup, nodeFlags, true);
+    gateway = await RunningGateway.start(setup, inspectGc ? [...nodeFlags, INSPECT] : nodeFlags, true);
+    const url = inspectorUrlIn(gateway.service.stderr);
     await pinServer(gateway.pid);
     const sensor = SensorCa.open(setup.sensorCaDir).issue({ commonName: 'dtls-bench-sensor' });
     const pem = (label: string, der: Uint8Array) =>
@@ -154,6 +177,7 @@ export async function startGateway(nodeFlags: string[] = []): Promise<ServerUnde
         contentFormat: 50,
       },
       status: () => running.status(),
+      ...(url ? { collectGarbage: () => collectGarbage(url) } : {}),
       stop: async () => {
         try {
           await running.stop();
