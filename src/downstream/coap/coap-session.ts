@@ -24,7 +24,7 @@ const EXCHANGE_LIFETIME_MS = coap.parameters.exchangeLifetime * 1000;
 /** How long an answer may take to ride on the ACK before an empty ACK goes (node-coap's 50 ms). */
 const PIGGYBACK_MS = coap.parameters.piggybackReplyMs;
 const MAX_MESSAGE_BYTES = coap.parameters.maxMessageSize;
-/** Message ids remembered per session (the earlier DuplicateFilter's bound). */
+/** Message ids remembered per session (the bound node-coap's server used to have per address). */
 const MAX_IDS = 512;
 /** Confirmable messages of ours outstanding per session (a sensor has one request at a time). */
 const MAX_OUTSTANDING = 4;
