@@ -1,8 +1,9 @@
-import { randomBytes, X509Certificate } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 import koffi from 'koffi';
 import type { Pointer } from '../../native/openssl/libssl.js';
 import { libsslDtls } from '../../native/openssl/libssl-dtls.js';
 import { libsslTicket, type TicketKeyCallback } from '../../native/openssl/libssl-ticket.js';
+import { leafNotAfter } from './leaf-not-after.js';
 import type { SessionTicketKeys } from './session-ticket-keys.js';
 
 const NAME_BYTES = 16;
@@ -20,9 +21,9 @@ export function ticketKeyCallback(keys: SessionTicketKeys): TicketKeyCallback {
       const ticket = libsslTicket();
       if (enc === 1) {
         const key = keys.issuing();
-        const ivBytes = randomBytes(IV_BYTES);
-        koffi.encode(keyName, koffi.array('uint8_t', NAME_BYTES), [...key.name]);
-        koffi.encode(iv, koffi.array('uint8_t', IV_BYTES), [...ivBytes]);
+        // Written in place through views of OpenSSL's buffers: no array type or copy per ticket.
+        new Uint8Array(koffi.view(keyName, NAME_BYTES)).set(key.name);
+        randomFillSync(new Uint8Array(koffi.view(iv, IV_BYTES)));
         if (ticket.setMacParams(macCtx, key.hmacKey) !== 1) return -1;
         return ticket.EVP_EncryptInit_ex(cipherCtx, ticket.EVP_aes_256_cbc(), null, key.aesKey, iv) === 1
           ? 1
@@ -53,7 +54,7 @@ export function boundSessionLifetime(
 ): void {
   const session = libsslDtls().SSL_get_session(sslPointer as Pointer);
   if (!session) return;
-  const notAfter = Date.parse(new X509Certificate(leafDer).validTo);
+  const notAfter = leafNotAfter(leafDer);
   const left = Math.floor((notAfter - now.getTime()) / 1000);
   libsslTicket().SSL_SESSION_set_timeout(session, Math.max(1, Math.min(keys.lifetimeSeconds, left)));
 }
