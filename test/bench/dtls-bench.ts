@@ -163,6 +163,25 @@ async function loadFigures(server: ServerUnderTest, figures: Record<string, unkn
   figures.resumed_handshakes = await handshakes(server, 'resume');
 }
 
+/**
+ * The daemon's handshakes again with a dedicated software server key (server_key = "file", the
+ * issue's figure) beside the identity key signing through the key-store hook (the default).
+ */
+async function dedicatedKeyHandshakes(figures: Record<string, unknown>): Promise<void> {
+  const server = await startGateway(nodeFlags, false, 'file');
+  const dedicated: Record<string, unknown> = {};
+  try {
+    process.stderr.write(`  dtls: ${server.name}\n`);
+    dedicated.full_handshakes = await handshakes(server, 'handshake');
+    dedicated.resumed_handshakes = await handshakes(server, 'resume');
+  } catch (error) {
+    dedicated.error = error instanceof Error ? error.message : String(error);
+  } finally {
+    await server.stop();
+  }
+  figures.dedicated_server_key = dedicated;
+}
+
 /** Every figure for each server, then one table of the per-CPU-second ones. */
 async function benchSideBySide(
   pki: DtlsPki,
@@ -190,6 +209,7 @@ async function benchSideBySide(
       } finally {
         await server.stop();
       }
+      if (key === 'gateway') await dedicatedKeyHandshakes(figures);
     }
     // Each idle count in a fresh process, RSS read after a full GC (Node servers): after the load
     // above a Node heap is grown and shrinks under the measurement (-48.9 KB per session once).
@@ -228,6 +248,19 @@ async function benchSideBySide(
       actually_resumed: get('resumed_handshakes').resumed,
       of: get('resumed_handshakes').handshakes,
     });
+    if (figures.dedicated_server_key) {
+      const dedicated = get('dedicated_server_key') as Record<string, Record<string, unknown>>;
+      row(
+        'full_handshakes_per_server_cpu_s',
+        `${key}_dedicated_key`,
+        dedicated.full_handshakes?.handshakes_per_server_cpu_s,
+      );
+      row('resumed_handshakes_per_server_cpu_s', `${key}_dedicated_key`, {
+        per_server_cpu_s: dedicated.resumed_handshakes?.handshakes_per_server_cpu_s,
+        actually_resumed: dedicated.resumed_handshakes?.resumed,
+        of: dedicated.resumed_handshakes?.handshakes,
+      });
+    }
     for (const count of sessionCounts) {
       const idle = (get('idle_sessions')[`sessions_${count}`] ?? {}) as Record<string, unknown>;
       row(`rss_kb_per_idle_session_${count}`, key, idle.rss_per_session_kb);

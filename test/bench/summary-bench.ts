@@ -2,7 +2,9 @@
  * `npm run -s bench -- summary`: issue 18's headline figures, all measured in this run (it takes
  * minutes), printed as one JSON object (run.ts prints it alone, not wrapped with the machine):
  * CoAP GET per server-CPU-second (8 sessions, the daemon's GET /time beside libcoap's GET /), the
- * daemon's full and resumed handshakes per CPU-second, RSS per idle session (the larger of 1,000 and
+ * daemon's full and resumed handshakes per CPU-second with a dedicated software server key (server_key
+ * = "file", the issue's figure; the identity key through the key-store hook beside it in
+ * handshakesIdentityKeyPerCpuSecond), RSS per idle session (the larger of 1,000 and
  * 10,000 sessions: BENCH_DTLS_SESSIONS), telemetry through the whole proxy per daemon-CPU-second and
  * the reconnect storm's seconds. The last two come from the proxy and storm benches; a figure whose
  * bench is missing or fails is null and named on stderr, never made up. Details go to stderr.
@@ -17,6 +19,8 @@ export interface Summary {
   telemetryPerCpuSecond: number | null;
   handshakesPerCpuSecond: number | null;
   resumedPerCpuSecond: number | null;
+  /** The same two with the identity key signing (the default server_key), for comparison. */
+  handshakesIdentityKeyPerCpuSecond: { full: number | null; resumed: number | null };
   idleSessionBytes: number | null;
   stormSeconds: number | null;
 }
@@ -71,6 +75,26 @@ async function withServer<T>(
   }
 }
 
+/** Full and resumed handshakes per daemon-CPU-second of one daemon. */
+async function handshakeFigures(
+  gateway: ServerUnderTest,
+  key: string,
+): Promise<{ full: number | null; resumed: number | null }> {
+  const full = await figure(`gateway full handshakes (${key})`, () => handshakes(gateway, 'handshake'), [
+    'handshakes_per_server_cpu_s',
+  ]);
+  // Only handshakes that did resume count: a server that answers with a full one is not resuming.
+  const resumed = await figure(`gateway resumed handshakes (${key})`, async () => {
+    const result = await handshakes(gateway, 'resume');
+    const cpu = Number(result.server_cpu_s);
+    return {
+      ...result,
+      resumed_per_server_cpu_s: cpu > 0 ? round(Number(result.resumed) / cpu, 1) : null,
+    };
+  }, ['resumed_per_server_cpu_s']);
+  return { full, resumed };
+}
+
 export async function benchSummary(): Promise<Summary> {
   const pki = makeDtlsPki();
   const sessionCounts = (process.env.BENCH_DTLS_SESSIONS ?? '1000,10000').split(',').map(Number);
@@ -79,6 +103,7 @@ export async function benchSummary(): Promise<Summary> {
     telemetryPerCpuSecond: null,
     handshakesPerCpuSecond: null,
     resumedPerCpuSecond: null,
+    handshakesIdentityKeyPerCpuSecond: { full: null, resumed: null },
     idleSessionBytes: null,
     stormSeconds: null,
   };
@@ -98,21 +123,14 @@ export async function benchSummary(): Promise<Summary> {
         () => coapGets(gateway, 8),
         ['requests_per_server_cpu_s'],
       );
-      summary.handshakesPerCpuSecond = await figure(
-        'gateway full handshakes',
-        () => handshakes(gateway, 'handshake'),
-        ['handshakes_per_server_cpu_s'],
-      );
-      // Only handshakes that did resume count: a server that answers with a full one is not resuming.
-      summary.resumedPerCpuSecond = await figure('gateway resumed handshakes', async () => {
-        const result = await handshakes(gateway, 'resume');
-        const cpu = Number(result.server_cpu_s);
-        return {
-          ...result,
-          resumed_per_server_cpu_s: cpu > 0 ? round(Number(result.resumed) / cpu, 1) : null,
-        };
-      }, ['resumed_per_server_cpu_s']);
+      summary.handshakesIdentityKeyPerCpuSecond = await handshakeFigures(gateway, 'identity key');
     });
+    const dedicated = await withServer(
+      () => startGateway([], false, 'file'),
+      (gateway) => handshakeFigures(gateway, 'dedicated key'),
+    );
+    summary.handshakesPerCpuSecond = dedicated.full;
+    summary.resumedPerCpuSecond = dedicated.resumed;
     // Idle sessions on a fresh daemon each time: a heap grown by the load above would shrink under
     // the measurement.
     const perCount: number[] = [];

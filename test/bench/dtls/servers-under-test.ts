@@ -10,6 +10,7 @@ import type { DtlsPki } from '../../helpers/dtls-pki.js';
 import { type LoadTarget, pinServer } from '../load/index.js';
 import { makeFactoryCa, provisionGateway, RunningGateway } from '../proxy/gateway-under-test.js';
 import { collectGarbage, inspectorUrlIn } from './collect-garbage.js';
+import { dedicatedServerKey } from './dedicated-server-key.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** The inspector on a free loopback port: only for a full GC before RSS is read (collect-garbage.ts). */
@@ -127,8 +128,14 @@ export async function startBareEndpoint(
  * The built daemon as systemd starts it (software identity key, simulated hardware, mosquitto
  * upstream, handshake limits lifted as in the proxy bench); the load is GET /time, which the gateway
  * answers itself. The client is a sensor of the gateway's sensor CA; it trusts the factory root.
+ * `serverKey` "file": the endpoint signs with a dedicated software key (server_key = "file") instead
+ * of the identity key through the key-store hook; the client then trusts that key's certificate.
  */
-export async function startGateway(nodeFlags: string[] = [], inspectGc = false): Promise<ServerUnderTest> {
+export async function startGateway(
+  nodeFlags: string[] = [],
+  inspectGc = false,
+  serverKey: 'identity' | 'file' = 'identity',
+): Promise<ServerUnderTest> {
   const work = mkdtempSync(join(tmpdir(), 'egw-dtls-bench-'));
   let broker: MosquittoBroker | undefined;
   let gateway: RunningGateway | undefined;
@@ -137,11 +144,12 @@ export async function startGateway(nodeFlags: string[] = [], inspectGc = false):
     broker = await MosquittoBroker.start({ caFiles: [factory.rootFile], dir: join(work, 'broker') });
     // 10,000 idle sessions (above the default max_sessions, 5000) that take minutes to open on a
     // busy machine (longer than the default idle_timeout_ms, 300 s).
+    const dedicated = serverKey === 'file' ? dedicatedServerKey(work) : undefined;
     const setup = await provisionGateway(
       work,
       factory,
       broker,
-      'max_sessions = 20000\nidle_timeout_ms = 3600000\n',
+      `max_sessions = 20000\nidle_timeout_ms = 3600000\n${dedicated?.dtlsLines ?? ''}`,
     );
     gateway = await RunningGateway.start(setup, inspectGc ? [...nodeFlags, INSPECT] : nodeFlags, true);
     const url = inspectorUrlIn(gateway.service.stderr);
@@ -159,11 +167,11 @@ export async function startGateway(nodeFlags: string[] = [], inspectGc = false):
     const running = gateway;
     const upstream = broker;
     return {
-      name: 'gateway daemon',
+      name: dedicated ? 'gateway daemon (dedicated server key)' : 'gateway daemon',
       pid: running.pid,
       target: {
         port: running.port,
-        caFile: setup.factoryRootFile,
+        caFile: dedicated?.caFile ?? setup.factoryRootFile,
         certFile,
         keyFile,
         ...(running.pid ? { serverPid: running.pid } : {}),

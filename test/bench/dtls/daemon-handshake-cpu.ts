@@ -1,0 +1,55 @@
+/**
+ * The daemon's full (and resumed) handshakes per daemon-CPU-second, identity key (through the
+ * key-store hook) and dedicated software key (server_key = "file"), measured in alternating rounds
+ * under the C load generator so that both see the same machine load.
+ *
+ *   node dist/test/bench/dtls/daemon-handshake-cpu.js [rounds]
+ *
+ * ONLY=full|resumed limits the kinds; KEYS=file (or identity,file) picks the daemons; NODE_FLAGS
+ * (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") goes to every daemon.
+ */
+import { round } from '../measure.js';
+import { DEFAULT_SETTINGS, handshakes } from './per-cpu-second.js';
+import { type ServerUnderTest, startGateway } from './servers-under-test.js';
+
+const rounds = Number(process.argv[2] ?? 3);
+const only = process.env.ONLY;
+const keys = (process.env.KEYS ?? 'identity,file').split(',') as ('identity' | 'file')[];
+const nodeFlags = (process.env.NODE_FLAGS ?? '').split(' ').filter(Boolean);
+const settings = { ...DEFAULT_SETTINGS, seconds: Number(process.env.BENCH_DTLS_SECONDS ?? 3) };
+
+const servers: {
+  key: string;
+  server: ServerUnderTest;
+  totals: Record<string, { done: number; cpu: number }>;
+}[] = [];
+for (const key of keys) servers.push({ key, server: await startGateway(nodeFlags, false, key), totals: {} });
+try {
+  for (let r = 0; r < rounds; r++) {
+    for (const entry of servers) {
+      for (const mode of ['handshake', 'resume'] as const) {
+        if ((only === 'full' && mode === 'resume') || (only === 'resumed' && mode === 'handshake')) continue;
+        const result = await handshakes(entry.server, mode, settings);
+        const counted = mode === 'resume' ? Number(result.resumed) : Number(result.handshakes);
+        const total = entry.totals[mode] ?? { done: 0, cpu: 0 };
+        total.done += counted;
+        total.cpu += Number(result.server_cpu_s);
+        entry.totals[mode] = total;
+        process.stderr.write(`  ${entry.key} ${mode}: ${JSON.stringify(result)}\n`);
+      }
+    }
+  }
+} finally {
+  for (const entry of servers) await entry.server.stop();
+}
+const out: Record<string, unknown> = {};
+for (const entry of servers) {
+  out[entry.key] = Object.fromEntries(
+    Object.entries(entry.totals).map(([mode, t]) => [
+      mode === 'resume' ? 'resumed_per_cpu_s' : 'full_per_cpu_s',
+      { per_cpu_s: round(t.done / t.cpu, 0), completed: t.done, server_cpu_s: round(t.cpu, 2) },
+    ]),
+  );
+}
+process.stdout.write(`${JSON.stringify(out, null, 1)}\n`);
+process.exit(0);
