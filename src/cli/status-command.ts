@@ -81,7 +81,7 @@ function handshakesLine(handshakes: NonNullable<DaemonStatus['sensorEndpoint']>[
   return (
     `${handshakes.signatures} signatures (budget ${limits.global.ratePerSecond}/s, ` +
     `${limits.perAddress.ratePerSecond}/s per address; signer ${signer.perSecond}/s ${signer.source}), ` +
-    `${refused} refused; ${handshakes.halfOpen} half-open (max ${limits.halfOpenGlobal}, ` +
+    `${refused} refused; ${handshakes.halfOpen} half-open (max ${limits.halfOpenGlobal}, ${limits.halfOpenResumptions} resuming, ` +
     `${limits.halfOpenPerAddress} per address), ${halfOpenRefused} refused; ${handshakes.cookiesSent} cookies sent, ` +
     `${handshakes.cookiesInvalid} invalid, ${handshakes.cookiesReplayed} replayed`
   );

@@ -263,6 +263,16 @@ function dtlsSchema() {
       handshake_burst_per_address: auto(z.number().int().min(1).max(100_000)),
       half_open_handshakes: z.number().int().min(1).max(1_000_000).default(256),
       half_open_handshakes_per_address: z.number().int().min(1).max(100_000).default(8),
+      // Half-open resumptions the server recognized (valid ticket or cached session id): no signature,
+      // one round trip, so a fleet resuming after a restart has its own, larger allowance.
+      half_open_resumptions: z.number().int().min(1).max(4_000_000).default(1024),
+      // SO_RCVBUF of the DTLS socket (Linux caps it at net.core.rmem_max; the effective size is logged).
+      receive_buffer_bytes: z
+        .number()
+        .int()
+        .min(4096)
+        .max(1 << 30)
+        .default(4 << 20),
       ipv6_prefix_length: z.number().int().min(1).max(128).default(64),
       max_tracked_addresses: z.number().int().min(1).max(1_000_000).default(4096),
       cookie_lifetime_s: z.number().int().min(1).max(3600).default(30),

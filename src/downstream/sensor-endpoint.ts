@@ -186,7 +186,9 @@ export class SensorEndpoint {
       halfOpen: {
         perAddress: settings.half_open_handshakes_per_address,
         global: settings.half_open_handshakes,
+        resumptions: settings.half_open_resumptions,
       },
+      receiveBufferBytes: settings.receive_buffer_bytes,
       cookieLifetimeMs: settings.cookie_lifetime_s * 1000,
       ...(routes?.sessionTickets ? { sessionTickets: routes.sessionTickets } : {}),
     });
@@ -247,6 +249,14 @@ export class SensorEndpoint {
       { listening, serverKey: credentials.keyDescription, sensorCas: credentials.sensorCas.length },
       'sensor endpoint (CoAP over DTLS) listening',
     );
+    const receiveBuffer = dtls.receiveBuffer;
+    if (receiveBuffer?.capped) {
+      // Datagrams beyond it are dropped by the kernel while the loop is busy (a reconnect storm).
+      log.warn(
+        { requestedBytes: receiveBuffer.requestedBytes, effectiveBytes: receiveBuffer.effectiveBytes },
+        'DTLS socket receive buffer capped by net.core.rmem_max (raise it with sysctl to use receive_buffer_bytes)',
+      );
+    }
     return new SensorEndpoint(
       dtls,
       sessions,

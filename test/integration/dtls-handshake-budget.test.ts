@@ -1,8 +1,10 @@
 import dgram from 'node:dgram';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Pointer } from '../../src/native/openssl/libssl.js';
 import { DtlsClient } from '../../src/tls/dtls/dtls-client.js';
 import type { DtlsPeer, DtlsServer } from '../../src/tls/dtls/dtls-server.js';
 import type { DtlsServerOptions } from '../../src/tls/dtls/dtls-server-options.js';
+import { SessionTicketKeys } from '../../src/tls/dtls/session-ticket-keys.js';
 import {
   connectSensor,
   cookieOf,
@@ -82,7 +84,7 @@ function sendTo(socket: dgram.Socket, datagram: Uint8Array): Promise<void> {
  * A real ClientHello, as DtlsClient sends it (its first datagram), with the random set to `random`
  * (the bytes of a sensor's handshake, so the flood is what a hostile copy of a sensor would send).
  */
-async function capturedClientHello(): Promise<Buffer> {
+async function capturedClientHello(resume?: Pointer): Promise<Buffer> {
   const trap = await udp();
   const target = trap.socket.address().port;
   const attempt = DtlsClient.connect({
@@ -92,6 +94,7 @@ async function capturedClientHello(): Promise<Buffer> {
     certificateChain: [pki.der('sensor')],
     privateKey: pki.key('sensor'),
     handshakeTimeoutMs: 1000,
+    ...(resume ? { resume } : {}),
   }).catch(() => undefined);
   await until(() => trap.received.length >= 1);
   await attempt;
@@ -118,6 +121,26 @@ function withCookie(hello: Buffer, random: number, cookie: Buffer = Buffer.alloc
   out.writeUIntBE(hello.readUIntBE(13 + 9, 3) + delta, 13 + 9, 3);
   out.writeUInt16BE(cookie.length > 0 ? 1 : 0, 13 + 4); // message_seq 1 answers a HelloVerifyRequest
   return out;
+}
+
+/** `hello` with the last byte of its session ticket (RFC 5077 extension 35, in its HMAC) flipped. */
+function withTicketForged(hello: Buffer): Buffer {
+  const out = Buffer.from(hello);
+  const body = 13 + 12;
+  let at = body + 34;
+  at += 1 + (out[at] as number); // session id
+  at += 1 + (out[at] as number); // cookie
+  at += 2 + out.readUInt16BE(at); // cipher suites
+  at += 1 + (out[at] as number); // compression methods
+  const end = at + 2 + out.readUInt16BE(at);
+  for (at += 2; at + 4 <= end; at += 4 + out.readUInt16BE(at + 2)) {
+    const length = out.readUInt16BE(at + 2);
+    if (out.readUInt16BE(at) === 35 && length > 0) {
+      out[at + 4 + length - 1] = (out[at + 4 + length - 1] as number) ^ 0xff;
+      return out;
+    }
+  }
+  throw new Error('no session ticket in the ClientHello');
 }
 
 /**
@@ -257,6 +280,31 @@ describe('DTLS handshake budget', () => {
     // another address is not affected
     await abandonedHandshakes(hello, 1, '127.0.0.2');
     expect(server.stats().sessionsHandshaking).toBe(3);
+  });
+
+  it('valid-ticket resumptions have their own half-open allowance; forged tickets still meet the cap for signed handshakes', async () => {
+    await setUp({
+      sessionTickets: new SessionTicketKeys({ lifetimeSeconds: 3600 }),
+      handshakeRate: { perAddress: { ratePerSecond: 1000, burst: 1000 } },
+      halfOpen: { perAddress: 100, global: 2, resumptions: 6 },
+    });
+    const first = await sensor();
+    const saved = first.saveSession();
+    try {
+      const resuming = await capturedClientHello(saved);
+      // more valid resumptions than the cap for signed handshakes: all admitted (a restart's fleet)
+      await abandonedHandshakes(resuming, 5);
+      expect(server.stats()).toMatchObject({ sessionsHandshaking: 5, halfOpenRefusedGlobal: 0 });
+      // a forged ticket is a full handshake: the signed cap (2) admits two, refuses the third
+      await abandonedHandshakes(withTicketForged(resuming), 3);
+      expect(server.stats()).toMatchObject({ sessionsHandshaking: 7, halfOpenRefusedGlobal: 1 });
+      // and a flood of valid resumptions is bounded by its own allowance (6)
+      await abandonedHandshakes(resuming, 3);
+      expect(server.stats()).toMatchObject({ sessionsHandshaking: 8, halfOpenRefusedGlobal: 3 });
+      expect(server.handshakeLimits()).toMatchObject({ halfOpenGlobal: 2, halfOpenResumptions: 6 });
+    } finally {
+      DtlsClient.freeSession(saved);
+    }
   });
 });
 

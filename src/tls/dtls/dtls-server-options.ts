@@ -87,7 +87,11 @@ export interface DtlsServerOptions {
     ipv6PrefixLength?: number;
   };
   /** Handshakes past the cookie exchange but not complete, at most. Defaults 8 per source, 256 in all. */
-  halfOpen?: { perAddress?: number; global?: number };
+  /**
+   * global: signed (full) handshakes; resumptions: recognized resumptions (a ticket that passed the
+   * key-name+HMAC check, a cached session id), which sign nothing (default 4 × global).
+   */
+  halfOpen?: { perAddress?: number; global?: number; resumptions?: number };
   /**
    * Cookie time slot: a cookie is valid for the rest of its slot and the next one (so 1 to 2 slots).
    * Default 30 s.
@@ -136,6 +140,7 @@ export interface ResolvedDtlsServerOptions {
   ipv6PrefixLength: number;
   halfOpenPerAddress: number;
   halfOpenGlobal: number;
+  halfOpenResumptions: number;
   cookieLifetimeMs: number;
   sessionCache: { size: number; timeoutSeconds: number } | false;
   sessionTickets: SessionTicketKeys | undefined;
@@ -194,6 +199,12 @@ export function resolveDtlsServerOptions(options: DtlsServerOptions): ResolvedDt
     ),
     halfOpenPerAddress: integer('halfOpen.perAddress', options.halfOpen?.perAddress ?? 8, 1, 1_000_000),
     halfOpenGlobal: integer('halfOpen.global', options.halfOpen?.global ?? 256, 1, 1_000_000),
+    halfOpenResumptions: integer(
+      'halfOpen.resumptions',
+      options.halfOpen?.resumptions ?? 4 * (options.halfOpen?.global ?? 256),
+      1,
+      4_000_000,
+    ),
     cookieLifetimeMs: integer('cookieLifetimeMs', options.cookieLifetimeMs ?? 30_000, 1000, 3_600_000),
     sessionCache:
       cache === false

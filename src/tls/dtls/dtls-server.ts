@@ -80,10 +80,11 @@ import {
   type DtlsSessionHost,
   type SslWithBios,
 } from './dtls-session.js';
-import { HalfOpenHandshakes } from './half-open-handshakes.js';
+import { HalfOpenHandshakes, type HalfOpenKind } from './half-open-handshakes.js';
 import { HandshakeFailure, type HandshakeFailureReason } from './handshake-failure.js';
 import { HandshakeRateLimiter, type TokenBucketSettings } from './handshake-rate-limiter.js';
 import { PeerIdentity } from './peer-identity.js';
+import { applyReceiveBuffer, type ReceiveBufferSize } from './receive-buffer.js';
 
 /** An established session as the server's users see it. */
 export interface DtlsPeer extends DtlsPeerAddress {
@@ -103,6 +104,8 @@ export interface DtlsHandshakeLimits {
   global: TokenBucketSettings;
   halfOpenPerAddress: number;
   halfOpenGlobal: number;
+  /** Half-open recognized resumptions (they sign nothing), for the whole server. */
+  halfOpenResumptions: number;
   ipv6PrefixLength: number;
   cookieLifetimeMs: number;
 }
@@ -137,8 +140,8 @@ export class DtlsServer extends EventEmitter<DtlsServerEvents> {
    * therefore cannot end a live session.
    */
   readonly #pending = new Map<string, DtlsSession>();
-  /** The source (address or IPv6 prefix) each half-open handshake is counted under. */
-  readonly #halfOpenSource = new Map<DtlsSession, string>();
+  /** The source (address or IPv6 prefix) and allowance each half-open handshake is counted under. */
+  readonly #halfOpenSource = new Map<DtlsSession, { source: string; kind: HalfOpenKind }>();
   /** The client random of each session's ClientHello: the same one again is a replay, not a new handshake. */
   readonly #clientRandom = new WeakMap<DtlsSession, Buffer>();
   /** The session ticket each handshake offered (refused for good if its session is refused on resumption). */
@@ -163,6 +166,7 @@ export class DtlsServer extends EventEmitter<DtlsServerEvents> {
   /** The cookie JS verified for the ClientHello DTLSv1_listen is reading now. */
   #listenerCookie: Buffer | undefined;
   #socket: dgram.Socket | undefined;
+  #receiveBuffer: ReceiveBufferSize | undefined;
   #sweepTimer: NodeJS.Timeout | undefined;
   #closed = false;
 
@@ -171,7 +175,7 @@ export class DtlsServer extends EventEmitter<DtlsServerEvents> {
     this.#options = resolveDtlsServerOptions(options);
     const o = this.#options;
     this.#limiter = new HandshakeRateLimiter(o.perAddressRate, o.globalRate, o.maxTrackedAddresses);
-    this.#halfOpen = new HalfOpenHandshakes(o.halfOpenPerAddress, o.halfOpenGlobal);
+    this.#halfOpen = new HalfOpenHandshakes(o.halfOpenPerAddress, o.halfOpenGlobal, o.halfOpenResumptions);
     this.#cookies = new CookieSecret(o.cookieLifetimeMs);
     this.#signsOffLoop = signsOffLoop(o.privateKey);
     this.#context = new DtlsServerContext(o, {
@@ -242,11 +246,7 @@ export class DtlsServer extends EventEmitter<DtlsServerEvents> {
       socket.once('error', onError);
       socket.bind({ port: where.port ?? 5684, address: host }, () => {
         socket.off('error', onError);
-        try {
-          socket.setRecvBufferSize(this.#options.receiveBufferBytes);
-        } catch {
-          // the kernel caps SO_RCVBUF at net.core.rmem_max; a smaller buffer still works
-        }
+        this.#receiveBuffer = applyReceiveBuffer(socket, this.#options.receiveBufferBytes);
         socket.on('message', (message, rinfo) => this.#onDatagram(message, rinfo));
         socket.on('error', (error) => {
           if (this.listenerCount('error') > 0) this.emit('error', error);
@@ -340,6 +340,11 @@ export class DtlsServer extends EventEmitter<DtlsServerEvents> {
     });
   }
 
+  /** SO_RCVBUF as asked and as the kernel set it (capped by net.core.rmem_max); undefined before listen. */
+  get receiveBuffer(): ReceiveBufferSize | undefined {
+    return this.#receiveBuffer;
+  }
+
   /** The handshake limits in force (resolved defaults included), for status. */
   handshakeLimits(): DtlsHandshakeLimits {
     const o = this.#options;
@@ -349,6 +354,7 @@ export class DtlsServer extends EventEmitter<DtlsServerEvents> {
       global: o.globalRate,
       halfOpenPerAddress: o.halfOpenPerAddress,
       halfOpenGlobal: o.halfOpenGlobal,
+      halfOpenResumptions: o.halfOpenResumptions,
       ipv6PrefixLength: o.ipv6PrefixLength,
       cookieLifetimeMs: o.cookieLifetimeMs,
     };
@@ -495,12 +501,15 @@ export class DtlsServer extends EventEmitter<DtlsServerEvents> {
       pending = undefined;
     }
     const source = addressPrefix(peer.address, this.#options.ipv6PrefixLength);
-    const crowded = this.#halfOpen.refusal(source);
+    // Only a resumption recognized here (ticket key name + HMAC, or a cached session id) is counted
+    // in the resumptions' allowance; a forged ticket is a full handshake and meets the signed cap.
+    const resumption = this.#offersCachedSession(hello);
+    const kind: HalfOpenKind = resumption ? 'resumption' : 'full';
+    const crowded = this.#halfOpen.refusal(source, kind);
     if (crowded) {
       this.#counters.add(crowded === 'perAddress' ? 'halfOpenRefusedPerAddress' : 'halfOpenRefusedGlobal');
       return;
     }
-    const resumption = this.#offersCachedSession(hello);
     if (!resumption) {
       const budget = this.#limiter.take(source);
       if (!budget.ok) {
@@ -530,8 +539,8 @@ export class DtlsServer extends EventEmitter<DtlsServerEvents> {
     this.#clientRandom.set(session, Buffer.from(hello.random));
     if (hello.sessionTicket) this.#offeredTicket.set(session, Buffer.from(hello.sessionTicket));
     this.#admittedCookie.set(session, Buffer.from(hello.cookie));
-    this.#halfOpen.add(source);
-    this.#halfOpenSource.set(session, source);
+    this.#halfOpen.add(source, kind);
+    this.#halfOpenSource.set(session, { source, kind });
     this.#context.prepareSession(listener.ssl, hello.cipherSuites);
     this.#counters.add('handshakesStarted');
     if (!this.#signsOffLoop || resumption) {
@@ -701,10 +710,10 @@ export class DtlsServer extends EventEmitter<DtlsServerEvents> {
   }
 
   #releaseHalfOpen(session: DtlsSession): void {
-    const source = this.#halfOpenSource.get(session);
-    if (source === undefined) return;
+    const counted = this.#halfOpenSource.get(session);
+    if (counted === undefined) return;
     this.#halfOpenSource.delete(session);
-    this.#halfOpen.remove(source);
+    this.#halfOpen.remove(counted.source, counted.kind);
   }
 
   #send(peer: DtlsPeerAddress, datagram: Buffer): void {
