@@ -43,6 +43,12 @@ export interface SimulatedSensorOptions {
   /** GET /.well-known/core and /time on the first session (default true). */
   discover?: boolean;
   handshakeTimeoutMs?: number;
+  /**
+   * Longest wait between handshake retransmissions (DtlsClient maxRetransmitMs; default 2 s, as the
+   * storm bench's sensors): a handshake begun while the gateway restarts is retried soon after it is
+   * back, not 4 or 8 s later by OpenSSL's doubling timer.
+   */
+  maxRetransmitMs?: number;
   /** No answer to a request by then: the session is taken for dead (default 93 s, RFC 7252 MAX_TRANSMIT_WAIT). */
   responseTimeoutMs?: number;
   /** Unanswered attempts before a message counts as lost (default 3). */
@@ -373,6 +379,7 @@ export class SimulatedSensor extends EventEmitter<SimulatedSensorEvents> {
         certificateChain: this.#credentials.certificateChain,
         privateKey: key,
         handshakeTimeoutMs: options.handshakeTimeoutMs ?? 10_000,
+        maxRetransmitMs: options.maxRetransmitMs ?? 2000,
         ...(this.#savedSession ? { resume: this.#savedSession } : {}),
         ...(localPort ? { localPort } : {}),
       });
