@@ -6,8 +6,10 @@
  *   node dist/test/bench/dtls/daemon-handshake-cpu.js [rounds]
  *
  * ONLY=full|resumed limits the kinds; KEYS=file (or identity,file) picks the daemons; NODE_FLAGS
- * (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") goes to every daemon.
+ * (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") goes to every daemon; BUILDS=/tmp/wt-x (comma list of
+ * repository roots with a built dist/) adds those builds' daemons, each key, to the rounds.
  */
+import { join } from 'node:path';
 import { round } from '../measure.js';
 import { DEFAULT_SETTINGS, handshakes } from './per-cpu-second.js';
 import { type ServerUnderTest, startGateway } from './servers-under-test.js';
@@ -23,7 +25,18 @@ const servers: {
   server: ServerUnderTest;
   totals: Record<string, { done: number; cpu: number }>;
 }[] = [];
-for (const key of keys) servers.push({ key, server: await startGateway(nodeFlags, false, key), totals: {} });
+const builds = (process.env.BUILDS ?? '').split(',').filter(Boolean);
+for (const key of keys) {
+  servers.push({ key, server: await startGateway(nodeFlags, false, key), totals: {} });
+  for (const build of builds) {
+    const entry = join(build, 'dist/src/daemon/main.js');
+    servers.push({
+      key: `${key} ${build}`,
+      server: await startGateway(nodeFlags, false, key, entry),
+      totals: {},
+    });
+  }
+}
 try {
   for (let r = 0; r < rounds; r++) {
     for (const entry of servers) {

@@ -135,6 +135,8 @@ export async function startGateway(
   nodeFlags: string[] = [],
   inspectGc = false,
   serverKey: 'identity' | 'file' = 'identity',
+  /** Another build's dist/src/daemon/main.js (to compare builds in one run). */
+  entry?: string,
 ): Promise<ServerUnderTest> {
   const work = mkdtempSync(join(tmpdir(), 'egw-dtls-bench-'));
   let broker: MosquittoBroker | undefined;
@@ -151,7 +153,7 @@ export async function startGateway(
       broker,
       `max_sessions = 20000\nidle_timeout_ms = 3600000\n${dedicated?.dtlsLines ?? ''}`,
     );
-    gateway = await RunningGateway.start(setup, inspectGc ? [...nodeFlags, INSPECT] : nodeFlags, true);
+    gateway = await RunningGateway.start(setup, inspectGc ? [...nodeFlags, INSPECT] : nodeFlags, true, entry);
     const url = inspectorUrlIn(gateway.service.stderr);
     await pinServer(gateway.pid);
     const sensor = SensorCa.open(setup.sensorCaDir).issue({ commonName: 'dtls-bench-sensor' });

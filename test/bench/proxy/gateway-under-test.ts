@@ -96,9 +96,11 @@ export class RunningGateway {
     setup: GatewaySetup,
     nodeFlags: string[] = [],
     importCrl = false,
+    /** The daemon's built main.js (another build, e.g. a worktree of an earlier commit, to compare). */
+    entry = builtEntry('daemon'),
   ): Promise<RunningGateway> {
     const service = ServiceSupervisor.start({
-      command: [process.execPath, ...nodeFlags, builtEntry('daemon'), '--config', setup.fixture.configPath],
+      command: [process.execPath, ...nodeFlags, entry, '--config', setup.fixture.configPath],
     });
     try {
       await service.waitReady();
