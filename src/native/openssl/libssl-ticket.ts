@@ -55,11 +55,11 @@ export function libsslTicket(): LibSslTicket & {
     return_size: 'size_t',
   });
   const f = (signature: string) => lib.func(signature);
-  const setParams = f('int EVP_MAC_CTX_set_params(void *, const egw_ossl_param *)') as (
+  const setParams = f('int EVP_MAC_CTX_set_params(void *, void *)') as (
     ctx: bigint,
-    params: object[],
+    params: Buffer,
   ) => number;
-  const digest = Buffer.from('SHA256\0');
+  const encoded = new WeakMap<Buffer, Buffer>();
   bound = {
     SSL_CTX_set_tlsext_ticket_key_evp_cb: f(
       'int SSL_CTX_set_tlsext_ticket_key_evp_cb(SSL_CTX *, egw_ticket_key_cb *)',
@@ -69,27 +69,49 @@ export function libsslTicket(): LibSslTicket & {
     EVP_DecryptInit_ex: f('int EVP_DecryptInit_ex(void *, void *, void *, const uint8_t *, void *)'),
     SSL_SESSION_set_timeout: f('long SSL_SESSION_set_timeout(SSL_SESSION *, long)'),
     SSL_SESSION_get_time: f('long SSL_SESSION_get_time(const SSL_SESSION *)'),
-    setMacParams: (macCtx, hmacKey) =>
-      // The buffers are referenced until the call returns; OpenSSL copies the key.
-      setParams(macCtx, [
-        {
-          key: 'key',
-          data_type: OSSL_PARAM_OCTET_STRING,
-          data: koffi.address(hmacKey),
-          data_size: hmacKey.length,
-          return_size: 0,
-        },
-        {
-          key: 'digest',
-          data_type: OSSL_PARAM_UTF8_STRING,
-          data: koffi.address(digest),
-          data_size: digest.length - 1,
-          return_size: 0,
-        },
-        { key: null, data_type: 0, data: null, data_size: 0, return_size: 0 },
-      ]),
+    // The OSSL_PARAM array is encoded once per HMAC key (a ticket key lives for hours), not per ticket.
+    setMacParams: (macCtx, hmacKey) => {
+      let params = encoded.get(hmacKey);
+      if (!params) {
+        params = macParams(hmacKey);
+        encoded.set(hmacKey, params);
+      }
+      return setParams(macCtx, params);
+    },
   };
   return bound;
+}
+
+/** C strings the encoded OSSL_PARAM arrays point to: module-lifetime, so their addresses stay valid. */
+const PARAM_KEY = Buffer.from('key\0');
+const PARAM_DIGEST = Buffer.from('digest\0');
+const DIGEST_SHA256 = Buffer.from('SHA256\0');
+
+/**
+ * { "key": hmacKey (octets), "digest": "SHA256" (UTF-8), end } as OSSL_PARAM[3] in a Buffer laid out
+ * by koffi's egw_ossl_param. The array holds the key's address: the Buffer keeps `hmacKey` alive
+ * (backing stores do not move), and OpenSSL copies the key when the params are set.
+ */
+function macParams(hmacKey: Buffer): Buffer {
+  const size = koffi.sizeof('egw_ossl_param');
+  const at = (member: string) => koffi.offsetof('egw_ossl_param', member);
+  const params = Buffer.alloc(size * 3);
+  // Pointers and size_t are 4 or 8 bytes (32-bit ARM boards too), little-endian like every target.
+  const word = koffi.sizeof('void *');
+  const writeWord = (value: bigint | number, offset: number) =>
+    word === 8 ? params.writeBigUInt64LE(BigInt(value), offset) : params.writeUInt32LE(Number(value), offset);
+  const entry = (index: number, key: Buffer, type: number, data: Buffer, dataSize: number) => {
+    const base = index * size;
+    writeWord(koffi.address(key), base + at('key'));
+    params.writeUInt32LE(type, base + at('data_type'));
+    writeWord(koffi.address(data), base + at('data'));
+    writeWord(dataSize, base + at('data_size'));
+  };
+  entry(0, PARAM_KEY, OSSL_PARAM_OCTET_STRING, hmacKey, hmacKey.length);
+  entry(1, PARAM_DIGEST, OSSL_PARAM_UTF8_STRING, DIGEST_SHA256, DIGEST_SHA256.length - 1);
+  // The third entry stays zero: OSSL_PARAM_END.
+  Object.defineProperty(params, 'keepAlive', { value: hmacKey });
+  return params;
 }
 
 /** Registers the ticket key callback; free with koffi.unregister. */

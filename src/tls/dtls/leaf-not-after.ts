@@ -56,19 +56,29 @@ export function notAfterFromDer(der: Uint8Array): number | undefined {
 
 /** RFC 5280 §4.1.2.5: UTCTime YYMMDDHHMMSSZ (50–99 → 19xx) or GeneralizedTime YYYYMMDDHHMMSSZ. */
 function timeOf(der: Uint8Array, time: Element): number | undefined {
-  const text = String.fromCharCode(...der.subarray(time.start, time.end));
-  let year: number;
-  let rest: string;
-  if (time.tag === UTC_TIME && /^\d{12}Z$/.test(text)) {
-    const yy = Number(text.slice(0, 2));
-    year = yy >= 50 ? 1900 + yy : 2000 + yy;
-    rest = text.slice(2);
-  } else if (time.tag === GENERALIZED_TIME && /^\d{14}Z$/.test(text)) {
-    year = Number(text.slice(0, 4));
-    rest = text.slice(4);
-  } else {
-    return undefined;
+  const length = time.end - time.start;
+  const yearDigits = time.tag === UTC_TIME ? 2 : time.tag === GENERALIZED_TIME ? 4 : 0;
+  if (yearDigits === 0 || length !== yearDigits + 11 || der[time.end - 1] !== 0x5a /* Z */) return undefined;
+  // Digits read straight from the bytes: no string, no regular expression per handshake.
+  let at = time.start;
+  const digits = (count: number): number | undefined => {
+    let value = 0;
+    for (let i = 0; i < count; i++) {
+      const digit = (der[at++] ?? 0) - 0x30;
+      if (digit < 0 || digit > 9) return undefined;
+      value = value * 10 + digit;
+    }
+    return value;
+  };
+  let year = digits(yearDigits);
+  if (year === undefined) return undefined;
+  if (yearDigits === 2) year += year >= 50 ? 1900 : 2000;
+  const fields: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const value = digits(2);
+    if (value === undefined) return undefined;
+    fields.push(value);
   }
-  const two = (at: number) => Number(rest.slice(at, at + 2));
-  return Date.UTC(year, two(0) - 1, two(2), two(4), two(6), two(8));
+  const [month = 0, day = 0, hour = 0, minute = 0, second = 0] = fields;
+  return Date.UTC(year, month - 1, day, hour, minute, second);
 }

@@ -8,6 +8,20 @@ import type { SessionTicketKeys } from './session-ticket-keys.js';
 
 const NAME_BYTES = 16;
 const IV_BYTES = 16;
+/** IVs are cut from a block of CSPRNG output (each byte used once): one randomFillSync per 256 tickets. */
+const IV_POOL_BYTES = IV_BYTES * 256;
+const ivPool = Buffer.alloc(IV_POOL_BYTES);
+let ivPoolUsed = IV_POOL_BYTES;
+
+function nextIv(): Buffer {
+  if (ivPoolUsed === IV_POOL_BYTES) {
+    randomFillSync(ivPool);
+    ivPoolUsed = 0;
+  }
+  const iv = ivPool.subarray(ivPoolUsed, ivPoolUsed + IV_BYTES);
+  ivPoolUsed += IV_BYTES;
+  return iv;
+}
 
 /**
  * The SSL_CTX's ticket key callback over `keys`: issuing keys the cipher and HMAC with the issuing key
@@ -23,7 +37,7 @@ export function ticketKeyCallback(keys: SessionTicketKeys): TicketKeyCallback {
         const key = keys.issuing();
         // Written in place through views of OpenSSL's buffers: no array type or copy per ticket.
         new Uint8Array(koffi.view(keyName, NAME_BYTES)).set(key.name);
-        randomFillSync(new Uint8Array(koffi.view(iv, IV_BYTES)));
+        new Uint8Array(koffi.view(iv, IV_BYTES)).set(nextIv());
         if (ticket.setMacParams(macCtx, key.hmacKey) !== 1) return -1;
         return ticket.EVP_EncryptInit_ex(cipherCtx, ticket.EVP_aes_256_cbc(), null, key.aesKey, iv) === 1
           ? 1
