@@ -118,6 +118,20 @@ describe('DTLS session tickets (RFC 5077) under our own rotating keys', () => {
     }
   });
 
+  it('each ticket gets its own IV (bytes 16-31, after the key name), under the same key', async () => {
+    const { server, port } = await ticketServer(new SessionTicketKeys({ lifetimeSeconds: 3600 }));
+    try {
+      const sessions = [await firstSession(port), await firstSession(port), await firstSession(port)];
+      const tickets = sessions.map(ticketOf);
+      expect(new Set(tickets.map((t) => t.subarray(0, 16).toString('hex'))).size).toBe(1);
+      const ivs = tickets.map((t) => t.subarray(16, 32).toString('hex'));
+      expect(new Set(ivs).size).toBe(3);
+      for (const session of sessions) DtlsClient.freeSession(session);
+    } finally {
+      await server.close();
+    }
+  });
+
   it("a ticket lives no longer than the keys' lifetime nor the client certificate (notAfter)", async () => {
     // The test PKI's sensor certificate is valid for 2 days.
     const week = 7 * 86_400;
