@@ -18,7 +18,6 @@ import { type SigningRate, signingRate } from './signing-rate.js';
 
 type DtlsSettings = Config['downstream']['dtls'];
 type CoapSettings = Config['downstream']['coap'];
-type CoapServer = CoapSession;
 
 /** What the endpoint serves besides the DTLS handshake: the trust module and the proxy's two ports. */
 export interface SensorEndpointOptions {
@@ -312,11 +311,10 @@ export class SensorEndpoint {
 }
 
 /** Without the routes (no SensorEndpointOptions), every request is answered 4.04. */
-function answerNoRoute(server: CoapServer): void {
-  server.on('request', (_request: unknown, response: { code: string; end(body: string): void }) => {
-    response.code = '4.04';
-    response.end('no route: the CoAP routes are not installed');
-  });
+function answerNoRoute(session: CoapSession): void {
+  session.on('request', (_request, answer) =>
+    answer.send('4.04', 'no route: the CoAP routes are not installed'),
+  );
 }
 
 /** A configured bucket: what is not "auto" (the DTLS server sizes the rest from the signer's rate). */

@@ -1,3 +1,4 @@
+import { generate, parse } from 'coap-packet';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { parseConfigText } from '../../src/config/index.js';
 import { SensorEndpoint } from '../../src/downstream/index.js';
@@ -48,6 +49,27 @@ it('status counts records dropped by established sessions, by reason', async () 
     await until(() => endpoint.status().recordsRejected === 2);
     expect(endpoint.status().recordsRejectedByReason).toEqual({ forged: 1, version: 1 });
     expect(endpoint.status().sessionsEstablished).toBe(1);
+  } finally {
+    client.close();
+  }
+});
+
+it('answers every request 4.04 when the endpoint has no routes (no SensorEndpointOptions)', async () => {
+  const client = await connectSensor(pki, Number(endpoint.status().listening.split(':').at(-1)));
+  try {
+    const answer = parse(
+      await client.request(
+        generate({
+          code: '0.01',
+          messageId: 1,
+          token: Buffer.from('01', 'hex'),
+          confirmable: true,
+          options: [{ name: 'Uri-Path', value: Buffer.from('time') }],
+        }),
+      ),
+    );
+    expect(answer.code).toBe('4.04');
+    expect(answer.payload.toString()).toBe('no route: the CoAP routes are not installed');
   } finally {
     client.close();
   }
