@@ -5,6 +5,7 @@ import {
   type DtlsPeer,
   DtlsServer,
   type DtlsStats,
+  type ReceiveBufferSize,
   type SessionTicketKeys,
 } from '../tls/index.js';
 import { SensorTrust } from '../trust/index.js';
@@ -59,6 +60,11 @@ export interface SensorEndpointStatus {
   answerCache: { entries: number; limit: number; evicted: number };
   /** Error answers the CoAP layer made itself, by code (5.00: handling threw, a gateway bug to report). */
   coapErrorAnswers: Record<string, number>;
+  /**
+   * The DTLS socket's SO_RCVBUF (downstream.dtls.receive_buffer_bytes) as the kernel gave it: `capped`
+   * when net.core.rmem_max kept it smaller, and a reconnect storm may then lose datagrams.
+   */
+  receiveBuffer?: ReceiveBufferSize;
   /** The handshake budget (README "Handshake budget"): its limits and what it refused. */
   handshakes: SensorHandshakeStatus;
   /** Sessions ended by time (certificate expiry, revocation information out of date); with a trust module. */
@@ -298,6 +304,7 @@ export class SensorEndpoint {
       ...(this.#router ? { coap: this.#router.status() } : {}),
       answerCache: this.#answers.status(this.#coap.servers()),
       coapErrorAnswers: { ...this.#coap.errorAnswers },
+      ...(this.#dtls.receiveBuffer ? { receiveBuffer: { ...this.#dtls.receiveBuffer } } : {}),
       ...(this.#deadlines ? { deadlines: this.#deadlines.status() } : {}),
     };
   }

@@ -27,6 +27,7 @@ export {
 export type { DtlsPeerAddress, DtlsSessionEndReason } from './dtls/dtls-session.js';
 export type { HandshakeFailureReason } from './dtls/handshake-failure.js';
 export { PeerIdentity } from './dtls/peer-identity.js';
+export type { ReceiveBufferSize } from './dtls/receive-buffer.js';
 export {
   SessionTicketKeys,
   type SessionTicketKeysOptions,

@@ -19,7 +19,7 @@ beforeAll(async () => {
   const settings = parseConfigText(
     '[downstream.dtls]\nenabled = true\nhost = "127.0.0.1"\nport = 0\nserver_key = "file"\n' +
       `key_file = "${pki.file('server.key')}"\ncertificate_file = "${pki.file('server.pem')}"\n` +
-      `sensor_ca_files = ["${pki.file('ca.pem')}"]\n`,
+      `sensor_ca_files = ["${pki.file('ca.pem')}"]\nreceive_buffer_bytes = 196608\n`,
     'sensor-endpoint-record-status.toml',
   );
   endpoint = await SensorEndpoint.start(settings.downstream.dtls, undefined, log);
@@ -73,4 +73,13 @@ it('answers every request 4.04 when the endpoint has no routes (no SensorEndpoin
   } finally {
     client.close();
   }
+});
+
+it('status shows the DTLS socket receive buffer the kernel gave (receive_buffer_bytes)', () => {
+  // 192 KiB is below every stock net.core.rmem_max (208 KiB): Linux keeps it whole and reports 2x.
+  expect(endpoint.status().receiveBuffer).toEqual({
+    requestedBytes: 196608,
+    effectiveBytes: 2 * 196608,
+    capped: false,
+  });
 });
