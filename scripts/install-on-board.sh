@@ -83,6 +83,12 @@ say "system user (systemd-sysusers)"
 install -m 0644 "$MODULE_DIR/systemd/edge-gatewayd.sysusers" /usr/lib/sysusers.d/edge-gatewayd.conf
 systemd-sysusers /usr/lib/sysusers.d/edge-gatewayd.conf
 
+say "UDP receive buffer for the sensor endpoint (sysctl.d: net.core.rmem_max)"
+install -m 0644 "$MODULE_DIR/systemd/edge-gatewayd.sysctl" /usr/lib/sysctl.d/60-edge-gatewayd.conf
+# A container cannot set it (its /proc/sys is read-only): then it applies where the host sets it.
+systemd-sysctl /usr/lib/sysctl.d/60-edge-gatewayd.conf 2>/dev/null ||
+  say "net.core.rmem_max not applied here (a container?); the daemon warns if its receive buffer is capped"
+
 install -d -m 0750 -g edge-gatewayd "$CONFIG_DIR"
 if [ -e "$CONFIG" ]; then
   say "keeping $CONFIG"

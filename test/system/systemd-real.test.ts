@@ -130,6 +130,10 @@ describe.skipIf(unavailable)(
       const version = (await c.sh(`${exe} -p process.versions.node`)).trim();
       expect(Number(version.split('.')[0])).toBeGreaterThanOrEqual(24);
       expect((await c.sh(`stat -c '%U:%G %a' ${CONFIG}`)).trim()).toBe('root:edge-gatewayd 640');
+      // The sensor socket's receive buffer: rmem_max raised at boot (a container cannot apply it now).
+      expect(await c.sh('cat /usr/lib/sysctl.d/60-edge-gatewayd.conf')).toMatch(
+        /^net\.core\.rmem_max = 4194304$/m,
+      );
     });
 
     it('`systemctl start` returns only once the daemon sent READY=1 (with its STATUS= line)', async () => {
