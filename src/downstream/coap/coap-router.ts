@@ -7,7 +7,6 @@ import type { CoapAnswer } from './coap-answer.js';
 import { CoapCounters, type CoapRouterStatus } from './coap-counters.js';
 import type { CoapRequest } from './coap-request.js';
 import type { CoapResource } from './coap-resource.js';
-import { type CoapResponse, respond } from './coap-response.js';
 import type { CoapSession } from './coap-session.js';
 import { CommandsResource } from './commands-resource.js';
 import { CONTENT_FORMAT } from './content-format.js';
@@ -232,9 +231,9 @@ export class CoapRouter {
     );
   }
 
-  #refuse(response: CoapResponse, code: string, diagnostic: string): void {
+  #refuse(response: CoapAnswer, code: string, diagnostic: string): void {
     this.#counters.refused(code);
-    respond(response, code, diagnostic, { contentFormat: CONTENT_FORMAT.textPlain });
+    response.send(code, diagnostic, { contentFormat: CONTENT_FORMAT.textPlain });
   }
 }
 

@@ -1,13 +1,14 @@
 import type { SensorIdentity } from '../../trust/index.js';
+import type { CoapAnswer } from './coap-answer.js';
 import type { CoapCounters } from './coap-counters.js';
 import type { CoapRequest } from './coap-request.js';
-import { type CoapResponse, type ResponseOptions, respond } from './coap-response.js';
 import { CONTENT_FORMAT } from './content-format.js';
+import type { ResponseOptions } from './option-values.js';
 
 /** One request of an authenticated, authorized sensor, as a resource handles it. */
 export class SensorExchange {
   readonly request: CoapRequest;
-  readonly response: CoapResponse;
+  readonly response: CoapAnswer;
   readonly sensor: SensorIdentity;
   /** The sensor's name upstream, bound to its enrollment (SensorIdentity.upstreamName). */
   readonly sensorId: string;
@@ -20,7 +21,7 @@ export class SensorExchange {
 
   constructor(fields: {
     request: CoapRequest;
-    response: CoapResponse;
+    response: CoapAnswer;
     sensor: SensorIdentity;
     sensorId: string;
     peer: string;
@@ -44,12 +45,12 @@ export class SensorExchange {
 
   /** A success response (2.xx). */
   reply(code: string, payload?: Buffer | string, options?: ResponseOptions): void {
-    respond(this.response, code, payload, options);
+    this.response.send(code, payload, options);
   }
 
   /** An error response (4.xx/5.xx) with a text/plain diagnostic, counted by code. */
   refuse(code: string, diagnostic: string, options: ResponseOptions = {}): void {
     this.#counters.refused(code);
-    respond(this.response, code, diagnostic, { ...options, contentFormat: CONTENT_FORMAT.textPlain });
+    this.response.send(code, diagnostic, { ...options, contentFormat: CONTENT_FORMAT.textPlain });
   }
 }
