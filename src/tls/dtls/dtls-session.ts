@@ -93,7 +93,8 @@ const HELD_DATAGRAMS_MAX = 8;
  * With `recordLayer: 'js'` (servers), an established session hands its records to a RecordChannel
  * and frees its SSL object: the keys are derived from the session's master secret and randoms, the
  * write sequence continues after the last record OpenSSL sent, and the replay window starts with the
- * peer records OpenSSL was given that authenticate (see #keepForHandover). The SSL_SESSION stays in the context's cache, so resumption works.
+ * peer records OpenSSL was given that authenticate (see #keepForHandover). Resumption does not need
+ * the SSL object: the server keeps the session as DER (DerSessionCache) or in the client's ticket.
  * Suites the channel cannot run (non-AEAD) stay with OpenSSL.
  */
 export class DtlsSession {
