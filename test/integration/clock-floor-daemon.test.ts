@@ -1,16 +1,14 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ServiceSupervisor } from '../../hw-sim/systemd/index.js';
+import type { ServiceSupervisor } from '../../hw-sim/systemd/index.js';
 import type { DtlsClient } from '../../src/tls/index.js';
 import { ASSUME_UNSYNCHRONIZED_ENV } from '../../src/trust/clock-floor.js';
-import type { SensorTrustStatus } from '../../src/trust/index.js';
-import {
-  builtEntry,
-  fakeClockEnv,
-  type GatewayFixture,
-  gatewayctl,
-  gatewayFixture,
-} from '../helpers/daemon-harness.js';
+import { fakeClockEnv, type GatewayFixture, gatewayctl } from '../helpers/daemon-harness.js';
 import { connectDaemonSensor, makeFactoryCaKit } from '../helpers/daemon-sensor-client.js';
+import {
+  sensorDaemonStatus as daemonStatus,
+  provisionedSensorGateway,
+  startSensorDaemon,
+} from '../helpers/sensor-daemon.js';
 import { buildTestCrl, type TestCa, type TestCertificate, TestPkiDir } from '../helpers/test-crl.js';
 
 /**
@@ -35,37 +33,16 @@ afterEach(async () => {
   for (const service of services.splice(0)) await service.dispose();
 });
 
-async function sensorGateway(): Promise<GatewayFixture> {
-  const fixture = gatewayFixture(
-    '[downstream.dtls]\nenabled = true\nhost = "127.0.0.1"\nport = 0\n' +
-      `sensor_ca_files = ["${sensorCa.certFile}"]\n`,
-  );
-  const provisioned = await gatewayctl('provision', 'factory', '-c', fixture.configPath, '--ca-dir', caDir);
-  expect(provisioned.code, provisioned.stderr).toBe(0);
-  return fixture;
+function sensorGateway(): Promise<GatewayFixture> {
+  return provisionedSensorGateway(caDir, [sensorCa.certFile]);
 }
 
-async function run(
+function run(
   fixture: GatewayFixture,
   env?: NodeJS.ProcessEnv,
 ): Promise<{ service: ServiceSupervisor; port: number }> {
-  const service = ServiceSupervisor.start({
-    command: [process.execPath, builtEntry('daemon'), '--config', fixture.configPath],
-    // The host's kernel may well be NTP-synchronised: the faked 2099 boot must not be.
-    env: { [ASSUME_UNSYNCHRONIZED_ENV]: '1', ...env },
-  });
-  services.push(service);
-  await service.waitReady();
-  const status = await daemonStatus(fixture);
-  return { service, port: Number(String(status.sensorEndpoint.listening).split(':').at(-1)) };
-}
-
-async function daemonStatus(
-  fixture: GatewayFixture,
-): Promise<{ sensorEndpoint: { listening: string }; sensorTrust: SensorTrustStatus }> {
-  const result = await gatewayctl('status', '--json', '--socket', fixture.socketPath);
-  expect(result.code, result.stderr).toBe(0);
-  return JSON.parse(result.stdout);
+  // The host's kernel may well be NTP-synchronised: the faked 2099 boot must not be.
+  return startSensorDaemon(fixture, services, { [ASSUME_UNSYNCHRONIZED_ENV]: '1', ...env });
 }
 
 async function clock(fixture: GatewayFixture, ...args: string[]): Promise<Record<string, unknown>> {

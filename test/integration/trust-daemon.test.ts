@@ -2,19 +2,17 @@ import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ServiceSupervisor } from '../../hw-sim/systemd/index.js';
+import type { ServiceSupervisor } from '../../hw-sim/systemd/index.js';
 import type { DtlsClient } from '../../src/tls/index.js';
-import type { SensorTrustStatus } from '../../src/trust/index.js';
 import { coapCode, coapGet } from '../bench/dtls/coap-get.js';
-import {
-  builtEntry,
-  fakeClockEnv,
-  type GatewayFixture,
-  gatewayctl,
-  gatewayFixture,
-} from '../helpers/daemon-harness.js';
+import { fakeClockEnv, type GatewayFixture, gatewayctl, gatewayFixture } from '../helpers/daemon-harness.js';
 import { connectDaemonSensor, makeFactoryCaKit } from '../helpers/daemon-sensor-client.js';
 import { freePort, OpensslOcspPki } from '../helpers/openssl-ocsp-pki.js';
+import {
+  sensorDaemonStatus as daemonStatus,
+  provisionedSensorGateway,
+  startSensorDaemon,
+} from '../helpers/sensor-daemon.js';
 import { buildTestCrl, type TestCa, type TestCertificate, TestPkiDir } from '../helpers/test-crl.js';
 
 /**
@@ -53,38 +51,19 @@ async function closedPort(): Promise<number> {
 }
 
 /** A provisioned gateway with the DTLS endpoint on and the sensor CA as a configured anchor. */
-async function trustGateway(extra = ''): Promise<GatewayFixture> {
-  const fixture = gatewayFixture(
-    '[downstream.dtls]\nenabled = true\nhost = "127.0.0.1"\nport = 0\n' +
-      `sensor_ca_files = ["${sensorCa.certFile}"]\n` +
-      '[trust.revocation]\nretry_initial_ms = 100\nretry_max_ms = 400\nfetch_timeout_ms = 500\n' +
-      extra,
+function trustGateway(extra = ''): Promise<GatewayFixture> {
+  return provisionedSensorGateway(
+    caDir,
+    [sensorCa.certFile],
+    `[trust.revocation]\nretry_initial_ms = 100\nretry_max_ms = 400\nfetch_timeout_ms = 500\n${extra}`,
   );
-  const provisioned = await gatewayctl('provision', 'factory', '-c', fixture.configPath, '--ca-dir', caDir);
-  expect(provisioned.code, provisioned.stderr).toBe(0);
-  return fixture;
 }
 
-async function run(
+function run(
   fixture: GatewayFixture,
   env?: NodeJS.ProcessEnv,
 ): Promise<{ service: ServiceSupervisor; port: number }> {
-  const service = ServiceSupervisor.start({
-    command: [process.execPath, builtEntry('daemon'), '--config', fixture.configPath],
-    ...(env ? { env } : {}),
-  });
-  services.push(service);
-  await service.waitReady();
-  const status = await daemonStatus(fixture);
-  return { service, port: Number(String(status.sensorEndpoint.listening).split(':').at(-1)) };
-}
-
-async function daemonStatus(
-  fixture: GatewayFixture,
-): Promise<{ sensorEndpoint: { listening: string }; sensorTrust: SensorTrustStatus }> {
-  const result = await gatewayctl('status', '--json', '--socket', fixture.socketPath);
-  expect(result.code, result.stderr).toBe(0);
-  return JSON.parse(result.stdout);
+  return startSensorDaemon(fixture, services, env);
 }
 
 function connect(port: number, sensor: Pick<TestCertificate, 'certDer' | 'keyFile'>): Promise<DtlsClient> {

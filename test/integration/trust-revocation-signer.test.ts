@@ -1,11 +1,15 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ServiceSupervisor } from '../../hw-sim/systemd/index.js';
+import type { ServiceSupervisor } from '../../hw-sim/systemd/index.js';
 import type { DtlsClient } from '../../src/tls/index.js';
-import type { SensorTrustStatus } from '../../src/trust/index.js';
 import { CertificateFacts } from '../../src/trust/validation/index.js';
-import { builtEntry, type GatewayFixture, gatewayctl, gatewayFixture } from '../helpers/daemon-harness.js';
+import { type GatewayFixture, gatewayctl } from '../helpers/daemon-harness.js';
 import { connectDaemonSensor, makeFactoryCaKit } from '../helpers/daemon-sensor-client.js';
 import { respelledCa } from '../helpers/respelled-ca.js';
+import {
+  sensorDaemonStatus as daemonStatus,
+  provisionedSensorGateway,
+  startSensorDaemon,
+} from '../helpers/sensor-daemon.js';
 import { buildTestCrl, type TestCa, type TestCertificate, TestPkiDir } from '../helpers/test-crl.js';
 
 /**
@@ -38,27 +42,8 @@ async function startGateway(caFiles: readonly string[] = [rootCa.certFile]): Pro
   service: ServiceSupervisor;
   port: number;
 }> {
-  const fixture = gatewayFixture(
-    '[downstream.dtls]\nenabled = true\nhost = "127.0.0.1"\nport = 0\n' +
-      `sensor_ca_files = [${caFiles.map((file) => `"${file}"`).join(', ')}]\n`,
-  );
-  const provisioned = await gatewayctl('provision', 'factory', '-c', fixture.configPath, '--ca-dir', caDir);
-  expect(provisioned.code, provisioned.stderr).toBe(0);
-  const service = ServiceSupervisor.start({
-    command: [process.execPath, builtEntry('daemon'), '--config', fixture.configPath],
-  });
-  services.push(service);
-  await service.waitReady();
-  const status = await daemonStatus(fixture);
-  return { fixture, service, port: Number(String(status.sensorEndpoint.listening).split(':').at(-1)) };
-}
-
-async function daemonStatus(
-  fixture: GatewayFixture,
-): Promise<{ sensorEndpoint: { listening: string }; sensorTrust: SensorTrustStatus }> {
-  const result = await gatewayctl('status', '--json', '--socket', fixture.socketPath);
-  expect(result.code, result.stderr).toBe(0);
-  return JSON.parse(result.stdout);
+  const fixture = await provisionedSensorGateway(caDir, caFiles);
+  return { fixture, ...(await startSensorDaemon(fixture, services)) };
 }
 
 function connect(port: number, sensor: TestCertificate, issuer: TestCa): Promise<DtlsClient> {

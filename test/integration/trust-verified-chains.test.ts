@@ -2,19 +2,17 @@ import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ServiceSupervisor } from '../../hw-sim/systemd/index.js';
+import type { ServiceSupervisor } from '../../hw-sim/systemd/index.js';
 import { Store } from '../../src/store/index.js';
 import type { DtlsClient } from '../../src/tls/index.js';
 import { Enrollments } from '../../src/trust/enrollment/index.js';
-import type { SensorTrustStatus } from '../../src/trust/index.js';
-import {
-  builtEntry,
-  fakeClockEnv,
-  type GatewayFixture,
-  gatewayctl,
-  gatewayFixture,
-} from '../helpers/daemon-harness.js';
+import { fakeClockEnv, type GatewayFixture, gatewayctl } from '../helpers/daemon-harness.js';
 import { connectDaemonSensor, makeFactoryCaKit } from '../helpers/daemon-sensor-client.js';
+import {
+  sensorDaemonStatus as daemonStatus,
+  provisionedSensorGateway,
+  startSensorDaemon,
+} from '../helpers/sensor-daemon.js';
 import { buildTestCrl, type TestCa, type TestCertificate, TestPkiDir } from '../helpers/test-crl.js';
 
 /**
@@ -42,28 +40,8 @@ afterEach(async () => {
 });
 
 async function start(env?: NodeJS.ProcessEnv): Promise<{ fixture: GatewayFixture; port: number }> {
-  const fixture = gatewayFixture(
-    '[downstream.dtls]\nenabled = true\nhost = "127.0.0.1"\nport = 0\n' +
-      `sensor_ca_files = ["${sensorCa.certFile}"]\n`,
-  );
-  const provisioned = await gatewayctl('provision', 'factory', '-c', fixture.configPath, '--ca-dir', caDir);
-  expect(provisioned.code, provisioned.stderr).toBe(0);
-  const service = ServiceSupervisor.start({
-    command: [process.execPath, builtEntry('daemon'), '--config', fixture.configPath],
-    ...(env ? { env } : {}),
-  });
-  services.push(service);
-  await service.waitReady();
-  const status = await daemonStatus(fixture);
-  return { fixture, port: Number(String(status.sensorEndpoint.listening).split(':').at(-1)) };
-}
-
-async function daemonStatus(
-  fixture: GatewayFixture,
-): Promise<{ sensorEndpoint: { listening: string }; sensorTrust: SensorTrustStatus }> {
-  const result = await gatewayctl('status', '--json', '--socket', fixture.socketPath);
-  expect(result.code, result.stderr).toBe(0);
-  return JSON.parse(result.stdout);
+  const fixture = await provisionedSensorGateway(caDir, [sensorCa.certFile]);
+  return { fixture, port: (await startSensorDaemon(fixture, services, env)).port };
 }
 
 async function connect(port: number, sensor: TestCertificate): Promise<DtlsClient> {
