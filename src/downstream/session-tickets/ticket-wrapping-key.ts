@@ -37,13 +37,17 @@ export function ticketWrappingKey(
     const code = (error as NodeJS.ErrnoException).code ?? String(error);
     return {
       key: undefined,
-      why: `credential ${credential} not readable in $CREDENTIALS_DIRECTORY (${code})`,
+      why:
+        `credential ${credential} not readable in $CREDENTIALS_DIRECTORY (${code}): check the unit's ` +
+        `LoadCredentialEncrypted=${credential}:… line and that the encrypted file exists (README "Sessions across restarts")`,
     };
   }
   if (secret.length < MIN_CREDENTIAL_BYTES) {
     return {
       key: undefined,
-      why: `credential ${credential} holds ${secret.length} bytes, fewer than ${MIN_CREDENTIAL_BYTES}`,
+      why:
+        `credential ${credential} holds ${secret.length} bytes, fewer than ${MIN_CREDENTIAL_BYTES}: make it again ` +
+        `from 32 random bytes (head -c 32 /dev/urandom | systemd-creds encrypt --name=${credential} - <file>)`,
     };
   }
   const key = Buffer.from(
