@@ -130,7 +130,8 @@ describe('a request pending at the EST server is the same request', () => {
     await eventually('a repeated request', () => (reenrolls(est).length >= 3 ? true : undefined));
     expect(keysAsked(est)).toHaveLength(1);
     expect(est.approvals.waiting()).toEqual(keysAsked(est));
-    const pending = await identityStatus(fixture);
+    // Between two attempts, not during one: while a request is on the wire there is no next attempt.
+    const pending = await waitForIdentity(fixture, (s) => s.state !== 'renewing');
     expect(pending.serial).toBe(first.serial);
     expect(pending.request).toMatchObject({
       operation: 'simplereenroll',

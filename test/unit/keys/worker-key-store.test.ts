@@ -3,8 +3,9 @@ import { WorkerKeyStore } from '../../../src/keys/index.js';
 
 const deviceModule = new URL('../../fixtures/instrumented-key-device.mjs', import.meta.url).href;
 const stores: WorkerKeyStore[] = [];
-async function open(delayMs: number, callTimeoutMs = 10_000) {
-  const store = await WorkerKeyStore.open('atecc608', { delayMs }, { callTimeoutMs, deviceModule });
+async function open(delayMs: number, callTimeoutMs = 10_000, entered?: Int32Array) {
+  const params = { delayMs, ...(entered ? { entered: entered.buffer } : {}) };
+  const store = await WorkerKeyStore.open('atecc608', params, { callTimeoutMs, deviceModule });
   stores.push(store);
   return store;
 }
@@ -37,8 +38,12 @@ describe('WorkerKeyStore', () => {
   });
 
   it('serializes calls: a synchronous signature waits behind the call already in the device', async () => {
-    const store = await open(100);
+    const entered = new Int32Array(new SharedArrayBuffer(4));
+    const store = await open(100, 10_000, entered);
     const first = store.signDigest(digest(0, 1));
+    // Only once the first call is inside the device: until then the two calls may reach the worker
+    // in either order (postMessage and the shared-memory channel are separate queues).
+    await Atomics.waitAsync(entered, 0, 0).value;
     const second = store.signDigestSync(digest(0, 2));
     expect(Array.from(await first)).toEqual([1, 1]);
     expect(Array.from(second)).toEqual([2, 2]);
