@@ -8,7 +8,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type EstAuditEntry, EstServer } from '../../hw-sim/est-server/index.js';
 import type { ServiceSupervisor } from '../../hw-sim/systemd/index.js';
 import { type GatewayFixture, gatewayctl, gatewayFixture } from '../helpers/daemon-harness.js';
-import { identityStatus, readyDaemon, waitForIdentity } from '../helpers/identity-status.js';
+import { readyDaemon, waitForIdentity } from '../helpers/identity-status.js';
 
 /**
  * RFC 7030 §4.2.3 against a CA that approves per public key (like an RA with manual approval): a 202
