@@ -608,13 +608,17 @@ export class DtlsServer extends EventEmitter<DtlsServerEvents> {
     const sessionId = this.#sessionId(session.ssl);
     let identity = session.context instanceof PeerIdentity ? session.context : undefined;
     if (resumed) {
-      const known = this.#resumable.get(sessionId)?.identity ?? this.#sentIdentity(session.ssl);
+      // A ticket resumption's session id is the client's choice (OpenSSL copies the ClientHello's,
+      // RFC 5077 §3.4): it may name another sensor's session, so only the ticket says who this is.
+      const byTicket = (this.#offeredTicket.get(session)?.length ?? 0) > 0;
+      const known =
+        (byTicket ? undefined : this.#resumable.get(sessionId)?.identity) ?? this.#sentIdentity(session.ssl);
       const verdict = known
         ? this.#verifyAgain(known.chain as Uint8Array[])
         : { ok: false as const, reason: 'no client certificate in the session' };
       if (!verdict.ok || !known) {
         this.#context.forgetSession(session.ssl);
-        this.#resumable.delete(sessionId);
+        if (!byTicket) this.#resumable.delete(sessionId);
         const ticket = this.#offeredTicket.get(session);
         if (ticket) this.#options.sessionTickets?.refuse(ticket); // a ticket cannot be forgotten
         const reason = verdict.ok ? 'no client certificate in the session' : verdict.reason;
