@@ -229,11 +229,16 @@ export class SensorTrust extends EventEmitter<SensorTrustEvents> {
     // Not kept with OCSP: its answers refresh in the background as handshakes ask for them.
     if (verdict.ok && !this.#ocsp && byOcsp === this.#decidedByOcsp) {
       const entry = { verdict, withoutFreshCrl: this.#acceptedWithoutFreshCrl - withoutFreshCrl };
-      this.#verified.set(key, entry, {
+      const at = {
         now,
         expiresAt: verdict.validUntil?.at.getTime() ?? Number.POSITIVE_INFINITY,
         dataVersion,
-      });
+      };
+      this.#verified.set(key, entry, at);
+      // A ticket-resumed session comes back with the leaf alone (OpenSSL keeps only the peer's leaf):
+      // the leaf is remembered with this chain's verdict, under the same rules (same cache, same entry).
+      const leaf = chain[0];
+      if (chain.length > 1 && leaf) this.#verified.set(VerifiedChainCache.keyOf([leaf]), entry, at);
     }
     return verdict;
   }

@@ -6,6 +6,8 @@ import { parseConfigText } from '../../../src/config/index.js';
 import { Store } from '../../../src/store/index.js';
 import { DenyList, Enrollments, sha256Hex } from '../../../src/trust/enrollment/index.js';
 import { ClockFloor, SensorNames, SensorTrust, type SensorVerdict } from '../../../src/trust/index.js';
+import { CrlStore } from '../../../src/trust/revocation/index.js';
+import { buildTestCrl, integerOctets } from '../../helpers/test-crl.js';
 import { type TestCertificate, TestPki } from '../../helpers/test-pki.js';
 
 /*
@@ -19,6 +21,8 @@ let ca: TestCertificate;
 let dir: string;
 let store: Store;
 let trust: SensorTrust;
+/** The trust's clock (systemNow); tests move it. */
+let now: number;
 
 beforeAll(async () => {
   pki = await TestPki.create();
@@ -32,13 +36,14 @@ afterAll(() => {
 beforeEach(() => {
   store?.close();
   if (dir) rmSync(dir, { recursive: true, force: true });
+  now = Date.now();
   dir = mkdtempSync(join(tmpdir(), 'egw-verified-chains-'));
   store = Store.open(join(dir, 'state.db'));
   const log = { info() {}, debug() {}, warn() {} };
   trust = new SensorTrust({
     store,
     settings: parseConfigText('', 'test.toml').trust,
-    clock: new ClockFloor(store),
+    clock: new ClockFloor(store, { systemNow: () => new Date(now) }),
     log,
     fileAnchors: [ca.der],
   });
@@ -85,5 +90,65 @@ describe('verified chains are never served stale', () => {
     expect(reasonOf(trust.verify([sensor.der]))).toBe('unknown-issuer');
     new Enrollments(store).addIndividual(sha256Hex(sensor.der));
     expect(reasonOf(trust.verify([sensor.der]))).toBe('accepted');
+  });
+});
+
+/*
+ * A ticket-resumed session comes back with the sensor's leaf alone (OpenSSL keeps only the peer's
+ * leaf): the leaf is remembered with the verdict on the chain it came with, under the same rules, so
+ * a revoked, denied, disabled or expired sensor cannot resume through it.
+ */
+describe('a leaf accepted with its chain is remembered alone, never stale', () => {
+  /** The sensor's chain (leaf, CA) accepted, then its leaf alone: served from memory. */
+  async function leafRemembered(commonName: string, options: { notAfter?: Date; serial?: bigint } = {}) {
+    const sensor = await pki.sensor(ca, {
+      commonName,
+      ...(options.notAfter ? { notAfter: options.notAfter } : {}),
+      ...(options.serial ? { serial: integerOctets(options.serial) } : {}),
+    });
+    expect(reasonOf(trust.verify([sensor.der, ca.der]))).toBe('accepted');
+    const hits = trust.status().verifiedChains.hits;
+    expect(reasonOf(trust.verify([sensor.der]))).toBe('accepted');
+    expect(trust.status().verifiedChains.hits - hits).toBe(1);
+    return sensor;
+  }
+
+  it('a leaf comes back alone (a ticket resumption): served from the verdict on its chain', async () => {
+    await leafRemembered('leaf-alone');
+  });
+
+  it('revoked: a CRL that lists it refuses the leaf alone', async () => {
+    const sensor = await leafRemembered('leaf-revoked', { serial: 0x5e11n });
+    const crl = buildTestCrl({
+      issuer: { certDer: ca.der, privateKey: ca.keyPair.privateKey },
+      thisUpdate: new Date(now - 60_000),
+      nextUpdate: new Date(now + 86_400_000),
+      crlNumber: 1n,
+      entries: [{ serial: 0x5e11n, revokedAt: new Date(now - 60_000) }],
+    });
+    new CrlStore(store).import(crl, [ca.der], 'test', new Date(now));
+    trust.reload('CRL');
+    expect(reasonOf(trust.verify([sensor.der]))).toBe('revoked');
+  });
+
+  it('denied: a deny-list entry refuses the leaf alone after the reload', async () => {
+    const sensor = await leafRemembered('leaf-denied');
+    new DenyList(store).add('sha256', sha256Hex(sensor.der), { reason: 'stolen' });
+    trust.reload('test');
+    expect(reasonOf(trust.verify([sensor.der]))).toBe('denied');
+  });
+
+  it('disabled: an enrollment disabled in the database refuses the leaf alone (data version)', async () => {
+    const sensor = await leafRemembered('leaf-disabled');
+    const enrollments = new Enrollments(store);
+    enrollments.addIndividual(sha256Hex(sensor.der));
+    enrollments.disable('individual', sha256Hex(sensor.der));
+    expect(reasonOf(trust.verify([sensor.der]))).toBe('enrollment-disabled');
+  });
+
+  it('expired: past its notAfter the leaf alone is refused', async () => {
+    const sensor = await leafRemembered('leaf-expiring', { notAfter: new Date(now + 60_000) });
+    now += 120_000;
+    expect(reasonOf(trust.verify([sensor.der]))).toBe('expired');
   });
 });
