@@ -111,6 +111,7 @@ export class SensorTrust extends EventEmitter<SensorTrustEvents> {
   readonly #seen: SeenIntermediates;
   /** The earliest deadline seen while judging the current chain (notAfter, revocation information). */
   #validUntil: ValidUntil | undefined;
+  #dataVersionQuery: ReturnType<Store['prepare']> | undefined;
   /** Accepted verdicts by chain bytes (see VerifiedChainCache); cleared on every 'changed'. */
   readonly #verified = new VerifiedChainCache<{
     verdict: SensorVerdict & { ok: true };
@@ -248,8 +249,9 @@ export class SensorTrust extends EventEmitter<SensorTrustEvents> {
    * data_version counts other processes' commits (gatewayctl), trustWrites() this process's.
    */
   #dataVersion(): string {
-    const others = this.#store.prepare<[], number>('PRAGMA data_version').pluck().get() as number;
-    return `${others}:${trustWrites()}`;
+    // Plucked once: pluck() is a native call, and this runs on every verdict (resumptions too).
+    this.#dataVersionQuery ??= this.#store.prepare<[], number>('PRAGMA data_version').pluck();
+    return `${this.#dataVersionQuery.get() as number}:${trustWrites()}`;
   }
 
   /** The time chains are judged at (the clock floor's now): live sessions' deadlines follow it. */

@@ -1,4 +1,5 @@
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { hmac } from '../../native/openssl/libcrypto-hmac.js';
 import type { ClientHelloFields } from './client-hello.js';
 
 /**
@@ -13,6 +14,9 @@ import type { ClientHelloFields } from './client-hello.js';
  * HelloVerifyRequest (it retransmits after 1 s, then 2, 4 …), short enough that a replay window stays
  * small. The secret lives in memory only and is never rotated: the slot is in the MAC.
  */
+/** Slot (8), client version (2), and the lengths of session id (1), suites (2), compression (1). */
+const FIXED_BYTES = 8 + 2 + 1 + 2 + 1;
+
 export class CookieSecret {
   static readonly COOKIE_LENGTH = 32;
 
@@ -45,20 +49,22 @@ export class CookieSecret {
   }
 
   #mac(slot: number, peer: string, hello: ClientHelloFields): Buffer {
-    const fixed = Buffer.alloc(8 + 2 + 1 + 2 + 1);
-    fixed.writeBigUInt64BE(BigInt(slot), 0);
-    fixed.writeUInt16BE(hello.clientVersion, 8);
+    const { random, sessionId, cipherSuites, compressionMethods } = hello;
+    const variable = random.length + sessionId.length + cipherSuites.length + compressionMethods.length;
+    // One MAC input (one native HMAC call): fixed fields, the ClientHello's, then the peer.
+    const input = Buffer.allocUnsafe(FIXED_BYTES + variable + Buffer.byteLength(peer));
+    input.writeBigUInt64BE(BigInt(slot), 0);
+    input.writeUInt16BE(hello.clientVersion, 8);
     // Lengths keep the variable fields apart (no two field splits give the same MAC input).
-    fixed[10] = hello.sessionId.length;
-    fixed.writeUInt16BE(hello.cipherSuites.length, 11);
-    fixed[13] = hello.compressionMethods.length;
-    return createHmac('sha256', this.#secret)
-      .update(fixed)
-      .update(hello.random)
-      .update(hello.sessionId)
-      .update(hello.cipherSuites)
-      .update(hello.compressionMethods)
-      .update(peer)
-      .digest();
+    input[10] = sessionId.length;
+    input.writeUInt16BE(cipherSuites.length, 11);
+    input[13] = compressionMethods.length;
+    let at = FIXED_BYTES;
+    for (const field of [random, sessionId, cipherSuites, compressionMethods]) {
+      input.set(field, at);
+      at += field.length;
+    }
+    input.write(peer, at, 'utf8');
+    return hmac('sha256', this.#secret, input);
   }
 }

@@ -605,12 +605,12 @@ export class DtlsServer extends EventEmitter<DtlsServerEvents> {
   #handshakeCompleted(session: DtlsSession): void {
     this.#releaseHalfOpen(session);
     const resumed = session.resumed;
-    const sessionId = this.#sessionId(session.ssl);
+    // A ticket resumption's session id is the client's choice (OpenSSL copies the ClientHello's,
+    // RFC 5077 §3.4): it may name another sensor's session, so only the ticket says who this is.
+    const byTicket = resumed && (this.#offeredTicket.get(session)?.length ?? 0) > 0;
+    const sessionId = byTicket ? '' : this.#sessionId(session.ssl);
     let identity = session.context instanceof PeerIdentity ? session.context : undefined;
     if (resumed) {
-      // A ticket resumption's session id is the client's choice (OpenSSL copies the ClientHello's,
-      // RFC 5077 §3.4): it may name another sensor's session, so only the ticket says who this is.
-      const byTicket = (this.#offeredTicket.get(session)?.length ?? 0) > 0;
       const known =
         (byTicket ? undefined : this.#resumable.get(sessionId)?.identity) ?? this.#sentIdentity(session.ssl);
       const verdict = known
@@ -626,7 +626,7 @@ export class DtlsServer extends EventEmitter<DtlsServerEvents> {
         return;
       }
       // What the hook says now (an enrollment's label, say, may have changed since).
-      identity = new PeerIdentity(known.chain, known.subject, verdict.attributes);
+      identity = known.withAttributes(verdict.attributes);
     } else if (identity && this.#options.sessionCache !== false && sessionId !== '') {
       this.#resumable.set(sessionId, { identity, at: Date.now() });
       while (this.#resumable.size > this.#options.sessionCache.size) {

@@ -17,13 +17,18 @@ export class PeerIdentity {
   /** What the verifyPeer hook said about the peer (e.g. the trust module's SensorIdentity). */
   readonly attributes: unknown;
 
-  constructor(chain: readonly Uint8Array[], subject: string, attributes?: unknown) {
+  constructor(chain: readonly Uint8Array[], subject: string, attributes?: unknown, leafSha256?: string) {
     const leaf = chain[0];
     if (!leaf) throw new RangeError('a peer identity needs at least the leaf certificate');
     this.chain = chain;
-    this.leafSha256 = createHash('sha256').update(leaf).digest('hex');
+    this.leafSha256 = leafSha256 ?? createHash('sha256').update(leaf).digest('hex');
     this.subject = subject;
     this.attributes = attributes;
+  }
+
+  /** The same peer with what the verifyPeer hook says now (the leaf is not digested again). */
+  withAttributes(attributes: unknown): PeerIdentity {
+    return new PeerIdentity(this.chain, this.subject, attributes, this.leafSha256);
   }
 
   /**

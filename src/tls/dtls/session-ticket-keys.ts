@@ -1,4 +1,5 @@
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { hmac } from '../../native/openssl/libcrypto-hmac.js';
 
 /** One RFC 5077 ticket key: a public name (the first 16 bytes of every ticket) and two secrets. */
 export interface TicketKey {
@@ -111,7 +112,7 @@ export class SessionTicketKeys {
     const found = this.find(ticket.subarray(0, NAME_BYTES));
     if (!found) return false;
     const macAt = ticket.length - MAC_BYTES;
-    const mac = createHmac('sha256', found.key.hmacKey).update(ticket.subarray(0, macAt)).digest();
+    const mac = hmac('sha256', found.key.hmacKey, ticket.subarray(0, macAt));
     return timingSafeEqual(mac, ticket.subarray(macAt));
   }
 

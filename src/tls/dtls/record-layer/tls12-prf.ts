@@ -1,4 +1,4 @@
-import { createHmac } from 'node:crypto';
+import { hmac, hmacInto } from '../../../native/openssl/libcrypto-hmac.js';
 
 /**
  * The TLS 1.2 pseudo-random function (RFC 5246 §5): P_hash(secret, label + seed), cut to `length`.
@@ -12,12 +12,18 @@ export function tls12Prf(
   length: number,
 ): Buffer {
   const labelAndSeed = Buffer.concat([Buffer.from(label, 'latin1'), seed]);
+  const digestLength = hash === 'sha384' ? 48 : 32;
+  // A(i) | label | seed in one buffer: A(i) is written in place, each block is one HMAC call.
+  const input = Buffer.alloc(digestLength + labelAndSeed.length);
+  labelAndSeed.copy(input, digestLength);
   const output: Buffer[] = [];
   let produced = 0;
-  let a: Buffer = labelAndSeed; // A(0)
+  let a: Uint8Array = labelAndSeed; // A(0)
   while (produced < length) {
-    a = createHmac(hash, secret).update(a).digest();
-    const block = createHmac(hash, secret).update(a).update(labelAndSeed).digest();
+    // A(i) = HMAC(secret, A(i-1)), over the head of `input` (HMAC() reads all of it before writing).
+    hmacInto(hash, secret, a, input);
+    a = input.subarray(0, digestLength);
+    const block = hmac(hash, secret, input);
     output.push(block);
     produced += block.length;
   }
