@@ -59,6 +59,7 @@ import { TlsError } from '../tls-error.js';
 import { addressPrefix } from './address-prefix.js';
 import { type ClientHelloFields, helloVerifyRequest, parseClientHello } from './client-hello.js';
 import { CookieSecret } from './cookie-secret.js';
+import { DatagramBatchSender } from './datagram-batch-sender.js';
 import { DtlsCounters, type DtlsStats } from './dtls-counters.js';
 import {
   DTLS_CONTENT_TYPE,
@@ -166,6 +167,8 @@ export class DtlsServer extends EventEmitter<DtlsServerEvents> {
   /** The cookie JS verified for the ClientHello DTLSv1_listen is reading now. */
   #listenerCookie: Buffer | undefined;
   #socket: dgram.Socket | undefined;
+  /** Sends the datagrams of an event-loop turn in one sendmmsg (datagram-batch-sender.ts). */
+  #sender: DatagramBatchSender | undefined;
   #receiveBuffer: ReceiveBufferSize | undefined;
   #sweepTimer: NodeJS.Timeout | undefined;
   #closed = false;
@@ -247,6 +250,7 @@ export class DtlsServer extends EventEmitter<DtlsServerEvents> {
       socket.bind({ port: where.port ?? 5684, address: host }, () => {
         socket.off('error', onError);
         this.#receiveBuffer = applyReceiveBuffer(socket, this.#options.receiveBufferBytes);
+        this.#sender = new DatagramBatchSender(socket, { failed: () => this.#counters.add('sendErrors') });
         socket.on('message', (message, rinfo) => this.#onDatagram(message, rinfo));
         socket.on('error', (error) => {
           if (this.listenerCount('error') > 0) this.emit('error', error);
@@ -380,6 +384,7 @@ export class DtlsServer extends EventEmitter<DtlsServerEvents> {
     this.#context.free();
     const socket = this.#socket;
     this.#socket = undefined;
+    this.#sender?.close(); // the close_notify records above go out first
     if (socket) await new Promise<void>((resolve) => socket.close(() => resolve()));
     this.emit('close');
   }
@@ -721,12 +726,10 @@ export class DtlsServer extends EventEmitter<DtlsServerEvents> {
   }
 
   #send(peer: DtlsPeerAddress, datagram: Buffer): void {
-    const socket = this.#socket;
-    if (!socket) return;
+    const sender = this.#sender;
+    if (!this.#socket || !sender) return;
     this.#counters.add('datagramsSent');
-    socket.send(datagram, peer.port, peer.address, (error) => {
-      if (error) this.#counters.add('sendErrors');
-    });
+    sender.send(datagram, peer);
   }
 
   #sessionId(sslPointer: Pointer): string {

@@ -1,0 +1,1 @@
+export { MMSG, type UdpSyscalls, udpSyscalls } from './udp-syscalls.js';

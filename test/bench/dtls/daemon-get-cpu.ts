@@ -1,0 +1,90 @@
+/**
+ * The daemon's CoAP GETs (/time) per daemon-CPU-second and its round-trip latency at half the
+ * saturated rate, measured in alternating rounds under the C load generator so that every build (and
+ * libcoap beside them) sees the same machine load.
+ *
+ *   node dist/test/bench/dtls/daemon-get-cpu.js [rounds]
+ *
+ * BUILDS=/tmp/wt-x (comma list of repository roots with a built dist/) adds those builds' daemons;
+ * THIS=0 leaves this build out; LIBCOAP=1 adds coap-server-openssl; SESSIONS (8), WINDOW (outstanding requests per session, 4);
+ * LATENCY=0 skips the fixed-rate runs; NODE_FLAGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") goes
+ * to every daemon.
+ */
+import { join } from 'node:path';
+import { makeDtlsPki } from '../../helpers/dtls-pki.js';
+import { round } from '../measure.js';
+import { coapGets, DEFAULT_SETTINGS, latencyAt } from './per-cpu-second.js';
+import { type ServerUnderTest, startGateway, startLibcoap } from './servers-under-test.js';
+
+const rounds = Number(process.argv[2] ?? 3);
+const sessions = Number(process.env.SESSIONS ?? 8);
+const nodeFlags = (process.env.NODE_FLAGS ?? '').split(' ').filter(Boolean);
+const settings = {
+  ...DEFAULT_SETTINGS,
+  seconds: Number(process.env.BENCH_DTLS_SECONDS ?? 3),
+  window: Number(process.env.WINDOW ?? 4),
+};
+const withLatency = process.env.LATENCY !== '0';
+
+interface Entry {
+  name: string;
+  server: ServerUnderTest;
+  requests: number;
+  cpu: number;
+  p99: number[];
+  p50: number[];
+  halfLoadPerCpu: number[];
+}
+
+const pki = makeDtlsPki();
+const entries: Entry[] = [];
+const add = (name: string, server: ServerUnderTest) =>
+  entries.push({ name, server, requests: 0, cpu: 0, p99: [], p50: [], halfLoadPerCpu: [] });
+try {
+  if (process.env.THIS !== '0') add('gateway (this build)', await startGateway(nodeFlags));
+  for (const build of (process.env.BUILDS ?? '').split(',').filter(Boolean)) {
+    add(
+      `gateway ${build}`,
+      await startGateway(nodeFlags, false, 'identity', join(build, 'dist/src/daemon/main.js')),
+    );
+  }
+  if (process.env.LIBCOAP === '1') add('libcoap coap-server-openssl', await startLibcoap(pki));
+  for (let r = 0; r < rounds; r++) {
+    for (const entry of entries) {
+      const result = await coapGets(entry.server, sessions, settings);
+      entry.requests += Number(result.succeeded ?? 0);
+      entry.cpu += Number(result.server_cpu_s);
+      process.stderr.write(`  ${entry.name} get: ${JSON.stringify(result)}\n`);
+      if (!withLatency) continue;
+      const latency = await latencyAt(entry.server, Number(result.requests_per_wall_s) / 2, settings);
+      entry.p99.push(Number(latency.p99_ms));
+      entry.p50.push(Number(latency.p50_ms));
+      entry.halfLoadPerCpu.push(Number(latency.requests_per_server_cpu_s));
+      process.stderr.write(`  ${entry.name} half load: ${JSON.stringify(latency)}\n`);
+    }
+  }
+} finally {
+  for (const entry of entries) await entry.server.stop();
+  pki.remove();
+}
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted.length === 0 ? null : sorted[Math.floor(sorted.length / 2)];
+};
+const out: Record<string, unknown> = { sessions, window: settings.window, rounds };
+for (const entry of entries) {
+  out[entry.name] = {
+    requests_per_server_cpu_s: round(entry.requests / entry.cpu, 0),
+    answered: entry.requests,
+    server_cpu_s: round(entry.cpu, 2),
+    ...(withLatency
+      ? {
+          half_load_p50_ms: median(entry.p50),
+          half_load_p99_ms: median(entry.p99),
+          half_load_p99_ms_each: entry.p99,
+        }
+      : {}),
+  };
+}
+process.stdout.write(`${JSON.stringify(out, null, 1)}\n`);
+process.exit(0);
