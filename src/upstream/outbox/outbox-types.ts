@@ -55,6 +55,8 @@ export interface OutboxStats {
   bytes: number;
   /** Messages waiting for the next group commit. */
   waiting: number;
+  /** Messages committed and waiting for their fsync (not yet acknowledged). */
+  syncing: number;
   maxRows: number;
   maxBytes: number;
   whenFull: OutboxSettings['when_full'];

@@ -91,9 +91,11 @@ const TOTALS = 'SELECT count(*) AS rows, coalesce(sum(bytes), 0) AS bytes FROM u
  * state database (table upstream_outbox), in arrival order.
  *
  * enqueue() uses group commit: messages arriving within commit_interval_ms (or until commit_batch of
- * them wait) go into one transaction, and each caller's promise resolves once that transaction has
- * committed. With synchronous=FULL that is one fsync per batch instead of one per message, and a
- * resolved enqueue() survives kill -9 and power loss.
+ * them wait) go into one transaction, and each caller's promise resolves once that transaction is
+ * on disk. The transaction commits without an fsync and the WAL is fsynced on the thread pool
+ * (Store.transactionSyncedLater), commits made meanwhile sharing the next fsync: the event loop does
+ * not stop for the disk, and a resolved enqueue() survives kill -9 and power loss as with
+ * synchronous=FULL.
  *
  * remove() (after PUBACK) is folded into the next group commit as well: losing a removal to a crash
  * only sends the message again, which QoS 1 allows. Acknowledged ids are deleted in ranges of
@@ -139,6 +141,8 @@ export class Outbox {
   /** When the scheduled commit is due (clock ms). */
   #commitDueAt = 0;
   #closed = false;
+  /** Messages committed whose fsync has not ended yet (their callers wait). */
+  #syncing = 0;
   #committed = 0;
   #transactions = 0;
   #removed = 0;
@@ -289,8 +293,14 @@ export class Outbox {
     this.#waitingBytes = 0;
     this.#removals.clear();
     let outcome: WriteOutcome;
+    let synced: Promise<void> | undefined;
     try {
-      outcome = this.#store.transaction(() => this.#write(waiting, waitingBytes, removals));
+      // The fsync runs on the thread pool (Store.transactionSyncedLater): the event loop goes on
+      // meanwhile, and the callers hear of their rows only once it has ended. Removals alone need none.
+      ({ result: outcome, synced } = this.#store.transactionSyncedLater(
+        () => this.#write(waiting, waitingBytes, removals),
+        waiting.length > 0,
+      ));
     } catch (cause) {
       // Nothing of it happened: the removals are tried again, the callers hear why.
       for (const [id, counted] of removals) this.#removals.set(id, counted);
@@ -311,9 +321,32 @@ export class Outbox {
     this.#dropped += outcome.dropped;
     this.#droppedOverShare += outcome.droppedOverShare;
     if (outcome.removed > 0) this.#noteDrained(outcome.removed);
+    // Handed to the publisher at once: a row the broker gets before its fsync is at worst sent again
+    // by its sensor (not yet answered), which QoS 1 allows.
     this.#keepFresh(waiting, outcome);
-    for (const [index, entry] of waiting.entries())
-      entry.resolve({ full: false, id: outcome.ids[index] as number });
+    if (synced) this.#answerWhenSynced(synced, waiting, outcome.ids);
+  }
+
+  /** Each caller hears its id once the commit is on disk, or why it may not be. */
+  #answerWhenSynced(synced: Promise<void>, waiting: Waiting[], ids: number[]): void {
+    this.#syncing += waiting.length;
+    synced.then(
+      () => {
+        this.#syncing -= waiting.length;
+        for (const [index, entry] of waiting.entries())
+          entry.resolve({ full: false, id: ids[index] as number });
+      },
+      (cause: Error) => {
+        this.#syncing -= waiting.length;
+        // Committed, perhaps not on disk: not acknowledged; the sensors send again (a duplicate at worst).
+        const error = new OutboxError(
+          'EGW_OUTBOX_WRITE_FAILED',
+          `cannot sync ${waiting.length} message(s) of the upstream outbox to disk in ${this.#store.path}: ${cause.message}`,
+          { hint: 'check the state directory’s file system and the kernel log (EIO)', cause },
+        );
+        for (const entry of waiting) entry.reject(error);
+      },
+    );
   }
 
   /** The rows a commit added, for peek() to hand out from memory. */
@@ -370,6 +403,7 @@ export class Outbox {
       rows: this.#rows,
       bytes: this.#bytes,
       waiting: this.#waiting.length,
+      syncing: this.#syncing,
       maxRows: this.#settings.max_rows,
       maxBytes: this.#settings.max_bytes,
       whenFull: this.#settings.when_full,
