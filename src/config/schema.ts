@@ -273,6 +273,9 @@ function dtlsSchema() {
         .min(4096)
         .max(1 << 30)
         .default(4 << 20),
+      // Sensor worker threads (README "Sensor workers"): 1 serves sensors on the main thread; N ≥ 2 runs
+      // N endpoints on one SO_REUSEPORT port, the kernel keeping each sensor on one of them.
+      workers: z.number().int().min(1).max(64).default(1),
       ipv6_prefix_length: z.number().int().min(1).max(128).default(64),
       max_tracked_addresses: z.number().int().min(1).max(1_000_000).default(4096),
       cookie_lifetime_s: z.number().int().min(1).max(3600).default(30),

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { VERSION } from '../build-info/index.js';
 import { type Config, ConfigError, changedKeys, loadConfigFile, RELOADABLE_KEYS } from '../config/index.js';
 import { ControlServer, type DaemonState, type DaemonStatus } from '../control/index.js';
-import { SensorEndpoint, SessionTickets } from '../downstream/index.js';
+import { SensorEndpoint, SensorWorkers, SessionTickets } from '../downstream/index.js';
 import { GatewayError } from '../errors/index.js';
 import {
   csrProfileFromConfig,
@@ -39,7 +39,8 @@ export class Daemon {
   #control: ControlServer | undefined;
   #keys: KeyStore | undefined;
   #keyError: GatewayError | undefined;
-  #sensors: SensorEndpoint | undefined;
+  /** In-process (downstream.dtls.workers = 1), or on worker threads sharing the port. */
+  #sensors: SensorEndpoint | SensorWorkers | undefined;
   #tickets: SessionTickets | undefined;
   #trust: SensorTrust | undefined;
   #clock: ClockFloor | undefined;
@@ -92,19 +93,34 @@ export class Daemon {
       this.#notifier.status('starting the sensor endpoint (CoAP over DTLS)');
       const clock = this.#clockFloor();
       this.#tickets = SessionTickets.open(this.#store, this.#config.downstream.dtls, this.log);
-      this.#sensors = await SensorEndpoint.start(this.#config.downstream.dtls, this.#keys, this.log, {
-        ...(this.#trust ? { trust: this.#trust } : {}),
-        ...(this.#upstream ? { telemetry: this.#upstream, commands: this.#upstream } : {}),
-        limits: this.#config.downstream.coap,
-        now: () => clock.now(),
-        ...(this.#tickets ? { sessionTickets: this.#tickets.keys } : {}),
-      });
+      const workers = this.#config.downstream.dtls.workers;
+      this.#sensors =
+        workers > 1
+          ? await SensorWorkers.start({
+              config: this.#config,
+              count: workers,
+              identity: this.#keys,
+              trust: this.#trust,
+              ...(this.#upstream ? { telemetry: this.#upstream, commands: this.#upstream } : {}),
+              ...(this.#tickets ? { sessionTickets: this.#tickets.keys } : {}),
+              log: this.log,
+            })
+          : await SensorEndpoint.start(this.#config.downstream.dtls, this.#keys, this.log, {
+              ...(this.#trust ? { trust: this.#trust } : {}),
+              ...(this.#upstream ? { telemetry: this.#upstream, commands: this.#upstream } : {}),
+              limits: this.#config.downstream.coap,
+              now: () => clock.now(),
+              ...(this.#tickets ? { sessionTickets: this.#tickets.keys } : {}),
+            });
       this.#trust?.start();
     }
 
     this.#notifier.status('opening control socket');
     this.#control = new ControlServer(controlConfig.socket)
-      .handle('status', () => this.status())
+      .handle('status', async () => {
+        if (this.#sensors instanceof SensorWorkers) await this.#sensors.refresh();
+        return this.status();
+      })
       .handle('identity.status', () => this.#lifecycle().status())
       .handle('identity.enroll', () => this.#lifecycle().enrollNow())
       .handle('identity.renew', () => this.#lifecycle().renewNow())
@@ -114,6 +130,9 @@ export class Daemon {
         this.#sensorTrust().reload('gatewayctl');
         return this.#sensorTrust().status();
       })
+      .handle('sensors.workers.terminate', (params) =>
+        this.#sensorWorkers().terminate(Number((params as { index?: unknown })?.index ?? 0)),
+      )
       .handle('clock.status', () => this.#clockFloor().status())
       .handle('clock.reload', (params) => this.#clockReset(params));
     await this.#control.listen();
@@ -384,6 +403,13 @@ export class Daemon {
     if (this.#trust) return this.#trust;
     throw new GatewayError('EGW_TRUST_UNAVAILABLE', 'sensor trust is not loaded yet', {
       hint: 'the daemon is still starting: try again in a moment',
+    });
+  }
+
+  #sensorWorkers(): SensorWorkers {
+    if (this.#sensors instanceof SensorWorkers) return this.#sensors;
+    throw new GatewayError('EGW_SENSOR_WORKER', 'the sensor endpoint does not run on worker threads', {
+      hint: 'set downstream.dtls.workers to 2 or more',
     });
   }
 

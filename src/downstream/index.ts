@@ -26,3 +26,8 @@ export {
   TicketKeyRecords,
   ticketWrappingKey,
 } from './session-tickets/index.js';
+export {
+  type SensorWorkerStatus,
+  SensorWorkers,
+  type SensorWorkersStatus,
+} from './workers/index.js';

@@ -34,6 +34,8 @@ export interface SensorEndpointOptions {
   now?: () => Date;
   /** RFC 5077 tickets under these keys (session-tickets/): sessions that survive a restart. */
   sessionTickets?: SessionTicketKeys;
+  /** SO_REUSEPORT on the DTLS socket: one endpoint per sensor worker thread on the same port (workers/). */
+  reusePort?: boolean;
 }
 
 interface Log {
@@ -245,7 +247,11 @@ export class SensorEndpoint {
         log.warn({ session, code, error: text.slice(0, 300) }, 'CoAP request failed inside the gateway');
       },
     });
-    const address = await dtls.listen({ host: settings.host, port: settings.port });
+    const address = await dtls.listen({
+      host: settings.host,
+      port: settings.port,
+      ...(routes?.reusePort ? { reusePort: true } : {}),
+    });
     const listening =
       address.family === 'IPv6'
         ? `[${address.address}]:${address.port}`

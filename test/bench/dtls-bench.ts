@@ -11,7 +11,8 @@
  * list of libcoap,bare,gateway), BENCH_DTLS_MIN_CPU (server CPU seconds a saturated window gathers,
  * 1), BENCH_DTLS_NODE_FLAGS (for our servers: --cpu-prof …), BENCH_DTLS_ONLY=budget (only the
  * handshake-budget section), BENCH_DTLS_ONLY=servers (only the side-by-side servers), =idle (only
- * their RSS per idle session).
+ * their RSS per idle session). BENCH_DTLS_WORKERS=1,2 adds the daemon with that many sensor worker
+ * threads (dtls/workers-bench.ts; BENCH_DTLS_ONLY=workers: that section alone).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
@@ -28,6 +29,7 @@ import {
   startGateway,
   startLibcoap,
 } from './dtls/servers-under-test.js';
+import { benchWorkers } from './dtls/workers-bench.js';
 import { pinning } from './load/index.js';
 import { round } from './measure.js';
 
@@ -117,6 +119,11 @@ export async function benchDtls(): Promise<Record<string, unknown>> {
   };
   try {
     const only = process.env.BENCH_DTLS_ONLY;
+    if (process.env.BENCH_DTLS_WORKERS)
+      results['edge-gatewayd sensor workers'] = await benchWorkers(
+        process.env.BENCH_DTLS_WORKERS.split(',').map(Number),
+      );
+    if (only === 'workers') return results;
     if (only !== 'budget') await benchSideBySide(pki, sessionCounts, results);
     if (only === undefined || only === '') results.record_seal_open = benchRecordSealOpen();
     if (only === undefined || only === '') await benchStall(dir, client, results);

@@ -221,15 +221,22 @@ export class DtlsServer extends EventEmitter<DtlsServerEvents> {
     };
   }
 
-  /** Binds the UDP socket. `host` '::' listens on IPv6 and (dual-stack) IPv4. Default 0.0.0.0:5684. */
+  /**
+   * Binds the UDP socket. `host` '::' listens on IPv6 and (dual-stack) IPv4. Default 0.0.0.0:5684.
+   * `reusePort`: SO_REUSEPORT, so that sensor worker threads each bind the same port and the kernel's
+   * 4-tuple hash keeps a sensor on one of them.
+   */
   listen(
-    where: { port?: number; host?: string } = {},
+    where: { port?: number; host?: string; reusePort?: boolean } = {},
   ): Promise<{ address: string; port: number; family: string }> {
     if (this.#closed) return Promise.reject(new TlsError('EGW_TLS_CLOSED', 'the DTLS server is closed'));
     if (this.#socket)
       return Promise.reject(new TlsError('EGW_TLS_CONFIG', 'the DTLS server is already listening'));
     const host = where.host ?? '0.0.0.0';
-    const socket = dgram.createSocket({ type: isIPv6(host) ? 'udp6' : 'udp4' });
+    const socket = dgram.createSocket({
+      type: isIPv6(host) ? 'udp6' : 'udp4',
+      ...(where.reusePort ? { reusePort: true } : {}),
+    });
     this.#socket = socket;
     return new Promise((resolve, reject) => {
       const onError = (error: Error) => {

@@ -137,6 +137,8 @@ export async function startGateway(
   serverKey: 'identity' | 'file' = 'identity',
   /** Another build's dist/src/daemon/main.js (to compare builds in one run). */
   entry?: string,
+  /** More [downstream.dtls] lines, e.g. `workers = 2` (dtls/workers-bench.ts). */
+  dtlsExtra = '',
 ): Promise<ServerUnderTest> {
   const work = mkdtempSync(join(tmpdir(), 'egw-dtls-bench-'));
   let broker: MosquittoBroker | undefined;
@@ -151,7 +153,7 @@ export async function startGateway(
       work,
       factory,
       broker,
-      `max_sessions = 20000\nidle_timeout_ms = 3600000\n${dedicated?.dtlsLines ?? ''}`,
+      `max_sessions = 20000\nidle_timeout_ms = 3600000\n${dedicated?.dtlsLines ?? ''}${dtlsExtra}`,
     );
     gateway = await RunningGateway.start(setup, inspectGc ? [...nodeFlags, INSPECT] : nodeFlags, true, entry);
     const url = inspectorUrlIn(gateway.service.stderr);

@@ -1,0 +1,6 @@
+export {
+  type SensorWorkerStatus,
+  SensorWorkers,
+  type SensorWorkersOptions,
+  type SensorWorkersStatus,
+} from './sensor-workers.js';

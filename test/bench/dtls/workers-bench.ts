@@ -1,0 +1,84 @@
+/**
+ * `BENCH_DTLS_WORKERS=1,2 npm run bench -- dtls` (BENCH_DTLS_ONLY=workers for this section alone):
+ * the daemon with downstream.dtls.workers = N (dedicated software server key), saturated CoAP GET
+ * /time from many sessions (many source ports: the kernel's SO_REUSEPORT hash spreads them), per
+ * daemon-CPU-second (the load generator reads the whole process's utime+stime) and per wall second,
+ * and each thread's CPU seconds over the window (/proc/<pid>/task/<tid>/stat, by thread name:
+ * "MainThread", "sensor-worker-<i>") with the requests each worker served (its own counter).
+ * On a 2-core machine the load generator takes one core: the figure there is the CPU per worker and
+ * the requests per worker-CPU-second, not the wall throughput.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { coapGets, DEFAULT_SETTINGS } from './per-cpu-second.js';
+import { startGateway } from './servers-under-test.js';
+
+const TICKS_PER_SECOND = 100; // USER_HZ on Linux
+
+/** utime+stime seconds of each thread of `pid`, by thread name (several of a name are added). */
+function threadCpu(pid: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      // Fields after the name start at field 3 (state): utime is field 14, stime 15.
+      const seconds = (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+      const key = /^sensor-worker/.test(name) || name === 'MainThread' ? name : 'other threads';
+      out[key] = (out[key] ?? 0) + seconds;
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return out;
+}
+
+interface WorkerFigures {
+  index: number;
+  requests: number;
+  sessionsEstablished: number;
+  cpuSeconds: number;
+}
+
+export async function benchWorkers(
+  counts: readonly number[],
+  sessions = Number(process.env.BENCH_DTLS_WORKER_SESSIONS ?? 32),
+): Promise<Record<string, unknown>> {
+  const out: Record<string, unknown> = {};
+  for (const count of counts) {
+    process.stderr.write(`  dtls: daemon with workers = ${count}, GET /time from ${sessions} sessions\n`);
+    const server = await startGateway([], false, 'file', undefined, `workers = ${count}\n`);
+    try {
+      const pid = server.pid as number;
+      const workersOf = async () =>
+        ((await server.status?.())?.sensorEndpoint as { workers?: WorkerFigures[] } | null)?.workers ?? [];
+      const threadsBefore = threadCpu(pid);
+      const before = await workersOf();
+      const result = await coapGets(server, sessions, DEFAULT_SETTINGS);
+      const threadsAfter = threadCpu(pid);
+      const after = await workersOf();
+      const threads = Object.fromEntries(
+        Object.entries(threadsAfter).map(([name, seconds]) => [
+          name,
+          Math.round((seconds - (threadsBefore[name] ?? 0)) * 100) / 100,
+        ]),
+      );
+      const perWorker = after.map((worker) => {
+        const earlier = before.find((b) => b.index === worker.index);
+        const requests = worker.requests - (earlier?.requests ?? 0);
+        const cpu = worker.cpuSeconds - (earlier?.cpuSeconds ?? 0);
+        return {
+          worker: worker.index,
+          sessions: worker.sessionsEstablished,
+          requests,
+          cpu_s: Math.round(cpu * 100) / 100,
+          requests_per_worker_cpu_s: cpu > 0 ? Math.round(requests / cpu) : null,
+        };
+      });
+      out[`workers_${count}`] = { ...result, thread_cpu_s: threads, per_worker: perWorker };
+    } finally {
+      await server.stop();
+    }
+  }
+  return out;
+}
