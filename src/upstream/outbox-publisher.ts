@@ -1,8 +1,10 @@
 import type { IClientPublishOptions } from 'mqtt';
 import type { UpstreamEmit } from './broker-connection.js';
 import { contentTypeOf } from './content-format.js';
+import { DirectPublisher } from './direct-publish.js';
 import { PERMANENT_PUBLISH_FAILURES, reasonText } from './mqtt-reasons.js';
 import type { Outbox, OutboxRow } from './outbox/index.js';
+import { type PublishProperties, type PublishTemplate, publishTemplate } from './publish-encoding.js';
 import type { UpstreamLog } from './upstream-client-options.js';
 import { UpstreamError } from './upstream-error.js';
 import type { UpstreamSession } from './upstream-session.js';
@@ -47,6 +49,17 @@ interface PublishOptions {
  */
 const optionsByProperties = new WeakMap<object, PublishOptions>();
 
+/** The encoded topic and properties per PUBLISH options object (so per sensor), for DirectPublisher. */
+const templates = new WeakMap<object, { topic: string; template: PublishTemplate }>();
+
+function templateOf(row: OutboxRow, options: IClientPublishOptions): PublishTemplate {
+  const known = templates.get(options);
+  if (known && known.topic === row.topic) return known.template;
+  const template = publishTemplate(row.topic, options.properties as PublishProperties);
+  templates.set(options, { topic: row.topic, template });
+  return template;
+}
+
 function publishOptions(row: OutboxRow, gatewayId: string): IClientPublishOptions {
   const known = optionsByProperties.get(row.properties);
   if (known && known.gatewayId === gatewayId && known.contentFormat === row.contentFormat)
@@ -83,6 +96,8 @@ function publishOptions(row: OutboxRow, gatewayId: string): IClientPublishOption
 export class OutboxPublisher {
   readonly #options: PublisherOptions;
   readonly #outbox: Outbox;
+  /** The PUBLISHes of one pump, written together. */
+  readonly #direct = new DirectPublisher();
   /** Ids published on the current session and not yet settled by a PUBACK, with their sensor. */
   readonly #inFlight = new Map<number, string>();
   /** Sensors with a message in flight. */
@@ -143,6 +158,14 @@ export class OutboxPublisher {
   pump(): void {
     const session = this.#options.session();
     if (!session?.live || session.retiring) return;
+    try {
+      this.#fill(session);
+    } finally {
+      this.#direct.write();
+    }
+  }
+
+  #fill(session: UpstreamSession): void {
     while (this.#inFlight.size < session.window) {
       const sensorId = this.#ready.shift();
       if (sensorId === undefined) break;
@@ -171,9 +194,16 @@ export class OutboxPublisher {
   #send(session: UpstreamSession, row: OutboxRow): void {
     this.#inFlight.set(row.id, row.sensorId);
     this.#busy.add(row.sensorId);
-    session.client.publish(row.topic, row.payload, publishOptions(row, session.gatewayId), (error) =>
-      this.#onPublished(session, row, error),
-    );
+    const options = publishOptions(row, session.gatewayId);
+    const callback = (error?: Error) => this.#onPublished(session, row, error);
+    const properties = options.properties as PublishProperties;
+    if (
+      this.#direct.add(session.client, templateOf(row, options), row.topic, row.payload, properties, callback)
+    )
+      return;
+    // mqtt.js sends it (not connected at this instant, replaying its store, …): after those queued.
+    this.#direct.write();
+    session.client.publish(row.topic, row.payload, options, callback);
   }
 
   /** The sensor's message in flight is settled: its next one may go. */
