@@ -6,7 +6,8 @@
  *   node dist/test/bench/dtls/daemon-get-cpu.js [rounds]
  *
  * BUILDS=/tmp/wt-x (comma list of repository roots with a built dist/) adds those builds' daemons;
- * THIS=0 leaves this build out; LIBCOAP=1 adds coap-server-openssl; SESSIONS (8), WINDOW (outstanding requests per session, 4);
+ * THIS=0 leaves this build out; VARIANT_FLAGS (node flags, e.g. "--max-semi-space-size=16") adds this
+ * build once more with them; LIBCOAP=1 adds coap-server-openssl; SESSIONS (8), WINDOW (outstanding requests per session, 4);
  * LATENCY=0 skips the fixed-rate runs; NODE_FLAGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") goes
  * to every daemon.
  */
@@ -42,6 +43,9 @@ const add = (name: string, server: ServerUnderTest) =>
   entries.push({ name, server, requests: 0, cpu: 0, p99: [], p50: [], halfLoadPerCpu: [] });
 try {
   if (process.env.THIS !== '0') add('gateway (this build)', await startGateway(nodeFlags));
+  const variant = (process.env.VARIANT_FLAGS ?? '').split(' ').filter(Boolean);
+  if (variant.length > 0)
+    add(`gateway (this build) ${variant.join(' ')}`, await startGateway([...nodeFlags, ...variant]));
   for (const build of (process.env.BUILDS ?? '').split(',').filter(Boolean)) {
     add(
       `gateway ${build}`,
