@@ -88,6 +88,11 @@ static int timeout_ms = 2000;
 static int handshake_timeout_ms = 15000;
 static double min_server_cpu = 0.0;
 static double max_seconds = 0.0;
+/* --identities N: N client certificates, --cert/--key being patterns with one %d (0..N-1); session i
+   uses identity i % N (the proxy bench: one sensor per session, so the gateway's per-sensor order and
+   shares apply as with real sensors) */
+static int identities = 1;
+static char identity_cert[1024], identity_key[1024];
 
 /* ---------- state ---------- */
 static SSL_CTX *ctx;
@@ -337,6 +342,17 @@ static int open_session(session_t *s, int index, SSL_SESSION *resume) {
   BIO *bio = BIO_new_dgram(s->fd, BIO_NOCLOSE);
   BIO_ctrl(bio, BIO_CTRL_DGRAM_SET_CONNECTED, 0, &server_addr);
   s->ssl = SSL_new(ctx);
+  if (identities > 1) {
+    snprintf(identity_cert, sizeof identity_cert, cert_file, (int)(index % identities));
+    snprintf(identity_key, sizeof identity_key, key_file, (int)(index % identities));
+    if (SSL_use_certificate_chain_file(s->ssl, identity_cert) != 1 ||
+        SSL_use_PrivateKey_file(s->ssl, identity_key, SSL_FILETYPE_PEM) != 1) {
+      note_error("cannot load an identity's certificate or key");
+      SSL_free(s->ssl);
+      close(s->fd);
+      return -1;
+    }
+  }
   SSL_set_bio(s->ssl, bio, bio);
   SSL_set_options(s->ssl, SSL_OP_NO_QUERY_MTU);
   DTLS_set_link_mtu(s->ssl, mtu);
@@ -484,7 +500,8 @@ static void run_until(int64_t until) {
       last_timer_scan = now;
     }
     int64_t wait = 10000000LL;
-    if (rate > 0 && (is_mode("get") || is_mode("post"))) {
+    /* next_send_ns is 0 until the sessions are open: no catching up from the epoch meanwhile */
+    if (rate > 0 && next_send_ns > 0 && (is_mode("get") || is_mode("post"))) {
       int64_t interval = (int64_t)(1e9 / rate);
       while (next_send_ns <= now) {
         int sent_one = 0;
@@ -601,6 +618,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(k, "--timeout-ms")) timeout_ms = atoi(v);
     else if (!strcmp(k, "--min-server-cpu")) min_server_cpu = atof(v);
     else if (!strcmp(k, "--max-seconds")) max_seconds = atof(v);
+    else if (!strcmp(k, "--identities")) identities = atoi(v);
     else usage();
   }
   if (payload_text) {
@@ -625,8 +643,13 @@ int main(int argc, char **argv) {
   ctx = SSL_CTX_new(DTLS_client_method());
   SSL_CTX_set_min_proto_version(ctx, DTLS1_2_VERSION);
   SSL_CTX_set_max_proto_version(ctx, DTLS1_2_VERSION);
-  if (SSL_CTX_set_cipher_list(ctx, cipher) != 1 || SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1 ||
-      SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) != 1 ||
+  if (identities > 1) {
+    snprintf(identity_cert, sizeof identity_cert, cert_file, 0);
+    snprintf(identity_key, sizeof identity_key, key_file, 0);
+  }
+  if (SSL_CTX_set_cipher_list(ctx, cipher) != 1 ||
+      SSL_CTX_use_certificate_chain_file(ctx, identities > 1 ? identity_cert : cert_file) != 1 ||
+      SSL_CTX_use_PrivateKey_file(ctx, identities > 1 ? identity_key : key_file, SSL_FILETYPE_PEM) != 1 ||
       SSL_CTX_load_verify_locations(ctx, ca_file, NULL) != 1) {
     ERR_print_errors_fp(stderr);
     return 1;

@@ -30,6 +30,7 @@ export type LoadOptions = Partial<
     | 'timeout-ms'
     | 'min-server-cpu'
     | 'max-seconds'
+    | 'identities'
     | 'content-format'
     | 'accept',
     number

@@ -1,0 +1,165 @@
+/**
+ * Authenticated telemetry through the whole proxy under the C load generator (test/bench/load):
+ * POST /telemetry over DTLS from `sessions` sensors (one certificate each, one message in flight
+ * each) → daemon (authorization, durable outbox) → mosquitto (QoS 1, PUBACK). The JS sensor fleet of
+ * telemetry-per-cpu.ts costs more CPU than the daemon it loads, so on a shared 2-core machine it
+ * rarely saturates the daemon; this one does (server pinned to core 0, load to core 1).
+ *
+ * Per build: messages answered 2.04 per daemon-CPU-second (the load generator reads the daemon's
+ * utime+stime over its window) with the broker's count beside it (PUBACKed messages over the same
+ * run, and the outbox left after it), then, at half of the saturated wall rate, the sensors'
+ * round trip (POST → 2.04, which waits for the commit to be on disk) p50/p99.
+ * BUILDS=<worktree roots, comma-separated> adds those builds' daemons, in alternating rounds
+ * (ROUNDS, default 2), to compare before/after in one run. OUTBOX="key = value;…" adds
+ * [upstream.outbox] keys. Run: node dist/test/bench/proxy/telemetry-c-load.js
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { MosquittoBroker } from '../../../hw-sim/broker/index.js';
+import { SensorCa } from '../../../hw-sim/sensors/index.js';
+import { builtEntry } from '../../helpers/daemon-harness.js';
+import { pinServer, runLoad } from '../load/index.js';
+import { round } from '../measure.js';
+import { makeFactoryCa, provisionGateway, RunningGateway } from './gateway-under-test.js';
+
+const SESSIONS = Number(process.env.SESSIONS ?? 64);
+const SECONDS = Number(process.env.SECONDS ?? 5);
+/** CoAP messages each sensor keeps in flight (a real sensor: 1; more stand in for more sensors). */
+const WINDOW = Number(process.env.WINDOW ?? 1);
+const PAYLOAD = '{"sensor":"bench","seq":{seq},"ts":1765000000000,"temperature":21.5,"humidity":45.2}';
+
+function pem(label: string, der: Uint8Array): string {
+  const body = Buffer.from(der).toString('base64').replace(/.{64}/g, '$&\n').replace(/\n?$/, '\n');
+  return `-----BEGIN ${label}-----\n${body}-----END ${label}-----\n`;
+}
+
+async function measure(entry: string, label: string): Promise<Record<string, unknown>> {
+  const work = mkdtempSync(join(tmpdir(), 'egw-telemetry-c-'));
+  let broker: MosquittoBroker | undefined;
+  let gateway: RunningGateway | undefined;
+  try {
+    const factory = makeFactoryCa(work);
+    broker = await MosquittoBroker.start({
+      caFiles: [factory.rootFile],
+      dir: join(work, 'broker'),
+      maxInflightMessages: 1000,
+    });
+    const outboxLines = (process.env.OUTBOX ?? '')
+      .split(';')
+      .map((line) => line.trim())
+      .filter(Boolean);
+    const setup = await provisionGateway(
+      work,
+      factory,
+      broker,
+      outboxLines.length > 0 ? `[upstream.outbox]\n${outboxLines.join('\n')}\n` : '',
+    );
+    const ca = SensorCa.open(setup.sensorCaDir);
+    for (let i = 0; i < SESSIONS; i++) {
+      const sensor = ca.issue({ commonName: `c-load-${i}` });
+      writeFileSync(
+        join(work, `sensor-${i}.pem`),
+        sensor.certificateChain.map((der) => pem('CERTIFICATE', der)).join(''),
+      );
+      writeFileSync(join(work, `sensor-${i}.key`), pem('PRIVATE KEY', sensor.privateKeyPkcs8), {
+        mode: 0o600,
+      });
+    }
+    gateway = await RunningGateway.start(setup, [], true, entry);
+    await pinServer(gateway.pid);
+    const target = {
+      port: gateway.port,
+      caFile: setup.factoryRootFile,
+      certFile: join(work, 'sensor-%d.pem'),
+      keyFile: join(work, 'sensor-%d.key'),
+      ...(gateway.pid ? { serverPid: gateway.pid } : {}),
+    };
+    const common = {
+      path: '/telemetry',
+      payload: PAYLOAD,
+      'content-format': 50,
+      sessions: SESSIONS,
+      identities: SESSIONS,
+      window: WINDOW,
+    };
+    const before = await gateway.status();
+    const saturated = await runLoad('post', target, {
+      ...common,
+      seconds: SECONDS,
+      warmup: 1,
+      'min-server-cpu': 1,
+      'max-seconds': SECONDS * 4,
+    });
+    const after = await gateway.status();
+    const half = Math.max(1, Math.round(Number(saturated.per_s) / 2));
+    const latency = await runLoad('post', target, { ...common, rate: half, seconds: SECONDS, warmup: 1 });
+    const published = (after.upstream?.published ?? 0) - (before.upstream?.published ?? 0);
+    const coap = (s: typeof before) => s.sensorEndpoint?.coap;
+    const stored = (coap(after)?.telemetryAccepted ?? 0) - (coap(before)?.telemetryAccepted ?? 0);
+    return {
+      build: label,
+      messages_per_daemon_cpu_s: saturated.per_server_cpu_s,
+      messages_per_wall_s: saturated.per_s,
+      daemon_cpu_s: saturated.server_cpu_s,
+      codes: saturated.codes,
+      // Over the whole saturated run (warm-up included): the broker kept up when these are close.
+      stored_by_daemon: stored,
+      published_to_broker: published,
+      outbox_rows_after: after.upstream?.outbox.rows,
+      half_load: {
+        offered_per_s: latency.offered_per_s,
+        answered_per_wall_s: latency.per_s,
+        ack_round_trip_ms: latency.latency_ms,
+        messages_per_daemon_cpu_s: latency.per_server_cpu_s,
+        offered_but_no_free_slot: latency.offered_but_no_free_slot,
+      },
+    };
+  } finally {
+    await gateway?.stop().catch(() => undefined);
+    await broker?.stop().catch(() => undefined);
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+const builds: [string, string][] = [
+  ['this build', builtEntry('daemon')],
+  ...(process.env.BUILDS ?? '')
+    .split(',')
+    .filter(Boolean)
+    .map((root): [string, string] => [root, join(root, 'dist/src/daemon/main.js')]),
+];
+const rounds = Number(process.env.ROUNDS ?? 2);
+const results: Record<string, unknown>[] = [];
+for (let r = 0; r < rounds; r++)
+  for (const [label, entry] of r % 2 === 0 ? builds : [...builds].reverse()) {
+    const figures = await measure(entry, label);
+    process.stderr.write(`${JSON.stringify(figures)}\n`);
+    results.push(figures);
+  }
+const median = (values: number[]) => {
+  const sorted = values.sort((a, b) => a - b);
+  const middle = sorted.length / 2;
+  return sorted.length % 2 === 1
+    ? (sorted[Math.floor(middle)] ?? 0)
+    : ((sorted[middle - 1] ?? 0) + (sorted[middle] ?? 0)) / 2;
+};
+const summary = Object.fromEntries(
+  builds.map(([label]) => {
+    const mine = results.filter((r) => r.build === label);
+    return [
+      label,
+      {
+        messages_per_daemon_cpu_s: round(median(mine.map((r) => Number(r.messages_per_daemon_cpu_s))), 0),
+        half_load_ack_p99_ms: median(
+          mine.map((r) =>
+            Number((r.half_load as { ack_round_trip_ms: { p99: number } }).ack_round_trip_ms.p99),
+          ),
+        ),
+      },
+    ];
+  }),
+);
+process.stdout.write(
+  `${JSON.stringify({ sessions: SESSIONS, window: WINDOW, rounds, summary, runs: results }, null, 2)}\n`,
+);
