@@ -40,6 +40,9 @@ export function formatStatus(status: DaemonStatus): string {
     ...(status.sensorEndpoint?.handshakes
       ? [['handshakes', handshakesLine(status.sensorEndpoint.handshakes)] as [string, string]]
       : []),
+    ...(status.sensorEndpoint?.workers
+      ? [['sensor workers', workersLine(status.sensorEndpoint.workers)] as [string, string]]
+      : []),
     ['sensor trust', sensorTrustLine(status.sensorTrust)],
     ...revocationRows(status.sensorTrust),
     ['upstream', upstreamLine(status.upstream)],
@@ -62,6 +65,17 @@ function sensorLine(endpoint: DaemonStatus['sensorEndpoint']): string {
   const { listening, sessionsEstablished, handshakesCompleted, handshakesResumed, handshakesFailed } =
     endpoint;
   return `coaps on ${listening}, ${sessionsEstablished} sessions, ${handshakesCompleted} handshakes (${handshakesResumed} resumed, ${handshakesFailed} refused)${recordsText(endpoint)}${deadlinesText(endpoint.deadlines)}; key: ${endpoint.serverKey}`;
+}
+
+/** Each sensor worker thread (downstream.dtls.workers ≥ 2): its share of the sessions and of the work. */
+function workersLine(workers: NonNullable<NonNullable<DaemonStatus['sensorEndpoint']>['workers']>): string {
+  return workers
+    .map(
+      (w) =>
+        `#${w.index}: ${w.sessionsEstablished} sessions, ${w.requests} requests, ${w.cpuSeconds.toFixed(1)} s CPU` +
+        (w.restarts > 0 ? `, replaced ${w.restarts}×` : ''),
+    )
+    .join('; ');
 }
 
 /** Records of established sessions dropped by the record layer (forged, replayed, another version), when any were. */

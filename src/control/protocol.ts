@@ -1,4 +1,4 @@
-import type { SensorEndpointStatus, SessionTicketStatus } from '../downstream/index.js';
+import type { SensorEndpointStatus, SensorWorkerStatus, SessionTicketStatus } from '../downstream/index.js';
 import type { IdentityStatus } from '../identity/index.js';
 import type { SensorTrustStatus } from '../trust/index.js';
 import type { UpstreamStatus } from '../upstream/index.js';
@@ -46,7 +46,8 @@ export interface DaemonStatus {
   /** The identity key as the key service found it at start-up. */
   identityKey: IdentityKeyStatus;
   /** The CoAP/DTLS endpoint for sensors, or null when downstream.dtls.enabled is false. */
-  sensorEndpoint: SensorEndpointStatus | null;
+  /** With downstream.dtls.workers ≥ 2: summed over the workers, and each worker in `workers`. */
+  sensorEndpoint: (SensorEndpointStatus & { workers?: SensorWorkerStatus[] }) | null;
   /** DTLS session tickets: whether sensors' sessions survive a restart, and if not, why (null: endpoint off). */
   sessionTickets: SessionTicketStatus | null;
   /** Anchors, CRLs, enrollments and verdicts of the sensor trust module. */

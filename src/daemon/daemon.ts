@@ -370,6 +370,7 @@ export class Daemon {
     const clock = this.#clockFloor();
     const from = clock.record;
     const to = clock.reload();
+    if (this.#sensors instanceof SensorWorkers) this.#sensors.clockChanged();
     this.#observeIdentity();
     this.#observeCrls();
     this.log.warn(

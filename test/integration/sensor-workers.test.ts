@@ -161,6 +161,10 @@ describe('downstream.dtls.workers = 2', () => {
     for (const worker of now.workers) expect(worker.sessionsEstablished).toBeGreaterThan(0);
     expect(now.sessionsEstablished).toBe(SENSORS);
     expect(now.coap?.telemetryAccepted).toBe(SENSORS * 3);
+    const text = await gatewayctl('status', '--socket', fixture.socketPath);
+    expect(text.stdout).toMatch(
+      /sensor workers\s+#0: [1-9]\d* sessions, \d+ requests, [\d.]+ s CPU; #1: [1-9]/,
+    );
   });
 
   it('a terminated worker is replaced, and its sensors come back by resumption', async () => {

@@ -53,7 +53,9 @@ async function main(): Promise<void> {
         tickets?.adopt(message.keys);
         return;
       case 'trustChanged':
-        // Re-read from the database what the main thread changed; live sessions are judged again.
+        // Re-read from the database what the main thread changed (a CRL may have raised the clock
+        // floor); live sessions are judged again.
+        clock.reload();
         trust.reload(message.why);
         return;
       case 'clockReload':

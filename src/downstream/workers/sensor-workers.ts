@@ -44,6 +44,8 @@ export interface SensorWorkerStatus {
   handshakesResumed: number;
   handshakesFailed: number;
   requests: number;
+  /** Telemetry messages it handed to the outbox that were made durable (answered 2.04). */
+  telemetryAccepted: number;
   /** CPU time of the worker thread since it started (user + system), seconds. */
   cpuSeconds: number;
 }
@@ -222,6 +224,11 @@ export class SensorWorkers {
     for (const slot of this.#slots) slot?.worker.postMessage(message);
   }
 
+  /** The clock floor was reset (`gatewayctl clock reset`): every worker reads it again. */
+  clockChanged(): void {
+    this.#broadcast({ type: 'clockReload' });
+  }
+
   /** Asks every worker for its figures (status() then reports them). */
   async refresh(): Promise<void> {
     await Promise.all(
@@ -261,6 +268,7 @@ export class SensorWorkers {
           handshakesResumed: status.handshakesResumed,
           handshakesFailed: status.handshakesFailed,
           requests: status.coap?.requests ?? 0,
+          telemetryAccepted: status.coap?.telemetryAccepted ?? 0,
           cpuSeconds: Math.round(cpuSeconds * 1000) / 1000,
         };
       }),

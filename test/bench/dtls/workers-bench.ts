@@ -9,8 +9,8 @@
  * the requests per worker-CPU-second, not the wall throughput.
  */
 import { readdirSync, readFileSync } from 'node:fs';
-import { coapGets, DEFAULT_SETTINGS } from './per-cpu-second.js';
-import { startGateway } from './servers-under-test.js';
+import { coapGets, DEFAULT_SETTINGS, telemetryPosts } from './per-cpu-second.js';
+import { type ServerUnderTest, startGateway } from './servers-under-test.js';
 
 const TICKS_PER_SECOND = 100; // USER_HZ on Linux
 
@@ -36,46 +36,73 @@ function threadCpu(pid: number): Record<string, number> {
 interface WorkerFigures {
   index: number;
   requests: number;
-  sessionsEstablished: number;
+  telemetryAccepted: number;
   cpuSeconds: number;
 }
 
+type Result = Record<string, unknown>;
+
+/** One load on `server`: its result, each thread's CPU seconds and each worker's share over the run. */
+async function measured(
+  server: ServerUnderTest,
+  load: () => Promise<Result>,
+  counter: (worker: WorkerFigures) => number,
+): Promise<Result> {
+  const pid = server.pid as number;
+  const workersOf = async () =>
+    ((await server.status?.())?.sensorEndpoint as { workers?: WorkerFigures[] } | null)?.workers ?? [];
+  const threadsBefore = threadCpu(pid);
+  const before = await workersOf();
+  const result = await load();
+  const threadsAfter = threadCpu(pid);
+  const after = await workersOf();
+  const threads = Object.fromEntries(
+    Object.entries(threadsAfter).map(([name, seconds]) => [
+      name,
+      Math.round((seconds - (threadsBefore[name] ?? 0)) * 100) / 100,
+    ]),
+  );
+  const perWorker = after.map((worker) => {
+    const earlier = before.find((b) => b.index === worker.index);
+    const done = counter(worker) - (earlier ? counter(earlier) : 0);
+    const cpu = worker.cpuSeconds - (earlier?.cpuSeconds ?? 0);
+    return {
+      worker: worker.index,
+      done,
+      cpu_s: Math.round(cpu * 100) / 100,
+      per_worker_cpu_s: cpu > 0 ? Math.round(done / cpu) : null,
+    };
+  });
+  return { ...result, thread_cpu_s: threads, per_worker: perWorker };
+}
+
+/**
+ * Rounds alternate the counts (1,2,1,2: the busy machine drifts between rounds, so each count is
+ * measured more than once, in the same run).
+ */
 export async function benchWorkers(
   counts: readonly number[],
   sessions = Number(process.env.BENCH_DTLS_WORKER_SESSIONS ?? 32),
 ): Promise<Record<string, unknown>> {
-  const out: Record<string, unknown> = {};
+  const out: Record<string, Result[]> = {};
   for (const count of counts) {
-    process.stderr.write(`  dtls: daemon with workers = ${count}, GET /time from ${sessions} sessions\n`);
+    process.stderr.write(
+      `  dtls: daemon with workers = ${count}, ${sessions} sessions: GET /time, POST /telemetry\n`,
+    );
     const server = await startGateway([], false, 'file', undefined, `workers = ${count}\n`);
     try {
-      const pid = server.pid as number;
-      const workersOf = async () =>
-        ((await server.status?.())?.sensorEndpoint as { workers?: WorkerFigures[] } | null)?.workers ?? [];
-      const threadsBefore = threadCpu(pid);
-      const before = await workersOf();
-      const result = await coapGets(server, sessions, DEFAULT_SETTINGS);
-      const threadsAfter = threadCpu(pid);
-      const after = await workersOf();
-      const threads = Object.fromEntries(
-        Object.entries(threadsAfter).map(([name, seconds]) => [
-          name,
-          Math.round((seconds - (threadsBefore[name] ?? 0)) * 100) / 100,
-        ]),
+      const get = await measured(
+        server,
+        () => coapGets(server, sessions, DEFAULT_SETTINGS),
+        (w) => w.requests,
       );
-      const perWorker = after.map((worker) => {
-        const earlier = before.find((b) => b.index === worker.index);
-        const requests = worker.requests - (earlier?.requests ?? 0);
-        const cpu = worker.cpuSeconds - (earlier?.cpuSeconds ?? 0);
-        return {
-          worker: worker.index,
-          sessions: worker.sessionsEstablished,
-          requests,
-          cpu_s: Math.round(cpu * 100) / 100,
-          requests_per_worker_cpu_s: cpu > 0 ? Math.round(requests / cpu) : null,
-        };
-      });
-      out[`workers_${count}`] = { ...result, thread_cpu_s: threads, per_worker: perWorker };
+      const post = await measured(
+        server,
+        () => telemetryPosts(server, sessions, DEFAULT_SETTINGS),
+        (w) => w.telemetryAccepted,
+      );
+      const key = `workers_${count}`;
+      out[key] = [...(out[key] ?? []), { get, post }];
     } finally {
       await server.stop();
     }
