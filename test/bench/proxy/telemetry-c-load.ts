@@ -66,7 +66,9 @@ async function measure(entry: string, label: string): Promise<Record<string, unk
         mode: 0o600,
       });
     }
-    gateway = await RunningGateway.start(setup, [], true, entry);
+    // NODE_FLAGS="--cpu-prof --cpu-prof-dir=DIR": the daemon's profile (summarize with cpu-profile.ts).
+    const nodeFlags = (process.env.NODE_FLAGS ?? '').split(' ').filter(Boolean);
+    gateway = await RunningGateway.start(setup, nodeFlags, true, entry);
     await pinServer(gateway.pid);
     const target = {
       port: gateway.port,
