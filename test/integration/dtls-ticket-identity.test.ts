@@ -5,7 +5,7 @@ import type { Pointer } from '../../src/native/openssl/libssl.js';
 import { DtlsClient } from '../../src/tls/dtls/dtls-client.js';
 import type { DtlsPeer } from '../../src/tls/dtls/dtls-server.js';
 import { SessionTicketKeys } from '../../src/tls/dtls/session-ticket-keys.js';
-import { connectSensor, type DtlsPki, makeDtlsPki, startDtlsServer } from '../helpers/dtls-pki.js';
+import { connectSensor, type DtlsPki, makeDtlsPki, startDtlsServer, until } from '../helpers/dtls-pki.js';
 
 /*
  * Who a ticket-resumed session is comes from the ticket, never from the session id beside it: on a
@@ -99,7 +99,8 @@ describe('a ticket-resumed session is the identity its ticket stands for', () =>
       own.destroy();
       setSessionId(saved, victimId as Buffer);
       const resumed = await connectSensor(pki, port, 'sensor2', { resume: saved });
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      // The client's Finished is the last message of a resumption: the server completes after it.
+      await until(() => subjects.length === 3);
       DtlsClient.freeSession(saved);
       expect(resumed.resumed).toBe(true);
       resumed.destroy();
