@@ -498,7 +498,10 @@ export class Daemon {
       identityKey: this.#identityKeyStatus(),
       sensorEndpoint: this.#sensors?.status() ?? null,
       sessionTickets: this.#sensors ? (this.#tickets?.status() ?? null) : null,
-      sensorTrust: this.#trust?.status() ?? null,
+      sensorTrust:
+        this.#trust && this.#sensors instanceof SensorWorkers
+          ? this.#sensors.trustStatus(this.#trust.status())
+          : (this.#trust?.status() ?? null),
       upstream: this.#upstream?.status() ?? null,
       identity: this.#identity?.status() ?? null,
     };

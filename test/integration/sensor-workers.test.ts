@@ -14,6 +14,7 @@ import type { ServiceSupervisor } from '../../hw-sim/systemd/index.js';
 import { controlRequest } from '../../src/control/index.js';
 import type { SensorWorkersStatus } from '../../src/downstream/index.js';
 import { pemBlocks } from '../../src/pki/index.js';
+import type { SensorTrustStatus } from '../../src/trust/index.js';
 import { dedicatedServerKey } from '../bench/dtls/dedicated-server-key.js';
 import { type GatewayFixture, gatewayctl, gatewayFixture, startDaemon } from '../helpers/daemon-harness.js';
 
@@ -48,6 +49,7 @@ const SENSOR_OPTIONS: Partial<SimulatedSensorOptions> = {
 
 interface Status {
   sensorEndpoint: SensorWorkersStatus;
+  sensorTrust: SensorTrustStatus;
   upstream: { connected: boolean };
 }
 
@@ -198,6 +200,8 @@ describe('downstream.dtls.workers = 2', () => {
     // Its live session is closed by the worker that holds it; its next handshake is refused.
     await until('the revoked sensor refused', () => doomed.state === 'refused');
     expect(doomed.result().refusal?.reason).toMatch(/revoked/);
+    // The workers judged it: trust's counters in status are theirs.
+    expect((await status()).sensorTrust.refused.revoked).toBeGreaterThan(0);
 
     const failedBefore = new Map(
       (await status()).sensorEndpoint.workers.map((w) => [w.index, w.handshakesFailed]),

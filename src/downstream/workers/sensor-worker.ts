@@ -8,17 +8,19 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { createLogger } from '../../daemon/logger.js';
 import { GatewayError } from '../../errors/index.js';
 import { Store } from '../../store/index.js';
-import { ClockFloor, SensorTrust } from '../../trust/index.js';
+import { ClockFloor, SensorTrust, type SensorTrustStatus } from '../../trust/index.js';
 import { SensorEndpoint } from '../sensor-endpoint.js';
 import { channelKeyStore } from './channel-key-store.js';
 import { PortCommandSource, PortTelemetrySink } from './port-proxies.js';
 import { SharedTicketKeys } from './shared-ticket-keys.js';
-import type { MainToWorker, SensorWorkerData, WorkerToMain } from './worker-protocol.js';
+import { TurnBatch } from './turn-batch.js';
+import type { MainToWorker, SensorWorkerData, TrustVerdicts, WorkerToMain } from './worker-protocol.js';
 
 const data = workerData as SensorWorkerData;
 if (!parentPort) throw new Error('sensor-worker.ts runs as a worker thread');
 const port = parentPort;
-const post = (message: WorkerToMain) => port.postMessage(message);
+const batch = new TurnBatch<WorkerToMain>((messages) => port.postMessage(messages));
+const post = (message: WorkerToMain) => batch.push(message);
 const log = createLogger(data.config.log).child({ worker: data.index });
 
 async function main(): Promise<void> {
@@ -47,7 +49,10 @@ async function main(): Promise<void> {
     ...(tickets ? { sessionTickets: tickets } : {}),
     reusePort: true,
   });
-  port.on('message', (message: MainToWorker) => {
+  port.on('message', (messages: MainToWorker[]) => {
+    for (const message of messages) handle(message);
+  });
+  const handle = (message: MainToWorker): void => {
     switch (message.type) {
       case 'tickets':
         tickets?.adopt(message.keys);
@@ -74,6 +79,7 @@ async function main(): Promise<void> {
           id: message.id,
           status: endpoint.status(),
           cpu: { userMicros: cpu.user, systemMicros: cpu.system },
+          verdicts: verdictsOf(trust.status()),
         });
         return;
       }
@@ -82,11 +88,12 @@ async function main(): Promise<void> {
           trust.stop();
           store.close();
           post({ type: 'closed' });
+          batch.flush();
           port.close();
         });
         return;
     }
-  });
+  };
   const listening = endpoint.status().listening;
   post({
     type: 'ready',
@@ -94,6 +101,11 @@ async function main(): Promise<void> {
     port: Number(listening.split(':').at(-1)),
     serverKey: endpoint.status().serverKey,
   });
+}
+
+function verdictsOf(status: SensorTrustStatus): TrustVerdicts {
+  const { accepted, refused, acceptedWithoutFreshCrl, decidedByOcsp } = status;
+  return { accepted, refused, acceptedWithoutFreshCrl, decidedByOcsp };
 }
 
 main().catch((error: unknown) => {

@@ -6,13 +6,20 @@ import { GatewayError } from '../../errors/index.js';
 import type { KeyStore } from '../../keys/index.js';
 import { pemBlocks } from '../../pki/index.js';
 import type { SessionTicketKeys } from '../../tls/index.js';
-import type { SensorTrust } from '../../trust/index.js';
+import type { SensorTrust, SensorTrustStatus } from '../../trust/index.js';
 import type { CommandSource, TelemetrySink } from '../proxy-ports.js';
 import type { SensorEndpointStatus } from '../sensor-endpoint.js';
 import { signingRate } from '../signing-rate.js';
 import { PortsHost } from './port-proxies.js';
 import { sumStatuses } from './sum-statuses.js';
-import type { IdentityKeyHandle, MainToWorker, SensorWorkerData, WorkerToMain } from './worker-protocol.js';
+import { TurnBatch } from './turn-batch.js';
+import type {
+  IdentityKeyHandle,
+  MainToWorker,
+  SensorWorkerData,
+  TrustVerdicts,
+  WorkerToMain,
+} from './worker-protocol.js';
 import { workerSettings } from './worker-settings.js';
 
 interface Log {
@@ -57,7 +64,7 @@ interface Slot {
   worker: Worker;
   ports: PortsHost;
   restarts: number;
-  status?: { status: SensorEndpointStatus; cpuSeconds: number };
+  status?: { status: SensorEndpointStatus; cpuSeconds: number; verdicts: TrustVerdicts };
 }
 
 /** How often the main thread checks whether its ticket keys rotated (the check is a comparison). */
@@ -145,7 +152,8 @@ export class SensorWorkers {
   #spawn(index: number, restarts = 0): Promise<number> {
     const workerData: SensorWorkerData = { ...this.#data, index, config: this.#config };
     const worker = new Worker(workerEntry(), { workerData, name: `sensor-worker-${index}` });
-    const post = (message: MainToWorker) => worker.postMessage(message);
+    const batch = new TurnBatch<MainToWorker>((messages) => worker.postMessage(messages));
+    const post = (message: MainToWorker) => batch.push(message);
     const slot: Slot = {
       index,
       worker,
@@ -155,7 +163,10 @@ export class SensorWorkers {
     this.#slots[index] = slot;
     return new Promise((resolve, reject) => {
       let ready = false;
-      worker.on('message', (message: WorkerToMain) => {
+      worker.on('message', (messages: WorkerToMain[]) => {
+        for (const message of messages) handle(message);
+      });
+      const handle = (message: WorkerToMain): void => {
         if (slot.ports.handle(message)) return;
         switch (message.type) {
           case 'ready':
@@ -178,13 +189,14 @@ export class SensorWorkers {
             slot.status = {
               status: message.status,
               cpuSeconds: (message.cpu.userMicros + message.cpu.systemMicros) / 1e6,
+              verdicts: message.verdicts,
             };
             this.#statusWaits.get(message.id)?.();
             return;
           default:
             return;
         }
-      });
+      };
       worker.on('error', (error) => {
         this.#options.log.error(
           { worker: index, err: error },
@@ -221,7 +233,20 @@ export class SensorWorkers {
   }
 
   #broadcast(message: MainToWorker): void {
-    for (const slot of this.#slots) slot?.worker.postMessage(message);
+    for (const slot of this.#slots) slot?.worker.postMessage([message]);
+  }
+
+  /**
+   * The main thread's trust status with the workers' verdicts added (as of the last refresh): the
+   * workers judge the sensors, the main thread's view judges none.
+   */
+  trustStatus(main: SensorTrustStatus): SensorTrustStatus {
+    let status = main;
+    for (const slot of this.#slots) {
+      const verdicts = slot?.status?.verdicts;
+      if (verdicts) status = { ...status, ...sumStatuses([pick(status), verdicts]) };
+    }
+    return status;
   }
 
   /** The clock floor was reset (`gatewayctl clock reset`): every worker reads it again. */
@@ -244,7 +269,7 @@ export class SensorWorkers {
             // A worker that does not answer (dying) keeps its last figures.
             const timer = setTimeout(done, 2000);
             this.#statusWaits.set(id, done);
-            slot.worker.postMessage({ type: 'status', id } satisfies MainToWorker);
+            slot.worker.postMessage([{ type: 'status', id }] satisfies MainToWorker[]);
           }),
       ),
     );
@@ -304,7 +329,7 @@ export class SensorWorkers {
               clearTimeout(timer);
               resolve();
             });
-            slot.worker.postMessage({ type: 'close' } satisfies MainToWorker);
+            slot.worker.postMessage([{ type: 'close' }] satisfies MainToWorker[]);
           }),
       ),
     );
@@ -341,6 +366,11 @@ async function identityKeyHandle(identity: KeyStore | undefined): Promise<Identi
     chain: [stored.device, stored.signer],
     info: { backend, model, keyLocation, hardwareBacked },
   };
+}
+
+function pick(status: SensorTrustStatus): TrustVerdicts {
+  const { accepted, refused, acceptedWithoutFreshCrl, decidedByOcsp } = status;
+  return { accepted, refused, acceptedWithoutFreshCrl, decidedByOcsp };
 }
 
 function workerEntry(): URL {

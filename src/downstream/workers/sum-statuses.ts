@@ -1,11 +1,9 @@
-import type { SensorEndpointStatus } from '../sensor-endpoint.js';
-
 /**
- * The endpoint's status over all workers: counters and gauges added up (by key, in nested records
- * too), texts and flags from the first worker (they are the same in every worker).
+ * A status over all workers (the endpoint's, trust's verdicts): counters and gauges added up (by key,
+ * in nested records too), texts and flags from the first worker (they are the same in every worker).
  */
-export function sumStatuses(statuses: readonly SensorEndpointStatus[]): SensorEndpointStatus {
-  return statuses.reduce((total, status) => sum(total, status) as SensorEndpointStatus);
+export function sumStatuses<T>(statuses: readonly T[]): T {
+  return statuses.reduce((total, status) => sum(total, status) as T);
 }
 
 function sum(a: unknown, b: unknown): unknown {

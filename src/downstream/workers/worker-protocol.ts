@@ -1,11 +1,13 @@
 import type { Config } from '../../config/index.js';
 import type { TicketKey } from '../../tls/index.js';
+import type { SensorTrustStatus } from '../../trust/index.js';
 import type { CommandMessage, OutboxFull, TelemetryMessage } from '../proxy-ports.js';
 import type { SensorEndpointStatus } from '../sensor-endpoint.js';
 
 /**
  * The messages between the main thread (SensorWorkers) and a sensor worker thread (sensor-worker.ts).
- * Everything here crosses postMessage (structured clone): plain data, Uint8Arrays, Dates.
+ * Everything here crosses postMessage (structured clone): plain data, Uint8Arrays, Dates. Each
+ * postMessage carries an array of them (turn-batch.ts: one per event-loop turn).
  */
 
 /** What a worker is started with (workerData). */
@@ -48,8 +50,14 @@ export type WorkerToMain =
   | { type: 'subscribe'; subscription: number; sensorId: string }
   | { type: 'unsubscribe'; subscription: number }
   | { type: 'delivered'; sensorId: string; commandId: string }
-  | { type: 'status'; id: number; status: SensorEndpointStatus; cpu: ThreadCpu }
+  | { type: 'status'; id: number; status: SensorEndpointStatus; cpu: ThreadCpu; verdicts: TrustVerdicts }
   | { type: 'closed' };
+
+/** The verdicts of a worker's own trust view since it started (SensorTrustStatus' counters). */
+export type TrustVerdicts = Pick<
+  SensorTrustStatus,
+  'accepted' | 'refused' | 'acceptedWithoutFreshCrl' | 'decidedByOcsp'
+>;
 
 /** CPU time of the worker thread (process.threadCpuUsage), microseconds. */
 export interface ThreadCpu {

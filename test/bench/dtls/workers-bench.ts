@@ -9,9 +9,12 @@
  * the requests per worker-CPU-second, not the wall throughput.
  */
 import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { coapGets, DEFAULT_SETTINGS, telemetryPosts } from './per-cpu-second.js';
 import { type ServerUnderTest, startGateway } from './servers-under-test.js';
 
+/** BENCH_DTLS_NODE_FLAGS="--cpu-prof --cpu-prof-dir=…": a profile per thread (main and each worker). */
+const nodeFlags = (process.env.BENCH_DTLS_NODE_FLAGS ?? '').split(' ').filter(Boolean);
 const TICKS_PER_SECOND = 100; // USER_HZ on Linux
 
 /** utime+stime seconds of each thread of `pid`, by thread name (several of a name are added). */
@@ -85,27 +88,34 @@ export async function benchWorkers(
   sessions = Number(process.env.BENCH_DTLS_WORKER_SESSIONS ?? 32),
 ): Promise<Record<string, unknown>> {
   const out: Record<string, Result[]> = {};
-  for (const count of counts) {
-    process.stderr.write(
-      `  dtls: daemon with workers = ${count}, ${sessions} sessions: GET /time, POST /telemetry\n`,
-    );
-    const server = await startGateway([], false, 'file', undefined, `workers = ${count}\n`);
-    try {
-      const get = await measured(
-        server,
-        () => coapGets(server, sessions, DEFAULT_SETTINGS),
-        (w) => w.requests,
+  // BENCH_DTLS_WORKER_BUILDS=<worktree root>,…: those builds' daemons too, alternating (same run).
+  const builds = (process.env.BENCH_DTLS_WORKER_BUILDS ?? '').split(',').filter(Boolean);
+  const entries: (string | undefined)[] = [
+    undefined,
+    ...builds.map((root) => join(root, 'dist/src/daemon/main.js')),
+  ];
+  for (const count of counts)
+    for (const [b, entry] of entries.entries()) {
+      process.stderr.write(
+        `  dtls: daemon with workers = ${count}, ${sessions} sessions: GET /time, POST /telemetry\n`,
       );
-      const post = await measured(
-        server,
-        () => telemetryPosts(server, sessions, DEFAULT_SETTINGS),
-        (w) => w.telemetryAccepted,
-      );
-      const key = `workers_${count}`;
-      out[key] = [...(out[key] ?? []), { get, post }];
-    } finally {
-      await server.stop();
+      const server = await startGateway(nodeFlags, false, 'file', entry, `workers = ${count}\n`);
+      try {
+        const get = await measured(
+          server,
+          () => coapGets(server, sessions, DEFAULT_SETTINGS),
+          (w) => w.requests,
+        );
+        const post = await measured(
+          server,
+          () => telemetryPosts(server, sessions, DEFAULT_SETTINGS),
+          (w) => w.telemetryAccepted,
+        );
+        const key = `workers_${count}${b === 0 ? '' : `_build${b}`}`;
+        out[key] = [...(out[key] ?? []), { get, post }];
+      } finally {
+        await server.stop();
+      }
     }
-  }
   return out;
 }
