@@ -169,6 +169,22 @@ describe('downstream.dtls.workers = 2', () => {
     );
   });
 
+  it('commands from the broker reach each sensor observing /commands, in whichever worker holds it', async () => {
+    for (const [i] of fleet.entries()) {
+      await subscriber.client.publishAsync(`devices/spread-${i}/commands`, JSON.stringify({ set: i }), {
+        qos: 1,
+        properties: { contentType: 'application/json', userProperties: { 'command-id': `c-${i}` } },
+      });
+    }
+    await until('every command delivered', () =>
+      fleet.every((s, i) => s.commands.some((c) => c.payload === JSON.stringify({ set: i }))),
+    );
+    const now = (await status()).sensorEndpoint;
+    expect(now.coap?.commandsDelivered).toBe(SENSORS);
+    // Observers on both workers (the sensors were spread over both).
+    for (const worker of now.workers) expect(worker.sessionsEstablished).toBeGreaterThan(0);
+  });
+
   it('a terminated worker is replaced, and its sensors come back by resumption', async () => {
     const before = (await status()).sensorEndpoint;
     const victim = before.workers.find((w) => w.index === 0);
