@@ -23,6 +23,7 @@ import { coapGet } from './dtls/coap-get.js';
 import { benchHandshakeBudget } from './dtls/handshake-budget-bench.js';
 import { coapGets, handshakes, idleSessionBytes, latencyAt, telemetryPosts } from './dtls/per-cpu-second.js';
 import { benchRecordSealOpen } from './dtls/record-seal-open.js';
+import { startReferenceServer } from './dtls/reference-server.js';
 import {
   type ServerUnderTest,
   startBareEndpoint,
@@ -177,16 +178,29 @@ async function loadFigures(server: ServerUnderTest, figures: Record<string, unkn
 async function dedicatedKeyHandshakes(figures: Record<string, unknown>): Promise<void> {
   const server = await startGateway(nodeFlags, false, 'file');
   const dedicated: Record<string, unknown> = {};
+  // The floor beside it, same key, certificates and client, each mode right after the daemon's.
+  const reference: Record<string, unknown> = {};
   try {
-    process.stderr.write(`  dtls: ${server.name}\n`);
-    dedicated.full_handshakes = await handshakes(server, 'handshake');
-    dedicated.resumed_handshakes = await handshakes(server, 'resume');
+    const floor = await startReferenceServer(server).catch((error: unknown) => {
+      reference.error = error instanceof Error ? error.message : String(error);
+      return undefined;
+    });
+    try {
+      process.stderr.write(`  dtls: ${server.name}${floor ? ` and ${floor.name}` : ''}\n`);
+      dedicated.full_handshakes = await handshakes(server, 'handshake');
+      if (floor) reference.full_handshakes = await handshakes(floor, 'handshake');
+      dedicated.resumed_handshakes = await handshakes(server, 'resume');
+      if (floor) reference.resumed_handshakes = await handshakes(floor, 'resume');
+    } finally {
+      await floor?.stop();
+    }
   } catch (error) {
     dedicated.error = error instanceof Error ? error.message : String(error);
   } finally {
     await server.stop();
   }
   figures.dedicated_server_key = dedicated;
+  figures.reference_c_server = reference;
 }
 
 /** Every figure for each server, then one table of the per-CPU-second ones. */
@@ -266,6 +280,17 @@ async function benchSideBySide(
         per_server_cpu_s: dedicated.resumed_handshakes?.handshakes_per_server_cpu_s,
         actually_resumed: dedicated.resumed_handshakes?.resumed,
         of: dedicated.resumed_handshakes?.handshakes,
+      });
+      const reference = get('reference_c_server') as Record<string, Record<string, unknown>>;
+      row(
+        'full_handshakes_per_server_cpu_s',
+        'reference_c_openssl',
+        reference.full_handshakes?.handshakes_per_server_cpu_s,
+      );
+      row('resumed_handshakes_per_server_cpu_s', 'reference_c_openssl', {
+        per_server_cpu_s: reference.resumed_handshakes?.handshakes_per_server_cpu_s,
+        actually_resumed: reference.resumed_handshakes?.resumed,
+        of: reference.resumed_handshakes?.handshakes,
       });
     }
     for (const count of sessionCounts) {

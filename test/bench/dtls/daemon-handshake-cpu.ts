@@ -8,10 +8,13 @@
  * ONLY=full|resumed limits the kinds; KEYS=file (or identity,file) picks the daemons; NODE_FLAGS
  * (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") goes to every daemon; BUILDS=/tmp/wt-x (comma list of
  * repository roots with a built dist/) adds those builds' daemons, each key, to the rounds.
+ * With KEYS including file, the C reference server (reference-server.ts: OpenSSL alone, the same key,
+ * certificates and client) takes its turn in every round as the floor; REFERENCE=0 leaves it out.
  */
 import { join } from 'node:path';
 import { round } from '../measure.js';
 import { DEFAULT_SETTINGS, handshakes } from './per-cpu-second.js';
+import { startReferenceServer } from './reference-server.js';
 import { type ServerUnderTest, startGateway } from './servers-under-test.js';
 
 const rounds = Number(process.argv[2] ?? 3);
@@ -37,6 +40,13 @@ for (const key of keys) {
     });
   }
 }
+const fileKeyDaemon = servers.find((entry) => entry.key === 'file');
+if (fileKeyDaemon && process.env.REFERENCE !== '0')
+  servers.push({
+    key: 'reference C server',
+    server: await startReferenceServer(fileKeyDaemon.server),
+    totals: {},
+  });
 try {
   for (let r = 0; r < rounds; r++) {
     for (const entry of servers) {

@@ -6,7 +6,11 @@ import { join } from 'node:path';
  * "file"): an EC P-256 key (mode 0600, as the daemon demands) and a self-signed certificate the load
  * generator trusts as its CA file. Returns the [downstream.dtls] lines and that CA file.
  */
-export function dedicatedServerKey(work: string): { dtlsLines: string; caFile: string } {
+export function dedicatedServerKey(work: string): {
+  dtlsLines: string;
+  caFile: string;
+  keyFile: string;
+} {
   const keyFile = join(work, 'dtls-server.key');
   const certificateFile = join(work, 'dtls-server.pem');
   execFileSync(
@@ -34,5 +38,6 @@ export function dedicatedServerKey(work: string): { dtlsLines: string; caFile: s
   return {
     dtlsLines: `server_key = "file"\nkey_file = "${keyFile}"\ncertificate_file = "${certificateFile}"\n`,
     caFile: certificateFile,
+    keyFile,
   };
 }

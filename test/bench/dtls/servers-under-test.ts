@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MosquittoBroker } from '../../../hw-sim/broker/index.js';
-import { SensorCa } from '../../../hw-sim/sensors/index.js';
+import { SENSOR_CA_FILES, SensorCa } from '../../../hw-sim/sensors/index.js';
 import type { DaemonStatus } from '../../../src/control/index.js';
 import type { DtlsPki } from '../../helpers/dtls-pki.js';
 import { type LoadTarget, pinServer } from '../load/index.js';
@@ -30,6 +30,11 @@ export interface ServerUnderTest {
   collectGarbage?: () => Promise<void>;
   /** The daemon's status (its own counters), for the servers that have one. */
   status?: () => Promise<DaemonStatus>;
+  /**
+   * The daemon's dedicated server key and certificate and the sensor CA it verifies clients against
+   * (server_key = "file"): what the C reference server (reference-server.ts) is given.
+   */
+  serverFiles?: { certFile: string; keyFile: string; clientCaFile: string };
   stop(): Promise<void>;
 }
 
@@ -189,6 +194,15 @@ export async function startGateway(
         contentFormat: 50,
       },
       status: () => running.status(),
+      ...(dedicated
+        ? {
+            serverFiles: {
+              certFile: dedicated.caFile,
+              keyFile: dedicated.keyFile,
+              clientCaFile: join(setup.sensorCaDir, SENSOR_CA_FILES.certificate),
+            },
+          }
+        : {}),
       ...(url ? { collectGarbage: () => collectGarbage(url) } : {}),
       stop: async () => {
         try {

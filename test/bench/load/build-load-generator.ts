@@ -4,9 +4,6 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
-/** The C source sits in the repository's test/bench/load; this file runs from dist/test/bench/load. */
-const source = join(here, '../../../../test/bench/load/dtls-coap-load.c');
-const binary = join(here, 'dtls-coap-load');
 
 /**
  * The load generator binary, compiled with gcc -O2 against the system's OpenSSL when the source is
@@ -14,22 +11,32 @@ const binary = join(here, 'dtls-coap-load');
  * headers are missing.
  */
 export function loadGeneratorBinary(): string {
-  if (!existsSync(source)) throw new Error(`load generator source not found: ${source}`);
+  return compiled('dtls-coap-load');
+}
+
+/** The minimal C DTLS server (dtls-reference-server.c), the floor of the handshake figures; built alike. */
+export function referenceServerBinary(): string {
+  return compiled('dtls-reference-server');
+}
+
+function compiled(name: string): string {
+  // The C source sits in the repository's test/bench/load; this file runs from dist/test/bench/load.
+  const source = join(here, `../../../../test/bench/load/${name}.c`);
+  const binary = join(here, name);
+  if (!existsSync(source)) throw new Error(`${name} source not found: ${source}`);
   if (existsSync(binary) && statSync(binary).mtimeMs >= statSync(source).mtimeMs) return binary;
   mkdirSync(dirname(binary), { recursive: true });
   const result = spawnSync('gcc', ['-O2', '-Wall', '-o', binary, source, '-lssl', '-lcrypto'], {
     encoding: 'utf8',
   });
   if (result.error)
-    throw new Error(
-      'gcc is missing: the DTLS load generator is C (apt-get install build-essential libssl-dev)',
-    );
+    throw new Error(`gcc is missing: ${name} is C (apt-get install build-essential libssl-dev)`);
   if (result.status !== 0) {
     const missingHeaders = /openssl\/ssl\.h/.test(result.stderr);
     throw new Error(
       missingHeaders
         ? 'OpenSSL headers are missing: apt-get install libssl-dev (scripts/setup.sh installs it)'
-        : `compiling the DTLS load generator failed:\n${result.stderr}`,
+        : `compiling ${name} failed:\n${result.stderr}`,
     );
   }
   return binary;

@@ -1,4 +1,4 @@
-export { loadGeneratorBinary } from './build-load-generator.js';
+export { loadGeneratorBinary, referenceServerBinary } from './build-load-generator.js';
 export {
   holdIdleSessions,
   type IdleSessions,
