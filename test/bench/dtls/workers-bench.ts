@@ -8,6 +8,7 @@
  * On a 2-core machine the load generator takes one core: the figure there is the CPU per worker and
  * the requests per worker-CPU-second, not the wall throughput.
  */
+import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { coapGets, DEFAULT_SETTINGS, telemetryPosts } from './per-cpu-second.js';
@@ -15,6 +16,7 @@ import { type ServerUnderTest, startGateway } from './servers-under-test.js';
 
 /** BENCH_DTLS_NODE_FLAGS="--cpu-prof --cpu-prof-dir=…": a profile per thread (main and each worker). */
 const nodeFlags = (process.env.BENCH_DTLS_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+const cores = process.env.BENCH_DTLS_WORKERS_CORES;
 const TICKS_PER_SECOND = 100; // USER_HZ on Linux
 
 /** utime+stime seconds of each thread of `pid`, by thread name (several of a name are added). */
@@ -100,6 +102,9 @@ export async function benchWorkers(
         `  dtls: daemon with workers = ${count}, ${sessions} sessions: GET /time, POST /telemetry\n`,
       );
       const server = await startGateway(nodeFlags, false, 'file', entry, `workers = ${count}\n`);
+      // BENCH_DTLS_WORKERS_CORES=0,1: the daemon's threads may use these cores (the load generator
+      // stays on core 1): a wall-clock figure of the scaling, on a machine with cores to spare.
+      if (cores) execFileSync('taskset', ['-a', '-p', '-c', cores, String(server.pid)], { stdio: 'ignore' });
       try {
         const get = await measured(
           server,
