@@ -1,5 +1,6 @@
 import coap from 'coap';
 import { generate, type ParsedPacket, parse } from 'coap-packet';
+import { answerDatagram } from './answer-datagram.js';
 import { type AnswerSession, CoapAnswer } from './coap-answer.js';
 import { CoapRequest } from './coap-request.js';
 import type { EmptyMessage } from './empty-message.js';
@@ -152,24 +153,37 @@ export class CoapSession implements AnswerSession {
     clearTimeout(exchange.piggyback);
     exchange.piggyback = undefined;
     exchange.state = ExchangeState.Answered;
-    const packet = {
-      code,
-      token: request.token,
-      options: answerOptions(answerOptionsGiven),
-      payload: body,
-      confirmable: separate,
-      ack: !separate && request.confirmable,
-      ...(separate ? {} : { messageId: request.messageId }),
-    } as NotificationPacket;
+    // A separate response is a CON of ours (generate() gives it a new message id); any other answer
+    // takes the request's id.
+    const packet = separate
+      ? ({
+          code,
+          token: request.token,
+          options: answerOptions(answerOptionsGiven),
+          payload: body,
+          confirmable: true,
+          ack: false,
+        } as NotificationPacket)
+      : undefined;
     let datagram: Buffer;
     try {
-      datagram = generate(packet, MAX_MESSAGE_BYTES);
+      datagram = packet
+        ? generate(packet, MAX_MESSAGE_BYTES)
+        : answerDatagram(
+            code,
+            request.token,
+            request.messageId,
+            request.confirmable,
+            answerOptionsGiven,
+            body,
+            MAX_MESSAGE_BYTES,
+          );
     } catch (error) {
       answer.onFailure?.(error as Error);
       this.#errorAnswer('5.00', `answer not sent: ${(error as Error).message}`, request);
       return;
     }
-    if (separate) {
+    if (packet) {
       this.#retransmissions().start(packet.messageId as number, datagram);
       return;
     }
