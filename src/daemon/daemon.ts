@@ -440,6 +440,7 @@ export class Daemon {
       if (applied.includes('log.level')) {
         this.#config.log.level = next.log.level;
         this.log.level = next.log.level;
+        if (this.#sensors instanceof SensorWorkers) this.#sensors.logLevel(next.log.level);
       }
       for (const key of needRestart) this.#restartRequiredFor.add(key);
       const message =

@@ -36,6 +36,7 @@ let fixture: GatewayFixture;
 let service: ServiceSupervisor;
 let port: number;
 let gatewayCa: Uint8Array[];
+let configExtra: string;
 const running: SimulatedSensor[] = [];
 
 const SENSOR_OPTIONS: Partial<SimulatedSensorOptions> = {
@@ -48,6 +49,7 @@ const SENSOR_OPTIONS: Partial<SimulatedSensorOptions> = {
 };
 
 interface Status {
+  lastReload: { ok: boolean; message: string } | null;
   sensorEndpoint: SensorWorkersStatus;
   sensorTrust: SensorTrustStatus;
   upstream: { connected: boolean };
@@ -109,15 +111,15 @@ beforeAll(async () => {
   sensorCa.writeCrl();
   const serverKey = dedicatedServerKey(work);
   gatewayCa = pemBlocks(readFileSync(serverKey.caFile, 'utf8'));
-  fixture = gatewayFixture(
+  configExtra =
     '[downstream.dtls]\nenabled = true\nhost = "127.0.0.1"\nport = 0\nworkers = 2\n' +
-      `sensor_ca_files = ["${sensorCa.certificateFile}"]\n${serverKey.dtlsLines}` +
-      // Every simulated sensor comes from 127.0.0.1.
-      'handshakes_per_second_per_address = 500\nhandshake_burst_per_address = 500\n' +
-      'half_open_handshakes_per_address = 500\n' +
-      `[upstream]\nenabled = true\nbroker_url = "${broker.url}"\ntrust_anchor_file = "${broker.caFile}"\n` +
-      'reconnect_initial_ms = 100\nreconnect_max_ms = 1000\n',
-  );
+    `sensor_ca_files = ["${sensorCa.certificateFile}"]\n${serverKey.dtlsLines}` +
+    // Every simulated sensor comes from 127.0.0.1.
+    'handshakes_per_second_per_address = 500\nhandshake_burst_per_address = 500\n' +
+    'half_open_handshakes_per_address = 500\n' +
+    `[upstream]\nenabled = true\nbroker_url = "${broker.url}"\ntrust_anchor_file = "${broker.caFile}"\n` +
+    'reconnect_initial_ms = 100\nreconnect_max_ms = 1000\n';
+  fixture = gatewayFixture(configExtra);
   const provisioned = await gatewayctl(
     'provision',
     'factory',
@@ -234,5 +236,21 @@ describe('downstream.dtls.workers = 2', () => {
     // 12 attempts all on one worker: 1 in 2,048.
     for (const worker of after)
       expect(worker.handshakesFailed).toBeGreaterThan(failedBefore.get(worker.index) ?? 0);
+  });
+
+  it("SIGHUP's log.level reaches the workers: their debug lines appear once it is debug", async () => {
+    const established = () =>
+      service.logRecords().filter((r) => r.msg === 'sensor session established' && r.worker !== undefined);
+    // Sessions were made above at the default level (info): none logged.
+    expect(established()).toEqual([]);
+    fixture.writeConfig(`${configExtra}[log]\nlevel = "debug"\n`);
+    service.child.kill('SIGHUP');
+    await until(
+      'the reload',
+      async () => (await status()).lastReload?.message.includes('log.level') === true,
+    );
+    const { sensor: late } = sensor('late-1');
+    await late.start();
+    await until('a worker logged the session at debug', () => established().length > 0);
   });
 });

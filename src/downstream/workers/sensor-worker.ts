@@ -66,6 +66,9 @@ async function main(): Promise<void> {
       case 'clockReload':
         clock.reload();
         return;
+      case 'logLevel':
+        log.level = message.level;
+        return;
       case 'telemetryAnswer':
         telemetry?.answered(message);
         return;

@@ -249,6 +249,11 @@ export class SensorWorkers {
     return status;
   }
 
+  /** SIGHUP changed log.level: the workers log at it too. */
+  logLevel(level: string): void {
+    this.#broadcast({ type: 'logLevel', level });
+  }
+
   /** The clock floor was reset (`gatewayctl clock reset`): every worker reads it again. */
   clockChanged(): void {
     this.#broadcast({ type: 'clockReload' });
@@ -302,8 +307,8 @@ export class SensorWorkers {
 
   /**
    * Ends worker `index` at once, as a crash would (no close_notify, no goodbye): it is replaced like any
-   * dead worker, and its sensors come back by resumption (`gatewayctl`'s control method
-   * sensors.workers.terminate, for diagnosis and tests).
+   * dead worker, and its sensors come back by resumption (the control socket's method
+   * sensors.workers.terminate {index}, for diagnosis and tests; no gatewayctl command).
    */
   async terminate(index: number): Promise<{ index: number; threadId: number }> {
     const slot = this.#slots[index];

@@ -38,6 +38,7 @@ export type MainToWorker =
   | { type: 'tickets'; keys: TicketKey[] }
   | { type: 'trustChanged'; why: string }
   | { type: 'clockReload' }
+  | { type: 'logLevel'; level: string }
   | { type: 'status'; id: number }
   | { type: 'telemetryAnswer'; id: number; result?: OutboxFull; error?: string }
   | { type: 'command'; subscription: number; command: CommandMessage }
