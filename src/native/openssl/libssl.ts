@@ -99,6 +99,7 @@ export const SSL_R = {
 
 export const SSL_OP = {
   NO_QUERY_MTU: 0x1000n,
+  COOKIE_EXCHANGE: 0x2000n,
   NO_TICKET: 0x4000n,
   NO_RENEGOTIATION: 0x40000000n,
   CIPHER_SERVER_PREFERENCE: 0x400000n,
@@ -169,6 +170,7 @@ export interface LibSsl {
   SSL_get_error(ssl: Pointer, result: number): number;
   SSL_ctrl(ssl: Pointer, command: number, larg: number, parg: Pointer): number;
   SSL_set_options(ssl: Pointer, options: bigint): bigint;
+  SSL_clear_options(ssl: Pointer, options: bigint): bigint;
   SSL_set1_host(ssl: Pointer, hostname: string): number;
   SSL_get1_peer_certificate(ssl: Pointer): Pointer;
   SSL_get_peer_cert_chain(ssl: Pointer): Pointer;
@@ -284,6 +286,7 @@ export function libssl(): LibSsl {
     SSL_get_error: f('int SSL_get_error(const SSL *, int)'),
     SSL_ctrl: f('long SSL_ctrl(SSL *, int, long, void *)'),
     SSL_set_options: f('uint64_t SSL_set_options(SSL *, uint64_t)'),
+    SSL_clear_options: f('uint64_t SSL_clear_options(SSL *, uint64_t)'),
     SSL_set1_host: f('int SSL_set1_host(SSL *, const char *)'),
     SSL_get1_peer_certificate: f('X509 *SSL_get1_peer_certificate(const SSL *)'),
     SSL_get_peer_cert_chain: f('OPENSSL_STACK *SSL_get_peer_cert_chain(const SSL *)'),

@@ -51,7 +51,7 @@ import { EventEmitter } from 'node:events';
 import { isIPv6 } from 'node:net';
 import koffi from 'koffi';
 import { libcrypto } from '../../native/openssl/libcrypto.js';
-import { libssl, type Pointer } from '../../native/openssl/libssl.js';
+import { libssl, type Pointer, SSL_OP } from '../../native/openssl/libssl.js';
 import { DTLS_CONST, libsslDtls } from '../../native/openssl/libssl-dtls.js';
 import { signsOffLoop, takeKeyStoreError } from '../key-store-private-key.js';
 import { derFromX509, dersFromX509Stack } from '../openssl-objects.js';
@@ -147,8 +147,6 @@ export class DtlsServer extends EventEmitter<DtlsServerEvents> {
   readonly #clientRandom = new WeakMap<DtlsSession, Buffer>();
   /** The session ticket each handshake offered (refused for good if its session is refused on resumption). */
   readonly #offeredTicket = new WeakMap<DtlsSession, Buffer>();
-  /** The cookie each session was admitted with (OpenSSL checks it once more inside the handshake). */
-  readonly #admittedCookie = new WeakMap<DtlsSession, Buffer>();
   readonly #bySsl = new Map<bigint, DtlsSession>();
   /** The SSL pointer a session started with (it frees its SSL once on the JS record layer). */
   readonly #sslOf = new WeakMap<DtlsSession, Pointer>();
@@ -182,12 +180,8 @@ export class DtlsServer extends EventEmitter<DtlsServerEvents> {
     this.#cookies = new CookieSecret(o.cookieLifetimeMs);
     this.#signsOffLoop = signsOffLoop(o.privateKey);
     this.#context = new DtlsServerContext(o, {
-      verifiedCookie: (ssl) => {
-        if (ssl === this.#listener.ssl) return this.#listenerCookie;
-        // DTLSv1_listen leaves SSL_OP_COOKIE_EXCHANGE set: OpenSSL asks again while the session runs.
-        const session = this.#bySsl.get(ssl);
-        return session ? this.#admittedCookie.get(session) : undefined;
-      },
+      // Only DTLSv1_listen asks: #listen clears SSL_OP_COOKIE_EXCHANGE once it accepted the cookie.
+      verifiedCookie: (ssl) => (ssl === this.#listener.ssl ? this.#listenerCookie : undefined),
       chainVerified: (ssl, chain, subject, attributes) => {
         const session = this.#bySsl.get(ssl);
         if (session) session.context = new PeerIdentity(chain, subject, attributes);
@@ -550,7 +544,6 @@ export class DtlsServer extends EventEmitter<DtlsServerEvents> {
     this.#sslOf.set(session, listener.ssl);
     this.#clientRandom.set(session, Buffer.from(hello.random));
     if (hello.sessionTicket) this.#offeredTicket.set(session, Buffer.from(hello.sessionTicket));
-    this.#admittedCookie.set(session, Buffer.from(hello.cookie));
     this.#halfOpen.add(source, kind);
     this.#halfOpenSource.set(session, { source, kind });
     this.#context.prepareSession(listener.ssl, hello.cipherSuites);
@@ -597,7 +590,13 @@ export class DtlsServer extends EventEmitter<DtlsServerEvents> {
       this.#listenerCookie = undefined;
     }
     HandshakeFailure.drainErrorQueue();
-    if (result > 0) return true;
+    if (result > 0) {
+      // DTLSv1_listen leaves SSL_OP_COOKIE_EXCHANGE set, and OpenSSL would then check the same cookie
+      // once more (a JS callback) when the handshake reads the ClientHello it buffered: cleared, the
+      // state machine skips that check and never sends a HelloVerifyRequest from inside the session.
+      ssl.SSL_clear_options(listener.ssl, SSL_OP.COOKIE_EXCHANGE);
+      return true;
+    }
     // OpenSSL parsed the ClientHello differently from us; whatever it wrote is not sent.
     ssl.BIO_ctrl(listener.writeBio, DTLS_CONST.BIO_CTRL_RESET, 0, null);
     this.#counters.add('datagramsMalformed');
