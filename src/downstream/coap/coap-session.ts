@@ -85,6 +85,11 @@ export class CoapSession implements AnswerSession {
     return this;
   }
 
+  /** True once the session ended (close()). */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
   /** Answers kept for duplicates now (AnswerCacheBound). */
   get answers(): number {
     return this.#exchanges?.answers ?? 0;

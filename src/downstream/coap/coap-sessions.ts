@@ -31,6 +31,11 @@ export class CoapSessions {
   readonly #options: CoapSessionsOptions;
   /** The current session at each "address:port". */
   readonly #byAddress = new Map<string, CoapSession>();
+  /**
+   * The open session of each DtlsPeer object the DTLS server delivered (its session's context): a
+   * datagram finds its session without building the "address:port" string each time.
+   */
+  readonly #byPeer = new WeakMap<DtlsPeer, CoapSession>();
   readonly #hooks: SessionHooks;
   #serial = 0;
   #closed = false;
@@ -96,13 +101,19 @@ export class CoapSessions {
     const session = new CoapSession(`${key}/${++this.#serial}`, peer, this.#hooks);
     this.#options.serve(session, session.id);
     this.#byAddress.set(key, session);
+    this.#byPeer.set(peer, session);
   }
 
   #deliver(plaintext: Buffer, peer: DtlsPeer): void {
-    const session = this.#byAddress.get(addressKey(peer));
-    if (!session) {
-      this.orphanDatagrams++;
-      return;
+    // An open session is the one #byAddress holds for its address (#close takes it out of both).
+    let session = this.#byPeer.get(peer);
+    if (session === undefined || session.closed) {
+      session = this.#byAddress.get(addressKey(peer));
+      if (!session) {
+        this.orphanDatagrams++;
+        return;
+      }
+      this.#byPeer.set(peer, session);
     }
     // Datagrams come from the current session at this address: its latest DtlsPeer is this one.
     session.peer = peer;
@@ -119,6 +130,7 @@ export class CoapSessions {
   #close(session: CoapSession): void {
     const key = addressKey(session);
     if (this.#byAddress.get(key) === session) this.#byAddress.delete(key);
+    this.#byPeer.delete(session.peer as DtlsPeer);
     session.close();
     this.#options.ended?.(session.id);
   }

@@ -2,6 +2,7 @@ import { encodeCbor } from './cbor-encoder.js';
 import type { CoapResource } from './coap-resource.js';
 import { CONTENT_FORMAT, contentFormatNumber } from './content-format.js';
 import type { Link } from './link-format.js';
+import type { ResponseOptions } from './option-values.js';
 import type { SensorExchange } from './sensor-exchange.js';
 
 /**
@@ -45,9 +46,19 @@ export class TimeResource implements CoapResource {
       encoded.body = format === CONTENT_FORMAT.json ? Buffer.from(JSON.stringify(time)) : encodeCbor(time);
       encoded.ms = ms;
     }
-    exchange.reply('2.05', encoded.body, { contentFormat: format, maxAge: 0 });
+    exchange.reply('2.05', encoded.body, format === CONTENT_FORMAT.json ? JSON_OPTIONS : CBOR_OPTIONS);
   }
 }
+
+/** The answer's options, one object per format (read, never changed, by the session). */
+const JSON_OPTIONS: Readonly<ResponseOptions> = Object.freeze({
+  contentFormat: CONTENT_FORMAT.json,
+  maxAge: 0,
+});
+const CBOR_OPTIONS: Readonly<ResponseOptions> = Object.freeze({
+  contentFormat: CONTENT_FORMAT.cbor,
+  maxAge: 0,
+});
 
 interface EncodedTime {
   ms: number;

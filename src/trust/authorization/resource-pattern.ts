@@ -15,5 +15,7 @@ export function resourceMatcher(pattern: string): (path: string) => boolean {
  * has clients remove them, so a request still carrying them is refused rather than interpreted.
  */
 export function hasDotSegment(path: string): boolean {
+  // Judged on every CoAP request: a path without a dot (the common case) needs no split.
+  if (!path.includes('.')) return false;
   return path.split('/').some((segment) => segment === '.' || segment === '..');
 }

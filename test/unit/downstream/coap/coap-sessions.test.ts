@@ -70,6 +70,28 @@ describe('CoapSessions', () => {
     expect(sessions.size).toBe(0);
   });
 
+  it('a datagram carrying the DtlsPeer of an ended session goes to the session now at its address, or none', async () => {
+    const dtls = new FakeDtlsServer();
+    const { sessions } = sessionsOver(dtls);
+    const first = peer('10.0.0.4', 40004);
+    dtls.emit('session', first);
+    dtls.emit('message', coapGet(1), first); // its session is found by the DtlsPeer object from now on
+    await until(() => dtls.sent.length === 1);
+    expect(payloadOf(dtls.sent[0]?.datagram as Buffer)).toBe('from 10.0.0.4:40004/1');
+    dtls.emit('session', peer('10.0.0.4', 40004)); // supersedes the first
+    dtls.emit('message', coapGet(2), first);
+    await until(() => dtls.sent.length === 2);
+    expect(payloadOf(dtls.sent[1]?.datagram as Buffer)).toBe('from 10.0.0.4:40004/2');
+    const third = peer('10.0.0.5', 40005);
+    dtls.emit('session', third);
+    dtls.emit('message', coapGet(3), third);
+    await until(() => dtls.sent.length === 3);
+    dtls.emit('sessionEnd', third);
+    dtls.emit('message', coapGet(4), third);
+    expect(sessions.orphanDatagrams).toBe(1);
+    expect(dtls.sent).toHaveLength(3);
+  });
+
   it('drops a datagram for an address without a CoAP session', () => {
     const dtls = new FakeDtlsServer();
     const { sessions } = sessionsOver(dtls);
