@@ -60,6 +60,16 @@ export async function endpointCredentials(
       },
     );
   }
+  return {
+    certificateChain: await identityChain(identity),
+    privateKey: keyStorePrivateKey(identity, await identity.publicKey()),
+    sensorCas,
+    keyDescription: `identity key (${identity.info.model}, ${identity.info.keyLocation})`,
+  };
+}
+
+/** The chain the endpoint presents when it signs with the identity key: device certificate + signer. */
+export async function identityChain(identity: KeyStore): Promise<Uint8Array[]> {
   const stored = await identity.certificates();
   if (!stored.device || !stored.signer) {
     throw new GatewayError(
@@ -70,12 +80,7 @@ export async function endpointCredentials(
       },
     );
   }
-  return {
-    certificateChain: [stored.device, stored.signer],
-    privateKey: keyStorePrivateKey(identity, await identity.publicKey()),
-    sensorCas,
-    keyDescription: `identity key (${identity.info.model}, ${identity.info.keyLocation})`,
-  };
+  return [stored.device, stored.signer];
 }
 
 /**

@@ -7,6 +7,7 @@ import type { KeyStore } from '../../keys/index.js';
 import { pemBlocks } from '../../pki/index.js';
 import type { SessionTicketKeys } from '../../tls/index.js';
 import type { SensorTrust, SensorTrustStatus } from '../../trust/index.js';
+import { identityChain } from '../endpoint-credentials.js';
 import type { CommandSource, TelemetrySink } from '../proxy-ports.js';
 import type { SensorEndpointStatus } from '../sensor-endpoint.js';
 import { signingRate } from '../signing-rate.js';
@@ -353,22 +354,13 @@ async function identityKeyHandle(identity: KeyStore | undefined): Promise<Identi
       },
     );
   }
-  const stored = await identity.certificates();
-  if (!stored.device || !stored.signer) {
-    throw new GatewayError(
-      'EGW_DOWNSTREAM_CREDENTIALS',
-      'the identity key has no device certificate to present to sensors',
-      {
-        hint: 'provision the gateway first: gatewayctl provision factory',
-      },
-    );
-  }
+  const chain = await identityChain(identity);
   const { backend, model, keyLocation, hardwareBacked } = identity.info;
   return {
     buffer: channel.buffer,
     timeoutMs: channel.timeoutMs,
     publicKeySpki: await identity.publicKey(),
-    chain: [stored.device, stored.signer],
+    chain,
     info: { backend, model, keyLocation, hardwareBacked },
   };
 }
