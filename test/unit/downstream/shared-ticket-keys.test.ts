@@ -15,7 +15,9 @@ describe("SharedTicketKeys (a sensor worker's ticket keys: the main thread's rin
   });
 
   it('adopts a rotated ring: two workers issue under the same new key and both open the old one', () => {
-    const first = new SessionTicketKeys({ lifetimeSeconds: 3600 });
+    // The old key made a second ago: the rotated one (1 ms younger) must not lie in the future, or
+    // the ring sets it aside as not yet valid (this test failed whenever it ran within the same ms).
+    const first = new SessionTicketKeys({ lifetimeSeconds: 3600, now: () => Date.now() - 1000 });
     const old = first.issuing();
     const a = new SharedTicketKeys(3600, overPostMessage(first.keys()));
     const b = new SharedTicketKeys(3600, overPostMessage(first.keys()));
