@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,7 +16,8 @@ import type { SensorWorkersStatus } from '../../src/downstream/index.js';
 import { pemBlocks } from '../../src/pki/index.js';
 import type { SensorTrustStatus } from '../../src/trust/index.js';
 import { dedicatedServerKey } from '../bench/dtls/dedicated-server-key.js';
-import { type GatewayFixture, gatewayctl, gatewayFixture, startDaemon } from '../helpers/daemon-harness.js';
+import { type GatewayFixture, gatewayctl, startDaemon } from '../helpers/daemon-harness.js';
+import { provisionedSensorGateway } from '../helpers/sensor-daemon.js';
 
 /**
  * The sensor endpoint on two worker threads (downstream.dtls.workers = 2) in the built daemon, with
@@ -36,7 +37,6 @@ let fixture: GatewayFixture;
 let service: ServiceSupervisor;
 let port: number;
 let gatewayCa: Uint8Array[];
-let configExtra: string;
 const running: SimulatedSensor[] = [];
 
 const SENSOR_OPTIONS: Partial<SimulatedSensorOptions> = {
@@ -111,24 +111,14 @@ beforeAll(async () => {
   sensorCa.writeCrl();
   const serverKey = dedicatedServerKey(work);
   gatewayCa = pemBlocks(readFileSync(serverKey.caFile, 'utf8'));
-  configExtra =
-    '[downstream.dtls]\nenabled = true\nhost = "127.0.0.1"\nport = 0\nworkers = 2\n' +
-    `sensor_ca_files = ["${sensorCa.certificateFile}"]\n${serverKey.dtlsLines}` +
+  const dtlsAndUpstream =
+    `workers = 2\n${serverKey.dtlsLines}` +
     // Every simulated sensor comes from 127.0.0.1.
     'handshakes_per_second_per_address = 500\nhandshake_burst_per_address = 500\n' +
     'half_open_handshakes_per_address = 500\n' +
     `[upstream]\nenabled = true\nbroker_url = "${broker.url}"\ntrust_anchor_file = "${broker.caFile}"\n` +
     'reconnect_initial_ms = 100\nreconnect_max_ms = 1000\n';
-  fixture = gatewayFixture(configExtra);
-  const provisioned = await gatewayctl(
-    'provision',
-    'factory',
-    '-c',
-    fixture.configPath,
-    '--ca-dir',
-    factoryDir,
-  );
-  if (provisioned.code !== 0) throw new Error(`provisioning failed: ${provisioned.stderr}`);
+  fixture = await provisionedSensorGateway(factoryDir, [sensorCa.certificateFile as string], dtlsAndUpstream);
   service = startDaemon(fixture.configPath);
   await service.waitReady();
   await importCrl();
@@ -243,7 +233,7 @@ describe('downstream.dtls.workers = 2', () => {
       service.logRecords().filter((r) => r.msg === 'sensor session established' && r.worker !== undefined);
     // Sessions were made above at the default level (info): none logged.
     expect(established()).toEqual([]);
-    fixture.writeConfig(`${configExtra}[log]\nlevel = "debug"\n`);
+    appendFileSync(fixture.configPath, '[log]\nlevel = "debug"\n');
     service.child.kill('SIGHUP');
     await until(
       'the reload',
