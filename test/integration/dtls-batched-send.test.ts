@@ -41,6 +41,21 @@ async function receivers(count: number, type: 'udp4' | 'udp6' = 'udp4') {
   );
 }
 
+/** Sends `perPeer` numbered datagrams to each peer, interleaved, in one turn; each peer gets its own in order. */
+async function sendInOneTurnAndExpectOrder(
+  sender: DatagramBatchSender,
+  peers: Awaited<ReturnType<typeof receivers>>,
+  perPeer: number,
+): Promise<void> {
+  for (let i = 0; i < perPeer; i++) {
+    for (const [p, peer] of peers.entries()) sender.send(Buffer.from(`${p}:${i}`), peer.to);
+  }
+  await until(() => peers.every((peer) => peer.got.length === perPeer));
+  for (const [p, peer] of peers.entries()) {
+    expect(peer.got).toEqual(Array.from({ length: perPeer }, (_, i) => `${p}:${i}`));
+  }
+}
+
 function collectFailures() {
   const failures: TlsError[] = [];
   return { failures, failed: (error: TlsError) => failures.push(error) };
@@ -57,13 +72,7 @@ describe('DatagramBatchSender', () => {
     const peers = await receivers(16);
     const sender = new DatagramBatchSender(await bound(), collectFailures());
     const perPeer = 25; // 400 datagrams in one turn: several full batches, then the check-phase flush
-    for (let i = 0; i < perPeer; i++) {
-      for (const [p, peer] of peers.entries()) sender.send(Buffer.from(`${p}:${i}`), peer.to);
-    }
-    await until(() => peers.every((peer) => peer.got.length === perPeer));
-    for (const [p, peer] of peers.entries()) {
-      expect(peer.got).toEqual(Array.from({ length: perPeer }, (_, i) => `${p}:${i}`));
-    }
+    await sendInOneTurnAndExpectOrder(sender, peers, perPeer);
     const stats = sender.stats();
     expect(stats.batched).toBe(16 * perPeer);
     expect(stats.viaSocket).toBe(0);
@@ -115,13 +124,7 @@ describe('DatagramBatchSender', () => {
     const { failures, failed } = collectFailures();
     const sender = new DatagramBatchSender(await bound(), { failed, syscalls });
     const perPeer = 60; // 240 in this turn: the first batch meets EAGAIN, the next ones follow at once
-    for (let i = 0; i < perPeer; i++) {
-      for (const [p, peer] of peers.entries()) sender.send(Buffer.from(`${p}:${i}`), peer.to);
-    }
-    await until(() => peers.every((peer) => peer.got.length === perPeer));
-    for (const [p, peer] of peers.entries()) {
-      expect(peer.got).toEqual(Array.from({ length: perPeer }, (_, i) => `${p}:${i}`));
-    }
+    await sendInOneTurnAndExpectOrder(sender, peers, perPeer);
     const stats = sender.stats();
     expect(stats.batched).toBeGreaterThanOrEqual(10);
     expect(stats.viaSocket).toBeGreaterThan(0);
