@@ -178,21 +178,29 @@ async function loadFigures(server: ServerUnderTest, figures: Record<string, unkn
 async function dedicatedKeyHandshakes(figures: Record<string, unknown>): Promise<void> {
   const server = await startGateway(nodeFlags, false, 'file');
   const dedicated: Record<string, unknown> = {};
-  // The floor beside it, same key, certificates and client, each mode right after the daemon's.
+  // The floor beside it, same key, certificates and client, each mode right after the daemon's: on
+  // the system's OpenSSL and on node's own (the daemon's library; their handshake costs differ).
   const reference: Record<string, unknown> = {};
+  const referenceNode: Record<string, unknown> = {};
   try {
-    const floor = await startReferenceServer(server).catch((error: unknown) => {
-      reference.error = error instanceof Error ? error.message : String(error);
-      return undefined;
-    });
+    const start = (openssl: 'system' | 'node', into: Record<string, unknown>) =>
+      startReferenceServer(server, openssl).catch((error: unknown) => {
+        into.error = error instanceof Error ? error.message : String(error);
+        return undefined;
+      });
+    const floor = await start('system', reference);
+    const floorNode = await start('node', referenceNode);
     try {
       process.stderr.write(`  dtls: ${server.name}${floor ? ` and ${floor.name}` : ''}\n`);
       dedicated.full_handshakes = await handshakes(server, 'handshake');
       if (floor) reference.full_handshakes = await handshakes(floor, 'handshake');
+      if (floorNode) referenceNode.full_handshakes = await handshakes(floorNode, 'handshake');
       dedicated.resumed_handshakes = await handshakes(server, 'resume');
       if (floor) reference.resumed_handshakes = await handshakes(floor, 'resume');
+      if (floorNode) referenceNode.resumed_handshakes = await handshakes(floorNode, 'resume');
     } finally {
       await floor?.stop();
+      await floorNode?.stop();
     }
   } catch (error) {
     dedicated.error = error instanceof Error ? error.message : String(error);
@@ -201,6 +209,7 @@ async function dedicatedKeyHandshakes(figures: Record<string, unknown>): Promise
   }
   figures.dedicated_server_key = dedicated;
   figures.reference_c_server = reference;
+  figures.reference_c_server_node_openssl = referenceNode;
 }
 
 /** Every figure for each server, then one table of the per-CPU-second ones. */
@@ -281,17 +290,22 @@ async function benchSideBySide(
         actually_resumed: dedicated.resumed_handshakes?.resumed,
         of: dedicated.resumed_handshakes?.handshakes,
       });
-      const reference = get('reference_c_server') as Record<string, Record<string, unknown>>;
-      row(
-        'full_handshakes_per_server_cpu_s',
-        'reference_c_openssl',
-        reference.full_handshakes?.handshakes_per_server_cpu_s,
-      );
-      row('resumed_handshakes_per_server_cpu_s', 'reference_c_openssl', {
-        per_server_cpu_s: reference.resumed_handshakes?.handshakes_per_server_cpu_s,
-        actually_resumed: reference.resumed_handshakes?.resumed,
-        of: reference.resumed_handshakes?.handshakes,
-      });
+      for (const [figure, column] of [
+        ['reference_c_server', 'reference_c_openssl'],
+        ['reference_c_server_node_openssl', 'reference_c_node_openssl'],
+      ] as const) {
+        const reference = get(figure) as Record<string, Record<string, unknown>>;
+        row(
+          'full_handshakes_per_server_cpu_s',
+          column,
+          reference.full_handshakes?.handshakes_per_server_cpu_s,
+        );
+        row('resumed_handshakes_per_server_cpu_s', column, {
+          per_server_cpu_s: reference.resumed_handshakes?.handshakes_per_server_cpu_s,
+          actually_resumed: reference.resumed_handshakes?.resumed,
+          of: reference.resumed_handshakes?.handshakes,
+        });
+      }
     }
     for (const count of sessionCounts) {
       const idle = (get('idle_sessions')[`sessions_${count}`] ?? {}) as Record<string, unknown>;

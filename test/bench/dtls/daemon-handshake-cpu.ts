@@ -9,7 +9,8 @@
  * (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") goes to every daemon; BUILDS=/tmp/wt-x (comma list of
  * repository roots with a built dist/) adds those builds' daemons, each key, to the rounds.
  * With KEYS including file, the C reference server (reference-server.ts: OpenSSL alone, the same key,
- * certificates and client) takes its turn in every round as the floor; REFERENCE=0 leaves it out.
+ * certificates and client) takes its turn in every round as the floor, on the system's OpenSSL and on
+ * node's own (the daemon's library); REFERENCE=system or REFERENCE=node keeps one, REFERENCE=0 neither.
  */
 import { join } from 'node:path';
 import { round } from '../measure.js';
@@ -41,12 +42,12 @@ for (const key of keys) {
   }
 }
 const fileKeyDaemon = servers.find((entry) => entry.key === 'file');
-if (fileKeyDaemon && process.env.REFERENCE !== '0')
-  servers.push({
-    key: 'reference C server',
-    server: await startReferenceServer(fileKeyDaemon.server),
-    totals: {},
-  });
+const references = { system: 'reference C server', node: "reference C server, node's OpenSSL" };
+for (const [openssl, key] of Object.entries(references) as ['system' | 'node', string][]) {
+  const wanted = process.env.REFERENCE ?? 'system,node';
+  if (fileKeyDaemon && wanted.split(',').includes(openssl))
+    servers.push({ key, server: await startReferenceServer(fileKeyDaemon.server, openssl), totals: {} });
+}
 try {
   for (let r = 0; r < rounds; r++) {
     for (const entry of servers) {

@@ -1,4 +1,6 @@
 import { spawn } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { pinServer, referenceServerBinary } from '../load/index.js';
 import type { ServerUnderTest } from './servers-under-test.js';
 
@@ -8,16 +10,25 @@ import type { ServerUnderTest } from './servers-under-test.js';
  * per peer on one socket) with the daemon's own dedicated server key, certificate and sensor CA, so
  * that the load generator's client (same certificate, same cipher) sees the same handshake. Pinned
  * like the daemon (core 0).
+ *
+ * `openssl: 'node'` runs the same C code inside a node process bound to node's own OpenSSL
+ * (reference-in-node.ts): the floor on the library the daemon uses (node 24/26 bundle 3.5; the
+ * system's is 3.0 here, and their DTLS handshake costs differ).
  */
-export async function startReferenceServer(daemon: ServerUnderTest): Promise<ServerUnderTest> {
+export async function startReferenceServer(
+  daemon: ServerUnderTest,
+  openssl: 'system' | 'node' = 'system',
+): Promise<ServerUnderTest> {
   const files = daemon.serverFiles;
   if (!files)
     throw new Error(
       'the reference server needs the daemon with a dedicated server key (server_key = "file")',
     );
+  const args = ['--port', '0', '--cert', files.certFile, '--key', files.keyFile, '--ca', files.clientCaFile];
+  const inNode = join(dirname(fileURLToPath(import.meta.url)), 'reference-in-node.js');
   const child = spawn(
-    referenceServerBinary(),
-    ['--port', '0', '--cert', files.certFile, '--key', files.keyFile, '--ca', files.clientCaFile],
+    openssl === 'node' ? process.execPath : referenceServerBinary(),
+    openssl === 'node' ? [inNode, ...args] : args,
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
   const line = await new Promise<string>((resolve, reject) => {
@@ -28,7 +39,10 @@ export async function startReferenceServer(daemon: ServerUnderTest): Promise<Ser
   await pinServer(child.pid);
   const { port } = JSON.parse(line) as { port: number };
   return {
-    name: 'C reference server (OpenSSL DTLS, nothing else)',
+    name:
+      openssl === 'node'
+        ? "C reference server on node's OpenSSL (OpenSSL DTLS, nothing else)"
+        : 'C reference server (OpenSSL DTLS, nothing else)',
     pid: child.pid,
     target: { ...daemon.target, port, ...(child.pid ? { serverPid: child.pid } : {}) },
     getPath: '/',

@@ -19,16 +19,37 @@ export function referenceServerBinary(): string {
   return compiled('dtls-reference-server');
 }
 
-function compiled(name: string): string {
+/**
+ * The same C server as a shared object whose OpenSSL symbols stay unresolved: loaded into node
+ * (reference-in-node.ts), they bind to node's own OpenSSL (3.5 in node 24/26; the system's is 3.0),
+ * the library the daemon uses. main() is exported as dtls_reference_main.
+ */
+export function referenceServerLibrary(): string {
+  return compiled('dtls-reference-server', {
+    output: 'dtls-reference-server.so',
+    flags: ['-fPIC', '-shared', '-Dmain=dtls_reference_main'],
+    libraries: [],
+  });
+}
+
+function compiled(
+  name: string,
+  build: { output?: string; flags?: string[]; libraries?: string[] } = {},
+): string {
   // The C source sits in the repository's test/bench/load; this file runs from dist/test/bench/load.
   const source = join(here, `../../../../test/bench/load/${name}.c`);
-  const binary = join(here, name);
+  const binary = join(here, build.output ?? name);
   if (!existsSync(source)) throw new Error(`${name} source not found: ${source}`);
   if (existsSync(binary) && statSync(binary).mtimeMs >= statSync(source).mtimeMs) return binary;
   mkdirSync(dirname(binary), { recursive: true });
-  const result = spawnSync('gcc', ['-O2', '-Wall', '-o', binary, source, '-lssl', '-lcrypto'], {
-    encoding: 'utf8',
-  });
+  const libraries = build.libraries ?? ['-lssl', '-lcrypto'];
+  const result = spawnSync(
+    'gcc',
+    ['-O2', '-Wall', ...(build.flags ?? []), '-o', binary, source, ...libraries],
+    {
+      encoding: 'utf8',
+    },
+  );
   if (result.error)
     throw new Error(`gcc is missing: ${name} is C (apt-get install build-essential libssl-dev)`);
   if (result.status !== 0) {

@@ -1,4 +1,8 @@
-export { loadGeneratorBinary, referenceServerBinary } from './build-load-generator.js';
+export {
+  loadGeneratorBinary,
+  referenceServerBinary,
+  referenceServerLibrary,
+} from './build-load-generator.js';
 export {
   holdIdleSessions,
   type IdleSessions,
