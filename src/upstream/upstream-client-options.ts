@@ -36,7 +36,7 @@ export interface UpstreamClientOptions {
   /** The gateway-id user property and the default client id. Default: the certificate's CN. */
   gatewayId?: string;
   log?: UpstreamLog;
-  /** QoS 1 messages in flight at most (also capped by the broker's Receive Maximum). Default 64. */
+  /** QoS 1 messages in flight at most (also capped by the broker's Receive Maximum). Default 256. */
   inFlightWindow?: number;
   /** How long a closing or re-keying client waits for outstanding PUBACKs. Default 5 s. */
   drainTimeoutMs?: number;
