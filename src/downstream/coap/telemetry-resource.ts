@@ -5,7 +5,7 @@ import { cborProblem } from './cbor-problem.js';
 import type { CoapCounters } from './coap-counters.js';
 import type { CoapResource } from './coap-resource.js';
 import { CONTENT_FORMAT, contentFormatNumber } from './content-format.js';
-import { DeliveredTelemetry } from './delivered-telemetry.js';
+import { type DeliveredKey, DeliveredTelemetry } from './delivered-telemetry.js';
 import { jsonProblem } from './json-problem.js';
 import type { Link } from './link-format.js';
 import type { SensorExchange } from './sensor-exchange.js';
@@ -125,7 +125,7 @@ export class TelemetryResource implements CoapResource {
     format: 50 | 60,
     body: Buffer,
     block: BlockOption | undefined,
-    deliveredKey: string | undefined,
+    deliveredKey: DeliveredKey | undefined,
   ): void {
     this.#sink
       .accept({

@@ -16,6 +16,15 @@ describe('DeliveredTelemetry', () => {
     expect(delivered.has('s1', key(7, 'a'))).toBe(false);
   });
 
+  it('a new message that reuses an id takes the old one’s place', () => {
+    const delivered = new DeliveredTelemetry({ lifetimeMs: 100, now: () => 0 });
+    delivered.remember('s1', key(7, 'a'));
+    delivered.remember('s1', key(7, 'b'));
+    expect(delivered.has('s1', key(7, 'b'))).toBe(true);
+    expect(delivered.has('s1', key(7, 'a'))).toBe(false);
+    expect(delivered.entries).toBe(1);
+  });
+
   it('keeps at most 8 per sensor (the newest) and forgets sensors whose messages expired', () => {
     let now = 0;
     const delivered = new DeliveredTelemetry({ lifetimeMs: 1_000, now: () => now });
