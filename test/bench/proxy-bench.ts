@@ -34,6 +34,7 @@ import {
 import { LoadProcess } from './proxy/load-process.js';
 import { CpuShares, memoryMb } from './proxy/proc-stats.js';
 import { MAX_BACKLOG_PER_TARGET, type RunReport } from './proxy/protocol.js';
+import { benchTelemetryLatency } from './proxy/telemetry-latency.js';
 import { benchTelemetryPerCpuSecond } from './proxy/telemetry-per-cpu.js';
 
 export { benchTelemetryPerCpuSecond };
@@ -106,6 +107,9 @@ export async function benchProxy(): Promise<Record<string, unknown>> {
     results.telemetry_per_cpu_second = await recorded(async () => ({
       ...(await benchTelemetryPerCpuSecond()),
     }));
+    // What the proxy adds to a message's latency at half of the saturated rate, beside mosquitto
+    // straight over TLS (the C load generator; added_latency_ms.p99 is the figure).
+    results.telemetry_latency = await recorded(() => benchTelemetryLatency());
     for (const [index, sensors] of SENSOR_COUNTS.entries()) {
       // A fresh daemon per sensor count: what one count left behind (memory node-coap keeps for
       // ~4 minutes a message, its timers firing) would weigh on the next.

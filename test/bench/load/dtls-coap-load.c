@@ -6,7 +6,8 @@
  * Modes (first argument):
  *   get        --sessions N keep --window W CoAP CON GETs outstanding each for --path; counts answers
  *   post       the same with POST --path and --payload (text; "{seq}" in it becomes a counter, so
- *              that bodies differ) or --payload-hex, --content-format
+ *              that bodies differ; "{us}" the wall clock at sending, µs since the epoch, for a
+ *              subscriber downstream to time the message end to end) or --payload-hex, --content-format
  *   handshake  --concurrency K full handshakes back to back (close_notify after each)
  *   resume     the same, resuming one saved session (session id, or a ticket if the server issued one)
  *   idle       opens --sessions N and holds them until stdin closes or SIGTERM (for RSS)
@@ -208,6 +209,14 @@ static size_t uint_option_value(unsigned char *out, unsigned value) {
 /* "{seq}" in the payload: a counter there, so that no two requests carry the same body */
 static size_t seq_at = (size_t)-1;
 static uint64_t seq_counter = 0;
+/* "{us}" in the payload: CLOCK_REALTIME in µs when the request is written (end-to-end latency) */
+static size_t us_at = (size_t)-1;
+
+static uint64_t wall_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000;
+}
 
 /* The request without header and token (options and payload), built once. */
 static unsigned char request_tail[4600];
@@ -232,6 +241,8 @@ static void build_request(void) {
     request_tail[n++] = 0xff;
     void *seq = memmem(payload, payload_len, "{seq}", 5);
     if (seq) seq_at = n + (size_t)((unsigned char *)seq - payload);
+    void *us = memmem(payload, payload_len, "{us}", 4);
+    if (us) us_at = n + (size_t)((unsigned char *)us - payload);
     memcpy(request_tail + n, payload, payload_len);
     n += payload_len;
   }
@@ -250,15 +261,25 @@ static int send_request(session_t *s, int slot_index) {
   msg[3] = slot->mid & 0xff;
   memcpy(msg + 4, &slot->token, 4);
   size_t len = 8;
-  if (seq_at == (size_t)-1) {
+  if (seq_at == (size_t)-1 && us_at == (size_t)-1) {
     memcpy(msg + 8, request_tail, request_tail_len);
     len += request_tail_len;
   } else {
-    memcpy(msg + 8, request_tail, seq_at);
-    len += seq_at;
-    len += (size_t)sprintf((char *)msg + len, "%llu", (unsigned long long)++seq_counter);
-    memcpy(msg + len, request_tail + seq_at + 5, request_tail_len - seq_at - 5);
-    len += request_tail_len - seq_at - 5;
+    /* the placeholders in the order they appear, each replaced by its number */
+    size_t from = 0;
+    for (int pass = 0; pass < 2; pass++) {
+      int seq_first = us_at == (size_t)-1 || (seq_at != (size_t)-1 && seq_at < us_at);
+      size_t at = pass == 0 ? (seq_first ? seq_at : us_at) : (seq_first ? us_at : seq_at);
+      if (at == (size_t)-1) continue;
+      int is_seq = at == seq_at;
+      memcpy(msg + len, request_tail + from, at - from);
+      len += at - from;
+      len += (size_t)sprintf((char *)msg + len, "%llu",
+                             is_seq ? (unsigned long long)++seq_counter : (unsigned long long)wall_us());
+      from = at + (is_seq ? 5 : 4);
+    }
+    memcpy(msg + len, request_tail + from, request_tail_len - from);
+    len += request_tail_len - from;
   }
   int r = SSL_write(s->ssl, msg, (int)len);
   if (r <= 0) {
