@@ -33,4 +33,6 @@ export interface MosquittoBrokerOptions {
   maxQueuedMessages?: number;
   /** The mosquitto executable. Default `mosquitto` from PATH. */
   binary?: string;
+  /** Also log_type debug: the log then names each control packet (e.g. "Received PINGREQ from …"). */
+  debugLog?: boolean;
 }

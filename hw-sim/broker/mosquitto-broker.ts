@@ -177,6 +177,7 @@ export class MosquittoBroker {
       'log_type warning',
       'log_type notice',
       'log_type information',
+      ...(options.debugLog ? ['log_type debug'] : []),
       'log_timestamp_format %Y-%m-%dT%H:%M:%S',
       `listener ${this.port} ${this.host}`,
       `cafile ${clientCas}`,
