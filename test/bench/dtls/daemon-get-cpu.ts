@@ -1,7 +1,9 @@
 /**
  * The daemon's CoAP GETs (/time) per daemon-CPU-second and its round-trip latency at half the
  * saturated rate, measured in alternating rounds under the C load generator so that every build (and
- * libcoap beside them) sees the same machine load.
+ * libcoap beside them) sees the same machine load. Latency counts from when the load generator's
+ * schedule meant each request to go (no coordinated omission); each round's server run delay (time
+ * runnable but waiting for a CPU) is printed beside its p99.
  *
  *   node dist/test/bench/dtls/daemon-get-cpu.js [rounds]
  *
@@ -35,12 +37,14 @@ interface Entry {
   p99: number[];
   p50: number[];
   halfLoadPerCpu: number[];
+  /** Per half-load round: ms the server was runnable but waited for a CPU (others' load on the machine). */
+  runDelay: number[];
 }
 
 const pki = makeDtlsPki();
 const entries: Entry[] = [];
 const add = (name: string, server: ServerUnderTest) =>
-  entries.push({ name, server, requests: 0, cpu: 0, p99: [], p50: [], halfLoadPerCpu: [] });
+  entries.push({ name, server, requests: 0, cpu: 0, p99: [], p50: [], halfLoadPerCpu: [], runDelay: [] });
 try {
   if (process.env.THIS !== '0') add('gateway (this build)', await startGateway(nodeFlags));
   const variant = (process.env.VARIANT_FLAGS ?? '').split(' ').filter(Boolean);
@@ -64,6 +68,7 @@ try {
       entry.p99.push(Number(latency.p99_ms));
       entry.p50.push(Number(latency.p50_ms));
       entry.halfLoadPerCpu.push(Number(latency.requests_per_server_cpu_s));
+      entry.runDelay.push(Number((latency.run_delay_ms as { server?: number } | undefined)?.server));
       process.stderr.write(`  ${entry.name} half load: ${JSON.stringify(latency)}\n`);
     }
   }
@@ -86,6 +91,8 @@ for (const entry of entries) {
           half_load_p50_ms: median(entry.p50),
           half_load_p99_ms: median(entry.p99),
           half_load_p99_ms_each: entry.p99,
+          // a round whose server waited long for a CPU says more about the machine than the server
+          half_load_server_run_delay_ms_each: entry.runDelay,
         }
       : {}),
   };

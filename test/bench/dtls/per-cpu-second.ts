@@ -115,7 +115,11 @@ export async function telemetryPosts(
   return out;
 }
 
-/** p50/p99 round trip at a fixed offered rate (half the saturated wall rate, measured just before). */
+/**
+ * p50/p99 round trip at a fixed offered rate (half the saturated wall rate, measured just before),
+ * counted from when the schedule meant each request to go (no coordinated omission: a request finding
+ * every slot busy waits for one, its wait counted).
+ */
 export async function latencyAt(
   server: ServerUnderTest,
   ratePerSecond: number,
@@ -135,9 +139,14 @@ export async function latencyAt(
     p50_ms: (result.latency_ms as Result).p50,
     p99_ms: (result.latency_ms as Result).p99,
     max_ms: (result.latency_ms as Result).max,
+    // From the write, not the schedule: what a bench without the coordinated-omission fix showed.
+    p99_from_send_ms: (result.latency_from_send_ms as Result | undefined)?.p99,
     requests_per_server_cpu_s: result.per_server_cpu_s,
     timeouts: result.timeouts,
+    // Requests that waited for a free slot (their latency counts from when they were due).
     offered_but_no_free_slot: result.offered_but_no_free_slot,
+    // ms the server / load generator were runnable but waited for a CPU in the window (shared machine).
+    run_delay_ms: result.run_delay_ms,
   };
 }
 
