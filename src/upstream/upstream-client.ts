@@ -72,7 +72,12 @@ export class UpstreamClient
     this.broker = settings.broker_url;
     this.#envelopes = new TelemetryEnvelopes(settings.telemetry_topic);
     this.#lastError = new LastError(clock);
-    this.outbox = Outbox.open(options.store, settings.outbox, { clock });
+    // The publisher sends rows as soon as they are committed, while their fsync runs (the sensors'
+    // answers wait for it): the broker's copy does not wait for the disk.
+    this.outbox = Outbox.open(options.store, settings.outbox, {
+      clock,
+      onCommitted: () => this.#publisher.wake(),
+    });
     this.commands = new CommandInbox(options.store, {
       clock,
       maxAttempts: settings.commands.max_attempts,

@@ -151,6 +151,8 @@ export class Outbox {
   /** When the scheduled commit is due (clock ms). */
   #commitDueAt = 0;
   #closed = false;
+  /** Hears of each commit that added rows, before its fsync (the publisher: it may send them at once). */
+  readonly #onCommitted: (() => void) | undefined;
   /** Messages committed whose fsync has not ended yet (their callers wait). */
   #syncing = 0;
   #committed = 0;
@@ -162,10 +164,16 @@ export class Outbox {
   #droppedOverShare = 0;
   #drained: { at: number; rows: number }[] = [];
 
-  private constructor(store: Store, settings: OutboxSettings, clock: () => number) {
+  private constructor(
+    store: Store,
+    settings: OutboxSettings,
+    clock: () => number,
+    onCommitted: (() => void) | undefined,
+  ) {
     this.#store = store;
     this.#settings = settings;
     this.#clock = clock;
+    this.#onCommitted = onCommitted;
     const totals = store.prepare<[], { rows: number; bytes: number }>(TOTALS).get();
     this.#rows = totals?.rows ?? 0;
     this.#bytes = totals?.bytes ?? 0;
@@ -174,9 +182,17 @@ export class Outbox {
     this.#tailFrom = store.prepare<[], number>(LAST_ID).pluck().get() ?? 0;
   }
 
-  /** The outbox in `store` (migration 4), with its counts read back from the table. */
-  static open(store: Store, settings: OutboxSettings, options: { clock?: () => number } = {}): Outbox {
-    return new Outbox(store, settings, options.clock ?? Date.now);
+  /**
+   * The outbox in `store` (migration 4), with its counts read back from the table. `onCommitted` is
+   * called after each commit that added rows, as soon as peek() can hand them out: before their
+   * fsync has ended and before enqueue() answers.
+   */
+  static open(
+    store: Store,
+    settings: OutboxSettings,
+    options: { clock?: () => number; onCommitted?: () => void } = {},
+  ): Outbox {
+    return new Outbox(store, settings, options.clock ?? Date.now, options.onCommitted);
   }
 
   /**
@@ -334,6 +350,11 @@ export class Outbox {
     // Handed to the publisher at once: a row the broker gets before its fsync is at worst sent again
     // by its sensor (not yet answered), which QoS 1 allows.
     this.#keepFresh(waiting, outcome);
+    // The publisher hears now, not when the callers do (after the fsync): the row reaches the
+    // broker while the disk syncs. Safe: an insert lost to a power cut was never answered (its
+    // sensor sends it again: a duplicate, which QoS 1 allows), and the delete that follows its
+    // PUBACK is a later WAL commit, so no sync can make the delete durable without the insert.
+    if (waiting.length > 0) this.#onCommitted?.();
     if (synced) this.#answerWhenSynced(synced, waiting, outcome.ids);
   }
 
