@@ -21,7 +21,14 @@ import { DtlsClient, type DtlsClientOptions } from '../../src/tls/index.js';
 import { type DtlsPki, makeDtlsPki } from '../helpers/dtls-pki.js';
 import { coapGet } from './dtls/coap-get.js';
 import { benchHandshakeBudget } from './dtls/handshake-budget-bench.js';
-import { coapGets, handshakes, idleSessionBytes, latencyAt, telemetryPosts } from './dtls/per-cpu-second.js';
+import {
+  coapGets,
+  halfLoadRate,
+  handshakes,
+  idleSessionBytes,
+  latencyAt,
+  telemetryPosts,
+} from './dtls/per-cpu-second.js';
 import { benchRecordSealOpen } from './dtls/record-seal-open.js';
 import { startReferenceServer } from './dtls/reference-server.js';
 import {
@@ -166,7 +173,7 @@ async function loadFigures(server: ServerUnderTest, figures: Record<string, unkn
   figures.coap_get_8_sessions = get8;
   figures.coap_get_64_sessions = await coapGets(server, 64);
   if (server.telemetry) figures.telemetry_post_64_sessions = await telemetryPosts(server, 64);
-  figures.latency_at_half_load = await latencyAt(server, Number(get8.requests_per_wall_s) / 2);
+  figures.latency_at_half_load = await latencyAt(server, halfLoadRate(get8));
   figures.full_handshakes = await handshakes(server, 'handshake');
   figures.resumed_handshakes = await handshakes(server, 'resume');
 }

@@ -10,13 +10,14 @@
  * BUILDS=/tmp/wt-x (comma list of repository roots with a built dist/) adds those builds' daemons;
  * THIS=0 leaves this build out; VARIANT_FLAGS (node flags, e.g. "--max-semi-space-size=16") adds this
  * build once more with them; LIBCOAP=1 adds coap-server-openssl; SESSIONS (8), WINDOW (outstanding requests per session, 4);
- * LATENCY=0 skips the fixed-rate runs; NODE_FLAGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") goes
+ * LATENCY=0 skips the fixed-rate runs; BENCH_LATENCY_RT=1 (root) runs them with the server's main thread and the
+ * load generator SCHED_FIFO, at half the saturated rate per server-CPU-second (per-cpu-second.ts); NODE_FLAGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") goes
  * to every daemon.
  */
 import { join } from 'node:path';
 import { makeDtlsPki } from '../../helpers/dtls-pki.js';
 import { round } from '../measure.js';
-import { coapGets, DEFAULT_SETTINGS, latencyAt } from './per-cpu-second.js';
+import { coapGets, DEFAULT_SETTINGS, halfLoadRate, latencyAt } from './per-cpu-second.js';
 import { type ServerUnderTest, startGateway, startLibcoap } from './servers-under-test.js';
 
 const rounds = Number(process.argv[2] ?? 3);
@@ -64,7 +65,7 @@ try {
       entry.cpu += Number(result.server_cpu_s);
       process.stderr.write(`  ${entry.name} get: ${JSON.stringify(result)}\n`);
       if (!withLatency) continue;
-      const latency = await latencyAt(entry.server, Number(result.requests_per_wall_s) / 2, settings);
+      const latency = await latencyAt(entry.server, halfLoadRate(result), settings);
       entry.p99.push(Number(latency.p99_ms));
       entry.p50.push(Number(latency.p50_ms));
       entry.halfLoadPerCpu.push(Number(latency.requests_per_server_cpu_s));
