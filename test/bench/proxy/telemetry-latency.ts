@@ -284,6 +284,9 @@ export async function benchTelemetryLatency(
         ),
         offered_but_no_free_slot: atHalf.offered_but_no_free_slot,
         ack_round_trip_ms: atHalf.latency_ms,
+        // How long the daemon's threads and the load generator waited, runnable, for a CPU over the
+        // window: on a shared machine the wall-clock tails are mostly this.
+        run_delay_ms: atHalf.run_delay_ms,
         sent_to_received_ms: gatewayDelivery,
         outbox_rows_left: status.upstream?.outbox.rows,
         ...(probeFile ? { daemon_loop: await lastProbeLine(probeFile) } : {}),
