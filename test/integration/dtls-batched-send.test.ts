@@ -80,41 +80,6 @@ describe('DatagramBatchSender', () => {
     sender.close();
   });
 
-  it('sends a batch before the turn ends once its first datagram has waited 0.2 ms, with the one queued then', async () => {
-    const real = udpSyscalls() as UdpSyscalls;
-    expect(real).not.toBeNull();
-    const calls: number[] = [];
-    const syscalls: UdpSyscalls = {
-      ...real,
-      sendmmsg: (fd, vector, count, flags) => {
-        calls.push(count);
-        return real.sendmmsg(fd, vector, count, flags);
-      },
-    };
-    let clock = 0; // ms: the batch's age is read from here
-    const [peer] = await receivers(1);
-    const to = (peer as NonNullable<typeof peer>).to;
-    const sender = new DatagramBatchSender(await bound(), {
-      ...collectFailures(),
-      syscalls,
-      now: () => clock,
-    });
-    sender.send(Buffer.from('a'), to);
-    clock = 0.1;
-    sender.send(Buffer.from('b'), to); // the batch is 0.1 ms old: it waits for the turn's end
-    expect(calls).toEqual([]);
-    clock = 0.25;
-    sender.send(Buffer.from('c'), to); // 0.25 ms old: out now, c with it
-    expect(calls).toEqual([3]);
-    clock = 0.3;
-    sender.send(Buffer.from('d'), to); // a new batch, young: at the turn's end
-    expect(calls).toEqual([3]);
-    await until(() => peer?.got.length === 4);
-    expect(peer?.got).toEqual(['a', 'b', 'c', 'd']);
-    expect(calls).toEqual([3, 1]);
-    sender.close();
-  });
-
   it('on an IPv6 socket, sends to IPv6 and IPv4-mapped peers alike', async () => {
     const v6 = await receivers(2, 'udp6');
     const dual = await bound('udp6', '::'); // dual-stack

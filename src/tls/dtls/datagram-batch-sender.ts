@@ -16,8 +16,6 @@ export interface DatagramBatchSenderOptions {
   batch?: boolean;
   /** For tests: the system calls (default: libc's through koffi, null where unavailable). */
   syscalls?: UdpSyscalls | null;
-  /** For tests: the clock (ms) that ages a batch (default performance.now). */
-  now?: () => number;
 }
 
 export interface DatagramBatchSenderStats {
@@ -33,12 +31,6 @@ export interface DatagramBatchSenderStats {
 
 /** Datagrams a batch holds before it is flushed early (libuv reads at most 32 per socket and turn). */
 const SLOTS = 64;
-/**
- * Age (ms) of a batch's first datagram past which the next datagram queued flushes the batch, before
- * the turn ends: in a long turn (a burst of 32 requests read together at 20-30 µs each, a scavenge
- * in between) the first answers would otherwise wait for the last one.
- */
-const FLUSH_AFTER_MS = 0.2;
 /** Largest datagram copied into a slot; larger ones (never on the data path: MTU-sized) go through node:dgram. */
 const SLOT_DATA_BYTES = 2048;
 const HEADERS = 0;
@@ -79,9 +71,6 @@ export class DatagramBatchSender {
   #handle: SocketHandle | undefined;
   #ipv6Socket = false;
   #count = 0;
-  /** When the batch's first datagram was queued (this.#now's ms). */
-  #firstQueuedAt = 0;
-  readonly #now: () => number;
   /** The originals of the queued datagrams, for the node:dgram path. */
   readonly #queued: (Buffer | undefined)[] = new Array(SLOTS).fill(undefined);
   readonly #queuedTo: (DatagramDestination | undefined)[] = new Array(SLOTS).fill(undefined);
@@ -104,13 +93,9 @@ export class DatagramBatchSender {
     this.#failed = options.failed;
     this.#syscalls =
       options.batch === false ? null : options.syscalls !== undefined ? options.syscalls : udpSyscalls();
-    this.#now = options.now ?? performance.now.bind(performance);
   }
 
-  /**
-   * Queues one datagram to `to`: sent in this turn's check phase, or sooner when the batch is full
-   * or its first datagram has waited FLUSH_AFTER_MS (then with this one).
-   */
+  /** Queues one datagram to `to` (sent in this turn's check phase, or sooner when the batch is full). */
   send(datagram: Buffer, to: DatagramDestination): void {
     if (this.#closed) return;
     const name = datagram.length <= SLOT_DATA_BYTES ? this.#nameOf(to) : null;
@@ -129,9 +114,7 @@ export class DatagramBatchSender {
     view.writeUInt32LE(datagram.length, IOVECS + slot * MMSG.IOVEC_BYTES + 8);
     name.copy(view, NAMES + slot * MMSG.SOCKADDR_BYTES);
     view.writeUInt32LE(name.length, HEADERS + slot * MMSG.HEADER_BYTES + MMSG.NAME_LENGTH);
-    if (slot === 0) this.#firstQueuedAt = this.#now();
-    else if (this.#now() - this.#firstQueuedAt >= FLUSH_AFTER_MS) this.flush();
-    if (!this.#scheduled && this.#count > 0) {
+    if (!this.#scheduled) {
       this.#scheduled = true;
       setImmediate(this.#flushNow);
     }
