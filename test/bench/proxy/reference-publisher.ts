@@ -11,6 +11,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { connectAsync } from 'mqtt';
+import { wallClockUs } from './wall-clock.js';
 
 interface Command {
   brokerUrl: string;
@@ -24,7 +25,7 @@ interface Command {
   warmup: number;
 }
 
-const wallUs = () => Math.round((performance.timeOrigin + performance.now()) * 1000);
+const wallUs = wallClockUs;
 
 function percentileMs(sorted: number[], q: number): number {
   if (sorted.length === 0) return 0;

@@ -30,6 +30,7 @@ import { pinServer, runLoad } from '../load/index.js';
 import { round } from '../measure.js';
 import { makeFactoryCa, provisionGateway, RunningGateway } from './gateway-under-test.js';
 import { cpuSeconds } from './proc-stats.js';
+import { wallClockUs } from './wall-clock.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const SESSIONS = Number(process.env.SESSIONS ?? 128);
@@ -42,7 +43,7 @@ const PAYLOAD =
 const REFERENCE_TOPIC = 'devices/latency-reference/telemetry';
 const SENT_US = /"sent_us":(\d+)/;
 
-const wallUs = () => Math.round((performance.timeOrigin + performance.now()) * 1000);
+const wallUs = wallClockUs;
 
 function pem(label: string, der: Uint8Array): string {
   const body = Buffer.from(der).toString('base64').replace(/.{64}/g, '$&\n').replace(/\n?$/, '\n');
