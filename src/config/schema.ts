@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { metricsSchema } from './metrics-schema.js';
 
 /**
  * Where a sensor's upstream name comes from (trust.sensor_name_from): the subject CN, the subject
@@ -225,6 +226,7 @@ export function configSchema(defaults: ConfigDefaults) {
         shutdown_timeout_ms: z.number().int().min(100).max(600_000).default(10_000),
       })
       .prefault({}),
+    metrics: metricsSchema(),
   });
 }
 

@@ -12,12 +12,13 @@ import {
   RotationKeyRing,
 } from '../identity/index.js';
 import { type KeyStore, openKeyStore } from '../keys/index.js';
+import { type MetricsServer, type MetricsSnapshot, startMetrics } from '../metrics/index.js';
 import { openSslRuntime } from '../native/openssl/index.js';
 import { pemBlocks } from '../pki/index.js';
 import { Store } from '../store/index.js';
 import { keyStorePrivateKey } from '../tls/index.js';
 import { ClockFloor, SensorTrust, TrustBundleStore } from '../trust/index.js';
-import { UpstreamClient, type UpstreamCredentials } from '../upstream/index.js';
+import { outboxOldestCreatedAt, UpstreamClient, type UpstreamCredentials } from '../upstream/index.js';
 import { createLogger, type Logger } from './logger.js';
 import { withSimulatedBuses } from './simulated-atecc608-bus.js';
 import { SupervisorNotifier } from './supervisor-notifier.js';
@@ -37,6 +38,7 @@ export class Daemon {
   #lastReload: DaemonStatus['lastReload'] = null;
   #store: Store | undefined;
   #control: ControlServer | undefined;
+  #metrics: MetricsServer | undefined;
   #keys: KeyStore | undefined;
   #keyError: GatewayError | undefined;
   /** In-process (downstream.dtls.workers = 1), or on worker threads sharing the port. */
@@ -137,6 +139,7 @@ export class Daemon {
       .handle('clock.reload', (params) => this.#clockReset(params));
     await this.#control.listen();
     this.log.info({ path: controlConfig.socket }, 'control socket listening');
+    this.#metrics = await startMetrics(this.#config.metrics, () => this.#metricsSnapshot(), this.log);
 
     this.#state = 'running';
     this.#notifier.ready(this.#statusLine());
@@ -468,6 +471,7 @@ export class Daemon {
     this.#state = 'stopping';
     this.#notifier.stopping(`stopping (${reason})`);
     this.log.info({ reason }, 'edge-gatewayd stopping');
+    await this.#metrics?.close();
     await this.#control?.close();
     await this.#identity?.stop();
     await this.#rotation?.close();
@@ -505,6 +509,17 @@ export class Daemon {
           : (this.#trust?.status() ?? null),
       upstream: this.#upstream?.status() ?? null,
       identity: this.#identity?.status() ?? null,
+    };
+  }
+
+  /** One scrape's figures: the status (summed over sensor workers, as `gatewayctl status` shows it). */
+  async #metricsSnapshot(): Promise<MetricsSnapshot> {
+    if (this.#sensors instanceof SensorWorkers) await this.#sensors.refresh();
+    return {
+      status: this.status(),
+      clock: this.#clock?.status() ?? null,
+      outboxOldestAt: this.#upstream && this.#store ? outboxOldestCreatedAt(this.#store) : null,
+      now: Date.now(),
     };
   }
 

@@ -16,6 +16,7 @@ export {
   type OutboxRow,
   type OutboxSettings,
   type OutboxStats,
+  outboxOldestCreatedAt,
 } from './outbox/index.js';
 export { ReconnectBackoff } from './reconnect-backoff.js';
 export { UpstreamClient } from './upstream-client.js';
