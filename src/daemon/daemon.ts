@@ -518,7 +518,11 @@ export class Daemon {
     return {
       status: this.status(),
       clock: this.#clock?.status() ?? null,
-      outboxOldestAt: this.#upstream && this.#store ? outboxOldestCreatedAt(this.#store) : null,
+      // rows 0: acknowledged rows may wait for their delete's commit; they are not 'in the outbox'.
+      outboxOldestAt:
+        this.#store && (this.#upstream?.outbox.stats().rows ?? 0) > 0
+          ? outboxOldestCreatedAt(this.#store)
+          : null,
       now: Date.now(),
     };
   }

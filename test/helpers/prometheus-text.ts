@@ -63,3 +63,11 @@ export function sampleSum(exposition: Exposition, name: string, labels: Record<s
     )
     .reduce((sum, sample) => sum + sample.value, 0);
 }
+
+/** GET `url` with node's fetch (a real HTTP client) and parse the exposition it answers. */
+export async function scrapeMetrics(url: string): Promise<{ exposition: Exposition; text: string }> {
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`scrape of ${url} answered ${response.status}`);
+  const text = await response.text();
+  return { exposition: parseExposition(text), text };
+}

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gatewayctl } from '../helpers/daemon-harness.js';
+import { sampleSum, sampleValue, scrapeMetrics } from '../helpers/prometheus-text.js';
 import { ProxyRig } from './proxy-rig.js';
 
 /**
@@ -11,7 +12,7 @@ import { ProxyRig } from './proxy-rig.js';
 let rig: ProxyRig;
 
 beforeAll(async () => {
-  rig = await ProxyRig.start('flow');
+  rig = await ProxyRig.start('flow', { metrics: true });
 }, 120_000);
 
 afterAll(async () => {
@@ -46,6 +47,40 @@ describe('HIL: the whole proxy flow', () => {
     expect(`CN=${properties['gateway-id']}`).toBe(status.identity.subject?.split(',')[0]);
     for (const badActor of ['bad-unknown-ca-1', 'bad-expired-1', 'bad-revoked-1', 'bad-unauthorized-1'])
       expect(rig.subscriber.stream(badActor)).toBeUndefined();
+
+    // The metrics endpoint, scraped over its configured address with fetch, shows the same counts.
+    const { exposition } = await scrapeMetrics(rig.metricsUrl as string);
+    const metric = (name: string, labels: Record<string, string> = {}) =>
+      sampleValue(exposition, `edge_gatewayd_${name}`, labels);
+    const refusedAt = (prefix: string) =>
+      Object.entries(summary.refusalsByReason)
+        .filter(([reason]) => reason.startsWith(prefix))
+        .reduce((sum, [, count]) => sum + count, 0);
+    expect(refusedAt('handshake: ')).toBe(3);
+    expect(sampleSum(exposition, 'edge_gatewayd_sensor_trust_verdicts_total', { result: 'refused' })).toBe(
+      refusedAt('handshake: '),
+    );
+    expect(metric('sensor_handshakes_total', { result: 'failed' })).toBe(refusedAt('handshake: '));
+    expect(metric('sensor_trust_verdicts_total', { result: 'refused', reason: 'revoked' })).toBe(
+      refusedAt('handshake: certificate revoked'),
+    );
+    expect(metric('sensor_trust_verdicts_total', { result: 'refused', reason: 'expired' })).toBe(
+      refusedAt('handshake: certificate expired'),
+    );
+    expect(metric('sensor_trust_verdicts_total', { result: 'refused', reason: 'unknown-issuer' })).toBe(
+      refusedAt('handshake: unknown CA'),
+    );
+    expect(metric('coap_error_responses_total', { code: '4.03' })).toBe(refusedAt('request 4.03'));
+    expect(metric('sensor_handshakes_total', { result: 'completed' })).toBe(summary.sessions.established);
+    expect(metric('sensor_sessions', { state: 'established' })).toBe(summary.sensors.connected);
+    expect(metric('telemetry_accepted_total')).toBe(delivery.acknowledged);
+    expect(metric('telemetry_accepted_total')).toBe(summary.messages.acknowledged);
+    expect(metric('upstream_published_total')).toBe(delivery.acknowledged);
+    expect(metric('upstream_connected')).toBe(1);
+    expect(metric('identity_state', { state: 'operational' })).toBe(1);
+    expect(metric('identity_certificate_expiry_timestamp_seconds')).toBe(
+      Date.parse(status.identity.notAfter as string) / 1000,
+    );
   });
 
   it('a certificate rotation during traffic loses nothing, and the broker connection moves to the new certificate', async () => {

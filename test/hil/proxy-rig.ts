@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MosquittoBroker, TelemetrySubscriber } from '../../hw-sim/broker/index.js';
@@ -60,6 +61,8 @@ export class ProxyRig {
   readonly sensorCa: SensorCa;
   readonly dtlsPort: number;
   readonly gatewayCa: Uint8Array[];
+  /** http://127.0.0.1:<port>/metrics when started with { metrics: true }. */
+  readonly metricsUrl: string | undefined;
   service: ServiceSupervisor;
   /** Every daemon started, for their logs when something fails. */
   readonly services: ServiceSupervisor[] = [];
@@ -76,6 +79,7 @@ export class ProxyRig {
     dtlsPort: number;
     gatewayCa: Uint8Array[];
     service: ServiceSupervisor;
+    metricsUrl?: string;
   }) {
     this.work = parts.work;
     this.fixture = parts.fixture;
@@ -85,12 +89,13 @@ export class ProxyRig {
     this.sensorCa = parts.sensorCa;
     this.dtlsPort = parts.dtlsPort;
     this.gatewayCa = parts.gatewayCa;
+    this.metricsUrl = parts.metricsUrl;
     this.service = parts.service;
     this.services.push(parts.service);
   }
 
   /** Starts everything and waits until the gateway is operational (EST) and connected upstream. */
-  static async start(name: string): Promise<ProxyRig> {
+  static async start(name: string, options: { metrics?: boolean } = {}): Promise<ProxyRig> {
     const work = mkdtempSync(join(tmpdir(), `egw-hil-${name}-`));
     // What is started before the rig exists is stopped again when a later step fails.
     const started: (() => Promise<unknown> | undefined)[] = [
@@ -122,6 +127,7 @@ export class ProxyRig {
       const sensorCa = SensorCa.open(join(work, 'sensor-ca'));
       sensorCa.writeCrl();
       const dtlsPort = await freeUdpPort();
+      const metricsPort = options.metrics ? await freeTcpPort() : undefined;
       const fixture = gatewayFixture(
         `[identity.est]\nurl = "${est.url}"\ntrust_anchor_file = "${estRoot}"\ntimeout_ms = 5000\n` +
           '[identity.renewal]\nretry_initial_ms = 200\nretry_max_ms = 1000\njitter_fraction = 0\n' +
@@ -131,7 +137,8 @@ export class ProxyRig {
           'handshakes_per_second_per_address = 500\nhandshake_burst_per_address = 500\n' +
           'half_open_handshakes_per_address = 500\n' +
           `[upstream]\nenabled = true\nbroker_url = "${broker.url}"\ntrust_anchor_file = "${broker.caFile}"\n` +
-          'reconnect_initial_ms = 100\nreconnect_max_ms = 1000\n',
+          'reconnect_initial_ms = 100\nreconnect_max_ms = 1000\n' +
+          (metricsPort ? `[metrics]\nlisten = "127.0.0.1:${metricsPort}"\n` : ''),
       );
       started.push(async () => rmSync(fixture.dir, { recursive: true, force: true }));
       const provisioned = await gatewayctl(
@@ -154,6 +161,7 @@ export class ProxyRig {
         dtlsPort,
         gatewayCa: pemBlocks(readFileSync(factoryRoot, 'utf8')),
         service,
+        ...(metricsPort ? { metricsUrl: `http://127.0.0.1:${metricsPort}/metrics` } : {}),
       });
       const made: ProxyRig = rig;
       await service.waitReady();
@@ -316,6 +324,19 @@ function freeUdpPort(): Promise<number> {
     socket.bind(0, '127.0.0.1', () => {
       const { port } = socket.address();
       socket.close(() => resolve(port));
+    });
+  });
+}
+
+/** A TCP port on 127.0.0.1 that was free a moment ago. */
+function freeTcpPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
     });
   });
 }
