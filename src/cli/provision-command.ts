@@ -10,6 +10,7 @@ import {
   type ProvisioningHooks,
   type ProvisioningStep,
   provisionFactory,
+  provisioningReportText,
   readCertificateFile,
   verifyProvisioning,
 } from '../identity/index.js';
@@ -120,7 +121,17 @@ The backend and its parameters come from [identity.key] in the config file.`,
     .option('--ca <file>', 'root CA certificate to verify the chain up to')
     .addHelpText(
       'after',
-      '\nExit status: 0 every check passed, 1 a check failed or the part could not be reached.',
+      `
+Each item is PASS, FAIL, or n/a with its reason. "n/a (simulated)" marks what cannot be proven on a
+stand-in the configuration names (the ATECC608A simulator, swtpm over its swtpm/mssim TCTI, the
+software key store): e.g. "key not exportable", as such a part keeps its key in a file. A part
+configured as hardware that turns out not to be (a software TPM behind device:/dev/tpmrm0) FAILs.
+
+--json prints {ok, status: "pass"|"fail", serial, backend, simulated, items: [{name, status:
+"pass"|"fail"|"n/a", ok, detail, reason?, simulated?}]}.
+
+Exit status: 0 no check failed (n/a is not a failure), 1 a check failed or the part could not be
+reached.`,
     )
     .action((options: CommonOptions & { ca?: string }) =>
       withDevice(options, async (device) => {
@@ -128,17 +139,9 @@ The backend and its parameters come from [identity.key] in the config file.`,
           device,
           options.ca ? { rootCa: readCertificateFile(options.ca) } : {},
         );
-        if (options.json) {
-          print(report);
-        } else {
-          process.stdout.write(`identity of gateway ${report.serial} (${report.backend}):\n`);
-          for (const item of report.items) {
-            const mark = item.ok === null ? ' n/a' : item.ok ? 'PASS' : 'FAIL';
-            process.stdout.write(`  [${mark}] ${item.name}: ${item.detail}\n`);
-          }
-          process.stdout.write(report.ok ? 'result: PASS\n' : 'result: FAIL\n');
-        }
-        if (!report.ok) process.exitCode = 1;
+        if (options.json) print(report);
+        else process.stdout.write(provisioningReportText(report));
+        if (report.status === 'fail') process.exitCode = 1;
       }),
     );
 }

@@ -30,3 +30,4 @@ export {
   retryDelayMs,
 } from './lifecycle/index.js';
 export { type CheckItem, type ProvisioningReport, verifyProvisioning } from './provisioning-check.js';
+export { provisioningReportText } from './provisioning-report-text.js';

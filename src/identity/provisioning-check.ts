@@ -1,19 +1,26 @@
 import type { ProvisionableKeyDevice } from '../keys/index.js';
 import { signVerifyRoundTrip } from '../keys/index.js';
 import { readableName, X509Certificate } from '../pki/index.js';
+import { type Verdict, worstStatus } from '../verdicts/index.js';
 import { sameBytes } from './certificate-material.js';
 
-/** One line of `gatewayctl provision verify`. `ok: null` means the check does not apply here. */
-export interface CheckItem {
-  name: string;
+/**
+ * One line of `gatewayctl provision verify`: pass, fail, or n/a with its reason (`simulated` when
+ * only the simulated part is why). `ok` mirrors status for older readers: true, false, null (n/a).
+ */
+export interface CheckItem extends Verdict {
+  status: 'pass' | 'fail' | 'n/a';
   ok: boolean | null;
-  detail: string;
 }
 
 export interface ProvisioningReport {
+  /** No item failed (n/a is not a failure). */
   ok: boolean;
+  status: 'pass' | 'fail';
   serial: string;
   backend: string;
+  /** Why this part is a stand-in (KeyStoreInfo.simulated), or null for the real thing. */
+  simulated: string | null;
   items: CheckItem[];
 }
 
@@ -27,18 +34,35 @@ export async function verifyProvisioning(
 ): Promise<ProvisioningReport> {
   const info = device.connect();
   const items: CheckItem[] = [];
-  const add = (name: string, ok: boolean | null, detail: string) => items.push({ name, ok, detail });
+  const add = (name: string, ok: boolean | null, detail: string) =>
+    items.push(
+      ok === null
+        ? { name, status: 'n/a', ok, detail, reason: detail }
+        : { name, status: ok ? 'pass' : 'fail', ok, detail },
+    );
 
   const hasKey = device.hasKey();
   add('identity key present', hasKey, hasKey ? info.keyLocation : `no key at ${info.keyLocation}`);
   if (hasKey) device.open();
-  add(
-    'key not exportable',
-    info.hardwareBacked,
-    info.hardwareBacked
-      ? `generated and held inside ${info.model}; no operation exports it`
-      : `${info.model} keeps the key in a file (development and tests only)`,
-  );
+  if (info.hardwareBacked) {
+    add('key not exportable', true, `generated and held inside ${info.model}; no operation exports it`);
+  } else if (info.simulated) {
+    // Cannot be proven for a stand-in the configuration asked for: not a finding, and said why.
+    items.push({
+      name: 'key not exportable',
+      status: 'n/a',
+      ok: null,
+      detail: `${info.model} keeps the key in a file`,
+      reason: `${info.simulated}; only the real part can prove its key never leaves it`,
+      simulated: true,
+    });
+  } else {
+    add(
+      'key not exportable',
+      false,
+      `${info.model} keeps the key outside hardware, yet the configuration names a hardware part`,
+    );
+  }
 
   const stored = device.readCertificates();
   const certificate = stored.device ? new X509Certificate(stored.device) : undefined;
@@ -79,10 +103,13 @@ export async function verifyProvisioning(
   } else {
     add('key signs', false, 'no key');
   }
+  const status = worstStatus(items) === 'pass' ? 'pass' : 'fail';
   return {
-    ok: items.every((item) => item.ok !== false),
+    ok: status === 'pass',
+    status,
     serial: info.serial,
     backend: info.backend,
+    simulated: info.simulated ?? null,
     items,
   };
 }

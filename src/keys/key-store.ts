@@ -21,6 +21,12 @@ export interface KeyStoreInfo {
   keyLocation: string;
   /** What an operator should fix, each with the fix (e.g. a TPM key without an auth value). */
   warnings?: string[];
+  /**
+   * Set only where the configuration itself names a stand-in for the part (the ATECC608A simulator,
+   * swtpm over its own TCTI, the software store): why hardware checks cannot be proven here. A part
+   * that is not hardware-backed although hardware was configured leaves it unset: that is a failure.
+   */
+  simulated?: string;
 }
 
 export interface HealthReport {

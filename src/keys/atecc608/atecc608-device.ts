@@ -118,6 +118,9 @@ export class Atecc608KeyDevice implements ProvisionableKeyDevice {
         model: simulated ? `${part} (${this.#busLabel ?? 'simulated bus'})` : part,
         serial: driver.serialNumber().toUpperCase(),
         keyLocation: `slot ${this.#signingSlot}`,
+        ...(simulated
+          ? { simulated: 'the ATECC608A simulator (hw-sim) keeps its "private" key in its state file' }
+          : {}),
       };
     }
     return this.#info;

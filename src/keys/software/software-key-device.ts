@@ -36,6 +36,7 @@ export class SoftwareKeyDevice implements ProvisionableKeyDevice {
       model: 'software key (PKCS#8 file, development only)',
       serial: machineSerial(),
       keyLocation: this.params.path,
+      simulated: 'the software key store keeps the key in a PKCS#8 file (development only)',
     };
   }
 

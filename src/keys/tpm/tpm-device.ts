@@ -107,6 +107,11 @@ export class TpmKeyDevice implements ProvisionableKeyDevice {
         model: modelText(identity),
         serial: this.#serial(esys, fixed),
         keyLocation: `persistent handle ${hexHandle(this.params.persistentHandle)}`,
+        ...(isSoftwareTpm(identity) && isSimulatorTcti(this.params.tcti)
+          ? {
+              simulated: `a software TPM (${this.params.tcti.split(':')[0]} TCTI) keeps its keys in a state file`,
+            }
+          : {}),
       };
       return this.#info;
     } catch (error) {
@@ -671,6 +676,14 @@ function modelText(identity: TpmIdentity): string {
  */
 export function isSoftwareTpm(identity: TpmIdentity): boolean {
   return /\bSW\s*TPM\b/i.test(identity.vendor);
+}
+
+/**
+ * The configured TCTI reaches a TPM simulator by its own protocol (swtpm, IBM's mssim). A software
+ * TPM behind device:/dev/tpm* (a VM's vTPM) was configured as hardware: not a simulation to excuse.
+ */
+export function isSimulatorTcti(tcti: string): boolean {
+  return /^(swtpm|mssim)(:|$)/.test(tcti);
 }
 
 function shortSerial(hash: Buffer): string {
