@@ -518,6 +518,7 @@ export class Daemon {
     return {
       status: this.status(),
       clock: this.#clock?.status() ?? null,
+      identityEvents: this.#identity?.eventCounts() ?? {},
       // rows 0: acknowledged rows may wait for their delete's commit; they are not 'in the outbox'.
       outboxOldestAt:
         this.#store && (this.#upstream?.outbox.stats().rows ?? 0) > 0

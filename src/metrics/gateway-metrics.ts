@@ -5,6 +5,14 @@ import type { MetricsSnapshot } from './metrics-snapshot.js';
 export const METRICS_PREFIX = 'edge_gatewayd_';
 
 type Labels = Record<string, string>;
+
+/** identity_renewal_attempts_total's results and the lifecycle event (log identity.<event>) behind each. */
+const RENEWAL_RESULTS = {
+  success: 'operational',
+  failure: 'retry',
+  rolled_back: 'rolled_back',
+  pending: 'pending_at_server',
+} as const;
 type Reading = [Labels, number][];
 
 /**
@@ -128,6 +136,66 @@ export class GatewayMetrics {
         [{ state: 'handshaking' }, e.sessionsHandshaking],
       ];
     });
+
+    // Revocation information of the sensor CAs.
+    this.#gauge(
+      'sensor_crl_age_seconds',
+      'Age of the stored CRL of each sensor CA (now - thisUpdate).',
+      ['ca'],
+      (s) =>
+        (trust(s)?.revocation.cas ?? []).flatMap(
+          (ca): Reading => (ca.crl ? [[{ ca: ca.subject }, ca.crl.ageSeconds]] : []),
+        ),
+    );
+    this.#gauge(
+      'sensor_crl_stale',
+      '1 when the stored CRL of a sensor CA is past its nextUpdate, else 0.',
+      ['ca'],
+      (s) =>
+        (trust(s)?.revocation.cas ?? []).flatMap(
+          (ca): Reading => (ca.crl ? [[{ ca: ca.subject }, ca.crl.stale ? 1 : 0]] : []),
+        ),
+    );
+    this.#gauge(
+      'sensor_ca_without_crl',
+      '1 for a sensor CA with no stored CRL (its sensors are admitted without revocation information under soft-fail), per CA.',
+      ['ca'],
+      (s) =>
+        (trust(s)?.revocation.cas ?? []).map((ca): [Labels, number] => [{ ca: ca.subject }, ca.crl ? 0 : 1]),
+    );
+    this.#counter(
+      'sensor_accepted_without_fresh_crl_total',
+      'Sensor verdicts that accepted a certificate although its CRL was missing or stale (soft-fail or grace).',
+      [],
+      (s) => one(trust(s)?.acceptedWithoutFreshCrl),
+    );
+    this.#gauge(
+      'sensor_admitted_without_revocation_info',
+      'Distinct sensor certificates admitted since start without revocation information, per issuing CA.',
+      ['ca'],
+      (s) =>
+        (trust(s)?.revocation.cas ?? []).map((ca): [Labels, number] => [
+          { ca: ca.subject },
+          ca.admittedWithoutRevocationInfo,
+        ]),
+    );
+
+    // The clock floor (README "Clock"): validity is judged at the floor when the clock is behind it.
+    this.#gauge(
+      'clock_behind_floor',
+      '1 when the system clock reads earlier than the clock floor, else 0.',
+      [],
+      (s) => (s.clock ? one(s.clock.behind ? 1 : 0) : []),
+    );
+    this.#gauge(
+      'clock_synchronized',
+      '1 when the kernel says the clock is synchronized (NTP), else 0.',
+      [],
+      (s) => (s.clock ? one(s.clock.synchronized ? 1 : 0) : []),
+    );
+    this.#gauge('clock_floor_timestamp_seconds', 'The clock floor, Unix seconds.', [], (s) =>
+      s.clock ? one(Date.parse(s.clock.floor) / 1000) : [],
+    );
 
     // CoAP.
     this.#counter(
@@ -274,6 +342,13 @@ export class GatewayMetrics {
         if (!identity?.notAfter) return [];
         return one((Date.parse(identity.notAfter) - Date.parse(identity.clockUsed)) / 1000);
       },
+    );
+    this.#counter(
+      'identity_renewal_attempts_total',
+      'EST enrolment and renewal attempts by result: success (new certificate committed), failure (retry scheduled), rolled_back (the new certificate failed its proof), pending (the server answered 202).',
+      ['result'],
+      (s) =>
+        Object.entries(RENEWAL_RESULTS).map(([result, event]) => [{ result }, s.identityEvents[event] ?? 0]),
     );
     this.#gauge(
       'identity_key_info',

@@ -11,6 +11,8 @@ export interface MetricsSnapshot {
   clock: ReturnType<ClockFloor['status']> | null;
   /** created_at (Unix ms) of the oldest committed outbox row, null when the outbox is empty or off. */
   outboxOldestAt: number | null;
+  /** The identity lifecycle's events since start (IdentityLifecycle.eventCounts), {} without EST. */
+  identityEvents: Readonly<Record<string, number>>;
   /** Unix ms the snapshot was taken at (system clock). */
   now: number;
 }

@@ -77,6 +77,11 @@ describe('HIL: the whole proxy flow', () => {
     expect(metric('telemetry_accepted_total')).toBe(summary.messages.acknowledged);
     expect(metric('upstream_published_total')).toBe(delivery.acknowledged);
     expect(metric('upstream_connected')).toBe(1);
+    // The sensor CA's CRL was imported just now: fresh.
+    expect(sampleSum(exposition, 'edge_gatewayd_sensor_crl_stale')).toBe(0);
+    expect(exposition.samples.filter((s) => s.name === 'edge_gatewayd_sensor_crl_age_seconds')).toHaveLength(
+      1,
+    );
     expect(metric('identity_state', { state: 'operational' })).toBe(1);
     expect(metric('identity_certificate_expiry_timestamp_seconds')).toBe(
       Date.parse(status.identity.notAfter as string) / 1000,
@@ -85,6 +90,16 @@ describe('HIL: the whole proxy flow', () => {
 
   it('a certificate rotation during traffic loses nothing, and the broker connection moves to the new certificate', async () => {
     const before = await rig.status();
+    const renewals = async () =>
+      sampleValue(
+        (await scrapeMetrics(rig.metricsUrl as string)).exposition,
+        'edge_gatewayd_identity_renewal_attempts_total',
+        {
+          result: 'success',
+        },
+      );
+    const renewedBefore = await renewals();
+    expect(renewedBefore).toBeGreaterThanOrEqual(1); // the zero-touch enrolment
     const tracked = rig.fleet('rotate-', 6, 30);
     await tracked.fleet.connect();
     const running = tracked.fleet.run({ durationMs: 12_000 });
@@ -108,6 +123,7 @@ describe('HIL: the whole proxy flow', () => {
     expect(delivery.acknowledged).toBeGreaterThanOrEqual(200);
     expect(delivery.missing).toEqual([]);
     expect(delivery.outOfOrder).toBe(0);
+    expect(await renewals()).toBe((renewedBefore as number) + 1);
     const after = await rig.status();
     expect(after.upstream?.identity?.generation).toBeGreaterThan(before.upstream?.identity?.generation ?? 0);
   });

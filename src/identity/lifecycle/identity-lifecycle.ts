@@ -138,6 +138,7 @@ export class IdentityLifecycle {
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
   #stopped = false;
+  readonly #eventCounts: Record<string, number> = {};
 
   constructor(options: IdentityLifecycleOptions) {
     this.#o = options;
@@ -721,7 +722,13 @@ export class IdentityLifecycle {
   }
 
   #event(level: 'info' | 'warn' | 'error', event: string, fields: object, message: string): void {
+    this.#eventCounts[event] = (this.#eventCounts[event] ?? 0) + 1;
     this.#o.log[level]({ event: `identity.${event}`, ...fields }, message);
+  }
+
+  /** How often each lifecycle event (the log's identity.<event>) happened since start, for metrics. */
+  eventCounts(): Readonly<Record<string, number>> {
+    return this.#eventCounts;
   }
 }
 

@@ -9,7 +9,8 @@ function snapshot(): MetricsSnapshot {
   return {
     now,
     outboxOldestAt: now - 42_500,
-    clock: null,
+    clock: { behind: true, synchronized: false, floor: '2026-12-01T00:00:00.000Z' },
+    identityEvents: { operational: 2, retry: 3, renewing: 5 },
     status: {
       identityKey: {
         available: true,
@@ -43,7 +44,22 @@ function snapshot(): MetricsSnapshot {
           cookiesReplayed: 0,
         },
       },
-      sensorTrust: { accepted: 12, refused: { revoked: 1, expired: 2, 'unknown-issuer': 1 } },
+      sensorTrust: {
+        accepted: 12,
+        refused: { revoked: 1, expired: 2, 'unknown-issuer': 1 },
+        acceptedWithoutFreshCrl: 3,
+        revocation: {
+          admittedWithoutRevocationInfo: 2,
+          cas: [
+            {
+              subject: 'CN=line A',
+              crl: { ageSeconds: 7200, stale: true },
+              admittedWithoutRevocationInfo: 0,
+            },
+            { subject: 'CN=line B', crl: null, admittedWithoutRevocationInfo: 2 },
+          ],
+        },
+      },
       upstream: {
         connected: true,
         inFlight: 3,
