@@ -12,7 +12,7 @@ import {
   RotationKeyRing,
 } from '../identity/index.js';
 import { type KeyStore, openKeyStore } from '../keys/index.js';
-import { type MetricsServer, type MetricsSnapshot, startMetrics } from '../metrics/index.js';
+import { type MetricsServer, type MetricsSnapshot, startMetrics, timedKeyStore } from '../metrics/index.js';
 import { openSslRuntime } from '../native/openssl/index.js';
 import { pemBlocks } from '../pki/index.js';
 import { Store } from '../store/index.js';
@@ -158,7 +158,9 @@ export class Daemon {
     const settings = withSimulatedBuses(keySettingsFromConfig(this.#config));
     this.#notifier.status(`opening identity key (${settings.backend})`);
     try {
-      this.#keys = await openKeyStore(settings);
+      const opened = await openKeyStore(settings);
+      // Its calls are timed only when metrics are served (the histogram is read nowhere else).
+      this.#keys = this.#config.metrics.listen ? timedKeyStore(opened) : opened;
       const info = this.#keys.info;
       this.log.info({ key: info }, `identity key in ${info.model} (${info.keyLocation})`);
       for (const warning of info.warnings ?? []) this.log.warn({ backend: info.backend }, warning);

@@ -1,8 +1,7 @@
 import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import { METRICS_PREFIX } from './gateway-metrics-prefix.js';
+import { keyStoreCallDuration } from './key-store-timing.js';
 import type { MetricsSnapshot } from './metrics-snapshot.js';
-
-/** Every metric name starts with this (Prometheus naming: the application as the namespace). */
-export const METRICS_PREFIX = 'edge_gatewayd_';
 
 type Labels = Record<string, string>;
 
@@ -27,6 +26,7 @@ export class GatewayMetrics {
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: METRICS_PREFIX });
+    this.registry.registerMetric(keyStoreCallDuration);
     this.#define();
   }
 

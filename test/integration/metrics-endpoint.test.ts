@@ -201,6 +201,28 @@ describe('metrics endpoint', () => {
       value('identity_key_info', { backend: 'software', hardware_backed: 'false', available: 'true' }),
     ).toBe(1);
     expect(sampleSum(scrape, 'edge_gatewayd_nodejs_eventloop_lag_p99_seconds')).toBeGreaterThanOrEqual(0);
+    // The identity key signed the broker handshake (and answered the start-up calls): timed.
+    expect(
+      sampleSum(scrape, 'edge_gatewayd_key_store_call_duration_seconds_count', {
+        backend: 'software',
+        operation: 'signDigestSync',
+        result: 'ok',
+      }),
+    ).toBeGreaterThanOrEqual(1);
+    expect(
+      sampleValue(scrape, 'edge_gatewayd_key_store_call_duration_seconds_bucket', {
+        backend: 'software',
+        operation: 'signDigestSync',
+        result: 'ok',
+        le: '+Inf',
+      }),
+    ).toBe(
+      sampleValue(scrape, 'edge_gatewayd_key_store_call_duration_seconds_count', {
+        backend: 'software',
+        operation: 'signDigestSync',
+        result: 'ok',
+      }),
+    );
   });
 
   it('names and types follow the Prometheus conventions', () => {
@@ -219,6 +241,7 @@ describe('metrics endpoint', () => {
       edge_gatewayd_upstream_connected: 'gauge',
       edge_gatewayd_upstream_reconnects_total: 'counter',
       edge_gatewayd_identity_state: 'gauge',
+      edge_gatewayd_key_store_call_duration_seconds: 'histogram',
       edge_gatewayd_process_cpu_seconds_total: 'counter',
       edge_gatewayd_nodejs_eventloop_lag_p99_seconds: 'gauge',
     };
