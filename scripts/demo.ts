@@ -41,6 +41,7 @@ import type { IdentityStatus } from '../src/identity/index.js';
 import { pemBlocks } from '../src/pki/index.js';
 import { demoChecks } from './demo/checks.js';
 import { CLI_SENSOR_NAME, makeCliSensor } from './demo/demo-sensor.js';
+import { readFactoryChecklist } from './demo/factory-checklist.js';
 import { type DemoKeyStore, GatewayConfig } from './demo/gateway-config.js';
 import { DEMO_HELP, type DemoOptions, parseDemoOptions, UsageError } from './demo/options.js';
 import { type DemoSummary, daemonLogFindings, summaryText } from './demo/summary.js';
@@ -209,7 +210,7 @@ async function demo(): Promise<void> {
   say(
     options.keyStore === 'tpm'
       ? 'technician: gatewayctl provision verify (swtpm is honest too: a software TPM, its key is in a state file)'
-      : 'technician: gatewayctl provision verify (the simulator is honest: its key is in a file, not hardware)',
+      : 'technician: gatewayctl provision verify (the simulator is honest: what it cannot prove is n/a, not PASS)',
   );
   const verify = spawnSync(
     process.execPath,
@@ -221,14 +222,13 @@ async function demo(): Promise<void> {
       config.path,
       '--ca',
       join(workDir, 'factory-ca/root.crt'),
+      '--json',
     ],
     { encoding: 'utf8' },
   );
-  write(verify.stdout + verify.stderr);
-  summary.factoryChecklist = {
-    result: (/^result: (PASS|FAIL)$/m.exec(verify.stdout)?.[1] as 'PASS' | 'FAIL' | undefined) ?? null,
-    failed: [...verify.stdout.matchAll(/^\s*\[FAIL\] ([^:]+)/gm)].map((match) => match[1] as string),
-  };
+  const factory = readFactoryChecklist(verify.stdout, verify.stderr, verify.status);
+  write(factory.text);
+  summary.factoryChecklist = factory.checklist;
   summary.timings.provisioning = since(provisioning);
 
   say('provisioning server: hw-sim EST server (RFC 7030 over HTTPS), trusting the factory CA for enrolment');

@@ -10,6 +10,14 @@ export function demoChecks(s: DemoSummary, expectedHonest: number, daemonStarted
   // The cause first: the checks after it mostly fail because of it.
   if (s.error) add('the demo ran to the end', false, s.error);
 
+  if (s.factoryChecklist) {
+    const { result, failed, notApplicable } = s.factoryChecklist;
+    add(
+      'factory identity checklist',
+      result === 'PASS',
+      `gatewayctl provision verify: ${result ?? 'no result'}${failed.length > 0 ? `, failed ${failed.join('; ')}` : ''}${notApplicable.length > 0 ? `, n/a ${notApplicable.map((item) => item.name).join('; ')}` : ''}`,
+    );
+  }
   add(
     'zero touch enrolment',
     s.identity?.state === 'operational' && s.identity.presenting === 'operational',

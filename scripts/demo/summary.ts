@@ -3,6 +3,7 @@ import type { DaemonStatus } from '../../src/control/index.js';
 import type { IdentityStatus } from '../../src/identity/index.js';
 import type { SensorTrustStatus } from '../../src/trust/index.js';
 import type { UpstreamStatus } from '../../src/upstream/index.js';
+import type { FactoryChecklist } from './factory-checklist.js';
 import type { KeyStoreKind } from './options.js';
 import type { TeardownStep } from './teardown.js';
 
@@ -48,7 +49,7 @@ export interface DemoSummary {
   checks: Check[];
   keyStore: KeyStoreSummary | null;
   /** `gatewayctl provision verify`: the technician's checklist on the factory identity. */
-  factoryChecklist: { result: 'PASS' | 'FAIL' | null; failed: string[] } | null;
+  factoryChecklist: FactoryChecklist | null;
   /** The operational identity (`gatewayctl identity status --json`) once zero touch enrolment finished. */
   identity: IdentityStatus | null;
   sensors: {
@@ -132,16 +133,14 @@ export function summaryText(s: DemoSummary): string {
     if (k.model) line('device', `${k.model}, serial ${k.serial}`);
   }
   if (s.factoryChecklist) {
-    const failed = s.factoryChecklist.failed;
-    // Both simulators fail "key not exportable" on purpose: their keys are in files.
-    const expected =
-      failed.length === 1 && failed[0] === 'key not exportable'
-        ? ' (expected of the simulator: its key is in a file)'
-        : '';
+    const { result, failed, notApplicable } = s.factoryChecklist;
     line(
       'factory check',
-      `${s.factoryChecklist.result ?? '?'} (gatewayctl provision verify)${failed.length > 0 ? `: failed ${failed.join('; ')}${expected}` : ''}`,
+      `${result ?? 'FAIL'} (gatewayctl provision verify)${failed.length > 0 ? `: failed ${failed.join('; ')}` : ''}`,
     );
+    // What a simulator cannot prove is n/a with its reason, never a FAIL a person learns to ignore.
+    for (const item of notApplicable)
+      more(`n/a${item.simulated ? ' (simulated)' : ''}: ${item.name}: ${item.reason}`);
   }
   if (s.identity) {
     const i = s.identity;

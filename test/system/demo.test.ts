@@ -22,9 +22,17 @@ it('npm run demo (the README main job, simulated ATECC608A) ends with every chec
     ok: boolean;
     error: string | null;
     checks: { name: string; ok: boolean; detail: string }[];
+    factoryChecklist: unknown;
   };
   expect(report.error).toBeNull();
   expect(report.checks.filter((check) => !check.ok)).toEqual([]);
   expect(report.checks.length).toBeGreaterThanOrEqual(8);
   expect(report.ok).toBe(true);
+  // What the simulator cannot prove is n/a (simulated), not a FAIL to be explained away.
+  expect(report.factoryChecklist).toEqual({
+    result: 'PASS',
+    failed: [],
+    notApplicable: [expect.objectContaining({ name: 'key not exportable', simulated: true })],
+  });
+  expect(report.checks.map((check) => check.name)).toContain('factory identity checklist');
 }, 200_000);
