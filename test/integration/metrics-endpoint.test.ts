@@ -257,6 +257,14 @@ describe('metrics endpoint', () => {
       for (const value of Object.values(sample.labels)) expect(value).not.toMatch(/[A-Za-z0-9+/=]{40,}/);
   });
 
+  it('a scrape asks the sensor workers for their figures itself (no gatewayctl status in between)', async () => {
+    const honest = sensors.slice(0, 6);
+    for (const s of honest) s.enqueueTelemetry();
+    await until('one more message each acknowledged', () => honest.every((s) => s.acknowledged >= 5));
+    const fresh = parseExposition((await scrapeUnix(metricsSocket)).body);
+    expect(sampleValue(fresh, 'edge_gatewayd_telemetry_accepted_total')).toBe(30);
+  });
+
   it('is off by default: a daemon with no [metrics] listens on no TCP port', async () => {
     const plain = gatewayFixture();
     fixtures.push(plain);
