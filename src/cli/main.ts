@@ -2,6 +2,7 @@
 import './runtime-check.js';
 import { Command } from 'commander';
 import { VERSION } from '../build-info/index.js';
+import { registerCheckCommand } from './check-command.js';
 import { registerClockCommands } from './clock-command.js';
 import { registerConfigCommands } from './config-command.js';
 import { registerIdentityCommands } from './identity-command.js';
@@ -32,6 +33,7 @@ Examples:
   gatewayctl sensors list --json         sensor enrollments, for scripts
   gatewayctl trust list                  trust bundles: sensor and upstream CAs
   gatewayctl clock                       the clock floor validity is judged at, and its evidence
+  gatewayctl check                       health checklist: pass/warn/fail with the fix, exit = worst
 
 Errors carry a stable code (EGW_…) in --json output; scripts should match on it, not on the text.`,
   );
@@ -43,5 +45,6 @@ registerIdentityCommands(program);
 registerTrustCommands(program);
 registerSensorsCommands(program);
 registerClockCommands(program);
+registerCheckCommand(program);
 
 await program.parseAsync();
