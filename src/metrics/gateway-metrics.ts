@@ -46,35 +46,43 @@ export class GatewayMetrics {
 
   /** A counter whose value is an existing monotonic counter, read at scrape time. */
   #counter(name: string, help: string, labelNames: string[], read: (s: MetricsSnapshot) => Reading): void {
-    const snapshot = () => this.#snapshot;
-    new Counter({
-      name: METRICS_PREFIX + name,
-      help,
-      labelNames,
-      registers: [this.registry],
-      collect() {
-        this.reset();
-        const s = snapshot();
-        if (!s) return;
-        for (const [labels, value] of read(s)) this.inc(labels, value);
-      },
-    });
+    this.#scraped('counter', name, help, labelNames, read);
   }
 
   #gauge(name: string, help: string, labelNames: string[], read: (s: MetricsSnapshot) => Reading): void {
+    this.#scraped('gauge', name, help, labelNames, read);
+  }
+
+  /** A metric whose values `read` takes from the snapshot at scrape time (none without one). */
+  #scraped(
+    kind: 'counter' | 'gauge',
+    name: string,
+    help: string,
+    labelNames: string[],
+    read: (s: MetricsSnapshot) => Reading,
+  ): void {
     const snapshot = () => this.#snapshot;
-    new Gauge({
-      name: METRICS_PREFIX + name,
-      help,
-      labelNames,
-      registers: [this.registry],
-      collect() {
-        this.reset();
-        const s = snapshot();
-        if (!s) return;
-        for (const [labels, value] of read(s)) this.set(labels, value);
-      },
-    });
+    const fill = (metric: { reset(): void }, put: (labels: Labels, value: number) => void) => {
+      metric.reset();
+      const s = snapshot();
+      if (!s) return;
+      for (const [labels, value] of read(s)) put(labels, value);
+    };
+    const config = { name: METRICS_PREFIX + name, help, labelNames, registers: [this.registry] };
+    if (kind === 'counter')
+      new Counter({
+        ...config,
+        collect() {
+          fill(this, (labels, value) => this.inc(labels, value));
+        },
+      });
+    else
+      new Gauge({
+        ...config,
+        collect() {
+          fill(this, (labels, value) => this.set(labels, value));
+        },
+      });
   }
 
   #define(): void {
