@@ -1,9 +1,10 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { Store } from '../../../src/store/index.js';
-import { Outbox, type OutboxSettings } from '../../../src/upstream/index.js';
+import {
+  type OutboxUnderTest,
+  openOutboxUnderTest,
+  outboxMessage,
+  removeOutboxUnderTest,
+} from '../../helpers/outbox-fixture.js';
 
 /**
  * When the outbox commits: a message that finds it idle is committed at the end of the event-loop
@@ -11,35 +12,20 @@ import { Outbox, type OutboxSettings } from '../../../src/upstream/index.js';
  * arriving within commit_interval_ms of the last commit waits for the interval (group commit under
  * load). A long interval here makes "waits" unmistakable.
  */
-const SETTINGS: OutboxSettings = {
-  max_rows: 1000,
-  max_bytes: 1024 * 1024,
-  when_full: 'refuse',
-  refuse_max_age_s: 30,
-  commit_interval_ms: 60_000,
-  commit_batch: 256,
-  per_sensor_share: 1,
-};
-
-let dir: string;
-let store: Store;
-let outbox: Outbox;
+let fixture: OutboxUnderTest;
+let outbox: OutboxUnderTest['outbox'];
 
 beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'egw-outbox-trigger-'));
-  store = Store.open(join(dir, 'state.db'));
-  outbox = Outbox.open(store, SETTINGS);
+  fixture = openOutboxUnderTest('egw-outbox-trigger-', { commit_interval_ms: 60_000 });
+  outbox = fixture.outbox;
 });
 
 afterEach(() => {
   outbox.close();
-  store.close();
-  rmSync(dir, { recursive: true, force: true });
+  removeOutboxUnderTest(fixture);
 });
 
-function message(n: number) {
-  return { sensorId: `sensor-${n % 4}`, topic: 't', payload: Buffer.from(`{"n":${n}}`), contentFormat: 50 };
-}
+const message = (n: number) => outboxMessage(n, `sensor-${n % 4}`, 't');
 
 const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
 

@@ -1,9 +1,10 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { Store } from '../../../src/store/index.js';
-import { Outbox, type OutboxSettings } from '../../../src/upstream/index.js';
+import {
+  outboxMessage as message,
+  type OutboxUnderTest,
+  openOutboxUnderTest,
+  removeOutboxUnderTest,
+} from '../../helpers/outbox-fixture.js';
 
 /**
  * Outbox.open's onCommitted: the publisher hears of committed rows before their fsync has ended (it
@@ -20,38 +21,21 @@ vi.mock('node:fs', async (importOriginal) => {
   };
 });
 
-const SETTINGS: OutboxSettings = {
-  max_rows: 1000,
-  max_bytes: 1024 * 1024,
-  when_full: 'refuse',
-  refuse_max_age_s: 30,
-  commit_interval_ms: 1000, // the tests flush() themselves
-  commit_batch: 256,
-  per_sensor_share: 1,
-};
-
-let dir: string;
-let store: Store;
-let outbox: Outbox;
+let fixture: OutboxUnderTest;
+let outbox: OutboxUnderTest['outbox'];
 let commits: number;
 
 beforeEach(() => {
   syncs.held.length = 0;
   commits = 0;
-  dir = mkdtempSync(join(tmpdir(), 'egw-outbox-hook-'));
-  store = Store.open(join(dir, 'state.db'));
-  outbox = Outbox.open(store, SETTINGS, { onCommitted: () => commits++ });
+  fixture = openOutboxUnderTest('egw-outbox-hook-', {}, { onCommitted: () => commits++ });
+  outbox = fixture.outbox;
 });
 
 afterEach(() => {
   for (const release of syncs.held.splice(0)) release();
-  store.close();
-  rmSync(dir, { recursive: true, force: true });
+  removeOutboxUnderTest(fixture);
 });
-
-function message(n: number) {
-  return { sensorId: 'sensor-1', topic: 't/sensor-1', payload: Buffer.from(`{"n":${n}}`), contentFormat: 50 };
-}
 
 describe('outbox: onCommitted', () => {
   it('hears of a commit of rows while its fsync is held, with the rows already in peek(); the caller hears after the sync', async () => {

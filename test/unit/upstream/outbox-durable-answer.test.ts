@@ -1,9 +1,11 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { Store } from '../../../src/store/index.js';
-import { Outbox, OutboxError, type OutboxSettings } from '../../../src/upstream/index.js';
+import { OutboxError } from '../../../src/upstream/index.js';
+import {
+  outboxMessage as message,
+  type OutboxUnderTest,
+  openOutboxUnderTest,
+  removeOutboxUnderTest,
+} from '../../helpers/outbox-fixture.js';
 
 /**
  * The outbox commits without an fsync and syncs the WAL on the thread pool (Store.transactionSyncedLater):
@@ -20,37 +22,21 @@ vi.mock('node:fs', async (importOriginal) => {
   };
 });
 
-const SETTINGS: OutboxSettings = {
-  max_rows: 1000,
-  max_bytes: 1024 * 1024,
-  when_full: 'refuse',
-  refuse_max_age_s: 30,
-  commit_interval_ms: 1000, // the tests flush() themselves
-  commit_batch: 256,
-  per_sensor_share: 1,
-};
-
-let dir: string;
-let store: Store;
-let outbox: Outbox;
+let fixture: OutboxUnderTest;
+let store: OutboxUnderTest['store'];
+let outbox: OutboxUnderTest['outbox'];
 
 beforeEach(() => {
   syncs.held.length = 0;
-  dir = mkdtempSync(join(tmpdir(), 'egw-outbox-sync-'));
-  store = Store.open(join(dir, 'state.db'));
-  outbox = Outbox.open(store, SETTINGS);
+  fixture = openOutboxUnderTest('egw-outbox-sync-');
+  ({ store, outbox } = fixture);
 });
 
 afterEach(() => {
   // Whatever a test left held ends now (close() syncs what is left itself).
   for (const release of syncs.held.splice(0)) release(null);
-  store.close();
-  rmSync(dir, { recursive: true, force: true });
+  removeOutboxUnderTest(fixture);
 });
-
-function message(n: number) {
-  return { sensorId: 'sensor-1', topic: 't/sensor-1', payload: Buffer.from(`{"n":${n}}`), contentFormat: 50 };
-}
 
 /** Whether `promise` has settled after the pending I/O callbacks and microtasks have run. */
 async function settled(promise: Promise<unknown>): Promise<boolean> {
