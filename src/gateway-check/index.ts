@@ -1,2 +1,3 @@
 export type { CheckContext } from './check-context.js';
 export { type CheckOptions, type CheckReport, runChecks } from './run-checks.js';
+export { type SystemdHost, systemdCheck } from './systemd-check.js';

@@ -6,12 +6,30 @@ import type { CheckContext } from './check-context.js';
 export const UNIT = 'edge-gatewayd.service';
 const NAME = 'systemd unit';
 
+/** What the check asks of the host (a test gives its own: this machine may run no systemd). */
+export interface SystemdHost {
+  /** systemd is the init system (sd_booted(): /run/systemd/system exists). */
+  systemdRunning(): boolean;
+  /** `systemctl show UNIT --property=…` output (KEY=value lines). */
+  show(unit: string): string;
+}
+
+const REAL_HOST: SystemdHost = {
+  systemdRunning: () => existsSync('/run/systemd/system'),
+  show: (unit) =>
+    execFileSync(
+      'systemctl',
+      ['show', unit, '--property=LoadState,ActiveState,SubState,WatchdogUSec,NRestarts,Result'],
+      { encoding: 'utf8', timeout: 5_000 },
+    ),
+};
+
 /**
  * The unit's state and watchdog from `systemctl show` where systemd is the init system; n/a with the
  * reason elsewhere (a container, a board with another init, the daemon run by hand).
  */
-export function systemdCheck(context: CheckContext): Verdict {
-  if (!existsSync('/run/systemd/system')) {
+export function systemdCheck(context: CheckContext, host: SystemdHost = REAL_HOST): Verdict {
+  if (!host.systemdRunning()) {
     const supervisor = context.daemon?.supervisor;
     const watchdog = supervisor?.watchdogUsec
       ? `; the daemon's supervisor set a ${supervisor.watchdogUsec / 1e6} s watchdog`
@@ -25,11 +43,7 @@ export function systemdCheck(context: CheckContext): Verdict {
   }
   let show: Record<string, string>;
   try {
-    const text = execFileSync(
-      'systemctl',
-      ['show', UNIT, '--property=LoadState,ActiveState,SubState,WatchdogUSec,NRestarts,Result'],
-      { encoding: 'utf8', timeout: 5_000 },
-    );
+    const text = host.show(UNIT);
     show = Object.fromEntries(
       text
         .split('\n')
