@@ -3,17 +3,15 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type IPublishPacket, MqttClient } from 'mqtt';
+import type { IPublishPacket, MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MosquittoBroker } from '../../hw-sim/broker/index.js';
 import type { ServiceSupervisor } from '../../hw-sim/systemd/index.js';
-import { libcrypto } from '../../src/native/openssl/index.js';
-import type { Pointer } from '../../src/native/openssl/libssl.js';
-import { connectTls, privateKeyFromPkcs8, TlsClientContext } from '../../src/tls/index.js';
 import { type GatewayFixture, gatewayctl, gatewayFixture, startDaemon } from '../helpers/daemon-harness.js';
 import { run, selfSignedSensor } from '../helpers/dtls-pki.js';
 import { type TestCa, TestPkiDir } from '../helpers/test-crl.js';
-import { derOfPem, TestPki } from '../helpers/tls-peers.js';
+import { TestPki } from '../helpers/tls-peers.js';
+import { type Backend, connectBackend } from '../helpers/upstream-peers.js';
 
 /**
  * The proxy end to end in the built daemon: a sensor (libcoap coap-client-openssl, an independent
@@ -29,8 +27,7 @@ let sensorCa: TestCa;
 let backendPki: TestPki;
 let broker: MosquittoBroker;
 let backend: MqttClient;
-let backendKey: Pointer;
-let backendContext: TlsClientContext;
+let backendPeer: Backend;
 let fixture: GatewayFixture;
 let service: ServiceSupervisor;
 let port: number;
@@ -47,28 +44,14 @@ beforeAll(async () => {
     dir: join(work, 'broker'),
     caFiles: [join(caDir, 'root.crt'), backendPki.factoryRoot],
   });
-  const backendIdentity = backendPki.softwareClient('BE01');
-  backendKey = privateKeyFromPkcs8(backendIdentity.pkcs8);
-  backendContext = new TlsClientContext({
-    ca: [derOfPem(broker.caPem)],
-    certificateChain: backendIdentity.chain,
-    privateKey: backendKey,
-  });
-  backend = new MqttClient(
-    () => connectTls({ host: '127.0.0.1', port: broker.port, context: backendContext }),
-    {
-      protocolVersion: 5,
-      clientId: 'backend',
-      reconnectPeriod: 0,
-    },
+  backendPeer = await connectBackend(
+    backendPki,
+    broker,
+    'BE01',
+    { clientId: 'backend', reconnectPeriod: 0 },
+    (topic, payload, packet) => received.push({ topic, payload: payload.toString(), packet }),
   );
-  backend.on('message', (topic, payload, packet) =>
-    received.push({ topic, payload: payload.toString(), packet }),
-  );
-  await new Promise<void>((resolve, reject) => {
-    backend.once('connect', () => resolve());
-    backend.once('error', reject);
-  });
+  backend = backendPeer.client;
   await backend.subscribeAsync('devices/+/telemetry', { qos: 1 });
 
   fixture = gatewayFixture(
@@ -90,9 +73,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await service?.dispose();
-  await backend?.endAsync(true);
-  backendContext?.free();
-  if (backendKey) libcrypto().EVP_PKEY_free(backendKey);
+  await backendPeer?.close();
   await broker?.stop();
   sensors?.remove();
   rmSync(work, { recursive: true, force: true });

@@ -2,21 +2,26 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type IPublishPacket, MqttClient } from 'mqtt';
+import type { IPublishPacket, MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MosquittoBroker } from '../../hw-sim/broker/index.js';
-import { parseConfigText } from '../../src/config/index.js';
-import type { CommandMessage, TelemetryMessage } from '../../src/downstream/index.js';
+import type { CommandMessage } from '../../src/downstream/index.js';
 import { libcrypto } from '../../src/native/openssl/index.js';
 import { Store } from '../../src/store/index.js';
-import { connectTls, privateKeyFromPkcs8, TlsClientContext } from '../../src/tls/index.js';
+import { privateKeyFromPkcs8 } from '../../src/tls/index.js';
 import {
   type UpstreamClient as Client,
   UpstreamClient,
   type UpstreamCredentials,
 } from '../../src/upstream/index.js';
-import { sensorIdentity } from '../helpers/sensor-identity-fixture.js';
-import { derOfPem, TestPki } from '../helpers/tls-peers.js';
+import { TestPki } from '../helpers/tls-peers.js';
+import {
+  type Backend,
+  connectBackend,
+  telemetryMessage as telemetry,
+  until,
+  upstreamConfig,
+} from '../helpers/upstream-peers.js';
 
 /**
  * The upstream client against a real mosquitto (TLS, client certificates from the factory CA
@@ -35,7 +40,7 @@ let broker: MosquittoBroker;
 let store: Store;
 let gateway: Client;
 let backend: MqttClient;
-let backendContext: TlsClientContext;
+let backendPeer: Backend;
 let identity: Identity;
 let clockOffsetMs = 0;
 const keys: unknown[] = [];
@@ -54,49 +59,18 @@ function softwareIdentity(serial: string, generation: number): Identity {
 }
 
 function config(brokerUrl: string, trustAnchorFile: string, clientId: string) {
-  return parseConfigText(
-    [
-      '[upstream]',
-      'enabled = true',
-      `broker_url = "${brokerUrl}"`,
-      `trust_anchor_file = "${trustAnchorFile}"`,
-      `client_id = "${clientId}"`,
-      'reconnect_initial_ms = 50',
-      'reconnect_max_ms = 400',
-      '[upstream.outbox]',
-      'commit_interval_ms = 5',
-      '[upstream.commands]',
-      'max_bytes = 256',
-      'max_expiry_s = 900',
-      'max_attempts = 2',
-      '[downstream.coap]',
-      'command_ttl_s = 600',
-      '',
-    ].join('\n'),
-    'upstream-test.toml',
-  );
-}
-
-/** Polls until `done()` holds; the ceiling only turns a hang into a message, it asserts no duration. */
-async function until(what: string, done: () => boolean, ceilingMs = 30_000): Promise<void> {
-  const giveUpAt = Date.now() + ceilingMs;
-  while (!done()) {
-    if (Date.now() > giveUpAt) throw new Error(`never happened: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
-function telemetry(sensorId: string, body: object, contentFormat: 50 | 60 = 50): TelemetryMessage {
-  return {
-    sensorId,
-    sensor: sensorIdentity({
-      commonName: sensorId,
-      sha256: createHash('sha256').update(sensorId).digest('hex'),
-    }),
-    contentFormat,
-    payload: Buffer.from(JSON.stringify(body)),
-    receivedAt: new Date(),
-  };
+  return upstreamConfig('upstream-test.toml', { brokerUrl, trustAnchorFile, clientId }, [
+    'reconnect_initial_ms = 50',
+    'reconnect_max_ms = 400',
+    '[upstream.outbox]',
+    'commit_interval_ms = 5',
+    '[upstream.commands]',
+    'max_bytes = 256',
+    'max_expiry_s = 900',
+    'max_attempts = 2',
+    '[downstream.coap]',
+    'command_ttl_s = 600',
+  ]);
 }
 
 /** The arguments of `client`'s next `event`. */
@@ -119,31 +93,14 @@ beforeAll(async () => {
   store = Store.open(join(work, 'state.db'));
   identity = softwareIdentity('0A01', 1);
 
-  const backendIdentity = pki.softwareClient('BE01');
-  const backendKey = privateKeyFromPkcs8(backendIdentity.pkcs8);
-  keys.push(backendKey);
-  backendContext = new TlsClientContext({
-    ca: [derOfPem(broker.caPem)],
-    certificateChain: backendIdentity.chain,
-    privateKey: backendKey,
-  });
-  backend = new MqttClient(
-    () => connectTls({ host: '127.0.0.1', port: broker.port, context: backendContext }),
-    {
-      protocolVersion: 5,
-      clientId: 'backend',
-      clean: false,
-      properties: { sessionExpiryInterval: 3600 },
-      reconnectPeriod: 100,
-    },
+  backendPeer = await connectBackend(
+    pki,
+    broker,
+    'BE01',
+    { clientId: 'backend', clean: false, properties: { sessionExpiryInterval: 3600 }, reconnectPeriod: 100 },
+    (topic, payload, packet) => received.push({ topic, payload: payload.toString(), packet }),
   );
-  backend.on('message', (topic, payload, packet) =>
-    received.push({ topic, payload: payload.toString(), packet }),
-  );
-  await new Promise<void>((resolve, reject) => {
-    backend.once('connect', () => resolve());
-    backend.once('error', reject);
-  });
+  backend = backendPeer.client;
   // It reconnects by itself (reconnectPeriod) through the outage; its errors are expected then.
   backend.on('error', () => undefined);
   await backend.subscribeAsync('devices/+/telemetry', { qos: 1 });
@@ -160,8 +117,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await gateway?.close();
-  await backend?.endAsync(true);
-  backendContext?.free();
+  await backendPeer?.close();
   store?.close();
   await broker?.stop();
   for (const key of keys) libcrypto().EVP_PKEY_free(key);

@@ -1,18 +1,20 @@
-import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { MosquittoBroker } from '../../hw-sim/broker/index.js';
-import { parseConfigText } from '../../src/config/index.js';
-import type { TelemetryMessage } from '../../src/downstream/index.js';
 import { libcrypto } from '../../src/native/openssl/index.js';
 import { Store } from '../../src/store/index.js';
-import { connectTls, privateKeyFromPkcs8, TlsClientContext } from '../../src/tls/index.js';
 import { UpstreamClient } from '../../src/upstream/index.js';
-import { sensorIdentity } from '../helpers/sensor-identity-fixture.js';
-import { derOfPem, TestPki } from '../helpers/tls-peers.js';
+import { TestPki } from '../helpers/tls-peers.js';
+import {
+  type Backend,
+  connectBackend,
+  softwareCredentials,
+  telemetryMessage,
+  until,
+  upstreamConfig,
+} from '../helpers/upstream-peers.js';
 
 /**
  * The broker's copy of a message does not wait for the disk: the upstream client publishes a row as
@@ -37,33 +39,12 @@ let pki: TestPki;
 let broker: MosquittoBroker;
 let store: Store;
 let gateway: UpstreamClient;
-let backend: MqttClient;
-let backendContext: TlsClientContext;
+let backend: Backend;
 const keys: unknown[] = [];
 const received: { topic: string; payload: string }[] = [];
 const runId = `before-sync-${Date.now()}`;
 
-/** Polls until `done()` holds; the ceiling only turns a hang into a message, it asserts no duration. */
-async function until(what: string, done: () => boolean, ceilingMs = 15_000): Promise<void> {
-  const giveUpAt = Date.now() + ceilingMs;
-  while (!done()) {
-    if (Date.now() > giveUpAt) throw new Error(`never happened: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
-function telemetry(sensorId: string, seq: number): TelemetryMessage {
-  return {
-    sensorId,
-    sensor: sensorIdentity({
-      commonName: sensorId,
-      sha256: createHash('sha256').update(sensorId).digest('hex'),
-    }),
-    contentFormat: 50,
-    payload: Buffer.from(JSON.stringify({ runId, seq })),
-    receivedAt: new Date(),
-  };
-}
+const telemetry = (sensorId: string, seq: number) => telemetryMessage(sensorId, { runId, seq });
 
 beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'egw-before-sync-'));
@@ -71,46 +52,26 @@ beforeAll(async () => {
   broker = await MosquittoBroker.start({ dir: join(work, 'broker'), caFiles: [pki.factoryRoot] });
   store = Store.open(join(work, 'state.db'));
 
-  const backendIdentity = pki.softwareClient('BE03');
-  const backendKey = privateKeyFromPkcs8(backendIdentity.pkcs8);
-  keys.push(backendKey);
-  backendContext = new TlsClientContext({
-    ca: [derOfPem(broker.caPem)],
-    certificateChain: backendIdentity.chain,
-    privateKey: backendKey,
-  });
-  backend = new MqttClient(
-    () => connectTls({ host: '127.0.0.1', port: broker.port, context: backendContext }),
-    { protocolVersion: 5, clientId: 'backend-before-sync', reconnectPeriod: 0 },
+  backend = await connectBackend(
+    pki,
+    broker,
+    'BE03',
+    { clientId: 'backend-before-sync', reconnectPeriod: 0 },
+    (topic, payload) => {
+      if (payload.toString().includes(runId)) received.push({ topic, payload: payload.toString() });
+    },
   );
-  backend.on('message', (topic, payload) => {
-    if (payload.toString().includes(runId)) received.push({ topic, payload: payload.toString() });
-  });
-  await new Promise<void>((resolve, reject) => {
-    backend.once('connect', () => resolve());
-    backend.once('error', reject);
-  });
-  await backend.subscribeAsync('devices/+/telemetry', { qos: 1 });
+  await backend.client.subscribeAsync('devices/+/telemetry', { qos: 1 });
 
-  const gatewayIdentity = pki.softwareClient('0A40');
-  const gatewayKey = privateKeyFromPkcs8(gatewayIdentity.pkcs8);
-  keys.push(gatewayKey);
+  const credentials = softwareCredentials(pki, '0A40', keys);
   gateway = UpstreamClient.open({
-    config: parseConfigText(
-      [
-        '[upstream]',
-        'enabled = true',
-        `broker_url = "${broker.url}"`,
-        `trust_anchor_file = "${broker.caFile}"`,
-        'client_id = "gw-before-sync"',
-        '[upstream.outbox]',
-        'commit_interval_ms = 0',
-        '',
-      ].join('\n'),
+    config: upstreamConfig(
       'before-sync-test.toml',
+      { brokerUrl: broker.url, trustAnchorFile: broker.caFile, clientId: 'gw-before-sync' },
+      ['[upstream.outbox]', 'commit_interval_ms = 0'],
     ),
     store,
-    credentials: () => ({ chain: gatewayIdentity.chain, privateKey: gatewayKey, generation: 1 }),
+    credentials: () => credentials,
   });
   await new Promise((resolve) => gateway.once('subscribed', resolve));
 });
@@ -119,8 +80,7 @@ afterAll(async () => {
   syncs.holding = false;
   for (const release of syncs.held.splice(0)) release();
   await gateway?.close();
-  await backend?.endAsync(true);
-  backendContext?.free();
+  await backend?.close();
   store?.close();
   await broker?.stop();
   for (const key of keys) libcrypto().EVP_PKEY_free(key);
@@ -135,7 +95,7 @@ describe('publishing before the fsync', () => {
       answered = true;
       return outcome;
     });
-    await until('the message at the subscriber while its fsync is held', () => received.length >= 1);
+    await until('the message at the subscriber while its fsync is held', () => received.length >= 1, 15_000);
     expect(received[0]?.topic).toBe('devices/s1/telemetry');
     expect(syncs.held.length).toBeGreaterThanOrEqual(1);
     expect(answered).toBe(false);
@@ -143,6 +103,6 @@ describe('publishing before the fsync', () => {
     for (const release of syncs.held.splice(0)) release();
     await expect(answer).resolves.toBeUndefined();
     // PUBACKed before its fsync ended, and still deleted once it has: nothing left behind.
-    await until('outbox empty', () => gateway.status().outbox.rows === 0);
+    await until('outbox empty', () => gateway.status().outbox.rows === 0, 15_000);
   });
 });

@@ -1,19 +1,21 @@
-import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MosquittoBroker } from '../../hw-sim/broker/index.js';
-import { parseConfigText } from '../../src/config/index.js';
-import type { TelemetryMessage } from '../../src/downstream/index.js';
 import { libcrypto } from '../../src/native/openssl/index.js';
 import { Store } from '../../src/store/index.js';
-import { connectTls, privateKeyFromPkcs8, TlsClientContext } from '../../src/tls/index.js';
 import { UpstreamClient } from '../../src/upstream/index.js';
 import { PubackRefusingProxy } from '../helpers/puback-refusing-proxy.js';
-import { sensorIdentity } from '../helpers/sensor-identity-fixture.js';
-import { derOfPem, TestPki } from '../helpers/tls-peers.js';
+import { TestPki } from '../helpers/tls-peers.js';
+import {
+  type Backend,
+  connectBackend,
+  softwareCredentials,
+  telemetryMessage,
+  until,
+  upstreamConfig,
+} from '../helpers/upstream-peers.js';
 
 /**
  * A broker that refuses one message with a failure that may pass (PUBACK 0x97 quota exceeded) and
@@ -28,32 +30,12 @@ let broker: MosquittoBroker;
 let proxy: PubackRefusingProxy;
 let store: Store;
 let gateway: UpstreamClient;
-let backend: MqttClient;
-let backendContext: TlsClientContext;
+let backend: Backend;
 const keys: unknown[] = [];
 const received: { topic: string; body: { runId: string; seq: number } }[] = [];
 const runId = `transient-${Date.now()}`;
 
-async function until(what: string, done: () => boolean, ceilingMs = 30_000): Promise<void> {
-  const giveUpAt = Date.now() + ceilingMs;
-  while (!done()) {
-    if (Date.now() > giveUpAt) throw new Error(`never happened: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
-function telemetry(sensorId: string, seq: number): TelemetryMessage {
-  return {
-    sensorId,
-    sensor: sensorIdentity({
-      commonName: sensorId,
-      sha256: createHash('sha256').update(sensorId).digest('hex'),
-    }),
-    contentFormat: 50,
-    payload: Buffer.from(JSON.stringify({ runId, seq })),
-    receivedAt: new Date(),
-  };
-}
+const telemetry = (sensorId: string, seq: number) => telemetryMessage(sensorId, { runId, seq });
 
 beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'egw-transient-'));
@@ -61,27 +43,17 @@ beforeAll(async () => {
   broker = await MosquittoBroker.start({ dir: join(work, 'broker'), caFiles: [pki.factoryRoot] });
   store = Store.open(join(work, 'state.db'));
 
-  const backendIdentity = pki.softwareClient('BE02');
-  const backendKey = privateKeyFromPkcs8(backendIdentity.pkcs8);
-  keys.push(backendKey);
-  backendContext = new TlsClientContext({
-    ca: [derOfPem(broker.caPem)],
-    certificateChain: backendIdentity.chain,
-    privateKey: backendKey,
-  });
-  backend = new MqttClient(
-    () => connectTls({ host: '127.0.0.1', port: broker.port, context: backendContext }),
-    { protocolVersion: 5, clientId: 'backend-transient', reconnectPeriod: 0 },
+  backend = await connectBackend(
+    pki,
+    broker,
+    'BE02',
+    { clientId: 'backend-transient', reconnectPeriod: 0 },
+    (topic, payload) => {
+      const body = JSON.parse(payload.toString()) as { runId?: string; seq: number };
+      if (body.runId === runId) received.push({ topic, body: body as { runId: string; seq: number } });
+    },
   );
-  backend.on('message', (topic, payload) => {
-    const body = JSON.parse(payload.toString()) as { runId?: string; seq: number };
-    if (body.runId === runId) received.push({ topic, body: body as { runId: string; seq: number } });
-  });
-  await new Promise<void>((resolve, reject) => {
-    backend.once('connect', () => resolve());
-    backend.once('error', reject);
-  });
-  await backend.subscribeAsync('devices/+/telemetry', { qos: 1 });
+  await backend.client.subscribeAsync('devices/+/telemetry', { qos: 1 });
 
   let refusedOnce = false;
   proxy = await PubackRefusingProxy.start({
@@ -96,33 +68,22 @@ beforeAll(async () => {
     },
   });
 
-  const gatewayIdentity = pki.softwareClient('0A30');
-  const gatewayKey = privateKeyFromPkcs8(gatewayIdentity.pkcs8);
-  keys.push(gatewayKey);
+  const credentials = softwareCredentials(pki, '0A30', keys);
   gateway = UpstreamClient.open({
-    config: parseConfigText(
-      [
-        '[upstream]',
-        'enabled = true',
-        `broker_url = "${proxy.url}"`,
-        'client_id = "gw-transient"',
-        'reconnect_initial_ms = 50',
-        'reconnect_max_ms = 200',
-        '',
-      ].join('\n'),
-      'transient-test.toml',
-    ),
+    config: upstreamConfig('transient-test.toml', { brokerUrl: proxy.url, clientId: 'gw-transient' }, [
+      'reconnect_initial_ms = 50',
+      'reconnect_max_ms = 200',
+    ]),
     store,
     trustAnchors: pki.trustBundle,
-    credentials: () => ({ chain: gatewayIdentity.chain, privateKey: gatewayKey, generation: 1 }),
+    credentials: () => credentials,
   });
   await new Promise((resolve) => gateway.once('subscribed', resolve));
 });
 
 afterAll(async () => {
   await gateway?.close();
-  await backend?.endAsync(true);
-  backendContext?.free();
+  await backend?.close();
   store?.close();
   await proxy?.stop();
   await broker?.stop();

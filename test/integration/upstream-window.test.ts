@@ -9,6 +9,7 @@ import { Store } from '../../src/store/index.js';
 import { privateKeyFromPkcs8 } from '../../src/tls/index.js';
 import { Outbox, UpstreamClient } from '../../src/upstream/index.js';
 import { TestPki } from '../helpers/tls-peers.js';
+import { until } from '../helpers/upstream-peers.js';
 
 /**
  * The publisher's in-flight window against a real mosquitto: as large as the broker's Receive
@@ -33,15 +34,6 @@ afterAll(async () => {
   for (const key of keys) libcrypto().EVP_PKEY_free(key);
   rmSync(work, { recursive: true, force: true });
 });
-
-/** Polls until `done()` holds; the ceiling only turns a hang into a message, it asserts no duration. */
-async function until(what: string, done: () => boolean, ceilingMs = 30_000): Promise<void> {
-  const giveUpAt = Date.now() + ceilingMs;
-  while (!done()) {
-    if (Date.now() > giveUpAt) throw new Error(`never happened: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 /**
  * Connects a gateway to a broker of this Receive Maximum (undefined: mosquitto's default) with one
