@@ -13,16 +13,16 @@
  * (ROUNDS, default 2), to compare before/after in one run. OUTBOX="key = value;…" adds
  * [upstream.outbox] keys. Run: node dist/test/bench/proxy/telemetry-c-load.js
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { MosquittoBroker } from '../../../hw-sim/broker/index.js';
-import { SensorCa } from '../../../hw-sim/sensors/index.js';
+import type { MosquittoBroker } from '../../../hw-sim/broker/index.js';
 import { builtEntry } from '../../helpers/daemon-harness.js';
 import { pinServer, runLoad } from '../load/index.js';
 import { round } from '../measure.js';
-import { makeFactoryCa, provisionGateway, RunningGateway } from './gateway-under-test.js';
+import { buildsToCompare, cLoadTarget, prepareCLoadGateway } from './c-load-gateway.js';
+import { RunningGateway } from './gateway-under-test.js';
 import { cpuSeconds } from './proc-stats.js';
 
 /** Sensors (one certificate and DTLS session each): with WINDOW 4, 512 messages in flight, which keeps the daemon busy on a shared machine. */
@@ -31,11 +31,6 @@ const SECONDS = Number(process.env.SECONDS ?? 5);
 /** CoAP messages each sensor keeps in flight (a real sensor: 1; more stand in for more sensors). */
 const WINDOW = Number(process.env.WINDOW ?? 4);
 const PAYLOAD = '{"sensor":"bench","seq":{seq},"ts":1765000000000,"temperature":21.5,"humidity":45.2}';
-
-function pem(label: string, der: Uint8Array): string {
-  const body = Buffer.from(der).toString('base64').replace(/.{64}/g, '$&\n').replace(/\n?$/, '\n');
-  return `-----BEGIN ${label}-----\n${body}-----END ${label}-----\n`;
-}
 
 /**
  * One build's figures; `perCpuSecond` (the summary's telemetryPerCpuSecond) counts the messages both
@@ -49,44 +44,14 @@ export async function benchTelemetryCLoad(
   let broker: MosquittoBroker | undefined;
   let gateway: RunningGateway | undefined;
   try {
-    const factory = makeFactoryCa(work);
-    broker = await MosquittoBroker.start({
-      caFiles: [factory.rootFile],
-      dir: join(work, 'broker'),
-      maxInflightMessages: 1000,
-    });
-    const outboxLines = (process.env.OUTBOX ?? '')
-      .split(';')
-      .map((line) => line.trim())
-      .filter(Boolean);
-    const setup = await provisionGateway(
-      work,
-      factory,
-      broker,
-      outboxLines.length > 0 ? `[upstream.outbox]\n${outboxLines.join('\n')}\n` : '',
-    );
-    const ca = SensorCa.open(setup.sensorCaDir);
-    for (let i = 0; i < SESSIONS; i++) {
-      const sensor = ca.issue({ commonName: `c-load-${i}` });
-      writeFileSync(
-        join(work, `sensor-${i}.pem`),
-        sensor.certificateChain.map((der) => pem('CERTIFICATE', der)).join(''),
-      );
-      writeFileSync(join(work, `sensor-${i}.key`), pem('PRIVATE KEY', sensor.privateKeyPkcs8), {
-        mode: 0o600,
-      });
-    }
+    const prepared = await prepareCLoadGateway(work, SESSIONS, 'c-load-');
+    broker = prepared.broker;
+    const setup = prepared.setup;
     // NODE_FLAGS="--cpu-prof --cpu-prof-dir=DIR": the daemon's profile (summarize with cpu-profile.ts).
     const nodeFlags = (process.env.NODE_FLAGS ?? '').split(' ').filter(Boolean);
     gateway = await RunningGateway.start(setup, nodeFlags, true, entry);
     await pinServer(gateway.pid);
-    const target = {
-      port: gateway.port,
-      caFile: setup.factoryRootFile,
-      certFile: join(work, 'sensor-%d.pem'),
-      keyFile: join(work, 'sensor-%d.key'),
-      ...(gateway.pid ? { serverPid: gateway.pid } : {}),
-    };
+    const target = cLoadTarget(work, setup, gateway);
     const common = {
       path: '/telemetry',
       payload: PAYLOAD,
@@ -149,13 +114,7 @@ export async function benchTelemetryCLoad(
 }
 
 async function main(): Promise<void> {
-  const builds: [string, string][] = [
-    ['this build', builtEntry('daemon')],
-    ...(process.env.BUILDS ?? '')
-      .split(',')
-      .filter(Boolean)
-      .map((root): [string, string] => [root, join(root, 'dist/src/daemon/main.js')]),
-  ];
+  const builds = buildsToCompare();
   const rounds = Number(process.env.ROUNDS ?? 2);
   const results: Record<string, unknown>[] = [];
   for (let r = 0; r < rounds; r++)

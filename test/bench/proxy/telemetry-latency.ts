@@ -18,17 +18,17 @@
  * [upstream.outbox] keys; LOOP_PROBE=1 adds the daemon's event-loop delay and GC pauses. Run: node dist/test/bench/proxy/telemetry-latency.js
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connectAsync, type MqttClient } from 'mqtt';
-import { MosquittoBroker } from '../../../hw-sim/broker/index.js';
-import { SensorCa } from '../../../hw-sim/sensors/index.js';
+import type { MosquittoBroker } from '../../../hw-sim/broker/index.js';
 import { builtEntry } from '../../helpers/daemon-harness.js';
 import { pinServer, runLoad } from '../load/index.js';
 import { round } from '../measure.js';
-import { makeFactoryCa, provisionGateway, RunningGateway } from './gateway-under-test.js';
+import { buildsToCompare, cLoadTarget, prepareCLoadGateway } from './c-load-gateway.js';
+import { RunningGateway } from './gateway-under-test.js';
 import { cpuSeconds } from './proc-stats.js';
 import { wallClockUs } from './wall-clock.js';
 
@@ -44,11 +44,6 @@ const REFERENCE_TOPIC = 'devices/latency-reference/telemetry';
 const SENT_US = /"sent_us":(\d+)/;
 
 const wallUs = wallClockUs;
-
-function pem(label: string, der: Uint8Array): string {
-  const body = Buffer.from(der).toString('base64').replace(/.{64}/g, '$&\n').replace(/\n?$/, '\n');
-  return `-----BEGIN ${label}-----\n${body}-----END ${label}-----\n`;
-}
 
 interface Percentiles {
   p50: number;
@@ -171,33 +166,9 @@ export async function benchTelemetryLatency(
   let gateway: RunningGateway | undefined;
   let subscriber: MqttClient | undefined;
   try {
-    const factory = makeFactoryCa(work);
-    broker = await MosquittoBroker.start({
-      caFiles: [factory.rootFile],
-      dir: join(work, 'broker'),
-      maxInflightMessages: 1000,
-    });
-    const outboxLines = (process.env.OUTBOX ?? '')
-      .split(';')
-      .map((line) => line.trim())
-      .filter(Boolean);
-    const setup = await provisionGateway(
-      work,
-      factory,
-      broker,
-      outboxLines.length > 0 ? `[upstream.outbox]\n${outboxLines.join('\n')}\n` : '',
-    );
-    const ca = SensorCa.open(setup.sensorCaDir);
-    for (let i = 0; i < SESSIONS; i++) {
-      const sensor = ca.issue({ commonName: `c-lat-${i}` });
-      writeFileSync(
-        join(work, `sensor-${i}.pem`),
-        sensor.certificateChain.map((der) => pem('CERTIFICATE', der)).join(''),
-      );
-      writeFileSync(join(work, `sensor-${i}.key`), pem('PRIVATE KEY', sensor.privateKeyPkcs8), {
-        mode: 0o600,
-      });
-    }
+    const prepared = await prepareCLoadGateway(work, SESSIONS, 'c-lat-');
+    broker = prepared.broker;
+    const setup = prepared.setup;
     const backend = broker.backend;
     if (!backend) throw new Error('the bench broker has no backend certificate');
     subscriber = await connectAsync(broker.url, {
@@ -222,13 +193,7 @@ export async function benchTelemetryLatency(
     gateway = await RunningGateway.start(setup, nodeFlags, true, entry);
     // PIN=0 leaves the daemon to the scheduler (on a machine whose core 0 other benches crowd).
     if (process.env.PIN !== '0') await pinServer(gateway.pid);
-    const target = {
-      port: gateway.port,
-      caFile: setup.factoryRootFile,
-      certFile: join(work, 'sensor-%d.pem'),
-      keyFile: join(work, 'sensor-%d.key'),
-      ...(gateway.pid ? { serverPid: gateway.pid } : {}),
-    };
+    const target = cLoadTarget(work, setup, gateway);
     const common = {
       path: '/telemetry',
       payload: PAYLOAD,
@@ -310,13 +275,7 @@ export async function benchTelemetryLatency(
 }
 
 async function main(): Promise<void> {
-  const builds: [string, string][] = [
-    ['this build', builtEntry('daemon')],
-    ...(process.env.BUILDS ?? '')
-      .split(',')
-      .filter(Boolean)
-      .map((root): [string, string] => [root, join(root, 'dist/src/daemon/main.js')]),
-  ];
+  const builds = buildsToCompare();
   const rounds = Number(process.env.ROUNDS ?? 1);
   const results: Record<string, unknown>[] = [];
   for (let r = 0; r < rounds; r++)
