@@ -17,6 +17,7 @@ import {
   fakeClockEnv,
   type GatewayFixture,
   gatewayctl,
+  startDaemon,
 } from '../helpers/daemon-harness.js';
 import { identityStatus, readyDaemon, waitForIdentity } from '../helpers/identity-status.js';
 import { provisionedSensorGateway } from '../helpers/sensor-daemon.js';
@@ -201,6 +202,16 @@ describe('gatewayctl check with the daemon running', () => {
     expect(certificate?.fix).toContain('gatewayctl identity renew --now');
   });
 
+  it('an expired certificate fails', async () => {
+    const { code, byName } = await check({
+      env: fakeClockEnv(faketimeAt(new Date(notAfter.getTime() + DAY_MS))),
+    });
+    const certificate = byName.get('operational certificate');
+    expect(certificate?.status, certificate?.detail).toBe('fail');
+    expect(certificate?.detail).toMatch(/^EXPIRED: /);
+    expect(code).toBe(2);
+  });
+
   it('the broker down fails the broker check with its fix (exit 2)', async () => {
     await broker.stop();
     try {
@@ -246,6 +257,10 @@ describe('gatewayctl check with the daemon stopped', () => {
     expect(byName.get('sensor CRLs fresh')?.status).toBe('pass');
     expect(byName.get('clock vs floor')?.status).toBe('pass');
     expect(byName.get('state database integrity')?.status).toBe('pass');
+    // The broker is back (restarted above); without the daemon only its side of TLS is proven.
+    const broker = byName.get('broker reachable (mutual TLS)');
+    expect(broker?.status).toBe('pass');
+    expect(broker?.detail).toMatch(/TLS verified against .*the gateway's own certificate was not presented/);
   });
 
   it('a clock NTP has not synchronised warns with the fix', async () => {
@@ -299,5 +314,45 @@ describe('gatewayctl check with the daemon stopped', () => {
     expect(verdict?.fix).toContain('move the file aside');
     expect(byName.get('sensor CRLs fresh')?.status).toBe('n/a');
     expect(code).toBe(2);
+  });
+});
+
+describe('gatewayctl check on the ATECC608A simulator', () => {
+  it("says SIMULATED with the simulator's reason, opening the part itself only while the daemon is stopped", async () => {
+    const dir = mkdtempSync(join(work, 'atecc-'));
+    const config = join(dir, 'gateway.toml');
+    writeFileSync(
+      config,
+      `[store]\npath = "${dir}/state.db"\n[control]\nsocket = "${dir}/control.sock"\n` +
+        `[identity]\ncertificate_dir = "${dir}/identity"\n[identity.key]\nbackend = "atecc608"\n` +
+        `[identity.key.atecc608]\nsimulator_state = "${dir}/atecc608.json"\nsimulator_timing = false\n`,
+    );
+    const provisioned = await gatewayctl(
+      'provision',
+      'factory',
+      '-c',
+      config,
+      '--ca-dir',
+      join(work, 'factory'),
+      '--yes',
+    );
+    expect(provisioned.code, provisioned.stderr).toBe(0);
+
+    const offline = (await check({ config })).byName.get('identity key');
+    expect(offline?.status).toBe('warn');
+    expect(offline?.detail).toMatch(
+      /^SIMULATED, not hardware: atecc608, ATECC608A .*\(opened by check \(daemon not running\)\); the ATECC608A simulator/,
+    );
+
+    const daemon = startDaemon(config);
+    services.push(daemon);
+    await daemon.waitReady();
+    const { report, byName } = await check({ config });
+    expect(report.view).toBe('daemon');
+    const live = byName.get('identity key');
+    expect(live?.status).toBe('warn');
+    expect(live?.detail).toMatch(
+      /^SIMULATED, not hardware: atecc608, .*\(the running daemon\); the ATECC608A simulator/,
+    );
   });
 });
