@@ -1,7 +1,8 @@
 import { chmodSync, mkdirSync, unlinkSync } from 'node:fs';
-import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import { createConnection, createServer, type Socket } from 'node:net';
 import { dirname } from 'node:path';
 import { GatewayError } from '../errors/index.js';
+import { connectionCloser } from './connection-closer.js';
 import { ControlError } from './control-error.js';
 import { LineSplitter } from './line-splitter.js';
 import type { ControlRequest, ControlResponse } from './protocol.js';
@@ -15,8 +16,7 @@ export type ControlHandler = (params: unknown) => unknown | Promise<unknown>;
 export class ControlServer {
   readonly path: string;
   readonly #handlers = new Map<string, ControlHandler>();
-  readonly #connections = new Set<Socket>();
-  #server: Server | undefined;
+  #closeServer: (() => Promise<void>) | undefined;
 
   constructor(path: string) {
     this.path = path;
@@ -31,6 +31,7 @@ export class ControlServer {
     mkdirSync(dirname(this.path), { recursive: true, mode: 0o700 });
     await removeStaleSocket(this.path);
     const server = createServer((socket) => this.#serve(socket));
+    const closeServer = connectionCloser(server);
     // The umask closes the window between bind() and chmod() in which the socket would be world-usable.
     const previousUmask = process.umask(0o177);
     try {
@@ -54,20 +55,16 @@ export class ControlServer {
       process.umask(previousUmask);
     }
     chmodSync(this.path, 0o600);
-    this.#server = server;
+    this.#closeServer = closeServer;
   }
 
   async close(): Promise<void> {
-    const server = this.#server;
-    if (!server) return;
-    this.#server = undefined;
-    for (const socket of this.#connections) socket.destroy();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    const closeServer = this.#closeServer;
+    this.#closeServer = undefined;
+    await closeServer?.();
   }
 
   #serve(socket: Socket): void {
-    this.#connections.add(socket);
-    socket.on('close', () => this.#connections.delete(socket));
     socket.on('error', () => socket.destroy());
     const splitter = new LineSplitter(
       (line) => void this.#answer(socket, line),

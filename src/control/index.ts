@@ -1,3 +1,4 @@
+export { connectionCloser } from './connection-closer.js';
 export { controlRequest } from './control-client.js';
 export { ControlError, type ControlErrorCode } from './control-error.js';
 export { type ControlHandler, ControlServer } from './control-server.js';

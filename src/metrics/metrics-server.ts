@@ -1,8 +1,8 @@
 import { chmodSync, mkdirSync, unlinkSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
 import { dirname } from 'node:path';
 import type { MetricsAddress } from '../config/index.js';
+import { connectionCloser } from '../control/index.js';
 import { GatewayMetrics } from './gateway-metrics.js';
 import { MetricsError } from './metrics-error.js';
 import type { MetricsSnapshot } from './metrics-snapshot.js';
@@ -21,8 +21,8 @@ export class MetricsServer {
   readonly #metrics = new GatewayMetrics();
   readonly #snapshot: () => Promise<MetricsSnapshot>;
   readonly #log: Log;
-  readonly #connections = new Set<Socket>();
   #server: Server | undefined;
+  #closeServer: (() => Promise<void>) | undefined;
 
   constructor(address: MetricsAddress, snapshot: () => Promise<MetricsSnapshot>, log: Log) {
     this.address = address;
@@ -42,10 +42,7 @@ export class MetricsServer {
 
   async listen(): Promise<void> {
     const server = createServer((request, response) => void this.#serve(request, response));
-    server.on('connection', (socket) => {
-      this.#connections.add(socket);
-      socket.on('close', () => this.#connections.delete(socket));
-    });
+    const closeServer = connectionCloser(server);
     const address = this.address;
     try {
       if (address.kind === 'unix') {
@@ -75,14 +72,14 @@ export class MetricsServer {
       );
     }
     this.#server = server;
+    this.#closeServer = closeServer;
   }
 
   async close(): Promise<void> {
-    const server = this.#server;
-    if (!server) return;
+    const closeServer = this.#closeServer;
     this.#server = undefined;
-    for (const socket of this.#connections) socket.destroy();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    this.#closeServer = undefined;
+    await closeServer?.();
   }
 
   async #serve(request: IncomingMessage, response: ServerResponse): Promise<void> {
