@@ -263,6 +263,21 @@ describe('gatewayctl check with the daemon stopped', () => {
     expect(broker?.detail).toMatch(/TLS verified against .*the gateway's own certificate was not presented/);
   });
 
+  it('an invalid config fails first, naming the key, and nothing else is checked (exit 2)', async () => {
+    const config = join(work, 'invalid.toml');
+    writeFileSync(
+      config,
+      `${readFileSync(fixture.configPath, 'utf8')}[identity.renewal]\nlifetime_fraction = 2\n`,
+    );
+    const { code, report } = await check({ config });
+    expect(report.view).toBe('none');
+    expect(report.checks).toHaveLength(1);
+    expect(report.checks[0]?.status).toBe('fail');
+    expect(report.checks[0]?.detail).toContain('identity.renewal.lifetime_fraction');
+    expect(report.checks[0]?.fix).toContain('gatewayctl config check');
+    expect(code).toBe(2);
+  });
+
   it('a clock NTP has not synchronised warns with the fix', async () => {
     const { byName } = await check({ env: { [ASSUME_UNSYNCHRONIZED_ENV]: '1' } });
     const verdict = byName.get('NTP synchronisation');
