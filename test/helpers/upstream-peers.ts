@@ -1,13 +1,49 @@
 import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { type IClientOptions, MqttClient, type OnMessageCallback } from 'mqtt';
-import type { MosquittoBroker } from '../../hw-sim/broker/index.js';
+import { MosquittoBroker, type MosquittoBrokerOptions } from '../../hw-sim/broker/index.js';
 import { parseConfigText } from '../../src/config/index.js';
 import type { TelemetryMessage } from '../../src/downstream/index.js';
 import { libcrypto } from '../../src/native/openssl/index.js';
+import { Store } from '../../src/store/index.js';
 import { connectTls, privateKeyFromPkcs8, TlsClientContext } from '../../src/tls/index.js';
 import type { UpstreamCredentials } from '../../src/upstream/index.js';
 import { sensorIdentity } from './sensor-identity-fixture.js';
-import { derOfPem, type TestPki } from './tls-peers.js';
+import { derOfPem, TestPki } from './tls-peers.js';
+
+/** Where an upstream test runs: its temporary folder, a test PKI, mosquitto and a state database. */
+export interface UpstreamWorkspace {
+  work: string;
+  pki: TestPki;
+  broker: MosquittoBroker;
+  store: Store;
+}
+
+/**
+ * A new temporary folder (named after `prefix`) with a test PKI in pki/, mosquitto in broker/ taking
+ * client certificates of the PKI's factory root (more `brokerOptions` beside), and state.db open.
+ * The folder goes again if the broker does not start.
+ */
+export async function upstreamWorkspace(
+  prefix: string,
+  brokerOptions: Partial<MosquittoBrokerOptions> = {},
+): Promise<UpstreamWorkspace> {
+  const work = mkdtempSync(join(tmpdir(), prefix));
+  try {
+    const pki = TestPki.create(join(work, 'pki'));
+    const broker = await MosquittoBroker.start({
+      dir: join(work, 'broker'),
+      caFiles: [pki.factoryRoot],
+      ...brokerOptions,
+    });
+    return { work, pki, broker, store: Store.open(join(work, 'state.db')) };
+  } catch (error) {
+    rmSync(work, { recursive: true, force: true });
+    throw error;
+  }
+}
 
 /** Polls until `done()` holds; the ceiling only turns a hang into a message, it asserts no duration. */
 export async function until(what: string, done: () => boolean, ceilingMs = 30_000): Promise<void> {

@@ -1,13 +1,16 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MosquittoBroker } from '../../hw-sim/broker/index.js';
+import type { MosquittoBroker } from '../../hw-sim/broker/index.js';
 import { libcrypto } from '../../src/native/openssl/index.js';
-import { Store } from '../../src/store/index.js';
+import type { Store } from '../../src/store/index.js';
 import { UpstreamClient } from '../../src/upstream/index.js';
-import { TestPki } from '../helpers/tls-peers.js';
-import { softwareCredentials, telemetryMessage, upstreamConfig } from '../helpers/upstream-peers.js';
+import type { TestPki } from '../helpers/tls-peers.js';
+import {
+  softwareCredentials,
+  telemetryMessage,
+  upstreamConfig,
+  upstreamWorkspace,
+} from '../helpers/upstream-peers.js';
 
 /**
  * The upstream keep-alive under traffic: the gateway sends a PINGREQ every keepalive_s even while
@@ -25,14 +28,7 @@ let gateway: UpstreamClient;
 const keys: unknown[] = [];
 
 beforeAll(async () => {
-  work = mkdtempSync(join(tmpdir(), 'egw-upstream-keepalive-'));
-  pki = TestPki.create(join(work, 'pki'));
-  broker = await MosquittoBroker.start({
-    dir: join(work, 'broker'),
-    caFiles: [pki.factoryRoot],
-    debugLog: true,
-  });
-  store = Store.open(join(work, 'state.db'));
+  ({ work, pki, broker, store } = await upstreamWorkspace('egw-upstream-keepalive-', { debugLog: true }));
   const credentials = softwareCredentials(pki, '0C01', keys);
   gateway = UpstreamClient.open({
     config: upstreamConfig(

@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { IPublishPacket, MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,13 +13,14 @@ import {
   UpstreamClient,
   type UpstreamCredentials,
 } from '../../src/upstream/index.js';
-import { TestPki } from '../helpers/tls-peers.js';
+import type { TestPki } from '../helpers/tls-peers.js';
 import {
   type Backend,
   connectBackend,
   telemetryMessage as telemetry,
   until,
   upstreamConfig,
+  upstreamWorkspace,
 } from '../helpers/upstream-peers.js';
 
 /**
@@ -81,16 +81,9 @@ function next(client: Client, event: 'connect' | 'offline' | 'subscribed' | 'com
 }
 
 beforeAll(async () => {
-  work = mkdtempSync(join(tmpdir(), 'egw-upstream-'));
-  pki = TestPki.create(join(work, 'pki'));
   // Persistence: the backend's durable session (its telemetry subscription and what is queued for it)
   // outlives the outage tests' broker restart, so every loss would be the gateway's.
-  broker = await MosquittoBroker.start({
-    dir: join(work, 'broker'),
-    caFiles: [pki.factoryRoot],
-    persistence: true,
-  });
-  store = Store.open(join(work, 'state.db'));
+  ({ work, pki, broker, store } = await upstreamWorkspace('egw-upstream-', { persistence: true }));
   identity = softwareIdentity('0A01', 1);
 
   backendPeer = await connectBackend(

@@ -1,12 +1,10 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { MosquittoBroker } from '../../hw-sim/broker/index.js';
+import type { MosquittoBroker } from '../../hw-sim/broker/index.js';
 import { libcrypto } from '../../src/native/openssl/index.js';
-import { Store } from '../../src/store/index.js';
+import type { Store } from '../../src/store/index.js';
 import { UpstreamClient } from '../../src/upstream/index.js';
-import { TestPki } from '../helpers/tls-peers.js';
+import type { TestPki } from '../helpers/tls-peers.js';
 import {
   type Backend,
   connectBackend,
@@ -14,6 +12,7 @@ import {
   telemetryMessage,
   until,
   upstreamConfig,
+  upstreamWorkspace,
 } from '../helpers/upstream-peers.js';
 
 /**
@@ -47,10 +46,7 @@ const runId = `before-sync-${Date.now()}`;
 const telemetry = (sensorId: string, seq: number) => telemetryMessage(sensorId, { runId, seq });
 
 beforeAll(async () => {
-  work = mkdtempSync(join(tmpdir(), 'egw-before-sync-'));
-  pki = TestPki.create(join(work, 'pki'));
-  broker = await MosquittoBroker.start({ dir: join(work, 'broker'), caFiles: [pki.factoryRoot] });
-  store = Store.open(join(work, 'state.db'));
+  ({ work, pki, broker, store } = await upstreamWorkspace('egw-before-sync-'));
 
   backend = await connectBackend(
     pki,
