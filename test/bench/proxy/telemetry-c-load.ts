@@ -21,7 +21,7 @@ import type { MosquittoBroker } from '../../../hw-sim/broker/index.js';
 import { builtEntry } from '../../helpers/daemon-harness.js';
 import { pinServer, runLoad } from '../load/index.js';
 import { round } from '../measure.js';
-import { buildsToCompare, cLoadTarget, prepareCLoadGateway } from './c-load-gateway.js';
+import { buildsToCompare, cLoadTarget, inAlternatingRounds, prepareCLoadGateway } from './c-load-gateway.js';
 import { RunningGateway } from './gateway-under-test.js';
 import { cpuSeconds } from './proc-stats.js';
 
@@ -116,13 +116,7 @@ export async function benchTelemetryCLoad(
 async function main(): Promise<void> {
   const builds = buildsToCompare();
   const rounds = Number(process.env.ROUNDS ?? 2);
-  const results: Record<string, unknown>[] = [];
-  for (let r = 0; r < rounds; r++)
-    for (const [label, entry] of r % 2 === 0 ? builds : [...builds].reverse()) {
-      const figures = await benchTelemetryCLoad(entry, label);
-      process.stderr.write(`${JSON.stringify(figures)}\n`);
-      results.push(figures);
-    }
+  const results = await inAlternatingRounds(builds, rounds, benchTelemetryCLoad);
   const median = (values: number[]) => {
     const sorted = values.sort((a, b) => a - b);
     const middle = sorted.length / 2;

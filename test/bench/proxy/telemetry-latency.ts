@@ -27,7 +27,7 @@ import type { MosquittoBroker } from '../../../hw-sim/broker/index.js';
 import { builtEntry } from '../../helpers/daemon-harness.js';
 import { pinServer, runLoad } from '../load/index.js';
 import { round } from '../measure.js';
-import { buildsToCompare, cLoadTarget, prepareCLoadGateway } from './c-load-gateway.js';
+import { buildsToCompare, cLoadTarget, inAlternatingRounds, prepareCLoadGateway } from './c-load-gateway.js';
 import { RunningGateway } from './gateway-under-test.js';
 import { cpuSeconds } from './proc-stats.js';
 import { wallClockUs } from './wall-clock.js';
@@ -277,13 +277,7 @@ export async function benchTelemetryLatency(
 async function main(): Promise<void> {
   const builds = buildsToCompare();
   const rounds = Number(process.env.ROUNDS ?? 1);
-  const results: Record<string, unknown>[] = [];
-  for (let r = 0; r < rounds; r++)
-    for (const [label, entry] of r % 2 === 0 ? builds : [...builds].reverse()) {
-      const figures = await benchTelemetryLatency(entry, label);
-      process.stderr.write(`${JSON.stringify(figures)}\n`);
-      results.push(figures);
-    }
+  const results = await inAlternatingRounds(builds, rounds, benchTelemetryLatency);
   process.stdout.write(`${JSON.stringify({ sessions: SESSIONS, rounds, runs: results }, null, 2)}\n`);
 }
 
