@@ -119,7 +119,7 @@ export class Atecc608KeyDevice implements ProvisionableKeyDevice {
         serial: driver.serialNumber().toUpperCase(),
         keyLocation: `slot ${this.#signingSlot}`,
         ...(simulated
-          ? { simulated: 'the ATECC608A simulator (hw-sim) keeps its "private" key in its state file' }
+          ? { simulated: 'the ATECC608A simulator keeps its "private" key in its state file' }
           : {}),
       };
     }

@@ -10,7 +10,7 @@ const simulatedKey: CheckItem = {
   status: 'n/a',
   ok: null,
   detail: 'ATECC608A rev 0x6002 (hw-sim simulator) keeps the key in a file',
-  reason: 'the ATECC608A simulator (hw-sim) keeps its "private" key in its state file',
+  reason: 'the ATECC608A simulator keeps its "private" key in its state file',
   simulated: true,
 };
 
@@ -22,7 +22,7 @@ function verifyJson(items: CheckItem[]): string {
     status: failed ? 'fail' : 'pass',
     serial: '0123AABBCCDDEEFFEE',
     backend: 'atecc608',
-    simulated: 'the ATECC608A simulator (hw-sim) keeps its "private" key in its state file',
+    simulated: 'the ATECC608A simulator keeps its "private" key in its state file',
     items,
   };
   return JSON.stringify(report);
@@ -71,12 +71,12 @@ describe("the demo's factory checklist", () => {
       notApplicable: [{ name: 'key not exportable', reason: simulatedKey.reason, simulated: true }],
     });
     expect(text).toContain(
-      '  [ n/a] key not exportable: n/a (simulated): the ATECC608A simulator (hw-sim) keeps its "private" key in its state file\n',
+      '  [ n/a] key not exportable: n/a (simulated): the ATECC608A simulator keeps its "private" key in its state file\n',
     );
     const screen = summaryText(summaryWith(verifyJson(items), 0));
     expect(screen).toContain('factory check  PASS (gatewayctl provision verify)\n');
     expect(screen).toContain(
-      'n/a (simulated): key not exportable: the ATECC608A simulator (hw-sim) keeps its "private" key in its state file\n',
+      'n/a (simulated): key not exportable: the ATECC608A simulator keeps its "private" key in its state file\n',
     );
     expect(screen).toContain('[PASS] factory identity checklist');
     expect(screen).toMatch(/^result: PASS$/m);
