@@ -78,9 +78,15 @@ export interface CommandResult {
 
 /** Runs the built gatewayctl as an operator would. Asynchronous, so the test's event loop keeps going. */
 export function gatewayctl(...args: string[]): Promise<CommandResult> {
+  return gatewayctlWith({}, ...args);
+}
+
+/** gatewayctl with extra environment (e.g. libfaketime's), as the operator's shell would run it. */
+export function gatewayctlWith(env: NodeJS.ProcessEnv, ...args: string[]): Promise<CommandResult> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(process.execPath, [builtEntry('cli'), ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...env },
     });
     let stdout = '';
     let stderr = '';

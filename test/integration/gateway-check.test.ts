@@ -1,4 +1,4 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,11 +12,10 @@ import type { CheckReport } from '../../src/gateway-check/index.js';
 import { ASSUME_UNSYNCHRONIZED_ENV } from '../../src/trust/clock-floor.js';
 import type { Verdict } from '../../src/verdicts/index.js';
 import {
-  builtEntry,
-  type CommandResult,
   fakeClockEnv,
   type GatewayFixture,
   gatewayctl,
+  gatewayctlWith,
   startDaemon,
 } from '../helpers/daemon-harness.js';
 import { identityStatus, readyDaemon, waitForIdentity } from '../helpers/identity-status.js';
@@ -98,34 +97,15 @@ async function until(what: string, condition: () => Promise<boolean>): Promise<v
   }
 }
 
-/** gatewayctl with extra environment (libfaketime), as the operator's shell would run it. */
-function gatewayctlWith(env: NodeJS.ProcessEnv, ...args: string[]): Promise<CommandResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [builtEntry('cli'), ...args], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, TZ: 'UTC', ...env },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk) => {
-      stdout += chunk;
-    });
-    child.stderr.on('data', (chunk) => {
-      stderr += chunk;
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
 /** libfaketime's "YYYY-MM-DD hh:mm:ss" (UTC: TZ is set with it). */
 const faketimeAt = (at: Date): string => at.toISOString().slice(0, 19).replace('T', ' ');
 
 async function check(
   options: { env?: NodeJS.ProcessEnv; config?: string } = {},
 ): Promise<{ code: number | null; report: CheckReport; byName: Map<string, Verdict> }> {
+  // TZ=UTC: libfaketime's times below are written in UTC.
   const result = await gatewayctlWith(
-    options.env ?? {},
+    { TZ: 'UTC', ...options.env },
     'check',
     '-c',
     options.config ?? fixture.configPath,
