@@ -165,8 +165,9 @@ export class UpstreamClient
       properties,
       createdAt: message.receivedAt,
     });
+    // No wake here: the outbox woke the publisher when it committed the row (onCommitted), before
+    // this answer waited for the fsync.
     if (answer.full) return answer;
-    this.#publisher.wake();
     return undefined;
   }
 
@@ -188,9 +189,7 @@ export class UpstreamClient
     const message = refusalMessage(refusal, settings);
     if (!message) return false;
     const answer = await this.outbox.enqueue(message);
-    if (answer.full) return false;
-    this.#publisher.wake();
-    return true;
+    return !answer.full; // the publisher was woken at the commit (onCommitted)
   }
 
   // ---- connection ----
