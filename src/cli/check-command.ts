@@ -18,6 +18,10 @@ export function registerCheckCommand(program: Command): void {
     .option('-c, --config <path>', 'configuration file', DEFAULT_CONFIG_PATH)
     .option('-s, --socket <path>', 'control socket of the daemon (default: control.socket from the config)')
     .option('--expiry-warn-days <days>', 'warn when the certificate has fewer days left', parseDays, 14)
+    .option(
+      '--allow-simulated',
+      'a simulated identity key (simulator, swtpm, software file) passes instead of warning: for HIL rigs and development boxes only, never on a field gateway; its line still says SIMULATED',
+    )
     .option('--json', 'print the report as JSON (for scripts and fleet tooling)')
     .exitOverride((error) => process.exit(error.exitCode === 0 ? 0 : CHECK_EXIT_ERROR))
     .addHelpText(
@@ -27,7 +31,8 @@ Checks, in order:
   config                        the file parses and every key is valid (as gatewayctl config check)
   daemon                        edge-gatewayd answers on its control socket
   identity key                  reachable, and what it is: hardware, or SIMULATED (simulator, swtpm,
-                                software file: a warning, since a production gateway needs the part)
+                                software file: a warning, since a production gateway needs the part;
+                                with --allow-simulated it passes, still marked SIMULATED)
   operational certificate       valid now, days left (warn under --expiry-warn-days)
   broker reachable (mutual TLS) the daemon's MQTT connection; without the daemon a TLS handshake
                                 verifying the broker only (the gateway's certificate is not presented)
@@ -45,7 +50,7 @@ opens the key store and the state database itself, as gatewayctl provision verif
 clock do. "n/a" is not a finding: it says why the check does not apply here.
 
 --json prints {status: "pass"|"warn"|"fail", view: "daemon"|"offline"|"none", configPath,
-checks: [{name, status: "pass"|"warn"|"fail"|"n/a", detail, fix?, reason?, simulated?}]}.
+allowSimulated: true|false, checks: [{name, status: "pass"|"warn"|"fail"|"n/a", detail, fix?, reason?, simulated?}]}.
 
 Exit status: the worst result: 0 all pass (n/a counts as pass), 1 a warning, 2 a failure;
 4 check itself could not run or was called wrongly (an unexpected error: its EGW_ code is in
@@ -53,22 +58,34 @@ the --json output; a usage error).
 
 Examples:
   gatewayctl check
+  gatewayctl check --allow-simulated     # a HIL rig or development box on a simulated key
   gatewayctl check --json | jq -r '.checks[] | select(.status != "pass") | .name'`,
     )
-    .action(async (options: { config: string; socket?: string; expiryWarnDays: number; json?: boolean }) => {
-      try {
-        const report = await runChecks({
-          configPath: options.config,
-          socket: options.socket,
-          expiryWarnDays: options.expiryWarnDays,
-        });
-        process.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : checkReportText(report));
-        process.exitCode = CHECK_EXIT[report.status];
-      } catch (error) {
-        reportFailure(error, Boolean(options.json));
-        process.exitCode = CHECK_EXIT_ERROR;
-      }
-    });
+    .action(
+      async (options: {
+        config: string;
+        socket?: string;
+        expiryWarnDays: number;
+        allowSimulated?: boolean;
+        json?: boolean;
+      }) => {
+        try {
+          const report = await runChecks({
+            configPath: options.config,
+            socket: options.socket,
+            expiryWarnDays: options.expiryWarnDays,
+            allowSimulated: Boolean(options.allowSimulated),
+          });
+          process.stdout.write(
+            options.json ? `${JSON.stringify(report, null, 2)}\n` : checkReportText(report),
+          );
+          process.exitCode = CHECK_EXIT[report.status];
+        } catch (error) {
+          reportFailure(error, Boolean(options.json));
+          process.exitCode = CHECK_EXIT_ERROR;
+        }
+      },
+    );
 }
 
 export function checkReportText(report: CheckReport): string {

@@ -70,7 +70,7 @@ function fromDaemon(context: CheckContext): Found | { missing: string } {
 }
 
 function fromDatabase(context: CheckContext): Found | { missing: string } {
-  if (!context.store) return { missing: 'unknown: the state database could not be read (see its check)' };
+  if (!context.store) return { missing: `unknown: ${context.stateUnreadable}` };
   const active = new IdentityRecords(context.store).active();
   if (!active) return { missing: 'none in the state database' };
   return { subject: active.subject, issuer: active.issuer, notAfter: active.notAfter };

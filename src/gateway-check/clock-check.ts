@@ -17,7 +17,7 @@ export function clockChecks(context: CheckContext): Verdict[] {
         name: 'clock vs floor',
         status: 'n/a',
         detail: 'not checked',
-        reason: 'the state database could not be read (see its check)',
+        reason: context.stateUnreadable,
       },
     ];
   }

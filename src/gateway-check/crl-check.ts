@@ -35,7 +35,7 @@ export function crlCheck(context: CheckContext): Verdict {
       name: NAME,
       status: 'n/a',
       detail: 'not checked',
-      reason: 'the state database could not be read (see its check)',
+      reason: context.stateUnreadable,
     };
   }
   if (crls.length === 0) {

@@ -1,7 +1,6 @@
 import { type Config, ConfigError, loadConfigFile } from '../config/index.js';
 import { controlRequest, type DaemonStatus } from '../control/index.js';
 import { GatewayError } from '../errors/index.js';
-import { Store } from '../store/index.js';
 import { ClockFloor, type ClockFloorStatus } from '../trust/clock-floor.js';
 import { type Verdict, worstStatus } from '../verdicts/index.js';
 import { brokerCheck } from './broker-check.js';
@@ -22,6 +21,8 @@ export interface CheckOptions {
   socket?: string | undefined;
   /** A certificate with fewer days left warns (default 14). */
   expiryWarnDays?: number;
+  /** A simulated identity key passes instead of warning (HIL rigs, development boxes; default false). */
+  allowSimulated?: boolean | undefined;
 }
 
 export interface CheckReport {
@@ -29,6 +30,8 @@ export interface CheckReport {
   /** 'daemon': the running daemon answered; 'offline': check read the config, database and key store itself. */
   view: 'daemon' | 'offline' | 'none';
   configPath: string;
+  /** --allow-simulated: a simulated identity key passed instead of warning. */
+  allowSimulated: boolean;
   checks: Verdict[];
 }
 
@@ -42,6 +45,7 @@ export async function runChecks(options: CheckOptions): Promise<CheckReport> {
     status: worstStatus(checks),
     view,
     configPath: options.configPath,
+    allowSimulated: options.allowSimulated ?? false,
     checks,
   });
   let config: Config;
@@ -78,10 +82,10 @@ export async function runChecks(options: CheckOptions): Promise<CheckReport> {
   }
   checks.push(daemonVerdict(daemon, socket));
 
+  // Read-only: check never creates, migrates or writes the state database, daemon or not.
   const database = databaseCheck(config.store.path);
-  // Without the daemon, check reads the state itself, as `gatewayctl clock` does; a database that
-  // failed its integrity check is not opened (Store.open would try to migrate it).
-  const store = !daemon && database.sound ? Store.open(config.store.path) : undefined;
+  if (daemon) database.store?.close();
+  const store = daemon ? undefined : database.store;
   try {
     const clock = daemon
       ? ((await askDaemon(socket, 'clock.status')) as ClockFloorStatus | undefined)
@@ -95,7 +99,9 @@ export async function runChecks(options: CheckOptions): Promise<CheckReport> {
       store,
       clock,
       now: new Date(),
+      stateUnreadable: database.unreadable ?? 'the state database could not be read (see its check)',
       expiryWarnDays: options.expiryWarnDays ?? 14,
+      allowSimulated: options.allowSimulated ?? false,
     };
     checks.push(await keyCheck(context));
     checks.push(certificateCheck(context));

@@ -64,6 +64,38 @@ export class Store {
     }
   }
 
+  /**
+   * Opens an existing database for reading only (gatewayctl check, beside the daemon or without
+   * it): never creates, migrates or writes it. schemaVersion says what it holds, which may be older
+   * than this release (the daemon migrates at its start); a newer one is refused as open() refuses it.
+   */
+  static openReadOnly(path: string, migrations: readonly Migration[] = MIGRATIONS): Store {
+    let db: Database.Database;
+    try {
+      db = new Database(path, { readonly: true, fileMustExist: true, timeout: 5_000 });
+    } catch (cause) {
+      throw unopenable(path, cause);
+    }
+    try {
+      checkIntegrity(db, path);
+      const version = storedSchemaVersion(db);
+      const latest = migrations.reduce((max, m) => Math.max(max, m.version), 0);
+      if (version > latest) throw newerSchema(path, version, latest);
+      return new Store(path, db, version);
+    } catch (cause) {
+      db.close();
+      if (cause instanceof StoreError) throw cause;
+      const code = (cause as { code?: string }).code ?? '';
+      if (CORRUPTION_CODES.has(code)) throw corrupt(path, String((cause as Error).message), cause);
+      throw unopenable(path, cause);
+    }
+  }
+
+  /** Opened with openReadOnly: readers must not write (not even an INSERT OR IGNORE). */
+  get readOnly(): boolean {
+    return this.#db.readonly;
+  }
+
   getMeta(key: string): string | undefined {
     return this.#getMeta.get(key)?.value;
   }
@@ -135,24 +167,35 @@ function checkIntegrity(db: Database.Database, path: string): void {
   if (findings.length > 0) throw corrupt(path, findings.slice(0, 3).join('; '));
 }
 
+function hasMigrationsTable(db: Database.Database): boolean {
+  return (
+    db.prepare("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'schema_migrations'").get() !==
+    undefined
+  );
+}
+
+/** The schema version the database holds (0: none yet), read without changing anything. */
+function storedSchemaVersion(db: Database.Database): number {
+  if (!hasMigrationsTable(db)) return 0;
+  return (db.prepare('SELECT max(version) AS v FROM schema_migrations').get() as { v: number | null }).v ?? 0;
+}
+
+function newerSchema(path: string, current: number, latest: number): StoreError {
+  return new StoreError(
+    'EGW_STORE_SCHEMA_NEWER',
+    path,
+    `state database ${path} has schema version ${current}, newer than this edge-gatewayd understands (up to ${latest}); it was left unchanged`,
+    {
+      hint: 'run the edge-gatewayd version that wrote it (or newer), or restore a backup made for this version',
+    },
+  );
+}
+
 function migrate(db: Database.Database, path: string, migrations: readonly Migration[]): number {
   const latest = migrations.reduce((max, m) => Math.max(max, m.version), 0);
-  const hasTable = db
-    .prepare("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'schema_migrations'")
-    .get();
-  const current = hasTable
-    ? ((db.prepare('SELECT max(version) AS v FROM schema_migrations').get() as { v: number | null }).v ?? 0)
-    : 0;
-  if (current > latest) {
-    throw new StoreError(
-      'EGW_STORE_SCHEMA_NEWER',
-      path,
-      `state database ${path} has schema version ${current}, newer than this edge-gatewayd understands (up to ${latest}); it was left unchanged`,
-      {
-        hint: 'run the edge-gatewayd version that wrote it (or newer), or restore a backup made for this version',
-      },
-    );
-  }
+  const hasTable = hasMigrationsTable(db);
+  const current = storedSchemaVersion(db);
+  if (current > latest) throw newerSchema(path, current, latest);
   if (!hasTable) {
     db.exec(`CREATE TABLE schema_migrations (
       version    INTEGER PRIMARY KEY NOT NULL,

@@ -1,7 +1,19 @@
-import { execFileSync } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { execFile, execFileSync } from 'node:child_process';
+import {
+  chmodSync,
+  closeSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MosquittoBroker } from '../../hw-sim/broker/index.js';
@@ -9,9 +21,11 @@ import { EstServer } from '../../hw-sim/est-server/index.js';
 import { SensorCa } from '../../hw-sim/sensors/index.js';
 import type { ServiceSupervisor } from '../../hw-sim/systemd/index.js';
 import type { CheckReport } from '../../src/gateway-check/index.js';
+import { MIGRATIONS, Store } from '../../src/store/index.js';
 import { ASSUME_UNSYNCHRONIZED_ENV } from '../../src/trust/clock-floor.js';
 import type { Verdict } from '../../src/verdicts/index.js';
 import {
+  builtEntry,
   fakeClockEnv,
   type GatewayFixture,
   gatewayctl,
@@ -28,6 +42,7 @@ import { provisionedSensorGateway } from '../helpers/sensor-daemon.js';
  * Times (near expiry, stale CRL, clock behind the floor) are shifted for gatewayctl only, with
  * libfaketime, as the other daemon tests shift the daemon's.
  */
+const execFileAsync = promisify(execFile);
 const factoryCa = new URL('../../scripts/factory-ca.sh', import.meta.url).pathname;
 const DAY_MS = 86_400_000;
 let work: string;
@@ -101,7 +116,7 @@ async function until(what: string, condition: () => Promise<boolean>): Promise<v
 const faketimeAt = (at: Date): string => at.toISOString().slice(0, 19).replace('T', ' ');
 
 async function check(
-  options: { env?: NodeJS.ProcessEnv; config?: string } = {},
+  options: { env?: NodeJS.ProcessEnv; config?: string; args?: string[] } = {},
 ): Promise<{ code: number | null; report: CheckReport; byName: Map<string, Verdict> }> {
   // TZ=UTC: libfaketime's times below are written in UTC.
   const result = await gatewayctlWith(
@@ -110,6 +125,7 @@ async function check(
     '-c',
     options.config ?? fixture.configPath,
     '--json',
+    ...(options.args ?? []),
   );
   let report: CheckReport;
   try {
@@ -119,6 +135,8 @@ async function check(
       `gatewayctl check printed no report (exit ${result.code}): ${result.stdout}${result.stderr}`,
     );
   }
+  if (!Array.isArray(report.checks))
+    throw new Error(`gatewayctl check could not run (exit ${result.code}): ${result.stdout}`);
   return {
     code: result.code,
     report,
@@ -135,16 +153,20 @@ function othersPass(byName: Map<string, Verdict>, except: string[]): void {
 }
 
 describe('gatewayctl check with the daemon running', () => {
-  it('a healthy gateway passes everything but its simulated key, which it says plainly (exit 1, warn)', async () => {
-    const { code, report, byName } = await check();
+  it('a healthy gateway on a rig (--allow-simulated) passes every check, its key still said SIMULATED', async () => {
+    const { code, report, byName } = await check({ args: ['--allow-simulated'] });
     expect(report.view).toBe('daemon');
-    othersPass(byName, ['identity key', 'NTP synchronisation']);
-    // NTP is this host's own state (the kernel's word): the check says what `gatewayctl clock` says.
+    expect(report.allowSimulated).toBe(true);
+    // NTP is this host's own state (the kernel's word, which no test may fake for the daemon): the
+    // check says what `gatewayctl clock` says. Every other check passes, or is n/a (systemd).
     const clock = JSON.parse((await gatewayctl('clock', '-c', fixture.configPath, '--json')).stdout);
-    expect(byName.get('NTP synchronisation')?.status).toBe(clock.synchronized ? 'pass' : 'warn');
+    const ntp = byName.get('NTP synchronisation');
+    expect(ntp?.status).toBe(clock.synchronized ? 'pass' : 'warn');
+    othersPass(byName, ['NTP synchronisation']);
     for (const name of [
       'config',
       'daemon',
+      'identity key',
       'operational certificate',
       'broker reachable (mutual TLS)',
       'EST server reachable',
@@ -155,20 +177,40 @@ describe('gatewayctl check with the daemon running', () => {
     ]) {
       expect(byName.get(name)?.status, `${name}: ${byName.get(name)?.detail}`).toBe('pass');
     }
-    // The software key store is a stand-in: a warning with what to do on a production gateway.
+    expect(byName.get('systemd unit')?.status).toBe('n/a');
+    const key = byName.get('identity key');
+    expect(key?.detail).toMatch(/^SIMULATED, not hardware: software.*allowed by --allow-simulated/);
+    expect(key?.fix).toBeUndefined();
+    // All pass: exit 0 — on this host only if NTP synchronised it; otherwise that warning is the only finding.
+    expect(report.status).toBe(clock.synchronized ? 'pass' : 'warn');
+    expect(code).toBe(clock.synchronized ? 0 : 1);
+
+    const text = await gatewayctl('check', '-c', fixture.configPath, '--allow-simulated');
+    expect(text.stdout).toMatch(/\[PASS\] identity key: SIMULATED, not hardware: .*--allow-simulated/);
+    expect(text.stdout).toMatch(/\[PASS\] broker reachable \(mutual TLS\): the daemon is connected to /);
+    expect(text.stdout).toMatch(
+      clock.synchronized
+        ? /^result: PASS \(\d+ pass, 0 warn, 0 fail, 1 n\/a\)$/m
+        : /^result: WARN \(\d+ pass, 1 warn, 0 fail, 1 n\/a\)$/m,
+    );
+  });
+
+  it('a simulated key warns without --allow-simulated, saying SIMULATED with the hardware fix (exit 1)', async () => {
+    const { code, report, byName } = await check();
+    expect(report.allowSimulated).toBe(false);
+    othersPass(byName, ['identity key', 'NTP synchronisation']);
     const key = byName.get('identity key');
     expect(key?.status).toBe('warn');
     expect(key?.detail).toMatch(/^SIMULATED, not hardware: software/);
+    expect(key?.detail).not.toContain('--allow-simulated');
     expect(key?.fix).toMatch(/backend = "tpm" or "atecc608"/);
-    expect(byName.get('systemd unit')?.status).toBe('n/a');
     expect(report.status).toBe('warn');
     expect(code).toBe(1);
 
     const text = await gatewayctl('check', '-c', fixture.configPath);
     expect(text.code).toBe(1);
     expect(text.stdout).toMatch(/\[WARN\] identity key: SIMULATED, not hardware: .*; fix: /);
-    expect(text.stdout).toMatch(/\[PASS\] broker reachable \(mutual TLS\): the daemon is connected to /);
-    expect(text.stdout).toMatch(/^result: WARN \(\d+ pass, \d warn, 0 fail, \d+ n\/a\)$/m);
+    expect(text.stdout).toMatch(/^result: WARN \(\d+ pass, [12] warn, 0 fail, \d+ n\/a\)$/m);
   });
 
   it('a certificate 3 days from expiry warns with the renewal fix', async () => {
@@ -309,6 +351,97 @@ describe('gatewayctl check with the daemon stopped', () => {
     expect(verdict?.fix).toContain('move the file aside');
     expect(byName.get('sensor CRLs fresh')?.status).toBe('n/a');
     expect(code).toBe(2);
+  });
+});
+
+describe('gatewayctl check never creates or migrates the state database', () => {
+  /** The fixture's config with the state database (and, when given, the control socket) elsewhere. */
+  function configWith(name: string, dbPath: string, socketPath?: string): string {
+    const config = join(dirname(dbPath), `${name}.toml`);
+    let text = readFileSync(fixture.configPath, 'utf8').replace(
+      `path = "${fixture.dbPath}"`,
+      `path = "${dbPath}"`,
+    );
+    if (socketPath) text = text.replace(`socket = "${fixture.socketPath}"`, `socket = "${socketPath}"`);
+    writeFileSync(config, text);
+    return config;
+  }
+
+  it('a missing database warns that the daemon has not run, its readers say n/a, and none is created', async () => {
+    const dbPath = join(work, 'never-ran', 'state.db');
+    mkdirSync(dirname(dbPath));
+    const { byName } = await check({ config: configWith('never-ran', dbPath) });
+    const verdict = byName.get('state database integrity');
+    expect(verdict?.status).toBe('warn');
+    expect(verdict?.detail).toMatch(/^no state database yet at .*: the daemon has not run/);
+    expect(verdict?.fix).toContain('systemctl start edge-gatewayd');
+    for (const name of ['clock vs floor', 'sensor CRLs fresh']) {
+      expect(byName.get(name)?.status, name).toBe('n/a');
+      expect(byName.get(name)?.reason, name).toBe('no state database yet: the daemon has not run');
+    }
+    expect(readdirSync(dirname(dbPath))).toEqual(['never-ran.toml']);
+  });
+
+  it('a database of an older schema is read as it is and not migrated (warns: the daemon migrates it)', async () => {
+    const latest = Math.max(...MIGRATIONS.map((m) => m.version));
+    const dbPath = join(mkdtempSync(join(work, 'old-schema-')), 'state.db');
+    Store.open(
+      dbPath,
+      MIGRATIONS.filter((m) => m.version < latest),
+    ).close();
+    const { byName } = await check({ config: configWith('old-schema', dbPath) });
+    const verdict = byName.get('state database integrity');
+    expect(verdict?.status, verdict?.detail).toBe('warn');
+    expect(verdict?.detail).toContain(`schema version ${latest - 1}, older than this release's ${latest}`);
+    expect(verdict?.fix).toContain('systemctl restart edge-gatewayd');
+    expect(byName.get('clock vs floor')?.reason).toMatch(/older schema/);
+    const db = new Database(dbPath, { readonly: true });
+    try {
+      expect(db.prepare('SELECT max(version) AS v FROM schema_migrations').get()).toEqual({ v: latest - 1 });
+    } finally {
+      db.close();
+    }
+  });
+
+  it('a database the user may not read fails with a permissions fix, not the corrupt-database one', async () => {
+    // Somewhere another user can reach (the test's folder is 0700), the database 0600 root's.
+    const dir = mkdtempSync(join(tmpdir(), 'egw-check-perm-'));
+    try {
+      chmodSync(dir, 0o755);
+      const dbPath = join(dir, 'state.db');
+      const source = new Database(fixture.dbPath, { readonly: true });
+      try {
+        source.exec(`VACUUM INTO '${dbPath}'`);
+      } finally {
+        source.close();
+      }
+      const config = configWith('unreadable', dbPath, join(dir, 'control.sock'));
+      chmodSync(config, 0o644);
+      // Root reads any file: as root, run check as nobody (setpriv); as anyone else, a mode-000 file.
+      const asRoot = process.getuid?.() === 0;
+      chmodSync(dbPath, asRoot ? 0o600 : 0o000);
+      const run = asRoot
+        ? await execFileAsync(
+            'setpriv',
+            [
+              '--reuid=65534',
+              '--regid=65534',
+              '--clear-groups',
+              '--',
+              process.execPath,
+              builtEntry('cli'),
+            ].concat(['check', '-c', config, '--json']),
+          ).catch((error: { stdout: string }) => error)
+        : await gatewayctl('check', '-c', config, '--json');
+      const report = JSON.parse(run.stdout) as CheckReport;
+      const verdict = report.checks.find((each) => each.name === 'state database integrity');
+      expect(verdict?.status, verdict?.detail).toBe('fail');
+      expect(verdict?.detail).toMatch(/cannot read it .*not a sign of damage/);
+      expect(verdict?.fix).toMatch(/^permissions: run check as root or as the service user/);
+      expect(verdict?.fix).not.toContain('move the file aside');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

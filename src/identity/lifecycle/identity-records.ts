@@ -98,6 +98,8 @@ export class IdentityRecords {
 
   constructor(store: Store) {
     this.#store = store;
+    // A read-only store (gatewayctl check reads the certificates) must not be written, not even this row.
+    if (store.readOnly) return;
     this.#store
       .prepare<[number]>("INSERT OR IGNORE INTO identity_state (id, state, since) VALUES (1, 'factory', ?)")
       .run(Date.now());

@@ -11,9 +11,11 @@ const context: CheckContext = {
   configPath: 'gateway.toml',
   daemon: undefined,
   store: undefined,
+  stateUnreadable: 'not read here',
   clock: undefined,
   now: new Date(),
   expiryWarnDays: 14,
+  allowSimulated: false,
 };
 
 const host = (show: string | null): SystemdHost => ({
