@@ -179,7 +179,7 @@ export class GatewayMetrics {
     );
     this.#gauge(
       'sensor_admitted_without_revocation_info',
-      'Distinct sensor certificates admitted since start without revocation information, per issuing CA (with downstream.dtls.workers >= 2: not yet counted, as in gatewayctl status; see sensor_accepted_without_fresh_crl_total).',
+      'Distinct sensor certificates admitted since start without revocation information, per issuing CA (sensor workers included).',
       ['ca'],
       (s) =>
         (trust(s)?.revocation.cas ?? []).map((ca): [Labels, number] => [

@@ -1,6 +1,12 @@
 /** Offline trust: trust bundles, the clock floor, path validation, revocation, enrollment, policy. */
 export { ClockFloor } from './clock-floor.js';
-export { type CrlImportResult, type CrlInfo, CrlStore } from './revocation/index.js';
+export {
+  type CrlImportResult,
+  type CrlInfo,
+  CrlStore,
+  type RevocationGapDelta,
+  RevocationGaps,
+} from './revocation/index.js';
 export type { SensorIdentity } from './sensor-identity.js';
 export {
   enrollmentKeyOf,

@@ -12,6 +12,7 @@ import {
   type CrlImportResult,
   CrlStore,
   crlPolicyFromConfig,
+  type RevocationGapDelta,
   RevocationGaps,
   retryDelayMs,
   revocationVerdict,
@@ -296,6 +297,11 @@ export class SensorTrust extends EventEmitter<SensorTrustEvents> {
         misses: this.#verified.misses,
       },
     };
+  }
+
+  /** What a sensor worker's view admitted without revocation information since its last report. */
+  drainRevocationGaps(): RevocationGapDelta[] {
+    return this.#gaps.drain();
   }
 
   #judge(chain: readonly Uint8Array[]): SensorVerdict {

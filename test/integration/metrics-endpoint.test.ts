@@ -26,6 +26,9 @@ const EST_PASSWORD = 'metrics-must-never-show-this-3f9a';
 let work: string;
 let broker: MosquittoBroker;
 let sensorCa: SensorCa;
+/** A second sensor CA whose CRL is never imported: its sensors (no distribution point) pass under grace. */
+let noCrlCa: SensorCa;
+let sensorOptions: ConstructorParameters<typeof SimulatedSensor>[0];
 let fixture: GatewayFixture;
 let service: ServiceSupervisor;
 let metricsSocket: string;
@@ -101,11 +104,12 @@ beforeAll(async () => {
   });
   sensorCa = SensorCa.open(join(work, 'sensor-ca'));
   sensorCa.writeCrl();
+  noCrlCa = SensorCa.open(join(work, 'sensor-ca-no-crl'), { commonName: 'metrics test CA without CRL' });
   const serverKey = dedicatedServerKey(work);
   metricsSocket = join(work, 'run', 'metrics.sock');
   fixture = await provisionedSensorGateway(
     factoryDir,
-    [sensorCa.certificateFile as string],
+    [sensorCa.certificateFile as string, noCrlCa.certificateFile as string],
     `workers = 2\n${serverKey.dtlsLines}` +
       'handshakes_per_second_per_address = 500\nhandshake_burst_per_address = 500\n' +
       `[upstream]\nenabled = true\nbroker_url = "${broker.url}"\ntrust_anchor_file = "${broker.caFile}"\n` +
@@ -144,6 +148,7 @@ beforeAll(async () => {
   for (let i = 0; i < 6; i++)
     sensors.push(new SimulatedSensor({ ...options, credentials: sensorCa.issue({ commonName: `m-${i}` }) }));
   sensors.push(new SimulatedSensor({ ...options, credentials: sensorCa.unknownCaSensor('m-stranger') }));
+  sensorOptions = { ...options, credentials: noCrlCa.issue({ commonName: 'unused' }) };
 }, 120_000);
 
 afterAll(async () => {
@@ -263,6 +268,35 @@ describe('metrics endpoint', () => {
     await until('one more message each acknowledged', () => honest.every((s) => s.acknowledged >= 5));
     const fresh = parseExposition((await scrapeUnix(metricsSocket)).body);
     expect(sampleValue(fresh, 'edge_gatewayd_telemetry_accepted_total')).toBe(30);
+  });
+
+  it('counts sensors the workers admitted without revocation information, per CA, each certificate once', async () => {
+    const before = parseExposition((await scrapeUnix(metricsSocket)).body);
+    const label = { ca: 'O=edge-gatewayd hw-sim, CN=metrics test CA without CRL' };
+    expect(
+      sampleValue(before, 'edge_gatewayd_sensor_admitted_without_revocation_info', label),
+    ).toBeUndefined();
+    // Four sensors of the CA without a CRL, over several sessions each (so across both workers).
+    const credentials = [0, 1, 2, 3].map((i) => noCrlCa.issue({ commonName: `m-no-crl-${i}` }));
+    for (let round = 0; round < 2; round++) {
+      const unrevocable = credentials.map(
+        (each) => new SimulatedSensor({ ...sensorOptions, credentials: each }),
+      );
+      sensors.push(...unrevocable);
+      await Promise.all(unrevocable.map((s) => s.start()));
+      expect(unrevocable.map((s) => s.state)).toEqual(['connected', 'connected', 'connected', 'connected']);
+      await Promise.all(unrevocable.map((s) => s.stop()));
+    }
+    const after = parseExposition((await scrapeUnix(metricsSocket)).body);
+    expect(sampleValue(after, 'edge_gatewayd_sensor_admitted_without_revocation_info', label)).toBe(4);
+    const row = (await status()).sensorTrust.revocation.cas.find(
+      (ca: { subject: string }) => ca.subject === label.ca,
+    );
+    expect(row.admittedWithoutRevocationInfo).toBe(4);
+    expect(row.lastWarning).toMatch(/no CRL of its issuer is stored/);
+    expect(
+      sampleValue(after, 'edge_gatewayd_sensor_accepted_without_fresh_crl_total'),
+    ).toBeGreaterThanOrEqual(8);
   });
 
   it('is off by default: a daemon with no [metrics] listens on no TCP port', async () => {

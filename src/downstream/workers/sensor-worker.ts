@@ -83,6 +83,7 @@ async function main(): Promise<void> {
           status: endpoint.status(),
           cpu: { userMicros: cpu.user, systemMicros: cpu.system },
           verdicts: verdictsOf(trust.status()),
+          gaps: trust.drainRevocationGaps(),
         });
         return;
       }

@@ -6,7 +6,7 @@ import { GatewayError } from '../../errors/index.js';
 import type { KeyStore } from '../../keys/index.js';
 import { pemBlocks } from '../../pki/index.js';
 import type { SessionTicketKeys } from '../../tls/index.js';
-import type { SensorTrust, SensorTrustStatus } from '../../trust/index.js';
+import { RevocationGaps, type SensorTrust, type SensorTrustStatus } from '../../trust/index.js';
 import { identityChain } from '../endpoint-credentials.js';
 import type { CommandSource, TelemetrySink } from '../proxy-ports.js';
 import type { SensorEndpointStatus } from '../sensor-endpoint.js';
@@ -90,6 +90,8 @@ export class SensorWorkers {
   #lastTicketKey: string | undefined;
   #statusId = 1;
   readonly #statusWaits = new Map<number, () => void>();
+  /** The workers' admissions without revocation information, merged from every status report. */
+  readonly #revocationGaps = new RevocationGaps();
   #closed = false;
 
   private constructor(
@@ -192,6 +194,8 @@ export class SensorWorkers {
               cpuSeconds: (message.cpu.userMicros + message.cpu.systemMicros) / 1e6,
               verdicts: message.verdicts,
             };
+            // Each report carries only what is new since the last: merged as it arrives, even late.
+            this.#revocationGaps.merge(message.gaps);
             this.#statusWaits.get(message.id)?.();
             return;
           default:
@@ -238,8 +242,8 @@ export class SensorWorkers {
   }
 
   /**
-   * The main thread's trust status with the workers' verdicts added (as of the last refresh): the
-   * workers judge the sensors, the main thread's view judges none.
+   * The main thread's trust status with the workers' verdicts and revocation gaps added (as of the
+   * last refresh): the workers judge the sensors, the main thread's view judges none.
    */
   trustStatus(main: SensorTrustStatus): SensorTrustStatus {
     let status = main;
@@ -247,7 +251,14 @@ export class SensorWorkers {
       const verdicts = slot?.status?.verdicts;
       if (verdicts) status = { ...status, ...sumStatuses([pick(status), verdicts]) };
     }
-    return status;
+    return {
+      ...status,
+      revocation: {
+        admittedWithoutRevocationInfo:
+          status.revocation.admittedWithoutRevocationInfo + this.#revocationGaps.total,
+        cas: this.#revocationGaps.addTo(status.revocation.cas),
+      },
+    };
   }
 
   /** SIGHUP changed log.level: the workers log at it too. */

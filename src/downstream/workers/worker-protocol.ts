@@ -1,6 +1,6 @@
 import type { Config } from '../../config/index.js';
 import type { TicketKey } from '../../tls/index.js';
-import type { SensorTrustStatus } from '../../trust/index.js';
+import type { RevocationGapDelta, SensorTrustStatus } from '../../trust/index.js';
 import type { CommandMessage, OutboxFull, TelemetryMessage } from '../proxy-ports.js';
 import type { SensorEndpointStatus } from '../sensor-endpoint.js';
 
@@ -51,7 +51,15 @@ export type WorkerToMain =
   | { type: 'subscribe'; subscription: number; sensorId: string }
   | { type: 'unsubscribe'; subscription: number }
   | { type: 'delivered'; sensorId: string; commandId: string }
-  | { type: 'status'; id: number; status: SensorEndpointStatus; cpu: ThreadCpu; verdicts: TrustVerdicts }
+  | {
+      type: 'status';
+      id: number;
+      status: SensorEndpointStatus;
+      cpu: ThreadCpu;
+      verdicts: TrustVerdicts;
+      /** Sensors admitted without revocation information since the last report, per CA. */
+      gaps: RevocationGapDelta[];
+    }
   | { type: 'closed' };
 
 /** The verdicts of a worker's own trust view since it started (SensorTrustStatus' counters). */

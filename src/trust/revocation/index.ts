@@ -21,7 +21,7 @@ export {
 } from './crl-store.js';
 export { issuerCertificate, maySignCrls } from './issuer-certificate.js';
 export { retryDelayMs } from './retry-backoff.js';
-export { type CaRevocationStatus, RevocationGaps } from './revocation-gaps.js';
+export { type CaRevocationStatus, type RevocationGapDelta, RevocationGaps } from './revocation-gaps.js';
 export {
   type CrlPolicy,
   type CrlPolicyKind,

@@ -20,6 +20,19 @@ export interface CaRevocationStatus {
   lastWarning: string | null;
 }
 
+/**
+ * Certificates a sensor worker thread counted since its last report, per CA: what the main thread
+ * adds to its own count (RevocationGaps.merge), so a certificate admitted by two workers counts once.
+ */
+export interface RevocationGapDelta {
+  signerKey: string;
+  subject: string;
+  ski: string | null;
+  /** SHA-256 (hex) of each certificate admitted without revocation information. */
+  certificates: string[];
+  lastWarning: string;
+}
+
 interface Gap {
   subject: string;
   ski: string | undefined;
@@ -39,6 +52,8 @@ const MAX_PER_CA = 100_000;
 export class RevocationGaps {
   readonly #gaps = new Map<string, Gap>();
   #pending: { issuer: CertificateFacts; certificate: string; warning: string }[] = [];
+  /** Certificates counted since the last drain(); undefined until the first (a worker's first report). */
+  #fresh: Map<string, Set<string>> | undefined;
 
   /** A new chain is being judged: forget what the last one noted. */
   begin(): void {
@@ -54,22 +69,51 @@ export class RevocationGaps {
     if (this.#pending.length === 0) return [];
     const first: { subject: string; ski: string | undefined; warning: string }[] = [];
     for (const { issuer, certificate, warning } of this.#pending) {
-      const key = signerKeyOf(issuer);
-      let gap = this.#gaps.get(key);
-      if (!gap) {
-        gap = {
-          subject: issuer.subject,
-          ski: issuer.subjectKeyId,
-          certificates: new Set(),
-          lastWarning: warning,
-        };
-        this.#gaps.set(key, gap);
+      if (this.#count(signerKeyOf(issuer), issuer.subject, issuer.subjectKeyId ?? null, certificate, warning))
         first.push({ subject: issuer.subject, ski: issuer.subjectKeyId, warning });
-      }
-      gap.lastWarning = warning;
-      if (gap.certificates.size < MAX_PER_CA) gap.certificates.add(certificate);
     }
     this.#pending = [];
+    return first;
+  }
+
+  /**
+   * The certificates counted since the last call (at the first call: all so far), for a sensor
+   * worker's report to the main thread, which merges them.
+   */
+  drain(): RevocationGapDelta[] {
+    const since = this.#fresh ?? new Map([...this.#gaps].map(([key, gap]) => [key, gap.certificates]));
+    this.#fresh = new Map();
+    return [...since].flatMap(([signerKey, certificates]) => {
+      const gap = this.#gaps.get(signerKey);
+      if (!gap || certificates.size === 0) return [];
+      const { subject, ski, lastWarning } = gap;
+      return [{ signerKey, subject, ski: ski ?? null, certificates: [...certificates], lastWarning }];
+    });
+  }
+
+  /** Adds what a sensor worker drained: distinct certificates, so one seen by two workers counts once. */
+  merge(deltas: readonly RevocationGapDelta[]): void {
+    for (const delta of deltas)
+      for (const certificate of delta.certificates)
+        this.#count(delta.signerKey, delta.subject, delta.ski, certificate, delta.lastWarning);
+  }
+
+  /** Counts `certificate` under its CA; true when the CA had no gap before. */
+  #count(key: string, subject: string, ski: string | null, certificate: string, warning: string): boolean {
+    let gap = this.#gaps.get(key);
+    const first = !gap;
+    if (!gap) {
+      gap = { subject, ski: ski ?? undefined, certificates: new Set(), lastWarning: warning };
+      this.#gaps.set(key, gap);
+    }
+    gap.lastWarning = warning;
+    if (gap.certificates.size < MAX_PER_CA && !gap.certificates.has(certificate)) {
+      gap.certificates.add(certificate);
+      if (this.#fresh) {
+        const fresh = this.#fresh.get(key) ?? new Set<string>();
+        this.#fresh.set(key, fresh.add(certificate));
+      }
+    }
     return first;
   }
 
@@ -82,9 +126,8 @@ export class RevocationGaps {
 
   /** Every CA with a stored CRL or a gap, by subject. */
   status(crls: readonly CrlInfo[], at: Date): CaRevocationStatus[] {
-    const rows = new Map<string, CaRevocationStatus>();
-    for (const crl of crls) {
-      rows.set(crl.signerKey, {
+    return this.addTo(
+      crls.map((crl) => ({
         subject: crl.issuer,
         ski: crl.signerSki ?? null,
         signerKey: crl.signerKey,
@@ -96,8 +139,16 @@ export class RevocationGaps {
         },
         admittedWithoutRevocationInfo: 0,
         lastWarning: null,
-      });
-    }
+      })),
+    );
+  }
+
+  /**
+   * `cas` (rows of another status: the main thread's, with the workers' gaps merged here) with this
+   * view's gaps added, by subject.
+   */
+  addTo(cas: readonly CaRevocationStatus[]): CaRevocationStatus[] {
+    const rows = new Map(cas.map((row) => [row.signerKey, { ...row }]));
     for (const [key, gap] of this.#gaps) {
       const row = rows.get(key) ?? {
         subject: gap.subject,
@@ -107,7 +158,7 @@ export class RevocationGaps {
         admittedWithoutRevocationInfo: 0,
         lastWarning: null,
       };
-      row.admittedWithoutRevocationInfo = gap.certificates.size;
+      row.admittedWithoutRevocationInfo += gap.certificates.size;
       row.lastWarning = gap.lastWarning;
       rows.set(key, row);
     }

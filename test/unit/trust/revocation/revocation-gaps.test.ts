@@ -43,4 +43,47 @@ describe('RevocationGaps', () => {
       ]),
     );
   });
+
+  it("a sensor worker's report (drain) carries what is new since the last; merged, a certificate two workers admitted counts once", () => {
+    const [s1, s2] = sensors as [CertificateFacts, CertificateFacts];
+    const admit = (gaps: RevocationGaps, sensor: CertificateFacts) => {
+      gaps.begin();
+      gaps.note(ca.facts, sensor, 'no CRL (grace)');
+      gaps.admitted();
+    };
+    const workerA = new RevocationGaps();
+    const workerB = new RevocationGaps();
+    const main = new RevocationGaps();
+    admit(workerA, s1);
+    const first = workerA.drain(); // the first report: everything so far
+    expect(first).toEqual([
+      {
+        signerKey: expect.any(String),
+        subject: 'CN=Sensor CA',
+        ski: ca.facts.subjectKeyId,
+        certificates: [s1.sha256],
+        lastWarning: 'no CRL (grace)',
+      },
+    ]);
+    main.merge(first);
+    expect(workerA.drain()).toEqual([]); // nothing new
+    admit(workerA, s2);
+    admit(workerB, s1); // the same sensor, moved to the other worker
+    main.merge(workerA.drain());
+    main.merge(workerB.drain());
+    expect(main.total).toBe(2);
+    const rows = main.addTo([
+      {
+        subject: 'CN=Sensor CA',
+        ski: ca.facts.subjectKeyId ?? null,
+        signerKey: first[0]?.signerKey as string,
+        crl: null,
+        admittedWithoutRevocationInfo: 0,
+        lastWarning: null,
+      },
+    ]);
+    expect(rows.map((row) => [row.subject, row.admittedWithoutRevocationInfo])).toEqual([
+      ['CN=Sensor CA', 2],
+    ]);
+  });
 });
