@@ -17,6 +17,7 @@
 import { join } from 'node:path';
 import { makeDtlsPki } from '../../helpers/dtls-pki.js';
 import { round } from '../measure.js';
+import { inRotatingRounds, type RoundRecord, summarizeRounds } from '../rounds.js';
 import { coapGets, DEFAULT_SETTINGS, halfLoadRate, latencyAt } from './per-cpu-second.js';
 import { type ServerUnderTest, startGateway, startLibcoap } from './servers-under-test.js';
 
@@ -44,6 +45,7 @@ interface Entry {
 
 const pki = makeDtlsPki();
 const entries: Entry[] = [];
+let records: RoundRecord<Record<string, number>>[] = [];
 const add = (name: string, server: ServerUnderTest) =>
   entries.push({ name, server, requests: 0, cpu: 0, p99: [], p50: [], halfLoadPerCpu: [], runDelay: [] });
 try {
@@ -58,21 +60,29 @@ try {
     );
   }
   if (process.env.LIBCOAP === '1') add('libcoap coap-server-openssl', await startLibcoap(pki));
-  for (let r = 0; r < rounds; r++) {
-    for (const entry of entries) {
+  // Round r starts with contender r mod n: whoever ran first in a round was seen to win.
+  records = await inRotatingRounds(
+    entries,
+    rounds,
+    (entry) => entry.name,
+    async (entry) => {
       const result = await coapGets(entry.server, sessions, settings);
       entry.requests += Number(result.succeeded ?? 0);
       entry.cpu += Number(result.server_cpu_s);
       process.stderr.write(`  ${entry.name} get: ${JSON.stringify(result)}\n`);
-      if (!withLatency) continue;
+      const figures: Record<string, number> = {
+        requests_per_server_cpu_s: round(Number(result.succeeded ?? 0) / Number(result.server_cpu_s), 0),
+      };
+      if (!withLatency) return figures;
       const latency = await latencyAt(entry.server, halfLoadRate(result), settings);
       entry.p99.push(Number(latency.p99_ms));
       entry.p50.push(Number(latency.p50_ms));
       entry.halfLoadPerCpu.push(Number(latency.requests_per_server_cpu_s));
       entry.runDelay.push(Number((latency.run_delay_ms as { server?: number } | undefined)?.server));
       process.stderr.write(`  ${entry.name} half load: ${JSON.stringify(latency)}\n`);
-    }
-  }
+      return { ...figures, half_load_p99_ms: Number(latency.p99_ms) };
+    },
+  );
 } finally {
   for (const entry of entries) await entry.server.stop();
   pki.remove();
@@ -81,10 +91,21 @@ const median = (values: number[]) => {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted.length === 0 ? null : sorted[Math.floor(sorted.length / 2)];
 };
-const out: Record<string, unknown> = { sessions, window: settings.window, rounds };
+const reference = entries[0]?.name ?? '';
+const perRound = summarizeRounds(records, reference, (figures) => figures);
+const out: Record<string, unknown> = {
+  sessions,
+  window: settings.window,
+  rounds: records.map(({ round, order }) => ({ round, order })),
+  reference,
+};
 for (const entry of entries) {
+  const ratio = perRound[entry.name]?.requests_per_server_cpu_s?.paired_ratio;
   out[entry.name] = {
     requests_per_server_cpu_s: round(entry.requests / entry.cpu, 0),
+    median_requests_per_server_cpu_s: perRound[entry.name]?.requests_per_server_cpu_s?.median ?? null,
+    // geometric mean of the per-round ratios to the reference (the first contender)
+    paired_ratio: ratio == null ? null : round(ratio, 3),
     answered: entry.requests,
     server_cpu_s: round(entry.cpu, 2),
     ...(withLatency

@@ -11,9 +11,13 @@
  * With KEYS including file, the C reference server (reference-server.ts: OpenSSL alone, the same key,
  * certificates and client) takes its turn in every round as the floor, on the system's OpenSSL and on
  * node's own (the daemon's library); REFERENCE=system or REFERENCE=node keeps one, REFERENCE=0 neither.
+ * Round r starts with contender r mod n (rounds.ts); per contender: the totals' rate, the median of the
+ * per-round rates and the paired ratio to the first contender (`reference`: geometric mean of
+ * per-round ratios).
  */
 import { join } from 'node:path';
 import { round } from '../measure.js';
+import { inRotatingRounds, type RoundRecord, summarizeRounds } from '../rounds.js';
 import { DEFAULT_SETTINGS, handshakes } from './per-cpu-second.js';
 import { startReferenceServer } from './reference-server.js';
 import { type ServerUnderTest, startGateway } from './servers-under-test.js';
@@ -48,9 +52,16 @@ for (const [openssl, key] of Object.entries(references) as ['system' | 'node', s
   if (fileKeyDaemon && wanted.split(',').includes(openssl))
     servers.push({ key, server: await startReferenceServer(fileKeyDaemon.server, openssl), totals: {} });
 }
+// The order rotates from round to round (round r starts with contender r mod n): whoever ran first
+// in a round was seen to win on this loaded machine.
+let records: RoundRecord<Record<string, number>>[] = [];
 try {
-  for (let r = 0; r < rounds; r++) {
-    for (const entry of servers) {
+  records = await inRotatingRounds(
+    servers,
+    rounds,
+    (entry) => entry.key,
+    async (entry) => {
+      const figures: Record<string, number> = {};
       for (const mode of ['handshake', 'resume'] as const) {
         if ((only === 'full' && mode === 'resume') || (only === 'resumed' && mode === 'handshake')) continue;
         const result = await handshakes(entry.server, mode, settings);
@@ -59,20 +70,40 @@ try {
         total.done += counted;
         total.cpu += Number(result.server_cpu_s);
         entry.totals[mode] = total;
+        figures[mode === 'resume' ? 'resumed_per_cpu_s' : 'full_per_cpu_s'] = round(
+          counted / Number(result.server_cpu_s),
+          0,
+        );
         process.stderr.write(`  ${entry.key} ${mode}: ${JSON.stringify(result)}\n`);
       }
-    }
-  }
+      return figures;
+    },
+  );
 } finally {
   for (const entry of servers) await entry.server.stop();
 }
-const out: Record<string, unknown> = {};
+const reference = servers[0]?.key ?? '';
+const perRound = summarizeRounds(records, reference, (figures) => figures);
+const out: Record<string, unknown> = {
+  reference,
+  rounds: records.map(({ round, order }) => ({ round, order })),
+};
 for (const entry of servers) {
   out[entry.key] = Object.fromEntries(
-    Object.entries(entry.totals).map(([mode, t]) => [
-      mode === 'resume' ? 'resumed_per_cpu_s' : 'full_per_cpu_s',
-      { per_cpu_s: round(t.done / t.cpu, 0), completed: t.done, server_cpu_s: round(t.cpu, 2) },
-    ]),
+    Object.entries(entry.totals).map(([mode, t]) => {
+      const figure = mode === 'resume' ? 'resumed_per_cpu_s' : 'full_per_cpu_s';
+      const summary = perRound[entry.key]?.[figure];
+      return [
+        figure,
+        {
+          per_cpu_s: round(t.done / t.cpu, 0),
+          median_per_cpu_s: summary?.median ?? null,
+          paired_ratio: summary?.paired_ratio == null ? null : round(summary.paired_ratio, 3),
+          completed: t.done,
+          server_cpu_s: round(t.cpu, 2),
+        },
+      ];
+    }),
   );
 }
 process.stdout.write(`${JSON.stringify(out, null, 1)}\n`);

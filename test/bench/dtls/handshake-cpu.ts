@@ -7,7 +7,8 @@
  *
  *   node dist/test/bench/dtls/handshake-cpu.js [rounds] [idle session counts, e.g. 1000,10000] [server.js,...]
  *
- * ONLY=full|resumed limits the handshake kinds; PROFILE_DIR=dir adds --cpu-prof to the (first) server.
+ * Round r starts with server r mod n (rounds.ts); paired_ratio is to the first server (geometric mean of
+ * per-round ratios). ONLY=full|resumed limits the handshake kinds; PROFILE_DIR=dir adds --cpu-prof to the (first) server.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -18,6 +19,7 @@ import { DtlsClient, type DtlsClientOptions } from '../../../src/tls/index.js';
 import { makeDtlsPki } from '../../helpers/dtls-pki.js';
 import { round } from '../measure.js';
 import { cpuSeconds } from '../proxy/proc-stats.js';
+import { inRotatingRounds, summarizeRounds } from '../rounds.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const rounds = Number(process.argv[2] ?? 6);
@@ -96,12 +98,18 @@ for (const [index, script] of scripts.entries()) servers.push(await startServer(
 for (const server of servers) {
   await roundOf(server, async () => (await DtlsClient.connect(server.options)).close()); // warm-up
 }
-for (let r = 0; r < rounds; r++) {
-  for (const server of servers) {
+// Round r starts with server r mod n: whoever ran first in a round was seen to win.
+const records = await inRotatingRounds(
+  servers,
+  rounds,
+  (server) => server.script,
+  async (server) => {
+    const figures: Record<string, number> = {};
     if (only !== 'resumed') {
       const full = await roundOf(server, async () => (await DtlsClient.connect(server.options)).close());
       server.full.done += full.done;
       server.full.cpu += full.cpu;
+      figures.full_per_cpu_s = round(full.done / full.cpu, 0);
     }
     if (only !== 'full') {
       const resumed = await roundOf(server, async () => {
@@ -111,14 +119,17 @@ for (let r = 0; r < rounds; r++) {
       });
       server.resumed.done += resumed.done;
       server.resumed.cpu += resumed.cpu;
+      figures.resumed_per_cpu_s = round(resumed.done / resumed.cpu, 0);
     }
-  }
-}
+    return figures;
+  },
+);
+const perRound = summarizeRounds(records, servers[0]?.script ?? '', (figures) => figures);
 
 const rssKb = (server: Server) =>
   Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${server.child.pid}/status`, 'utf8'))?.[1]);
 
-const result: Record<string, Record<string, unknown>> = {};
+const result: Record<string, unknown> = { rounds: records.map(({ round, order }) => ({ round, order })) };
 for (const server of servers) {
   const entry: Record<string, unknown> = {};
   if (server.full.done > 0) {
@@ -126,6 +137,8 @@ for (const server of servers) {
       completed: server.full.done,
       server_cpu_s: round(server.full.cpu, 2),
       per_cpu_s: round(server.full.done / server.full.cpu, 0),
+      median_per_cpu_s: perRound[server.script]?.full_per_cpu_s?.median ?? null,
+      paired_ratio: perRound[server.script]?.full_per_cpu_s?.paired_ratio ?? null,
     };
   }
   if (server.resumed.done > 0) {
@@ -134,6 +147,8 @@ for (const server of servers) {
       actually_resumed: server.resumed.resumed,
       server_cpu_s: round(server.resumed.cpu, 2),
       per_cpu_s: round(server.resumed.done / server.resumed.cpu, 0),
+      median_per_cpu_s: perRound[server.script]?.resumed_per_cpu_s?.median ?? null,
+      paired_ratio: perRound[server.script]?.resumed_per_cpu_s?.paired_ratio ?? null,
     };
   }
   for (const count of idleCounts) {

@@ -11,6 +11,7 @@
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { rotated } from '../rounds.js';
 import { coapGets, DEFAULT_SETTINGS, telemetryPosts } from './per-cpu-second.js';
 import { type ServerUnderTest, startGateway } from './servers-under-test.js';
 
@@ -83,7 +84,7 @@ async function measured(
 
 /**
  * Rounds alternate the counts (1,2,1,2: the busy machine drifts between rounds, so each count is
- * measured more than once, in the same run).
+ * measured more than once, in the same run); within a round the builds' order rotates.
  */
 export async function benchWorkers(
   counts: readonly number[],
@@ -96,8 +97,9 @@ export async function benchWorkers(
     undefined,
     ...builds.map((root) => join(root, 'dist/src/daemon/main.js')),
   ];
-  for (const count of counts)
-    for (const [b, entry] of entries.entries()) {
+  // The builds' order rotates from round to round (rounds.ts): whoever ran first was seen to win.
+  for (const [r, count] of counts.entries())
+    for (const [b, entry] of rotated([...entries.entries()], r)) {
       process.stderr.write(
         `  dtls: daemon with workers = ${count}, ${sessions} sessions: GET /time, POST /telemetry\n`,
       );

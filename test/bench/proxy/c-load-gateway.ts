@@ -1,7 +1,7 @@
 /**
  * What the benches that load the proxy with the C load generator (telemetry-c-load.ts,
  * telemetry-latency.ts) share: mosquitto and a provisioned gateway with one certificate per sensor
- * session on disk, the load generator's target, the builds to compare and the rounds that alternate them.
+ * session on disk, the load generator's target and the builds to compare (in rotating rounds: ../rounds.ts).
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -87,23 +87,4 @@ export function buildsToCompare(): [string, string][] {
       .filter(Boolean)
       .map((root): [string, string] => [root, join(root, 'dist/src/daemon/main.js')]),
   ];
-}
-
-/**
- * Runs `bench` for each of `builds` in `rounds` rounds, every other round in reverse order (so that
- * no build always goes first); each run's figures go to stderr as they come. Resolves with them all.
- */
-export async function inAlternatingRounds(
-  builds: [string, string][],
-  rounds: number,
-  bench: (entry: string, label: string) => Promise<Record<string, unknown>>,
-): Promise<Record<string, unknown>[]> {
-  const results: Record<string, unknown>[] = [];
-  for (let r = 0; r < rounds; r++)
-    for (const [label, entry] of r % 2 === 0 ? builds : [...builds].reverse()) {
-      const figures = await bench(entry, label);
-      process.stderr.write(`${JSON.stringify(figures)}\n`);
-      results.push(figures);
-    }
-  return results;
 }

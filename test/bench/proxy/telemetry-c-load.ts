@@ -9,8 +9,8 @@
  * utime+stime over its window) with the broker's count beside it (PUBACKed messages over the same
  * run, and the outbox left after it), then, at half of the saturated wall rate, the sensors'
  * round trip (POST → 2.04, which waits for the commit to be on disk) p50/p99.
- * BUILDS=<worktree roots, comma-separated> adds those builds' daemons, in alternating rounds
- * (ROUNDS, default 2), to compare before/after in one run. OUTBOX="key = value;…" adds
+ * BUILDS=<worktree roots, comma-separated> adds those builds' daemons, in rounds whose order rotates
+ * (ROUNDS, default 2; round r starts with build r mod n), to compare before/after in one run. OUTBOX="key = value;…" adds
  * [upstream.outbox] keys. Run: node dist/test/bench/proxy/telemetry-c-load.js
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -21,7 +21,8 @@ import type { MosquittoBroker } from '../../../hw-sim/broker/index.js';
 import { builtEntry } from '../../helpers/daemon-harness.js';
 import { pinServer, runLoad } from '../load/index.js';
 import { round } from '../measure.js';
-import { buildsToCompare, cLoadTarget, inAlternatingRounds, prepareCLoadGateway } from './c-load-gateway.js';
+import { inRotatingRounds, summarizeRounds } from '../rounds.js';
+import { buildsToCompare, cLoadTarget, prepareCLoadGateway } from './c-load-gateway.js';
 import { RunningGateway } from './gateway-under-test.js';
 import { cpuSeconds } from './proc-stats.js';
 
@@ -116,33 +117,34 @@ export async function benchTelemetryCLoad(
 async function main(): Promise<void> {
   const builds = buildsToCompare();
   const rounds = Number(process.env.ROUNDS ?? 2);
-  const results = await inAlternatingRounds(builds, rounds, benchTelemetryCLoad);
-  const median = (values: number[]) => {
-    const sorted = values.sort((a, b) => a - b);
-    const middle = sorted.length / 2;
-    return sorted.length % 2 === 1
-      ? (sorted[Math.floor(middle)] ?? 0)
-      : ((sorted[middle - 1] ?? 0) + (sorted[middle] ?? 0)) / 2;
-  };
+  // Round r starts with build r mod n: whoever ran first in a round was seen to win.
+  const records = await inRotatingRounds(
+    builds,
+    rounds,
+    ([label]) => label,
+    ([label, entry]) => benchTelemetryCLoad(entry, label),
+  );
+  const perRound = summarizeRounds(records, builds[0]?.[0] ?? '', (r) => ({
+    perCpuSecond: Number(r.perCpuSecond),
+    messages_per_daemon_cpu_s: Number(r.messages_per_daemon_cpu_s),
+    half_load_ack_p99_ms: Number(
+      (r.half_load as { ack_round_trip_ms: { p99: number } }).ack_round_trip_ms.p99,
+    ),
+  }));
+  // Medians over the rounds; paired ratios (geometric mean of per-round ratios) to this build.
   const summary = Object.fromEntries(
-    builds.map(([label]) => {
-      const mine = results.filter((r) => r.build === label);
-      return [
-        label,
-        {
-          perCpuSecond: round(median(mine.map((r) => Number(r.perCpuSecond))), 0),
-          messages_per_daemon_cpu_s: round(median(mine.map((r) => Number(r.messages_per_daemon_cpu_s))), 0),
-          half_load_ack_p99_ms: median(
-            mine.map((r) =>
-              Number((r.half_load as { ack_round_trip_ms: { p99: number } }).ack_round_trip_ms.p99),
-            ),
-          ),
-        },
-      ];
-    }),
+    Object.entries(perRound).map(([label, figures]) => [
+      label,
+      Object.fromEntries(
+        Object.entries(figures).flatMap(([figure, { median, paired_ratio }]) => [
+          [figure, median === null ? null : round(median, figure.endsWith('_ms') ? 3 : 0)],
+          [`${figure}_paired_ratio`, paired_ratio === null ? null : round(paired_ratio, 3)],
+        ]),
+      ),
+    ]),
   );
   process.stdout.write(
-    `${JSON.stringify({ sessions: SESSIONS, window: WINDOW, rounds, summary, runs: results }, null, 2)}\n`,
+    `${JSON.stringify({ sessions: SESSIONS, window: WINDOW, rounds, summary, runs: records }, null, 2)}\n`,
   );
 }
 

@@ -13,7 +13,7 @@
  * The saturated rate comes from a run in the same bench (WINDOW in flight per sensor, as
  * telemetry-c-load.ts); the half-load runs offer half of it. Send times are in the payload ("{us}":
  * the sender's wall clock, µs), received times are the subscriber's wall clock (same machine).
- * BUILDS=<worktree roots, comma-separated> and ROUNDS compare builds in alternating rounds (RATE=N
+ * BUILDS=<worktree roots, comma-separated> and ROUNDS compare builds in rounds whose order rotates (RATE=N
  * offers N/s to all instead of half of each one's saturated rate); OUTBOX="key = value;…" adds
  * [upstream.outbox] keys; LOOP_PROBE=1 adds the daemon's event-loop delay and GC pauses. Run: node dist/test/bench/proxy/telemetry-latency.js
  */
@@ -27,7 +27,8 @@ import type { MosquittoBroker } from '../../../hw-sim/broker/index.js';
 import { builtEntry } from '../../helpers/daemon-harness.js';
 import { pinServer, runLoad } from '../load/index.js';
 import { round } from '../measure.js';
-import { buildsToCompare, cLoadTarget, inAlternatingRounds, prepareCLoadGateway } from './c-load-gateway.js';
+import { inRotatingRounds } from '../rounds.js';
+import { buildsToCompare, cLoadTarget, prepareCLoadGateway } from './c-load-gateway.js';
 import { RunningGateway } from './gateway-under-test.js';
 import { cpuSeconds } from './proc-stats.js';
 import { wallClockUs } from './wall-clock.js';
@@ -277,8 +278,14 @@ export async function benchTelemetryLatency(
 async function main(): Promise<void> {
   const builds = buildsToCompare();
   const rounds = Number(process.env.ROUNDS ?? 1);
-  const results = await inAlternatingRounds(builds, rounds, benchTelemetryLatency);
-  process.stdout.write(`${JSON.stringify({ sessions: SESSIONS, rounds, runs: results }, null, 2)}\n`);
+  // Round r starts with build r mod n: whoever ran first in a round was seen to win.
+  const records = await inRotatingRounds(
+    builds,
+    rounds,
+    ([label]) => label,
+    ([label, entry]) => benchTelemetryLatency(entry, label),
+  );
+  process.stdout.write(`${JSON.stringify({ sessions: SESSIONS, rounds, runs: records }, null, 2)}\n`);
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) await main();
