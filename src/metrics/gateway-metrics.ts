@@ -14,6 +14,14 @@ const RENEWAL_RESULTS = {
 } as const;
 type Reading = [Labels, number][];
 
+/** Counts by CoAP response code added up over `sources` (the routes', the message layer's). */
+function byCode(sources: readonly Record<string, number>[]): Reading {
+  const total = new Map<string, number>();
+  for (const source of sources)
+    for (const [code, count] of Object.entries(source)) total.set(code, (total.get(code) ?? 0) + count);
+  return [...total].map(([code, count]) => [{ code }, count]);
+}
+
 /**
  * The gateway's Prometheus registry. Nothing here counts on the data path: each metric reads, at
  * scrape time, the counters the daemon already keeps for `gatewayctl status` (one snapshot per
@@ -224,12 +232,17 @@ export class GatewayMetrics {
       ['code'],
       (s) => {
         const e = sensors(s);
-        if (!e) return [];
-        const byCode = new Map<string, number>();
-        for (const source of [e.coap?.refused ?? {}, e.coapErrorAnswers])
-          for (const [code, count] of Object.entries(source))
-            byCode.set(code, (byCode.get(code) ?? 0) + count);
-        return [...byCode].map(([code, count]) => [{ code }, count]);
+        return e ? byCode([e.coap?.refused ?? {}, e.coapErrorAnswers]) : [];
+      },
+    );
+
+    this.#counter(
+      'coap_responses_total',
+      'CoAP responses by response code, successes (2.01, 2.04, 2.05, 2.31, …) and errors alike; answers repeated from the exchange cache for duplicates not included.',
+      ['code'],
+      (s) => {
+        const e = sensors(s);
+        return e ? byCode([e.coap?.answered ?? {}, e.coap?.refused ?? {}, e.coapErrorAnswers]) : [];
       },
     );
 

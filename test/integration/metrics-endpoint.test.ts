@@ -54,6 +54,8 @@ async function until(what: string, condition: () => boolean | Promise<boolean>):
   }
 }
 
+const sumOf = (counts: Record<string, number>): number => Object.values(counts).reduce((a, b) => a + b, 0);
+
 /** GET /metrics over the unix socket, with node's HTTP client. */
 function scrapeUnix(
   socketPath: string,
@@ -196,6 +198,15 @@ describe('metrics endpoint', () => {
     expect(value('telemetry_accepted_total')).toBe(24);
     expect(value('telemetry_accepted_total')).toBe(e.coap.telemetryAccepted);
     expect(value('coap_requests_total')).toBe(e.coap.requests);
+    // Every routed request answered once, successes by their own code: 24 telemetry 2.04s.
+    expect(value('coap_responses_total', { code: '2.04' })).toBe(
+      e.coap.telemetryAccepted + e.coap.telemetryAlreadyStored,
+    );
+    expect(value('coap_responses_total', { code: '2.04' })).toBe(24);
+    const routed = scrape.samples
+      .filter((sample) => sample.name === 'edge_gatewayd_coap_responses_total')
+      .reduce((sum, sample) => sum + sample.value, 0);
+    expect(routed).toBe(e.coap.requests + sumOf(e.coapErrorAnswers));
     expect(value('outbox_committed_total')).toBe(figures.upstream.outbox.committed);
     expect(value('upstream_published_total')).toBe(24);
     expect(value('outbox_rows')).toBe(0);
@@ -237,6 +248,7 @@ describe('metrics endpoint', () => {
       edge_gatewayd_sensor_sessions: 'gauge',
       edge_gatewayd_coap_requests_total: 'counter',
       edge_gatewayd_coap_error_responses_total: 'counter',
+      edge_gatewayd_coap_responses_total: 'counter',
       edge_gatewayd_telemetry_accepted_total: 'counter',
       edge_gatewayd_telemetry_refused_total: 'counter',
       edge_gatewayd_outbox_committed_total: 'counter',

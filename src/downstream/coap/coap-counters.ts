@@ -12,6 +12,8 @@ export interface CoapRouterStatus {
   telemetryAlreadyStored: number;
   /** Error responses by code, e.g. { "4.03": 2, "5.03": 1 }. */
   refused: Record<string, number>;
+  /** Success responses by code, e.g. { "2.04": 24, "2.05": 6, "2.31": 3 } (cached answers to duplicates not included). */
+  answered: Record<string, number>;
   /** Block-wise request bodies being reassembled now. */
   blockwiseInProgress: number;
   /** Sensors observing /commands now. */
@@ -43,9 +45,14 @@ export class CoapCounters {
   answersFailed = 0;
   requestsDropped = 0;
   readonly #refused: Record<string, number> = {};
+  readonly #answered: Record<string, number> = {};
 
   refused(code: string): void {
     this.#refused[code] = (this.#refused[code] ?? 0) + 1;
+  }
+
+  answered(code: string): void {
+    this.#answered[code] = (this.#answered[code] ?? 0) + 1;
   }
 
   status(now: { blockwiseInProgress: number; observers: number }): CoapRouterStatus {
@@ -56,6 +63,7 @@ export class CoapCounters {
       telemetryBytes: this.telemetryBytes,
       telemetryAlreadyStored: this.telemetryAlreadyStored,
       refused: { ...this.#refused },
+      answered: { ...this.#answered },
       blockwiseInProgress: now.blockwiseInProgress,
       observers: now.observers,
       commandsSent: this.commandsSent,

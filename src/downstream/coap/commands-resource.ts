@@ -139,6 +139,8 @@ export class CommandsResource implements CoapResource {
     this.#bySensor.set(exchange.sensorId, observation);
     this.#byPeer.set(exchange.peer, observation);
     this.#log.debug({ sensorId: exchange.sensorId, peer: exchange.peer }, 'sensor observes its commands');
+    // The registration's 2.05 is written by the observe stream, not through exchange.reply.
+    this.#counters.answered('2.05');
     observation.start();
   }
 }

@@ -43,8 +43,9 @@ export class SensorExchange {
     return this.request.method;
   }
 
-  /** A success response (2.xx). */
+  /** A success response (2.xx), counted by code. */
   reply(code: string, payload?: Buffer | string, options?: ResponseOptions): void {
+    this.#counters.answered(code);
     this.response.send(code, payload, options);
   }
 
