@@ -1,4 +1,4 @@
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import {
   chmodSync,
   closeSync,
@@ -18,7 +18,6 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MosquittoBroker } from '../../hw-sim/broker/index.js';
 import { EstServer } from '../../hw-sim/est-server/index.js';
-import { SensorCa } from '../../hw-sim/sensors/index.js';
 import type { ServiceSupervisor } from '../../hw-sim/systemd/index.js';
 import type { CheckReport } from '../../src/gateway-check/index.js';
 import { MIGRATIONS, Store } from '../../src/store/index.js';
@@ -34,6 +33,7 @@ import {
 } from '../helpers/daemon-harness.js';
 import { identityStatus, readyDaemon, waitForIdentity } from '../helpers/identity-status.js';
 import { provisionedSensorGateway } from '../helpers/sensor-daemon.js';
+import { importCrl, sensorGatewayWorkspace } from '../helpers/sensor-gateway-workspace.js';
 
 /**
  * `gatewayctl check` against a real gateway: the built daemon provisioned by gatewayctl, enrolled
@@ -43,7 +43,6 @@ import { provisionedSensorGateway } from '../helpers/sensor-daemon.js';
  * libfaketime, as the other daemon tests shift the daemon's.
  */
 const execFileAsync = promisify(execFile);
-const factoryCa = new URL('../../scripts/factory-ca.sh', import.meta.url).pathname;
 const DAY_MS = 86_400_000;
 let work: string;
 let est: EstServer;
@@ -54,9 +53,9 @@ const services: ServiceSupervisor[] = [];
 let notAfter: Date;
 
 beforeAll(async () => {
-  work = mkdtempSync(join(tmpdir(), 'egw-check-'));
-  const factoryDir = join(work, 'factory');
-  execFileSync(factoryCa, ['init', factoryDir], { stdio: 'pipe' });
+  const workspace = sensorGatewayWorkspace('egw-check-');
+  work = workspace.work;
+  const { factoryDir, sensorCa } = workspace;
   // A long lifetime, so the daemon is not renewing while the test looks.
   est = await EstServer.start({
     stateDir: join(work, 'est'),
@@ -66,8 +65,6 @@ beforeAll(async () => {
   const estRoot = join(work, 'est-root.pem');
   writeFileSync(estRoot, est.rootPem);
   broker = await MosquittoBroker.start({ dir: join(work, 'broker'), caFiles: [estRoot] });
-  const sensorCa = SensorCa.open(join(work, 'sensor-ca'));
-  sensorCa.writeCrl(); // nextUpdate a week from now
   fixture = await provisionedSensorGateway(
     factoryDir,
     [sensorCa.certificateFile as string],
@@ -76,15 +73,7 @@ beforeAll(async () => {
       'reconnect_initial_ms = 100\nreconnect_max_ms = 500\n',
   );
   service = await readyDaemon(fixture, services);
-  const imported = await gatewayctl(
-    'trust',
-    'crl',
-    'import',
-    sensorCa.crlFile as string,
-    '-c',
-    fixture.configPath,
-  );
-  if (imported.code !== 0) throw new Error(`CRL import failed: ${imported.stderr}`);
+  await importCrl(fixture, sensorCa.crlFile as string);
   const identity = await waitForIdentity(fixture, (status) => status.state === 'operational');
   notAfter = new Date(identity.notAfter as string);
   await until('the broker connection', async () => (await daemonStatus()).upstream?.connected === true);

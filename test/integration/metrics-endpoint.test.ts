@@ -1,7 +1,5 @@
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync, rmSync, statSync } from 'node:fs';
 import { request } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MosquittoBroker } from '../../hw-sim/broker/index.js';
@@ -12,6 +10,7 @@ import { dedicatedServerKey } from '../bench/dtls/dedicated-server-key.js';
 import { type GatewayFixture, gatewayctl, gatewayFixture, startDaemon } from '../helpers/daemon-harness.js';
 import { type Exposition, parseExposition, sampleSum, sampleValue } from '../helpers/prometheus-text.js';
 import { provisionedSensorGateway } from '../helpers/sensor-daemon.js';
+import { importCrl, sensorGatewayWorkspace } from '../helpers/sensor-gateway-workspace.js';
 
 /**
  * The metrics endpoint of the built daemon with real peers: sensor workers (downstream.dtls.workers
@@ -20,7 +19,6 @@ import { provisionedSensorGateway } from '../helpers/sensor-daemon.js';
  * workers), with Prometheus names and types, and none of the gateway's secrets. A daemon with the
  * default config serves no metrics.
  */
-const factoryCaScript = new URL('../../scripts/factory-ca.sh', import.meta.url).pathname;
 const EST_PASSWORD = 'metrics-must-never-show-this-3f9a';
 
 let work: string;
@@ -97,15 +95,13 @@ function listeningTcpSockets(pid: number): string[] {
 }
 
 beforeAll(async () => {
-  work = mkdtempSync(join(tmpdir(), 'egw-metrics-'));
-  const factoryDir = join(work, 'factory');
-  execFileSync(factoryCaScript, ['init', factoryDir], { stdio: 'pipe' });
+  const workspace = sensorGatewayWorkspace('egw-metrics-');
+  ({ work, sensorCa } = workspace);
+  const { factoryDir } = workspace;
   broker = await MosquittoBroker.start({
     dir: join(work, 'broker'),
     caFiles: [join(factoryDir, 'root.crt')],
   });
-  sensorCa = SensorCa.open(join(work, 'sensor-ca'));
-  sensorCa.writeCrl();
   noCrlCa = SensorCa.open(join(work, 'sensor-ca-no-crl'), { commonName: 'metrics test CA without CRL' });
   const serverKey = dedicatedServerKey(work);
   metricsSocket = join(work, 'run', 'metrics.sock');
@@ -124,15 +120,7 @@ beforeAll(async () => {
   service = startDaemon(fixture.configPath);
   services.push(service);
   await service.waitReady();
-  const crl = await gatewayctl(
-    'trust',
-    'crl',
-    'import',
-    sensorCa.crlFile as string,
-    '-c',
-    fixture.configPath,
-  );
-  if (crl.code !== 0) throw new Error(`CRL import failed: ${crl.stderr}`);
+  await importCrl(fixture, sensorCa.crlFile as string);
   await until('the broker connection', async () => (await status()).upstream?.connected === true);
   const port = Number(
     String((await status()).sensorEndpoint.listening)

@@ -1,11 +1,9 @@
-import { execFileSync } from 'node:child_process';
-import { appendFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { appendFileSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MosquittoBroker, TelemetrySubscriber } from '../../hw-sim/broker/index.js';
 import {
-  SensorCa,
+  type SensorCa,
   type SensorCredentials,
   SimulatedSensor,
   type SimulatedSensorOptions,
@@ -18,6 +16,7 @@ import type { SensorTrustStatus } from '../../src/trust/index.js';
 import { dedicatedServerKey } from '../bench/dtls/dedicated-server-key.js';
 import { type GatewayFixture, gatewayctl, startDaemon } from '../helpers/daemon-harness.js';
 import { provisionedSensorGateway } from '../helpers/sensor-daemon.js';
+import { importCrl, sensorGatewayWorkspace } from '../helpers/sensor-gateway-workspace.js';
 
 /**
  * The sensor endpoint on two worker threads (downstream.dtls.workers = 2) in the built daemon, with
@@ -26,7 +25,6 @@ import { provisionedSensorGateway } from '../helpers/sensor-daemon.js';
  * the main thread's outbox to the broker; a revocation reaches whichever worker holds the sensor; a
  * terminated worker is replaced and its sensors resume.
  */
-const factoryCaScript = new URL('../../scripts/factory-ca.sh', import.meta.url).pathname;
 const SENSORS = 12;
 
 let work: string;
@@ -86,29 +84,15 @@ function sensor(
   return { sensor: made, credentials };
 }
 
-async function importCrl(): Promise<void> {
-  const crl = await gatewayctl(
-    'trust',
-    'crl',
-    'import',
-    sensorCa.crlFile as string,
-    '-c',
-    fixture.configPath,
-  );
-  if (crl.code !== 0) throw new Error(`CRL import failed: ${crl.stderr}`);
-}
-
 beforeAll(async () => {
-  work = mkdtempSync(join(tmpdir(), 'egw-workers-'));
-  const factoryDir = join(work, 'factory');
-  execFileSync(factoryCaScript, ['init', factoryDir], { stdio: 'pipe' });
+  const workspace = sensorGatewayWorkspace('egw-workers-');
+  ({ work, sensorCa } = workspace);
+  const { factoryDir } = workspace;
   broker = await MosquittoBroker.start({
     dir: join(work, 'broker'),
     caFiles: [join(factoryDir, 'root.crt')],
   });
   subscriber = await TelemetrySubscriber.connect(broker, { clientId: 'backend-workers' });
-  sensorCa = SensorCa.open(join(work, 'sensor-ca'));
-  sensorCa.writeCrl();
   const serverKey = dedicatedServerKey(work);
   gatewayCa = pemBlocks(readFileSync(serverKey.caFile, 'utf8'));
   const dtlsAndUpstream =
@@ -121,7 +105,7 @@ beforeAll(async () => {
   fixture = await provisionedSensorGateway(factoryDir, [sensorCa.certificateFile as string], dtlsAndUpstream);
   service = startDaemon(fixture.configPath);
   await service.waitReady();
-  await importCrl();
+  await importCrl(fixture, sensorCa.crlFile as string);
   const ready = await status();
   port = Number(ready.sensorEndpoint.listening.split(':').at(-1));
   await until('the broker connection', async () => (await status()).upstream.connected);
@@ -204,7 +188,7 @@ describe('downstream.dtls.workers = 2', () => {
     doomed.enqueueTelemetry();
     await until('acknowledged telemetry', () => doomed.acknowledged >= 1);
     sensorCa.revoke(credentials);
-    await importCrl();
+    await importCrl(fixture, sensorCa.crlFile as string);
     // Its live session is closed by the worker that holds it; its next handshake is refused.
     await until('the revoked sensor refused', () => doomed.state === 'refused');
     expect(doomed.result().refusal?.reason).toMatch(/revoked/);
