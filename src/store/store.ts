@@ -40,28 +40,20 @@ export class Store {
 
   /** Opens (creating when absent) and migrates the database at `path`. */
   static open(path: string, migrations: readonly Migration[] = MIGRATIONS): Store {
-    let db: Database.Database;
-    try {
-      mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-      db = new Database(path, { timeout: 5_000 });
-    } catch (cause) {
-      throw unopenable(path, cause);
-    }
-    try {
-      checkIntegrity(db, path);
-      db.pragma('journal_mode = WAL');
-      // FULL: a certificate swap or an acknowledged telemetry message must survive power loss.
-      db.pragma('synchronous = FULL');
-      db.pragma('foreign_keys = ON');
-      const version = migrate(db, path, migrations);
-      return new Store(path, db, version);
-    } catch (cause) {
-      db.close();
-      if (cause instanceof StoreError) throw cause;
-      const code = (cause as { code?: string }).code ?? '';
-      if (CORRUPTION_CODES.has(code)) throw corrupt(path, String((cause as Error).message), cause);
-      throw unopenable(path, cause);
-    }
+    return Store.#connect(
+      path,
+      () => {
+        mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+        return new Database(path, { timeout: 5_000 });
+      },
+      (db) => {
+        db.pragma('journal_mode = WAL');
+        // FULL: a certificate swap or an acknowledged telemetry message must survive power loss.
+        db.pragma('synchronous = FULL');
+        db.pragma('foreign_keys = ON');
+        return migrate(db, path, migrations);
+      },
+    );
   }
 
   /**
@@ -70,18 +62,36 @@ export class Store {
    * than this release (the daemon migrates at its start); a newer one is refused as open() refuses it.
    */
   static openReadOnly(path: string, migrations: readonly Migration[] = MIGRATIONS): Store {
+    return Store.#connect(
+      path,
+      () => new Database(path, { readonly: true, fileMustExist: true, timeout: 5_000 }),
+      (db) => {
+        const version = storedSchemaVersion(db);
+        const latest = migrations.reduce((max, m) => Math.max(max, m.version), 0);
+        if (version > latest) throw newerSchema(path, version, latest);
+        return version;
+      },
+    );
+  }
+
+  /**
+   * The connection `connect` makes, its integrity checked, then `setUp` (returns the schema
+   * version); any failure closes it and is a StoreError naming the path and what to do.
+   */
+  static #connect(
+    path: string,
+    connect: () => Database.Database,
+    setUp: (db: Database.Database) => number,
+  ): Store {
     let db: Database.Database;
     try {
-      db = new Database(path, { readonly: true, fileMustExist: true, timeout: 5_000 });
+      db = connect();
     } catch (cause) {
       throw unopenable(path, cause);
     }
     try {
       checkIntegrity(db, path);
-      const version = storedSchemaVersion(db);
-      const latest = migrations.reduce((max, m) => Math.max(max, m.version), 0);
-      if (version > latest) throw newerSchema(path, version, latest);
-      return new Store(path, db, version);
+      return new Store(path, db, setUp(db));
     } catch (cause) {
       db.close();
       if (cause instanceof StoreError) throw cause;

@@ -133,6 +133,28 @@ async function check(
   };
 }
 
+/** The fixture's config with the state database (and, when given, the control socket) elsewhere. */
+function configWith(name: string, dbPath: string, socketPath?: string): string {
+  const config = join(dirname(dbPath), `${name}.toml`);
+  let text = readFileSync(fixture.configPath, 'utf8').replace(
+    `path = "${fixture.dbPath}"`,
+    `path = "${dbPath}"`,
+  );
+  if (socketPath) text = text.replace(`socket = "${fixture.socketPath}"`, `socket = "${socketPath}"`);
+  writeFileSync(config, text);
+  return config;
+}
+
+/** A consistent copy of the gateway's state database at `to` (VACUUM INTO, read-only beside it). */
+function copyState(to: string): void {
+  const db = new Database(fixture.dbPath, { readonly: true });
+  try {
+    db.exec(`VACUUM INTO '${to}'`);
+  } finally {
+    db.close();
+  }
+}
+
 /** Every check other than those named passes (n/a counts: it is not a finding). */
 function othersPass(byName: Map<string, Verdict>, except: string[]): void {
   for (const [name, verdict] of byName) {
@@ -316,12 +338,7 @@ describe('gatewayctl check with the daemon stopped', () => {
 
   it('a corrupt state database fails its integrity check with the fix, and is not opened', async () => {
     const copy = join(work, 'corrupt.db');
-    const db = new Database(fixture.dbPath, { readonly: true });
-    try {
-      db.exec(`VACUUM INTO '${copy}'`);
-    } finally {
-      db.close();
-    }
+    copyState(copy);
     // Overwrite the second page (a b-tree page) with garbage; the header stays, so it opens.
     const fd = openSync(copy, 'r+');
     try {
@@ -329,12 +346,7 @@ describe('gatewayctl check with the daemon stopped', () => {
     } finally {
       closeSync(fd);
     }
-    const config = join(work, 'corrupt.toml');
-    writeFileSync(
-      config,
-      readFileSync(fixture.configPath, 'utf8').replace(`path = "${fixture.dbPath}"`, `path = "${copy}"`),
-    );
-    const { code, byName } = await check({ config });
+    const { code, byName } = await check({ config: configWith('corrupt', copy) });
     const verdict = byName.get('state database integrity');
     expect(verdict?.status, verdict?.detail).toBe('fail');
     expect(verdict?.fix).toContain('move the file aside');
@@ -344,18 +356,6 @@ describe('gatewayctl check with the daemon stopped', () => {
 });
 
 describe('gatewayctl check never creates or migrates the state database', () => {
-  /** The fixture's config with the state database (and, when given, the control socket) elsewhere. */
-  function configWith(name: string, dbPath: string, socketPath?: string): string {
-    const config = join(dirname(dbPath), `${name}.toml`);
-    let text = readFileSync(fixture.configPath, 'utf8').replace(
-      `path = "${fixture.dbPath}"`,
-      `path = "${dbPath}"`,
-    );
-    if (socketPath) text = text.replace(`socket = "${fixture.socketPath}"`, `socket = "${socketPath}"`);
-    writeFileSync(config, text);
-    return config;
-  }
-
   it('a missing database warns that the daemon has not run, its readers say n/a, and none is created', async () => {
     const dbPath = join(work, 'never-ran', 'state.db');
     mkdirSync(dirname(dbPath));
@@ -398,12 +398,7 @@ describe('gatewayctl check never creates or migrates the state database', () => 
     try {
       chmodSync(dir, 0o755);
       const dbPath = join(dir, 'state.db');
-      const source = new Database(fixture.dbPath, { readonly: true });
-      try {
-        source.exec(`VACUUM INTO '${dbPath}'`);
-      } finally {
-        source.close();
-      }
+      copyState(dbPath);
       const config = configWith('unreadable', dbPath, join(dir, 'control.sock'));
       chmodSync(config, 0o644);
       // Root reads any file: as root, run check as nobody (setpriv); as anyone else, a mode-000 file.
