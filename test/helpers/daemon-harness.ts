@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ServiceSupervisor } from '../../hw-sim/systemd/index.js';
+import { gatewayRuntime } from './gateway-runtime.js';
 
 /** The repository root: the nearest folder with package.json (this file also runs compiled, from dist/test). */
 export const repositoryRoot = (() => {
@@ -29,8 +30,12 @@ export interface GatewayFixture {
   writeConfig(extra?: string): void;
 }
 
+/** The software key store in the fixture's folder (the default); another `[identity.key]` table may replace it. */
+const SOFTWARE_KEY = (keyPath: string) =>
+  `[identity.key]\nbackend = "software"\n[identity.key.software]\npath = "${keyPath}"\n`;
+
 /** A temporary state directory with a config whose paths point into it. */
-export function gatewayFixture(extra = ''): GatewayFixture {
+export function gatewayFixture(extra = '', keySection?: string): GatewayFixture {
   const dir = mkdtempSync(join(tmpdir(), 'egw-it-'));
   const fixture: GatewayFixture = {
     dir,
@@ -42,8 +47,7 @@ export function gatewayFixture(extra = ''): GatewayFixture {
       writeFileSync(
         fixture.configPath,
         `[store]\npath = "${fixture.dbPath}"\n[control]\nsocket = "${fixture.socketPath}"\n` +
-          `[identity]\ncertificate_dir = "${dir}/identity"\n[identity.key]\nbackend = "software"\n` +
-          `[identity.key.software]\npath = "${fixture.keyPath}"\n${more}`,
+          `[identity]\ncertificate_dir = "${dir}/identity"\n${keySection ?? SOFTWARE_KEY(fixture.keyPath)}${more}`,
       );
     },
   };
@@ -63,9 +67,16 @@ export function fakeClockEnv(at: string): NodeJS.ProcessEnv {
   throw new Error('libfaketime is missing: apt-get install faketime (or run scripts/setup.sh)');
 }
 
+/** The daemon and gatewayctl as the tests run them: this node and dist/, or EDGE_GATEWAYD_TEST_RUNTIME's (arm64). */
+function gatewayCommand(entry: 'daemon' | 'cli'): string[] {
+  const runtime = gatewayRuntime(repositoryRoot);
+  if (runtime.root === repositoryRoot) return [runtime.node, builtEntry(entry)];
+  return [runtime.node, join(runtime.root, 'dist/src', entry, 'main.js')];
+}
+
 export function startDaemon(configPath: string, watchdogUsec?: number): ServiceSupervisor {
   return ServiceSupervisor.start({
-    command: [process.execPath, builtEntry('daemon'), '--config', configPath],
+    command: [...gatewayCommand('daemon'), '--config', configPath],
     ...(watchdogUsec ? { watchdogUsec } : {}),
   });
 }
@@ -84,7 +95,8 @@ export function gatewayctl(...args: string[]): Promise<CommandResult> {
 /** gatewayctl with extra environment (e.g. libfaketime's), as the operator's shell would run it. */
 export function gatewayctlWith(env: NodeJS.ProcessEnv, ...args: string[]): Promise<CommandResult> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [builtEntry('cli'), ...args], {
+    const [node, ...entry] = gatewayCommand('cli');
+    const child = spawn(node as string, [...entry, ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, ...env },
     });

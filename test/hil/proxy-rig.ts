@@ -94,8 +94,15 @@ export class ProxyRig {
     this.services.push(parts.service);
   }
 
-  /** Starts everything and waits until the gateway is operational (EST) and connected upstream. */
-  static async start(name: string, options: { metrics?: boolean } = {}): Promise<ProxyRig> {
+  /**
+   * Starts everything and waits until the gateway is operational (EST) and connected upstream.
+   * `keySection` replaces the software key store (e.g. the ATECC608A simulator's `[identity.key]`);
+   * `ceilingMs` raises the ceilings on start-up for a gateway under emulation (arm64 on QEMU).
+   */
+  static async start(
+    name: string,
+    options: { metrics?: boolean; keySection?: string; ceilingMs?: number } = {},
+  ): Promise<ProxyRig> {
     const work = mkdtempSync(join(tmpdir(), `egw-hil-${name}-`));
     // What is started before the rig exists is stopped again when a later step fails.
     const started: (() => Promise<unknown> | undefined)[] = [
@@ -139,6 +146,7 @@ export class ProxyRig {
           `[upstream]\nenabled = true\nbroker_url = "${broker.url}"\ntrust_anchor_file = "${broker.caFile}"\n` +
           'reconnect_initial_ms = 100\nreconnect_max_ms = 1000\n' +
           (metricsPort ? `[metrics]\nlisten = "127.0.0.1:${metricsPort}"\n` : ''),
+        options.keySection,
       );
       started.push(async () => rmSync(fixture.dir, { recursive: true, force: true }));
       const provisioned = await gatewayctl(
@@ -164,12 +172,16 @@ export class ProxyRig {
         ...(metricsPort ? { metricsUrl: `http://127.0.0.1:${metricsPort}/metrics` } : {}),
       });
       const made: ProxyRig = rig;
-      await service.waitReady();
+      await service.waitReady(options.ceilingMs);
       await made.importSensorCrl();
-      await made.until('the operational identity (EST) and the broker connection', async () => {
-        const status = await made.status();
-        return status.identity.state === 'operational' && status.upstream?.connected === true;
-      });
+      await made.until(
+        'the operational identity (EST) and the broker connection',
+        async () => {
+          const status = await made.status();
+          return status.identity.state === 'operational' && status.upstream?.connected === true;
+        },
+        options.ceilingMs,
+      );
       return made;
     } catch (error) {
       if (rig) await rig.dispose().catch(() => undefined);
