@@ -1,5 +1,14 @@
 import { X509Certificate } from 'node:crypto';
-import { closeSync, mkdtempSync, openSync, readFileSync, readlinkSync, readSync, rmSync } from 'node:fs';
+import {
+  closeSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  readSync,
+  rmSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -66,11 +75,29 @@ describe('arm64 under QEMU: daemon and gatewayctl', () => {
     expect(status.upstream?.connected).toBe(true);
   });
 
-  it('gatewayctl --version runs on arm64', async () => {
+  it('gatewayctl runs on arm64: --version, and status --json seen running under qemu-aarch64', async () => {
     const version = await gatewayctl('--version');
     expect(version.code, version.stderr).toBe(0);
     const { version: expected } = JSON.parse(readFileSync(join(repositoryRoot, 'package.json'), 'utf8'));
     expect(version.stdout.trim()).toBe(expected);
+
+    // Caught while it runs: the gatewayctl process whose arguments name this rig's socket.
+    const socket = rig.fixture.socketPath;
+    const seen = new Set<string>();
+    const running = gatewayctl('status', '--json', '--socket', socket);
+    let finished = false;
+    void running.finally(() => {
+      finished = true;
+    });
+    while (!finished) {
+      for (const exe of processesWithArgument(socket)) seen.add(exe);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    const status = await running;
+    expect(status.code, status.stderr).toBe(0);
+    expect(JSON.parse(status.stdout).identity.state).toBe('operational');
+    expect([...seen]).not.toEqual([]);
+    for (const exe of seen) expect(exe).toMatch(/qemu-aarch64/);
   });
 
   it('accepts a DTLS sensor and forwards its message to mosquitto', async () => {
@@ -92,6 +119,20 @@ describe('arm64 under QEMU: daemon and gatewayctl', () => {
     expect(`CN=${properties['gateway-id']}`).toBe(status.identity.subject?.split(',')[0]);
   });
 });
+
+/** The executables (/proc/<pid>/exe) of this machine's processes with `argument` on their command line. */
+function processesWithArgument(argument: string): string[] {
+  const found: string[] = [];
+  for (const pid of readdirSync('/proc').filter((entry) => /^\d+$/.test(entry))) {
+    try {
+      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes(argument))
+        found.push(readlinkSync(`/proc/${pid}/exe`));
+    } catch {
+      // Gone meanwhile, or not ours to read.
+    }
+  }
+  return found;
+}
 
 /** e_machine of an ELF file (little-endian, at offset 18). */
 function elfMachine(path: string): number {
