@@ -1,7 +1,6 @@
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { compileC } from '../../helpers/c-program.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -37,28 +36,15 @@ function compiled(
   build: { output?: string; flags?: string[]; libraries?: string[] } = {},
 ): string {
   // The C source sits in the repository's test/bench/load; this file runs from dist/test/bench/load.
-  const source = join(here, `../../../../test/bench/load/${name}.c`);
-  const binary = join(here, build.output ?? name);
-  if (!existsSync(source)) throw new Error(`${name} source not found: ${source}`);
-  if (existsSync(binary) && statSync(binary).mtimeMs >= statSync(source).mtimeMs) return binary;
-  mkdirSync(dirname(binary), { recursive: true });
-  const libraries = build.libraries ?? ['-lssl', '-lcrypto'];
-  const result = spawnSync(
-    'gcc',
-    ['-O2', '-Wall', ...(build.flags ?? []), '-o', binary, source, ...libraries],
-    {
-      encoding: 'utf8',
+  return compileC({
+    source: join(here, `../../../../test/bench/load/${name}.c`),
+    output: join(here, build.output ?? name),
+    flags: ['-O2', '-Wall', ...(build.flags ?? [])],
+    libraries: build.libraries ?? ['-lssl', '-lcrypto'],
+    packages: 'build-essential libssl-dev',
+    missing: {
+      pattern: /openssl\/ssl\.h/,
+      message: 'OpenSSL headers are missing: apt-get install libssl-dev (scripts/setup.sh installs it)',
     },
-  );
-  if (result.error)
-    throw new Error(`gcc is missing: ${name} is C (apt-get install build-essential libssl-dev)`);
-  if (result.status !== 0) {
-    const missingHeaders = /openssl\/ssl\.h/.test(result.stderr);
-    throw new Error(
-      missingHeaders
-        ? 'OpenSSL headers are missing: apt-get install libssl-dev (scripts/setup.sh installs it)'
-        : `compiling ${name} failed:\n${result.stderr}`,
-    );
-  }
-  return binary;
+  });
 }
