@@ -8,6 +8,7 @@ import {
   readdirSync,
   readFileSync,
   rmSync,
+  unlinkSync,
   writeFileSync,
   writeSync,
 } from 'node:fs';
@@ -18,7 +19,7 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MosquittoBroker } from '../../hw-sim/broker/index.js';
 import { EstServer } from '../../hw-sim/est-server/index.js';
-import type { ServiceSupervisor } from '../../hw-sim/systemd/index.js';
+import { ServiceSupervisor } from '../../hw-sim/systemd/index.js';
 import type { CheckReport } from '../../src/gateway-check/index.js';
 import { MIGRATIONS, Store } from '../../src/store/index.js';
 import { ASSUME_UNSYNCHRONIZED_ENV } from '../../src/trust/clock-floor.js';
@@ -32,6 +33,13 @@ import {
   startDaemon,
 } from '../helpers/daemon-harness.js';
 import { identityStatus, readyDaemon, waitForIdentity } from '../helpers/identity-status.js';
+import {
+  inProtectedClockOf,
+  protectClockUnavailableReason,
+  protectedClockCommand,
+  TIMESYNCD_FLAG,
+  timesyncdFlagOf,
+} from '../helpers/protect-clock.js';
 import { provisionedSensorGateway } from '../helpers/sensor-daemon.js';
 import { importCrl, sensorGatewayWorkspace } from '../helpers/sensor-gateway-workspace.js';
 
@@ -44,6 +52,11 @@ import { importCrl, sensorGatewayWorkspace } from '../helpers/sensor-gateway-wor
  */
 const execFileAsync = promisify(execFile);
 const DAY_MS = 86_400_000;
+const protectClockUnavailable = protectClockUnavailableReason();
+if (protectClockUnavailable)
+  console.warn(
+    `SKIPPED the ProtectClock=yes cases of test/integration/gateway-check.test.ts: ${protectClockUnavailable}`,
+  );
 let work: string;
 let est: EstServer;
 let broker: MosquittoBroker;
@@ -169,7 +182,8 @@ describe('gatewayctl check with the daemon running', () => {
     expect(report.view).toBe('daemon');
     expect(report.allowSimulated).toBe(true);
     // NTP is this host's own state (the kernel's word, which no test may fake for the daemon): the
-    // check says what `gatewayctl clock` says. Every other check passes, or is n/a (systemd).
+    // check says what `gatewayctl clock` says. Every other check passes, or is n/a (systemd). All
+    // pass, NTP included, through the flag path: the ProtectClock=yes cases below.
     const clock = JSON.parse((await gatewayctl('clock', '-c', fixture.configPath, '--json')).stdout);
     const ntp = byName.get('NTP synchronisation');
     expect(ntp?.status).toBe(clock.synchronized ? 'pass' : 'warn');
@@ -205,6 +219,107 @@ describe('gatewayctl check with the daemon running', () => {
         : /^result: WARN \(\d+ pass, 1 warn, 0 fail, 1 n\/a\)$/m,
     );
   });
+
+  // This host's kernel says STA_UNSYNC and no test may change the host's clock or NTP state. The
+  // shipped unit's ProtectClock=yes makes adjtimex fail with EPERM, and then systemd-timesyncd's flag
+  // decides (kernelClockSync): that path runs here for real, the daemon restarted on its state under
+  // the same seccomp filter in a private mount namespace holding the flag, gatewayctl entered into it.
+  describe.skipIf(protectClockUnavailable)(
+    `under ProtectClock=yes (adjtimex refused) with systemd-timesyncd's flag${protectClockUnavailable ? ` (skipped: ${protectClockUnavailable})` : ''}`,
+    () => {
+      let protectedDaemon: ServiceSupervisor;
+      let pid: number;
+
+      beforeAll(async () => {
+        await service?.dispose();
+        protectedDaemon = ServiceSupervisor.start({
+          command: protectedClockCommand(
+            [process.execPath, builtEntry('daemon'), '--config', fixture.configPath],
+            'synchronized',
+          ),
+        });
+        services.push(protectedDaemon);
+        await protectedDaemon.waitReady();
+        pid = protectedDaemon.child.pid as number;
+        await until('the broker connection', async () => (await daemonStatus()).upstream?.connected === true);
+      }, 60_000);
+
+      afterAll(async () => {
+        // The plain daemon back for the cases below.
+        await protectedDaemon?.dispose();
+        service = await readyDaemon(fixture, services);
+        await until('the broker connection', async () => (await daemonStatus()).upstream?.connected === true);
+      }, 60_000);
+
+      /** gatewayctl check in the daemon's namespace, under the same filter. */
+      async function protectedCheck(...args: string[]): Promise<{ code: number; stdout: string }> {
+        const [executable, ...rest] = inProtectedClockOf(pid, [
+          process.execPath,
+          builtEntry('cli'),
+          'check',
+          '-c',
+          fixture.configPath,
+          '--allow-simulated',
+          ...args,
+        ]);
+        return execFileAsync(executable as string, rest).then(
+          ({ stdout }) => ({ code: 0, stdout }),
+          (error: { code: number; stdout: string; stderr: string }) => ({
+            code: error.code,
+            stdout: `${error.stdout}${error.stderr}`,
+          }),
+        );
+      }
+
+      function parsed(run: { code: number; stdout: string }): Map<string, Verdict> {
+        const report = JSON.parse(run.stdout) as CheckReport;
+        return new Map(report.checks.map((verdict) => [verdict.name, verdict]));
+      }
+
+      it('a healthy gateway passes every check and exits 0, NTP synchronised by the flag', async () => {
+        const run = await protectedCheck('--json');
+        const report = JSON.parse(run.stdout) as CheckReport;
+        expect(report.view).toBe('daemon');
+        const byName = parsed(run);
+        for (const [name, verdict] of byName) {
+          if (name === 'systemd unit') continue;
+          expect(verdict.status, `${name}: ${verdict.detail}`).toBe('pass');
+        }
+        // The namespace's /run/systemd is the test's tmpfs: no systemd runs in it, which is not a finding.
+        expect(byName.get('systemd unit')?.status).toBe('n/a');
+        expect(byName.get('systemd unit')?.reason).toMatch(/^systemd is not the init system here/);
+        const ntp = byName.get('NTP synchronisation');
+        expect(ntp?.detail).toMatch(/^synchronized \(adjtimex unavailable \(seccomp\); /);
+        expect(ntp?.detail).toContain(`${TIMESYNCD_FLAG} present`);
+        expect(report.status).toBe('pass');
+        expect(run.code).toBe(0);
+
+        const text = await protectedCheck();
+        expect(text.code).toBe(0);
+        expect(text.stdout).toMatch(/^ *\[PASS\] NTP synchronisation: synchronized \(adjtimex unavailable/m);
+        expect(text.stdout).toMatch(/^result: PASS \(\d+ pass, 0 warn, 0 fail, 1 n\/a\)$/m);
+      });
+
+      it('without the flag (timesyncd has not synchronised this boot) NTP warns with the fix (exit 1)', async () => {
+        unlinkSync(timesyncdFlagOf(pid));
+        try {
+          const run = await protectedCheck('--json');
+          const byName = parsed(run);
+          othersPass(byName, ['NTP synchronisation']);
+          const ntp = byName.get('NTP synchronisation');
+          expect(ntp?.status).toBe('warn');
+          expect(ntp?.detail).toMatch(
+            /^NOT synchronized \(none: adjtimex refused \(seccomp, e\.g\. ProtectClock=yes\) and no /,
+          );
+          expect(ntp?.detail).toContain(TIMESYNCD_FLAG);
+          expect(ntp?.fix).toContain('timedatectl set-ntp true');
+          expect(run.code).toBe(1);
+        } finally {
+          writeFileSync(timesyncdFlagOf(pid), '');
+        }
+      });
+    },
+  );
 
   it('a simulated key warns without --allow-simulated, saying SIMULATED with the hardware fix (exit 1)', async () => {
     const { code, report, byName } = await check();
