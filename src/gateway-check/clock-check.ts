@@ -1,9 +1,7 @@
 import { existsSync } from 'node:fs';
+import { TIMESYNCD_FLAG } from '../native/clock/index.js';
 import type { Verdict } from '../verdicts/index.js';
 import type { CheckContext } from './check-context.js';
-
-/** systemd-timesyncd touches this once it has synchronised (absent: another NTP client, or none). */
-const TIMESYNCD_FLAG = '/run/systemd/timesync/synchronized';
 
 /**
  * The system clock against the clock floor (validity is judged at the later of the two), and whether
