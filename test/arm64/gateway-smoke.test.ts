@@ -81,23 +81,24 @@ describe('arm64 under QEMU: daemon and gatewayctl', () => {
     const { version: expected } = JSON.parse(readFileSync(join(repositoryRoot, 'package.json'), 'utf8'));
     expect(version.stdout.trim()).toBe(expected);
 
-    // Caught while it runs: the gatewayctl process whose arguments name this rig's socket.
+    // Caught while it runs: the gatewayctl process whose arguments name this rig's socket. Its last
+    // executable counts: it starts as the shell of build/arm64/bin/node, which then execs QEMU.
     const socket = rig.fixture.socketPath;
-    const seen = new Set<string>();
+    const seen = new Map<string, string>();
     const running = gatewayctl('status', '--json', '--socket', socket);
     let finished = false;
     void running.finally(() => {
       finished = true;
     });
     while (!finished) {
-      for (const exe of processesWithArgument(socket)) seen.add(exe);
+      for (const [pid, exe] of processesWithArgument(socket)) seen.set(pid, exe);
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
     const status = await running;
     expect(status.code, status.stderr).toBe(0);
     expect(JSON.parse(status.stdout).identity.state).toBe('operational');
-    expect([...seen]).not.toEqual([]);
-    for (const exe of seen) expect(exe).toMatch(/qemu-aarch64/);
+    expect([...seen.values()]).not.toEqual([]);
+    for (const exe of seen.values()) expect(exe).toMatch(/qemu-aarch64/);
   });
 
   it('accepts a DTLS sensor and forwards its message to mosquitto', async () => {
@@ -120,13 +121,13 @@ describe('arm64 under QEMU: daemon and gatewayctl', () => {
   });
 });
 
-/** The executables (/proc/<pid>/exe) of this machine's processes with `argument` on their command line. */
-function processesWithArgument(argument: string): string[] {
-  const found: string[] = [];
+/** Pid → executable (/proc/<pid>/exe) of this machine's processes with `argument` on their command line. */
+function processesWithArgument(argument: string): [string, string][] {
+  const found: [string, string][] = [];
   for (const pid of readdirSync('/proc').filter((entry) => /^\d+$/.test(entry))) {
     try {
       if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes(argument))
-        found.push(readlinkSync(`/proc/${pid}/exe`));
+        found.push([pid, readlinkSync(`/proc/${pid}/exe`)]);
     } catch {
       // Gone meanwhile, or not ours to read.
     }
