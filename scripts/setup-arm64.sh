@@ -25,15 +25,7 @@ cd "$(dirname "$0")/.."
 repository="$PWD"
 arm64="$repository/build/arm64"
 
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-as_root() {
-  if [ -n "$SUDO" ] && ! command -v sudo >/dev/null; then
-    echo "setup-arm64.sh: this step needs root: run it as root or install sudo" >&2
-    exit 1
-  fi
-  $SUDO "$@"
-}
+source scripts/os-packages.sh   # as_root, install_missing_packages
 
 # --- 1. OS packages --------------------------------------------------------------------------------
 packages=(
@@ -41,17 +33,7 @@ packages=(
   gcc-aarch64-linux-gnu g++-aarch64-linux-gnu      # native modules for arm64; /usr/aarch64-linux-gnu (libc, libstdc++)
   make python3 file                                # node-gyp; checking what it built
 )
-missing=()
-for package in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "==> installing OS packages: ${missing[*]}"
-  as_root apt-get update
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
-else
-  echo "==> OS packages already installed"
-fi
+install_missing_packages "${packages[@]}"
 qemu=/usr/bin/qemu-aarch64-static
 sysroot=/usr/aarch64-linux-gnu
 

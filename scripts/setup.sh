@@ -6,10 +6,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then
-  command -v sudo >/dev/null || { echo "setup.sh: run as root or install sudo" >&2; exit 1; }
-  SUDO="sudo"
+source scripts/os-packages.sh                        # SUDO, as_root, install_missing_packages
+if [ -n "$SUDO" ] && ! command -v sudo >/dev/null; then
+  echo "setup.sh: run as root or install sudo" >&2
+  exit 1
 fi
 
 packages=(
@@ -26,17 +26,7 @@ packages=(
   strongswan-pki libstrongswan-standard-plugins    # pki --est/--estca: an independent EST client (ECDSA via the openssl plugin)
 )
 
-missing=()
-for package in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "==> installing OS packages: ${missing[*]}"
-  $SUDO apt-get update
-  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
-else
-  echo "==> OS packages already installed"
-fi
+install_missing_packages "${packages[@]}"
 
 # --- Node.js runtime -------------------------------------------------------------------------------
 # The gateway's DTLS/TLS runs on the OpenSSL inside node, so the runtime's OpenSSL is the gateway's TLS
@@ -67,8 +57,7 @@ else
   node_home="/opt/edge-gatewayd/node-v$wanted_major"
   if [ "$("$node_home/bin/node" --version 2>/dev/null)" != "v$wanted_version" ]; then
     if ! command -v npm >/dev/null; then   # npm fetches the runtime from the npm registry
-      $SUDO apt-get update
-      $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends npm
+      install_missing_packages npm
     fi
     echo "==> installing Node.js $wanted_version ($node_cpu) from the npm registry into $node_home"
     download="$(mktemp -d)"
