@@ -13,6 +13,7 @@ const benches: Record<string, () => Promise<unknown>> = {
   bootstrap: async () => (await import('./bootstrap-bench.js')).benchBootstrap(),
   trust: async () => (await import('./trust-bench.js')).benchTrust(),
   proxy: async () => (await import('./proxy-bench.js')).benchProxy(),
+  drain: async () => (await import('./proxy/outbox-drain.js')).benchDrain(),
   startup: async () => (await import('./startup-bench.js')).benchStartup(),
   storm: async () => (await import('./storm-bench.js')).benchStorm(),
   summary: async () => (await import('./summary-bench.js')).benchSummary(),
