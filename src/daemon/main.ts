@@ -8,6 +8,7 @@ import { GatewayError } from '../errors/index.js';
 import { sdNotify } from '../native/systemd/index.js';
 import { Daemon } from './daemon.js';
 import { EXIT_CONFIG, EXIT_STATE_DATABASE, exitStatusFor } from './exit-status.js';
+import { stopAfterFailedStart } from './failed-start.js';
 
 const program = new Command()
   .name('edge-gatewayd')
@@ -52,13 +53,16 @@ try {
 
 const daemon = new Daemon(configPath, config);
 
-const fail = (error: unknown, what: string) => {
+const report = (error: unknown, what: string) => {
   const fields = error instanceof GatewayError ? { code: error.code, hint: error.hint } : {};
   daemon.log.fatal(
     { err: error, ...fields },
     `${what}: ${error instanceof Error ? error.message : String(error)}`,
   );
   daemon.reportFatal(error);
+};
+const fail = (error: unknown, what: string) => {
+  report(error, what);
   process.exit(exitStatusFor(error));
 };
 
@@ -85,5 +89,8 @@ process.on('SIGHUP', () => daemon.reload());
 try {
   await daemon.start();
 } catch (error) {
-  fail(error, 'start-up failed');
+  report(error, 'start-up failed');
+  // What had started (threads, sockets, the database) is stopped, within a bound, before exiting.
+  await stopAfterFailedStart(daemon, config.daemon.shutdown_timeout_ms);
+  process.exit(exitStatusFor(error));
 }
