@@ -27,7 +27,8 @@ Signals:
 
 Exit status:
   0   stopped cleanly
-  1   failed at start-up or while running (see the log); systemd restarts it
+  1   failed at start-up or while running (see the log); systemd restarts it. A failed start
+      stops what it had started (within daemon.shutdown_timeout_ms), then exits
   ${EXIT_STATE_DATABASE}  the state database cannot be used: corrupt, from a newer version, or a migration
       failed (it was rolled back; systemd does not restart it)
   ${EXIT_CONFIG}  the configuration file is invalid, Node.js is older than 24, or its OpenSSL is not one
