@@ -24,8 +24,9 @@ export const keyStoreCallDuration = new Histogram({
  */
 export function timedKeyStore(store: KeyStore): KeyStore {
   return new Proxy(store, {
-    get(target, property, receiver) {
-      const value = Reflect.get(target, property, receiver);
+    get(target, property) {
+      // The store itself as receiver: its getters read private fields (#info), which the Proxy lacks.
+      const value = Reflect.get(target, property, target);
       if (typeof value !== 'function' || typeof property !== 'string' || !TIMED.has(property)) {
         return typeof value === 'function' ? value.bind(target) : value;
       }

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { simulatedAtecc608Bus } from '../../src/daemon/simulated-atecc608-bus.js';
 import { type Atecc608DeviceParams, Atecc608KeyDevice } from '../../src/keys/atecc608/index.js';
 import { WorkerKeyStore } from '../../src/keys/index.js';
+import { keyStoreCallDuration, timedKeyStore } from '../../src/metrics/index.js';
 
 // The worker runs the compiled device (dist/src/keys/atecc608) and simulator (dist/hw-sim/atecc608):
 // build first (`npm test` does).
@@ -95,6 +96,26 @@ describe('WorkerKeyStore over the ATECC608A driver and the simulated part', () =
       expect.arrayContaining(['ATECC608A serial number', 'ATECC608A revision', 'ATECC608A zones locked']),
     );
     expect(report.ok).toBe(true);
+  });
+
+  // With [metrics] listen set the daemon uses the store through timedKeyStore's Proxy: the store's
+  // getters read private fields, so they must run on the store itself, not on the Proxy (the daemon
+  // with metrics and a hardware key once said "Cannot read private member #info" and would not start).
+  it('works timed for the metrics endpoint: info, signatures, and each call observed by backend', async () => {
+    const timed = timedKeyStore(store);
+    expect(timed.info).toEqual(store.info);
+    const data = Buffer.from('timed sensor challenge');
+    const signature = await timed.signDigest(createHash('sha256').update(data).digest());
+    expect(verifies(data, signature)).toBe(true);
+    const samples = (await keyStoreCallDuration.get()).values;
+    const count = samples.find(
+      (sample) =>
+        sample.metricName?.endsWith('_count') &&
+        sample.labels.backend === store.info.backend &&
+        sample.labels.operation === 'signDigest' &&
+        sample.labels.result === 'ok',
+    );
+    expect(count?.value).toBe(1);
   });
 
   it('refuses to open a part that holds no key, with the code the daemon reports', async () => {
