@@ -9,6 +9,7 @@ import type {
   OutboxStats,
 } from './outbox-types.js';
 import { SensorShares } from './sensor-shares.js';
+import { storedProperties } from './stored-properties.js';
 
 interface Waiting {
   message: OutboxMessage;
@@ -692,7 +693,7 @@ function rowOf(row: StoredRow): OutboxRow {
     topic: row.topic,
     payload: row.payload,
     contentFormat: row.content_format,
-    properties: JSON.parse(row.properties) as Record<string, string>,
+    properties: storedProperties(row.properties),
     bytes: row.bytes,
     createdAt: new Date(row.created_at),
   };
