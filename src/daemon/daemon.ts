@@ -21,6 +21,7 @@ import { ClockFloor, SensorTrust, TrustBundleStore } from '../trust/index.js';
 import { outboxOldestCreatedAt, UpstreamClient, type UpstreamCredentials } from '../upstream/index.js';
 import { createLogger, type Logger } from './logger.js';
 import { withSimulatedBuses } from './simulated-atecc608-bus.js';
+import { proceedUnlessStopping } from './start-interrupted.js';
 import { SupervisorNotifier } from './supervisor-notifier.js';
 
 /**
@@ -51,6 +52,8 @@ export class Daemon {
   #identity: IdentityLifecycle | undefined;
   #rotation: RotationKeyRing | undefined;
   #stopping: Promise<void> | undefined;
+  /** start() while it runs: a stop asked for meanwhile waits for it to settle (it gives up at its next step). */
+  #starting: Promise<void> | undefined;
 
   constructor(configPath: string, config: Config) {
     this.configPath = configPath;
@@ -65,7 +68,21 @@ export class Daemon {
     return this.#state;
   }
 
-  async start(): Promise<void> {
+  /**
+   * Starts everything, in order. A stop asked for meanwhile wins: start() rejects with
+   * StartInterrupted at its next step, and the stop closes what had started.
+   */
+  start(): Promise<void> {
+    this.#starting ??= this.#start();
+    return this.#starting;
+  }
+
+  /** Between two steps of start(): gives up if a stop was asked for during the last one. */
+  #proceed(before: string): void {
+    proceedUnlessStopping(this.#stopping !== undefined, before);
+  }
+
+  async #start(): Promise<void> {
     const { store: storeConfig, control: controlConfig } = this.#config;
     this.log.info({ version: VERSION, config: this.configPath }, 'edge-gatewayd starting');
 
@@ -87,10 +104,13 @@ export class Daemon {
     this.log.info({ clockFloor: this.#clock.status() }, 'clock floor');
 
     await this.#openIdentityKey();
+    this.#proceed('the identity lifecycle');
     await this.#startIdentityLifecycle();
+    this.#proceed('sensor trust');
 
     this.#openSensorTrust();
     await this.#startUpstream();
+    this.#proceed('the sensor endpoint');
     if (this.#config.downstream.dtls.enabled) {
       this.#notifier.status('starting the sensor endpoint (CoAP over DTLS)');
       const clock = this.#clockFloor();
@@ -117,6 +137,7 @@ export class Daemon {
       this.#trust?.start();
     }
 
+    this.#proceed('the control socket');
     this.#notifier.status('opening control socket');
     this.#control = new ControlServer(controlConfig.socket)
       .handle('status', async () => {
@@ -139,8 +160,11 @@ export class Daemon {
       .handle('clock.reload', (params) => this.#clockReset(params));
     await this.#control.listen();
     this.log.info({ path: controlConfig.socket }, 'control socket listening');
+    this.#proceed('the metrics listener');
     this.#metrics = await startMetrics(this.#config.metrics, () => this.#metricsSnapshot(), this.log);
 
+    // Nothing is awaited from here on: a stop cannot come between this check and READY=1.
+    this.#proceed('READY=1');
     this.#state = 'running';
     this.#notifier.ready(this.#statusLine());
     this.#notifier.startWatchdog();
@@ -473,6 +497,9 @@ export class Daemon {
     this.#state = 'stopping';
     this.#notifier.stopping(`stopping (${reason})`);
     this.log.info({ reason }, 'edge-gatewayd stopping');
+    // Asked for while starting: the step in progress ends first (start() then gives up), so what it
+    // opens is closed below rather than left serving. Bounded by daemon.shutdown_timeout_ms (main.ts).
+    await this.#starting?.catch(() => undefined);
     await this.#metrics?.close();
     await this.#control?.close();
     await this.#identity?.stop();

@@ -9,6 +9,7 @@ import { sdNotify } from '../native/systemd/index.js';
 import { Daemon } from './daemon.js';
 import { EXIT_CONFIG, EXIT_STATE_DATABASE, exitStatusFor } from './exit-status.js';
 import { stopAfterFailedStart } from './failed-start.js';
+import { StartInterrupted } from './start-interrupted.js';
 
 const program = new Command()
   .name('edge-gatewayd')
@@ -90,6 +91,13 @@ process.on('SIGHUP', () => daemon.reload());
 try {
   await daemon.start();
 } catch (error) {
+  // SIGTERM during start-up: not a failure; stopOn's stop closes what had started, then exit 0.
+  if (error instanceof StartInterrupted) {
+    daemon.log.info({ code: error.code }, error.message);
+    // The stop stopOn began (its failure is reported there); exits with the status it set.
+    await daemon.stop('start-up interrupted').catch(() => undefined);
+    process.exit();
+  }
   report(error, 'start-up failed');
   // What had started (threads, sockets, the database) is stopped, within a bound, before exiting.
   await stopAfterFailedStart(daemon, config.daemon.shutdown_timeout_ms);
