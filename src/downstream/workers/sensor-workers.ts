@@ -65,6 +65,8 @@ interface Slot {
   worker: Worker;
   ports: PortsHost;
   restarts: number;
+  /** Its thread ended (close() does not wait for an exit that already happened). */
+  exited?: boolean;
   status?: { status: SensorEndpointStatus; cpuSeconds: number; verdicts: TrustVerdicts };
 }
 
@@ -136,14 +138,22 @@ export class SensorWorkers {
     };
     let config = workerSettings(options.config, options.count, signer.perSecond, identityKey !== undefined);
     const workers = new SensorWorkers(options, data, config);
-    const first = await workers.#spawn(0);
-    // The others (and every replacement) join the port the first one bound.
-    config = {
-      ...config,
-      downstream: { ...config.downstream, dtls: { ...config.downstream.dtls, port: first } },
-    };
-    workers.#config = config;
-    await Promise.all(Array.from({ length: options.count - 1 }, (_, i) => workers.#spawn(i + 1)));
+    let first: number;
+    try {
+      first = await workers.#spawn(0);
+      // The others (and every replacement) join the port the first one bound.
+      config = {
+        ...config,
+        downstream: { ...config.downstream, dtls: { ...config.downstream.dtls, port: first } },
+      };
+      workers.#config = config;
+      await Promise.all(Array.from({ length: options.count - 1 }, (_, i) => workers.#spawn(i + 1)));
+    } catch (error) {
+      // The caller never gets this pool to close: the workers already serving (or still starting)
+      // are stopped here, or they would keep serving the port after the daemon's stop.
+      await workers.close();
+      throw error;
+    }
     options.log.info(
       { workers: options.count, port: first, signaturesPerSecond: signer.perSecond },
       `sensor endpoint on ${options.count} worker threads (SO_REUSEPORT)`,
@@ -211,6 +221,7 @@ export class SensorWorkers {
           reject(new GatewayError('EGW_SENSOR_WORKER', `sensor worker ${index} crashed: ${error.message}`));
       });
       worker.on('exit', (code) => {
+        slot.exited = true;
         slot.ports.close();
         if (this.#closed || this.#slots[index] !== slot) return;
         if (!ready) {
@@ -341,6 +352,7 @@ export class SensorWorkers {
       this.#slots.map(
         (slot) =>
           new Promise<void>((resolve) => {
+            if (slot.exited) return resolve();
             const timer = setTimeout(() => void slot.worker.terminate().then(() => resolve()), 5000);
             slot.worker.once('exit', () => {
               clearTimeout(timer);
