@@ -10,17 +10,22 @@
  * starts. BUILDS=<worktree roots, comma-separated> adds those builds' daemons in rounds whose order
  * rotates (ROUNDS, default 1): `ROUNDS=6 BUILDS=/tmp/wt node dist/test/bench/proxy/outbox-drain.js`.
  * NODE_FLAGS="--cpu-prof --cpu-prof-dir=DIR" profiles the daemon (summarize with cpu-profile.ts).
+ *
+ * Beside each build, on the same broker once the daemon has stopped, the reference: the same number
+ * of messages published by one mqtt.js client over node's TLS (drain-reference.ts), pinned where the
+ * daemon was; REFERENCE=0 leaves it out.
  */
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MosquittoBroker } from '../../../hw-sim/broker/index.js';
 import { ServiceSupervisor } from '../../../hw-sim/systemd/index.js';
 import { controlRequest, type DaemonStatus } from '../../../src/control/index.js';
 import { Store } from '../../../src/store/index.js';
 import { Outbox, type OutboxSettings } from '../../../src/upstream/outbox/index.js';
-import { pinServer } from '../load/index.js';
+import { pinning, pinServer } from '../load/index.js';
 import { round } from '../measure.js';
 import { inRotatingRounds, summarizeRounds } from '../rounds.js';
 import { buildsToCompare } from './c-load-gateway.js';
@@ -45,6 +50,49 @@ const FILL_SETTINGS: OutboxSettings = {
 const SETTLE_MS = 500;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const here = dirname(fileURLToPath(import.meta.url));
+
+/** drain-reference.ts against `broker`: its figures, per message as the gateway's are. */
+async function runReference(broker: MosquittoBroker): Promise<{
+  published: number;
+  cpu_s: number;
+  cpu_us_per_message: number;
+  messages_per_cpu_s: number;
+  wall_s: number;
+}> {
+  const backend = broker.backend;
+  if (!backend) throw new Error('the bench broker has no backend certificate');
+  const command = {
+    brokerUrl: broker.url,
+    caPem: broker.caPem,
+    certFile: backend.certFile,
+    keyFile: backend.keyFile,
+    rows: ROWS,
+    sensors: SENSORS,
+    payload: PAYLOAD,
+  };
+  const node = [process.execPath, join(here, 'drain-reference.js'), JSON.stringify(command)];
+  const [executable, ...args] = pinning ? ['taskset', '-c', '0', ...node] : node;
+  const child = spawn(executable as string, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', resolve);
+  });
+  const line = output.trim().split('\n').at(-1) ?? '';
+  if (!line.startsWith('{')) throw new Error(`drain-reference exited with ${code} and no result`);
+  const result = JSON.parse(line) as { published: number; cpu_s: number; wall_s: number };
+  return {
+    published: result.published,
+    cpu_s: round(result.cpu_s, 2),
+    cpu_us_per_message: round((result.cpu_s * 1e6) / Math.max(1, result.published), 1),
+    messages_per_cpu_s: round(result.published / Math.max(0.01, result.cpu_s), 0),
+    wall_s: round(result.wall_s, 2),
+  };
+}
 
 /** ROWS messages as the daemon stores accepted telemetry: a topic and frozen properties per sensor. */
 async function fillOutbox(dbPath: string): Promise<void> {
@@ -129,6 +177,9 @@ export async function benchOutboxDrain(entry: string, label: string): Promise<Re
     const cpu = cpuAfter.user + cpuAfter.kernel - cpuBefore.user - cpuBefore.kernel;
     const published = (after.upstream?.published ?? 0) - (before.upstream?.published ?? 0);
     const wallSeconds = (drainedAt - (firstPublishAt ?? drainedAt)) / 1000;
+    await service.stop('SIGTERM');
+    const reference = process.env.REFERENCE === '0' ? undefined : await runReference(broker);
+    const cpuPerMessage = (cpu * 1e6) / Math.max(1, published);
     return {
       build: label,
       rows: ROWS,
@@ -137,11 +188,17 @@ export async function benchOutboxDrain(entry: string, label: string): Promise<Re
       daemon_cpu_s: round(cpu, 2),
       daemon_user_cpu_s: round(cpuAfter.user - cpuBefore.user, 2),
       daemon_kernel_cpu_s: round(cpuAfter.kernel - cpuBefore.kernel, 2),
-      cpu_us_per_message: round((cpu * 1e6) / Math.max(1, published), 1),
+      cpu_us_per_message: round(cpuPerMessage, 1),
       messages_per_daemon_cpu_s: round(published / Math.max(0.01, cpu), 0),
       drain_wall_s: round(wallSeconds, 2),
       messages_per_wall_s: round(published / Math.max(0.001, wallSeconds), 0),
       outbox_rows_after: after.upstream?.outbox.rows,
+      ...(reference
+        ? {
+            reference_mqttjs: reference,
+            cpu_over_reference: round(cpuPerMessage / Math.max(0.1, reference.cpu_us_per_message), 2),
+          }
+        : {}),
     };
   } finally {
     await service?.stop('SIGTERM').catch(() => undefined);
@@ -165,6 +222,10 @@ export async function benchDrain(): Promise<Record<string, unknown>> {
     cpu_us_per_message: Number(r.cpu_us_per_message),
     messages_per_daemon_cpu_s: Number(r.messages_per_daemon_cpu_s),
     drain_wall_s: Number(r.drain_wall_s),
+    reference_cpu_us_per_message: Number(
+      (r.reference_mqttjs as { cpu_us_per_message?: number } | undefined)?.cpu_us_per_message,
+    ),
+    cpu_over_reference: Number(r.cpu_over_reference),
   }));
   return { rows: ROWS, sensors: SENSORS, rounds, summary, runs: records };
 }
