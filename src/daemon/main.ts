@@ -24,7 +24,8 @@ const program = new Command()
     `
 Signals:
   SIGHUP            reload the configuration (log.level applies at once; the rest needs a restart)
-  SIGTERM, SIGINT   stop gracefully within daemon.shutdown_timeout_ms
+  SIGTERM, SIGINT   stop gracefully within daemon.shutdown_timeout_ms; while starting, the start
+                    gives up after its step in progress and what had started is stopped (exit 0)
 
 Exit status:
   0   stopped cleanly
