@@ -29,7 +29,13 @@ import { libcrypto } from '../../src/native/openssl/index.js';
 import type { Pointer } from '../../src/native/openssl/libssl.js';
 import { pemBlocks } from '../../src/pki/index.js';
 import { DtlsClient, type DtlsClientContext, privateKeyFromPkcs8 } from '../../src/tls/index.js';
-import { builtEntry, gatewayctl, gatewayFixture, repositoryRoot } from '../helpers/daemon-harness.js';
+import {
+  builtEntry,
+  gatewayctl,
+  gatewayFixture,
+  provisionFactory,
+  repositoryRoot,
+} from '../helpers/daemon-harness.js';
 import { round } from './measure.js';
 import { cpuSeconds } from './proxy/proc-stats.js';
 
@@ -208,16 +214,7 @@ async function stormRun(options: {
         `sensor_ca_files = ["${options.sensorCa.certificateFile}"]\nsession_tickets = ${sessionTickets}\n`,
     );
   config(false);
-  const provisioned = await gatewayctl(
-    'provision',
-    'factory',
-    '-c',
-    fixture.configPath,
-    '--ca-dir',
-    caDir,
-    '--yes',
-  );
-  if (provisioned.code !== 0) throw new Error(`provisioning failed: ${provisioned.stderr}`);
+  await provisionFactory(fixture.configPath, caDir, '--yes');
   const env = { CREDENTIALS_DIRECTORY: credentials };
   // BENCH_STORM_CPU_PROF=<dir>: the restarted daemon runs under --cpu-prof (stopped with SIGTERM at the end).
   const profileDir = process.env.BENCH_STORM_CPU_PROF;

@@ -92,6 +92,15 @@ export function gatewayctl(...args: string[]): Promise<CommandResult> {
   return gatewayctlWith({}, ...args);
 }
 
+/**
+ * `gatewayctl provision factory` for a test's gateway (factory CA kit in caDir; extra: e.g. '--yes' to
+ * lock a secure element's zones): throws with gatewayctl's stderr when it fails.
+ */
+export async function provisionFactory(configPath: string, caDir: string, ...extra: string[]): Promise<void> {
+  const provisioned = await gatewayctl('provision', 'factory', '-c', configPath, '--ca-dir', caDir, ...extra);
+  if (provisioned.code !== 0) throw new Error(`gatewayctl provision factory failed: ${provisioned.stderr}`);
+}
+
 /** gatewayctl with extra environment (e.g. libfaketime's), as the operator's shell would run it. */
 export function gatewayctlWith(env: NodeJS.ProcessEnv, ...args: string[]): Promise<CommandResult> {
   return new Promise((resolvePromise, reject) => {

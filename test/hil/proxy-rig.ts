@@ -17,7 +17,13 @@ import type { ServiceSupervisor } from '../../hw-sim/systemd/index.js';
 import type { IdentityStatus } from '../../src/identity/index.js';
 import { pemBlocks } from '../../src/pki/index.js';
 import type { UpstreamStatus } from '../../src/upstream/index.js';
-import { type GatewayFixture, gatewayctl, gatewayFixture, startDaemon } from '../helpers/daemon-harness.js';
+import {
+  type GatewayFixture,
+  gatewayctl,
+  gatewayFixture,
+  provisionFactory,
+  startDaemon,
+} from '../helpers/daemon-harness.js';
 
 const factoryCaScript = new URL('../../scripts/factory-ca.sh', import.meta.url).pathname;
 
@@ -149,15 +155,7 @@ export class ProxyRig {
         options.keySection,
       );
       started.push(async () => rmSync(fixture.dir, { recursive: true, force: true }));
-      const provisioned = await gatewayctl(
-        'provision',
-        'factory',
-        '-c',
-        fixture.configPath,
-        '--ca-dir',
-        factoryDir,
-      );
-      if (provisioned.code !== 0) throw new Error(`provisioning failed: ${provisioned.stderr}`);
+      await provisionFactory(fixture.configPath, factoryDir);
       const service = startDaemon(fixture.configPath);
       rig = new ProxyRig({
         work,

@@ -17,7 +17,7 @@ import {
   encodeNonceChallengeRequest,
 } from '../../src/identity/attestation/index.js';
 import type { IdentityStatus } from '../../src/identity/index.js';
-import { type GatewayFixture, gatewayctl } from '../helpers/daemon-harness.js';
+import { type GatewayFixture, gatewayctl, provisionFactory } from '../helpers/daemon-harness.js';
 import { readyDaemon, waitForIdentity } from '../helpers/identity-status.js';
 
 /**
@@ -90,15 +90,7 @@ async function attestedGateway(est: EstServer, extra = '', provisioningCa = caDi
       `[identity.renewal]\nretry_initial_ms = 200\nretry_max_ms = 1000\njitter_fraction = 0\n${extra}` +
       '[identity.attestation]\nmode = "atecc608"\n',
   );
-  const provisioned = await gatewayctl(
-    'provision',
-    'factory',
-    '-c',
-    fixture.configPath,
-    '--ca-dir',
-    provisioningCa,
-  );
-  expect(provisioned.code, provisioned.stderr).toBe(0);
+  await provisionFactory(fixture.configPath, provisioningCa);
   return fixture;
 }
 

@@ -3,7 +3,12 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ServiceSupervisor } from '../../hw-sim/systemd/index.js';
-import { type GatewayFixture, gatewayctl, gatewayFixture, startDaemon } from '../helpers/daemon-harness.js';
+import {
+  type GatewayFixture,
+  gatewayFixture,
+  provisionFactory,
+  startDaemon,
+} from '../helpers/daemon-harness.js';
 import { provisionedSensorGateway } from '../helpers/sensor-daemon.js';
 import { sensorGatewayWorkspace } from '../helpers/sensor-gateway-workspace.js';
 
@@ -69,16 +74,7 @@ async function deviceWorkerGateway(): Promise<GatewayFixture> {
       '[downstream.dtls]\nenabled = true\nhost = "127.0.0.1"\nport = 0\nworkers = 2\n' +
       `sensor_ca_files = ["${sensorCaFile}"]\n`,
   );
-  const provisioned = await gatewayctl(
-    'provision',
-    'factory',
-    '-c',
-    fixture.configPath,
-    '--ca-dir',
-    factoryDir,
-    '--yes',
-  );
-  if (provisioned.code !== 0) throw new Error(`provisioning failed: ${provisioned.stderr}`);
+  await provisionFactory(fixture.configPath, factoryDir, '--yes');
   return fixture;
 }
 

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ServiceSupervisor } from '../../hw-sim/systemd/index.js';
 import { SwtpmProcess } from '../../hw-sim/tpm/index.js';
-import { gatewayctl, gatewayFixture, startDaemon } from '../helpers/daemon-harness.js';
+import { gatewayFixture, provisionFactory, startDaemon } from '../helpers/daemon-harness.js';
 import { sensorGatewayWorkspace } from '../helpers/sensor-gateway-workspace.js';
 
 /**
@@ -56,16 +56,7 @@ describe('SIGTERM while the daemon is starting', () => {
       `[metrics]\nlisten = "unix:${join(work, 'metrics.sock')}"\n`,
       `[identity.key]\nbackend = "tpm"\n[identity.key.tpm]\ntcti = "${swtpm.tcti}"\npersistent_handle = 0x81000300\n`,
     );
-    const provisioned = await gatewayctl(
-      'provision',
-      'factory',
-      '-c',
-      fixture.configPath,
-      '--ca-dir',
-      factoryDir,
-      '--yes',
-    );
-    expect(provisioned.code, provisioned.stderr).toBe(0);
+    await provisionFactory(fixture.configPath, factoryDir, '--yes');
 
     // The TPM stops answering: its socket still accepts (the kernel's backlog), no command completes.
     process.kill(swtpm.pid as number, 'SIGSTOP');

@@ -30,6 +30,7 @@ import {
   type GatewayFixture,
   gatewayctl,
   gatewayctlWith,
+  provisionFactory,
   startDaemon,
 } from '../helpers/daemon-harness.js';
 import { identityStatus, readyDaemon, waitForIdentity } from '../helpers/identity-status.js';
@@ -554,16 +555,7 @@ describe('gatewayctl check on the ATECC608A simulator', () => {
         `[identity]\ncertificate_dir = "${dir}/identity"\n[identity.key]\nbackend = "atecc608"\n` +
         `[identity.key.atecc608]\nsimulator_state = "${dir}/atecc608.json"\nsimulator_timing = false\n`,
     );
-    const provisioned = await gatewayctl(
-      'provision',
-      'factory',
-      '-c',
-      config,
-      '--ca-dir',
-      join(work, 'factory'),
-      '--yes',
-    );
-    expect(provisioned.code, provisioned.stderr).toBe(0);
+    await provisionFactory(config, join(work, 'factory'), '--yes');
 
     const offline = (await check({ config })).byName.get('identity key');
     expect(offline?.status).toBe('warn');

@@ -7,7 +7,13 @@ import { SensorCa, SimulatedSensor } from '../../hw-sim/sensors/index.js';
 import type { ServiceSupervisor } from '../../hw-sim/systemd/index.js';
 import type { SensorWorkersStatus } from '../../src/downstream/index.js';
 import { pemBlocks } from '../../src/pki/index.js';
-import { type GatewayFixture, gatewayctl, gatewayFixture, startDaemon } from '../helpers/daemon-harness.js';
+import {
+  type GatewayFixture,
+  gatewayctl,
+  gatewayFixture,
+  provisionFactory,
+  startDaemon,
+} from '../helpers/daemon-harness.js';
 
 /**
  * Sensor workers signing with the identity key in the ATECC608A (simulator): the device stays the
@@ -46,16 +52,7 @@ beforeAll(async () => {
       'signatures_per_second = 1000\nhandshakes_per_second_per_address = 500\nhandshake_burst_per_address = 500\n' +
       'half_open_handshakes_per_address = 500\n',
   );
-  const provisioned = await gatewayctl(
-    'provision',
-    'factory',
-    '-c',
-    fixture.configPath,
-    '--ca-dir',
-    factoryDir,
-    '--yes',
-  );
-  if (provisioned.code !== 0) throw new Error(`provisioning failed: ${provisioned.stderr}`);
+  await provisionFactory(fixture.configPath, factoryDir, '--yes');
   service = startDaemon(fixture.configPath);
   await service.waitReady();
   const port = Number((await status()).sensorEndpoint.listening.split(':').at(-1));

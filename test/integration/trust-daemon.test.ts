@@ -5,7 +5,13 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ServiceSupervisor } from '../../hw-sim/systemd/index.js';
 import type { DtlsClient } from '../../src/tls/index.js';
 import { coapCode, coapGet } from '../bench/dtls/coap-get.js';
-import { fakeClockEnv, type GatewayFixture, gatewayctl, gatewayFixture } from '../helpers/daemon-harness.js';
+import {
+  fakeClockEnv,
+  type GatewayFixture,
+  gatewayctl,
+  gatewayFixture,
+  provisionFactory,
+} from '../helpers/daemon-harness.js';
 import { connectDaemonSensor, makeFactoryCaKit } from '../helpers/daemon-sensor-client.js';
 import { freePort, OpensslOcspPki } from '../helpers/openssl-ocsp-pki.js';
 import {
@@ -246,15 +252,7 @@ describe('sensor trust in the daemon', () => {
           '[trust.bundles.sensors]\ncrl_policy = "hard-fail"\n' +
           '[trust.revocation]\nocsp = true\nretry_initial_ms = 100\nretry_max_ms = 400\n',
       );
-      const provisioned = await gatewayctl(
-        'provision',
-        'factory',
-        '-c',
-        fixture.configPath,
-        '--ca-dir',
-        caDir,
-      );
-      expect(provisioned.code, provisioned.stderr).toBe(0);
+      await provisionFactory(fixture.configPath, caDir);
       const { port: gatewayPort } = await run(fixture);
       const sensor = (facts: { der: Uint8Array }, name: string) => ({
         certDer: facts.der,
