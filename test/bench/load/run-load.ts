@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { cpus } from 'node:os';
 import { createInterface } from 'node:readline';
+import { jsonResultOf } from '../json-result-child.js';
 import { loadGeneratorBinary } from './build-load-generator.js';
 
 /** Where the load goes and who the client is (PEM files: the C load generator reads them). */
@@ -87,17 +88,7 @@ export async function runLoad(
 ): Promise<Record<string, unknown>> {
   const child = spawnLoad(mode, target, options);
   child.stdin?.end();
-  let output = '';
-  child.stdout?.on('data', (chunk: Buffer) => {
-    output += chunk.toString();
-  });
-  const code = await new Promise<number | null>((resolve, reject) => {
-    child.once('error', reject);
-    child.once('exit', (exitCode) => resolve(exitCode));
-  });
-  const line = output.trim().split('\n').at(-1) ?? '';
-  if (!line.startsWith('{')) throw new Error(`dtls-coap-load ${mode} exited with ${code} and no result`);
-  return JSON.parse(line) as Record<string, unknown>;
+  return jsonResultOf(child, `dtls-coap-load ${mode}`);
 }
 
 /** Idle sessions held open: `ready` is the load generator's report once they are all up. */

@@ -8,30 +8,16 @@
  * {brokerUrl, caPem, certFile, keyFile, rows, sensors, payload}; prints one JSON line: its CPU
  * (process.cpuUsage(), all threads) and wall time from the first publish to the last PUBACK.
  */
-import { readFileSync } from 'node:fs';
-import { connectAsync } from 'mqtt';
+import { connectReferenceClient, type ReferenceBroker } from './reference-mqtt-client.js';
 
-interface Command {
-  brokerUrl: string;
-  caPem: string;
-  certFile: string;
-  keyFile: string;
+interface Command extends ReferenceBroker {
   rows: number;
   sensors: number;
   payload: string;
 }
 
 const command = JSON.parse(process.argv[2] ?? '{}') as Command;
-const client = await connectAsync(command.brokerUrl, {
-  protocolVersion: 5,
-  clientId: 'bench-drain-reference',
-  clean: true,
-  ca: command.caPem,
-  cert: readFileSync(command.certFile, 'utf8'),
-  key: readFileSync(command.keyFile, 'utf8'),
-  servername: 'localhost',
-  reconnectPeriod: 0,
-});
+const client = await connectReferenceClient(command, 'bench-drain-reference');
 const topics = Array.from({ length: command.sensors }, (_, i) => `devices/drain-ref-${i}/telemetry`);
 const options = Array.from({ length: command.sensors }, (_, i) => ({
   qos: 1 as const,

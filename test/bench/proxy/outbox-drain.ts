@@ -25,6 +25,7 @@ import { ServiceSupervisor } from '../../../hw-sim/systemd/index.js';
 import { controlRequest, type DaemonStatus } from '../../../src/control/index.js';
 import { Store } from '../../../src/store/index.js';
 import { Outbox, type OutboxSettings } from '../../../src/upstream/outbox/index.js';
+import { jsonResultOf } from '../json-result-child.js';
 import { pinning, pinServer } from '../load/index.js';
 import { round } from '../measure.js';
 import { inRotatingRounds, summarizeRounds } from '../rounds.js';
@@ -74,17 +75,11 @@ async function runReference(broker: MosquittoBroker): Promise<{
   const node = [process.execPath, join(here, 'drain-reference.js'), JSON.stringify(command)];
   const [executable, ...args] = pinning ? ['taskset', '-c', '0', ...node] : node;
   const child = spawn(executable as string, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-  let output = '';
-  child.stdout.on('data', (chunk: Buffer) => {
-    output += chunk.toString();
-  });
-  const code = await new Promise<number | null>((resolve, reject) => {
-    child.once('error', reject);
-    child.once('exit', resolve);
-  });
-  const line = output.trim().split('\n').at(-1) ?? '';
-  if (!line.startsWith('{')) throw new Error(`drain-reference exited with ${code} and no result`);
-  const result = JSON.parse(line) as { published: number; cpu_s: number; wall_s: number };
+  const result = (await jsonResultOf(child, 'drain-reference')) as {
+    published: number;
+    cpu_s: number;
+    wall_s: number;
+  };
   return {
     published: result.published,
     cpu_s: round(result.cpu_s, 2),

@@ -9,15 +9,10 @@
  * {brokerUrl, caPem, certFile, keyFile, topic, payload, rate, seconds, warmup}; prints one JSON line
  * (PUBACK round trip p50/p99 over the window after the warm-up, counts) on stdout.
  */
-import { readFileSync } from 'node:fs';
-import { connectAsync } from 'mqtt';
+import { connectReferenceClient, type ReferenceBroker } from './reference-mqtt-client.js';
 import { wallClockUs } from './wall-clock.js';
 
-interface Command {
-  brokerUrl: string;
-  caPem: string;
-  certFile: string;
-  keyFile: string;
+interface Command extends ReferenceBroker {
   topic: string;
   payload: string;
   rate: number;
@@ -35,16 +30,7 @@ function percentileMs(sorted: number[], q: number): number {
 
 async function main(): Promise<void> {
   const command = JSON.parse(process.argv[2] ?? '{}') as Command;
-  const client = await connectAsync(command.brokerUrl, {
-    protocolVersion: 5,
-    clientId: 'bench-latency-reference',
-    clean: true,
-    ca: command.caPem,
-    cert: readFileSync(command.certFile, 'utf8'),
-    key: readFileSync(command.keyFile, 'utf8'),
-    servername: 'localhost',
-    reconnectPeriod: 0,
-  });
+  const client = await connectReferenceClient(command, 'bench-latency-reference');
   const pubackUs: number[] = [];
   let sent = 0;
   let acknowledged = 0;

@@ -25,6 +25,7 @@ import { fileURLToPath } from 'node:url';
 import { connectAsync, type MqttClient } from 'mqtt';
 import type { MosquittoBroker } from '../../../hw-sim/broker/index.js';
 import { builtEntry } from '../../helpers/daemon-harness.js';
+import { jsonResultOf } from '../json-result-child.js';
 import { pinServer, runLoad } from '../load/index.js';
 import { round } from '../measure.js';
 import { inRotatingRounds } from '../rounds.js';
@@ -130,17 +131,7 @@ async function runReference(broker: MosquittoBroker, rate: number): Promise<Reco
   const child = spawn('taskset', ['-c', '1', process.execPath, script, JSON.stringify(command)], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
-  let output = '';
-  child.stdout.on('data', (chunk: Buffer) => {
-    output += chunk.toString();
-  });
-  const code = await new Promise<number | null>((resolve, reject) => {
-    child.once('error', reject);
-    child.once('exit', resolve);
-  });
-  const line = output.trim().split('\n').at(-1) ?? '';
-  if (!line.startsWith('{')) throw new Error(`reference-publisher exited with ${code} and no result`);
-  return JSON.parse(line) as Record<string, unknown>;
+  return jsonResultOf(child, `reference-publisher`);
 }
 
 /** The probe's figures for the window just closed (it writes them on the signal, soon after). */
