@@ -102,5 +102,7 @@ try {
   report(error, 'start-up failed');
   // What had started (threads, sockets, the database) is stopped, within a bound, before exiting.
   await stopAfterFailedStart(daemon, config.daemon.shutdown_timeout_ms);
+  // The stop said "stopping": the failure is said last, as the failed unit's StatusText.
+  daemon.reportFatal(error);
   process.exit(exitStatusFor(error));
 }

@@ -128,6 +128,10 @@ describe('a start that fails late', () => {
       expect(String(fatal?.hint ?? '')).not.toBe('');
       await service.notify.waitFor((m) => m.some((line) => line.startsWith('STATUS=failed: ')));
       expect(service.notify.messages.some((m) => m.includes('READY=1'))).toBe(false);
+      // systemd shows the last STATUS= as the failed unit's StatusText: the failure, not the stop after it.
+      service.notify.drain();
+      const statuses = service.notify.messages.flat().filter((line) => line.startsWith('STATUS='));
+      expect(statuses.at(-1)).toMatch(/^STATUS=failed: /);
 
       // What had started was stopped before the exit: the graceful stop ran to its end, and the state
       // database was closed (SQLite removes the WAL file when its last connection closes).
