@@ -52,4 +52,22 @@ describe('Outbox rows read from the table', () => {
     expect(b0).toEqual(props('sensor-b'));
     expect(Object.isFrozen(a0)).toBe(true);
   });
+
+  it('does not keep a long serialization (a command refusal with its correlation data): each row parses its own', async () => {
+    const under = openOutboxUnderTest('egw-outbox-props-long-');
+    opened.push(under);
+    const long = { 'sensor-id': 'sensor-a', 'correlation-data': 'cd'.repeat(2048) };
+    const pending = [0, 1].map((n) =>
+      under.outbox.enqueue({ ...outboxMessage(n, 'sensor-a'), properties: { ...long } }),
+    );
+    under.outbox.flush();
+    await Promise.all(pending);
+    const [first, second] = Outbox.open(under.store, OUTBOX_TEST_SETTINGS)
+      .peek(10)
+      .map((row) => row.properties);
+    expect(first).toEqual(long);
+    expect(second).toEqual(long);
+    expect(second).not.toBe(first);
+    expect(Object.isFrozen(first)).toBe(true);
+  });
 });
