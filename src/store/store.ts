@@ -6,6 +6,9 @@ import { StoreError } from './store-error.js';
 import { WalSync } from './wal-sync.js';
 
 const CORRUPTION_CODES = new Set(['SQLITE_NOTADB', 'SQLITE_CORRUPT']);
+const GET_META = 'SELECT value FROM gateway_meta WHERE key = ?';
+const SET_META = `INSERT INTO gateway_meta (key, value, updated_at) VALUES (?, ?, ?)
+  ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`;
 
 /**
  * The gateway's state database (SQLite, WAL). One instance per process; it owns the connection.
@@ -17,8 +20,6 @@ export class Store {
   readonly path: string;
   readonly schemaVersion: number;
   readonly #db: Database.Database;
-  readonly #getMeta: Database.Statement<[string], { value: string }>;
-  readonly #setMeta: Database.Statement<[string, string, string]>;
   readonly #statements = new Map<string, Database.Statement>();
   readonly #walSync: WalSync;
   readonly #synchronousNormal: Database.Statement;
@@ -28,11 +29,6 @@ export class Store {
     this.path = path;
     this.#db = db;
     this.schemaVersion = schemaVersion;
-    this.#getMeta = db.prepare('SELECT value FROM gateway_meta WHERE key = ?');
-    this.#setMeta = db.prepare(
-      `INSERT INTO gateway_meta (key, value, updated_at) VALUES (?, ?, ?)
-       ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`,
-    );
     this.#walSync = new WalSync(path);
     this.#synchronousNormal = db.prepare('PRAGMA synchronous = NORMAL');
     this.#synchronousFull = db.prepare('PRAGMA synchronous = FULL');
@@ -60,6 +56,10 @@ export class Store {
    * Opens an existing database for reading only (gatewayctl check, beside the daemon or without
    * it): never creates, migrates or writes it. schemaVersion says what it holds, which may be older
    * than this release (the daemon migrates at its start); a newer one is refused as open() refuses it.
+   * One exception, SQLite's own (https://www.sqlite.org/wal.html, read-only databases): a WAL
+   * database whose -wal/-shm are absent gets them created empty, and a reader cannot checkpoint, so
+   * they stay. SQLite gives them the .db's owner (when root) and its mode (less the umask), so the
+   * daemon's user can still open them; not `immutable`, which is unsafe while the daemon writes.
    */
   static openReadOnly(path: string, migrations: readonly Migration[] = MIGRATIONS): Store {
     return Store.#connect(
@@ -106,12 +106,14 @@ export class Store {
     return this.#db.readonly;
   }
 
+  // Prepared on first use, not at open: a read-only open of a schema-0 database (0 bytes, or its
+  // first migration rolled back) has no gateway_meta, and must still say which version it holds.
   getMeta(key: string): string | undefined {
-    return this.#getMeta.get(key)?.value;
+    return this.prepare<[string], { value: string }>(GET_META).get(key)?.value;
   }
 
   setMeta(key: string, value: string, now: Date = new Date()): void {
-    this.#setMeta.run(key, value, now.toISOString());
+    this.prepare<[string, string, string]>(SET_META).run(key, value, now.toISOString());
   }
 
   /**

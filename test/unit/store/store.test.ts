@@ -179,3 +179,16 @@ describe('Store.prepare', () => {
     );
   });
 });
+
+describe('Store.openReadOnly', () => {
+  it('a database of schema version 0 (a 0-byte file) opens and says version 0, unchanged', () => {
+    const path = freshPath();
+    writeFileSync(path, '');
+    const store = Store.openReadOnly(path);
+    opened.push(store);
+    expect(store.schemaVersion).toBe(0);
+    expect(store.readOnly).toBe(true);
+    store.close();
+    expect(readFileSync(path).length).toBe(0);
+  });
+});
