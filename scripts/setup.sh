@@ -6,11 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-source scripts/os-packages.sh                        # SUDO, as_root, install_missing_packages
-if [ -n "$SUDO" ] && ! command -v sudo >/dev/null; then
-  echo "setup.sh: run as root or install sudo" >&2
-  exit 1
-fi
+source scripts/os-packages.sh   # as_root (sudo when not root, only for what needs it), install_missing_packages
 
 packages=(
   build-essential python3 ca-certificates          # native npm modules (better-sqlite3, i2c-bus)
@@ -61,18 +57,19 @@ else
     fi
     echo "==> installing Node.js $wanted_version ($node_cpu) from the npm registry into $node_home"
     download="$(mktemp -d)"
+    trap 'rm -rf "$download"' EXIT   # also when a step below fails
     (cd "$download" && npm pack --silent "node-linux-$node_cpu@$wanted_version" >/dev/null)
-    $SUDO rm -rf "$node_home.new"
-    $SUDO mkdir -p "$node_home.new"
-    $SUDO tar -xzf "$download"/node-linux-*.tgz -C "$node_home.new" --strip-components=1
+    as_root rm -rf "$node_home.new"
+    as_root mkdir -p "$node_home.new"
+    as_root tar -xzf "$download"/node-linux-*.tgz -C "$node_home.new" --strip-components=1
     rm -rf "$download"
     "$node_home.new/bin/node" --version >/dev/null   # runs on this machine before it replaces anything
-    $SUDO rm -rf "$node_home"
-    $SUDO mv "$node_home.new" "$node_home"
+    as_root rm -rf "$node_home"
+    as_root mv "$node_home.new" "$node_home"
   else
     echo "==> Node.js $wanted_version already in $node_home"
   fi
-  $SUDO ln -sfn "$node_home/bin/node" /usr/local/bin/node
+  as_root ln -sfn "$node_home/bin/node" /usr/local/bin/node
   export PATH="$node_home/bin:$PATH"
   hash -r
 fi
