@@ -36,16 +36,19 @@ export async function keyCheck(context: CheckContext): Promise<Verdict> {
   const what = `${status.backend}, ${status.model}, serial ${status.serial}, key at ${status.keyLocation} (${via})`;
   if (status.simulated) {
     // A rig that means to run on a stand-in asked for it: still said plainly, not a finding there.
+    // simulated: true either way, so --json readers need not parse the detail.
     if (context.allowSimulated) {
       return {
         name: NAME,
         status: 'pass',
+        simulated: true,
         detail: `SIMULATED, not hardware: ${what}; ${status.simulated}; allowed by --allow-simulated (HIL rig or development box)`,
       };
     }
     return {
       name: NAME,
       status: 'warn',
+      simulated: true,
       detail: `SIMULATED, not hardware: ${what}; ${status.simulated}`,
       fix: 'fine for development and tests; on a production gateway set [identity.key] backend = "tpm" or "atecc608" on the real part and provision it (gatewayctl provision factory)',
     };

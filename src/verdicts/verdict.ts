@@ -13,7 +13,10 @@ export interface Verdict {
   detail: string;
   /** Why the check does not apply (status n/a), e.g. "the simulator keeps its key in a state file". */
   reason?: string;
-  /** n/a only because the part is simulated (a simulator, swtpm, the software key store). */
+  /**
+   * The part is simulated (a simulator, swtpm, the software key store): on an n/a, the reason it
+   * does not apply; on gatewayctl check's identity key (pass or warn), the machine-readable marker.
+   */
   simulated?: true;
   /** What to do about a warn or fail. */
   fix?: string;

@@ -207,6 +207,8 @@ describe('gatewayctl check with the daemon running', () => {
     const key = byName.get('identity key');
     expect(key?.detail).toMatch(/^SIMULATED, not hardware: software.*allowed by --allow-simulated/);
     expect(key?.fix).toBeUndefined();
+    // The machine-readable marker, passing or not (scripts need not parse the detail).
+    expect(key?.simulated).toBe(true);
     // All pass: exit 0 — on this host only if NTP synchronised it; otherwise that warning is the only finding.
     expect(report.status).toBe(clock.synchronized ? 'pass' : 'warn');
     expect(code).toBe(clock.synchronized ? 0 : 1);
@@ -330,6 +332,7 @@ describe('gatewayctl check with the daemon running', () => {
     expect(key?.status).toBe('warn');
     expect(key?.detail).toMatch(/^SIMULATED, not hardware: software/);
     expect(key?.detail).not.toContain('--allow-simulated');
+    expect(key?.simulated).toBe(true);
     expect(key?.fix).toMatch(/backend = "tpm" or "atecc608"/);
     expect(report.status).toBe('warn');
     expect(code).toBe(1);
