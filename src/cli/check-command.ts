@@ -49,8 +49,15 @@ its view (the daemon holds the key device; check does not open it beside it). Wi
 opens the key store and the state database itself, as gatewayctl provision verify and gatewayctl
 clock do. "n/a" is not a finding: it says why the check does not apply here.
 
+The state database is opened read-only: check never creates, migrates or changes it. SQLite may
+leave two files beside it: a read-only reader of a WAL database creates its -wal and -shm
+when absent (the daemon stopped) and cannot remove them; they get the database file's owner (under
+root) and its mode, and the daemon uses them at its next start. A database the user cannot reach
+(the unit's StateDirectory is 0700) is a permissions failure, not "the daemon has not run".
+
 --json prints {status: "pass"|"warn"|"fail", view: "daemon"|"offline"|"none", configPath,
-allowSimulated: true|false, checks: [{name, status: "pass"|"warn"|"fail"|"n/a", detail, fix?, reason?, simulated?}]}.
+allowSimulated: true|false, checks: [{name, status: "pass"|"warn"|"fail"|"n/a", detail, fix?, reason?, simulated?}]};
+the identity key's verdict has simulated: true whenever the key is a stand-in, passing or not.
 
 Exit status: the worst result: 0 all pass (n/a counts as pass), 1 a warning, 2 a failure;
 4 check itself could not run or was called wrongly (an unexpected error: its EGW_ code is in

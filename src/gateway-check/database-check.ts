@@ -1,4 +1,4 @@
-import { accessSync, constants, existsSync, statfsSync } from 'node:fs';
+import { accessSync, constants, existsSync, statfsSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { MIGRATIONS, type Migration, Store, StoreError } from '../store/index.js';
 import type { Verdict } from '../verdicts/index.js';
@@ -11,7 +11,7 @@ const FREE_WARN_FRACTION = 0.1;
 /** What the database check found, and the store the other checks may read (open only when sound). */
 export interface StateDatabase {
   verdict: Verdict;
-  /** Opened read-only: check never creates, migrates or writes the state database. */
+  /** Opened read-only: check never creates, migrates or writes the state database (SQLite may add an empty -wal/-shm: Store.openReadOnly). */
   store: Store | undefined;
   /** Why the checks that read the database say n/a, when it is not open. */
   unreadable: string | undefined;
@@ -26,7 +26,13 @@ const PERMISSION_CODES = new Set(['EACCES', 'EPERM', 'SQLITE_CANTOPEN', 'SQLITE_
  */
 export function databaseCheck(path: string, migrations: readonly Migration[] = MIGRATIONS): StateDatabase {
   const name = 'state database integrity';
-  if (!existsSync(path)) {
+  const unreadable = 'the state database could not be read (see its check)';
+  // Only ENOENT is "missing": existsSync says false on EACCES too (a non-root operator and the
+  // unit's StateDirectoryMode=0700), which would tell them the running daemon has never run.
+  const statError = statFailure(path);
+  if (statError && statError.code !== 'ENOENT')
+    return { verdict: unopenedVerdict(name, path, statError), store: undefined, unreadable };
+  if (statError) {
     return {
       verdict: {
         name,
@@ -38,7 +44,6 @@ export function databaseCheck(path: string, migrations: readonly Migration[] = M
       unreadable: 'no state database yet: the daemon has not run',
     };
   }
-  const unreadable = 'the state database could not be read (see its check)';
   let store: Store;
   try {
     accessSync(path, constants.R_OK);
@@ -65,6 +70,15 @@ export function databaseCheck(path: string, migrations: readonly Migration[] = M
     store,
     unreadable: undefined,
   };
+}
+
+function statFailure(path: string): NodeJS.ErrnoException | undefined {
+  try {
+    statSync(path);
+    return undefined;
+  } catch (error) {
+    return error as NodeJS.ErrnoException;
+  }
 }
 
 function unopenedVerdict(name: string, path: string, error: unknown): Verdict {

@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import {
   chmodSync,
+  chownSync,
   closeSync,
   mkdirSync,
   mkdtempSync,
@@ -8,6 +9,7 @@ import {
   readdirSync,
   readFileSync,
   rmSync,
+  statSync,
   unlinkSync,
   writeFileSync,
   writeSync,
@@ -167,6 +169,29 @@ function copyState(to: string): void {
   } finally {
     db.close();
   }
+}
+
+/**
+ * `gatewayctl check --json` as an operator who is not the database's owner: as root, as nobody
+ * (setpriv; root reads any file); as anyone else, as themselves (the caller makes the file mode 000).
+ */
+async function checkAsOther(config: string): Promise<CheckReport> {
+  const run =
+    process.getuid?.() === 0
+      ? await execFileAsync('setpriv', [
+          '--reuid=65534',
+          '--regid=65534',
+          '--clear-groups',
+          '--',
+          process.execPath,
+          builtEntry('cli'),
+          'check',
+          '-c',
+          config,
+          '--json',
+        ]).catch((error: { stdout: string }) => error)
+      : await gatewayctl('check', '-c', config, '--json');
+  return JSON.parse(run.stdout) as CheckReport;
 }
 
 /** Every check other than those named passes (n/a counts: it is not a finding). */
@@ -520,23 +545,8 @@ describe('gatewayctl check never creates or migrates the state database', () => 
       copyState(dbPath);
       const config = configWith('unreadable', dbPath, join(dir, 'control.sock'));
       chmodSync(config, 0o644);
-      // Root reads any file: as root, run check as nobody (setpriv); as anyone else, a mode-000 file.
-      const asRoot = process.getuid?.() === 0;
-      chmodSync(dbPath, asRoot ? 0o600 : 0o000);
-      const run = asRoot
-        ? await execFileAsync(
-            'setpriv',
-            [
-              '--reuid=65534',
-              '--regid=65534',
-              '--clear-groups',
-              '--',
-              process.execPath,
-              builtEntry('cli'),
-            ].concat(['check', '-c', config, '--json']),
-          ).catch((error: { stdout: string }) => error)
-        : await gatewayctl('check', '-c', config, '--json');
-      const report = JSON.parse(run.stdout) as CheckReport;
+      chmodSync(dbPath, process.getuid?.() === 0 ? 0o600 : 0o000);
+      const report = await checkAsOther(config);
       const verdict = report.checks.find((each) => each.name === 'state database integrity');
       expect(verdict?.status, verdict?.detail).toBe('fail');
       expect(verdict?.detail).toMatch(/cannot read it .*not a sign of damage/);
@@ -546,6 +556,69 @@ describe('gatewayctl check never creates or migrates the state database', () => 
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it("a database in a directory the user may not enter (StateDirectoryMode=0700) fails with the permissions fix, not 'the daemon has not run'", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'egw-check-statedir-'));
+    try {
+      chmodSync(dir, 0o755);
+      const stateDir = join(dir, 'state');
+      mkdirSync(stateDir, { mode: 0o700 });
+      const dbPath = join(stateDir, 'state.db');
+      copyState(dbPath);
+      const config = configWith('statedir', dbPath, join(dir, 'control.sock'));
+      // configWith writes beside the database: put the config where the operator can read it.
+      const readableConfig = join(dir, 'statedir.toml');
+      writeFileSync(readableConfig, readFileSync(config, 'utf8'), { mode: 0o644 });
+      chmodSync(readableConfig, 0o644);
+      // As root the directory is root's 0700 and check runs as nobody; as anyone else, mode 000.
+      if (process.getuid?.() !== 0) chmodSync(stateDir, 0o000);
+      const report = await checkAsOther(readableConfig);
+      chmodSync(stateDir, 0o700);
+      const verdict = report.checks.find((each) => each.name === 'state database integrity');
+      expect(verdict?.status, verdict?.detail).toBe('fail');
+      expect(verdict?.detail).toMatch(/cannot read it \(EACCES.*not a sign of damage/);
+      expect(verdict?.detail).not.toContain('has not run');
+      expect(verdict?.fix).toMatch(/^permissions: run check as root or as the service user/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a database of schema version 0 (a 0-byte file) gets the older-schema warning, not a failure, and stays 0 bytes', async () => {
+    const latest = Math.max(...MIGRATIONS.map((m) => m.version));
+    const dbPath = join(mkdtempSync(join(work, 'schema-0-')), 'state.db');
+    writeFileSync(dbPath, '');
+    const { byName } = await check({ config: configWith('schema-0', dbPath) });
+    const verdict = byName.get('state database integrity');
+    expect(verdict?.status, verdict?.detail).toBe('warn');
+    expect(verdict?.detail).toContain(`schema version 0, older than this release's ${latest}`);
+    expect(verdict?.fix).toContain('systemctl restart edge-gatewayd');
+    expect(readFileSync(dbPath).length).toBe(0);
+  });
+
+  // SQLite's read-only WAL rules: absent -wal/-shm are created by the reader and stay after it.
+  // Run as root (sudo gatewayctl check), they must stay the database owner's, so its daemon opens them.
+  it.skipIf(process.getuid?.() !== 0)(
+    "run as root, the -wal/-shm SQLite leaves beside another user's database are that user's and not world-readable",
+    async () => {
+      const dir = mkdtempSync(join(work, 'wal-owner-'));
+      const dbPath = join(dir, 'state.db');
+      copyState(dbPath);
+      const db = new Database(dbPath);
+      db.pragma('journal_mode = WAL');
+      db.close();
+      expect(readdirSync(dir)).toEqual(['state.db']);
+      chownSync(dbPath, 65534, 65534);
+      chmodSync(dbPath, 0o600);
+      const { byName } = await check({ config: configWith('wal-owner', dbPath) });
+      expect(byName.get('state database integrity')?.status).toBe('pass');
+      for (const suffix of ['-wal', '-shm']) {
+        const stats = statSync(`${dbPath}${suffix}`);
+        expect({ suffix, uid: stats.uid, gid: stats.gid }).toEqual({ suffix, uid: 65534, gid: 65534 });
+        expect((stats.mode & 0o077).toString(8), suffix).toBe('0');
+      }
+    },
+  );
 });
 
 describe('gatewayctl check on the ATECC608A simulator', () => {
