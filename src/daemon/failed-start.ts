@@ -11,9 +11,9 @@ export interface Stoppable {
  * EST lifecycle, the database) through the daemon's graceful stop, waiting at most `timeoutMs`
  * (daemon.shutdown_timeout_ms). The caller exits next with the failure's status: under systemd a
  * failed start must end the process, so the unit fails (and restarts) instead of sitting in
- * "activating" until TimeoutStartSec. A stop that hangs (an EST request in flight to a server that
- * never answers, a device that does not) is given up on, never waited for; one that fails is logged.
- * Never rejects.
+ * "activating" until TimeoutStartSec. A stop that hangs (a device that never answers; an EST request
+ * in flight is abandoned by the stop itself) is given up on, never waited for; one that fails is
+ * logged. Never rejects.
  */
 export async function stopAfterFailedStart(daemon: Stoppable, timeoutMs: number): Promise<void> {
   let timer: NodeJS.Timeout | undefined;

@@ -16,7 +16,7 @@ import {
   type EstBodySource,
   excerpt,
 } from './est-body.js';
-import { EstError, hintForStatus } from './est-error.js';
+import { abandonedError, EstError, hintForStatus } from './est-error.js';
 import { proofOfPossessionHint } from './proof-of-possession.js';
 
 export interface EstClientOptions {
@@ -35,6 +35,8 @@ export interface EstClientOptions {
   timeoutMs?: number;
   /** Where the debug line about bytes ignored in a body goes (RFC 2045 decoding). */
   log?: EstBodyLog;
+  /** Aborting it ends the call in flight (connection, handshake, request) with EGW_EST_ABANDONED. */
+  signal?: AbortSignal;
 }
 
 /** The answer to /simpleenroll or /simplereenroll. */
@@ -159,9 +161,14 @@ export class EstClient {
       handshakeTimeoutMs: this.#options.timeoutMs ?? 60_000,
     });
     return new Promise((resolve, reject) => {
-      const failed = (error: Error) => reject(this.#transportError(operation, error));
+      const abandon = this.#onAbort(operation, (error) => stream.destroy(error));
+      const failed = (error: Error) => {
+        abandon.off();
+        reject(this.#transportError(operation, error));
+      };
       stream.once('error', failed);
       stream.once('secureConnect', () => {
+        abandon.off();
         stream.off('error', failed);
         resolve(stream);
       });
@@ -317,9 +324,24 @@ export class EstClient {
           ),
         ),
       );
+      const abandon = this.#onAbort(operation, (error) => req.destroy(error));
+      req.once('close', abandon.off);
       req.on('error', (error) => reject(this.#transportError(operation, error)));
       req.end(send?.body);
     });
+  }
+
+  /** Calls `destroy` with EGW_EST_ABANDONED when the signal aborts (now, if it already has). */
+  #onAbort(operation: string, destroy: (error: EstError) => void): { off(): void } {
+    const signal = this.#options.signal;
+    if (!signal) return { off: () => undefined };
+    const abort = () => destroy(abandonedError(operation, this.#base.origin));
+    if (signal.aborted) {
+      queueMicrotask(abort);
+      return { off: () => undefined };
+    }
+    signal.addEventListener('abort', abort, { once: true });
+    return { off: () => signal.removeEventListener('abort', abort) };
   }
 
   #transportError(operation: string, error: Error): EstError {

@@ -14,7 +14,9 @@ export type EstErrorCode =
   /** /csrattrs asks for something this gateway's key cannot give (another curve or hash). */
   | 'EGW_EST_CSR_ATTRIBUTES'
   /** identity.attestation: the evidence could not be made (the server's challenge, the part). */
-  | 'EGW_EST_ATTESTATION';
+  | 'EGW_EST_ATTESTATION'
+  /** The request was given up by the gateway itself (it is stopping): not an answer, not a failure. */
+  | 'EGW_EST_ABANDONED';
 
 /** An EST exchange that failed; `status`/`bodyExcerpt` are set for EGW_EST_HTTP. */
 export class EstError extends GatewayError {
@@ -43,6 +45,22 @@ export class EstError extends GatewayError {
       this.code === 'EGW_EST_ATTESTATION'
     );
   }
+}
+
+/** The error an EST call in flight ends with when its caller aborts it (the daemon stopping). */
+export function abandonedError(operation: string, origin: string): EstError {
+  return new EstError(
+    'EGW_EST_ABANDONED',
+    `EST ${operation} at ${origin} abandoned: the gateway is stopping`,
+    {
+      hint: 'nothing was changed; the request is made again after the next start',
+    },
+  );
+}
+
+/** Whether `error` is an EST call given up by the gateway (abandonedError), not a failure. */
+export function isAbandoned(error: unknown): boolean {
+  return error instanceof EstError && error.code === 'EGW_EST_ABANDONED';
 }
 
 /** What to do about an HTTP status from an EST server, for the error's hint. */

@@ -3,7 +3,7 @@ export { csrAttributesOrNone } from './advisory-csr-attributes.js';
 export { type CsrAttributesVerdict, judgeCsrAttributes } from './csr-attributes-policy.js';
 export { type CsrAttribute, csrAttributesFromBody } from './est-body.js';
 export { type EnrollOutcome, EstClient, type EstClientOptions, retryAfterMs } from './est-client.js';
-export { EstError, type EstErrorCode } from './est-error.js';
+export { abandonedError, EstError, type EstErrorCode, isAbandoned } from './est-error.js';
 export {
   checkIssuedCertificate,
   type IssuedCertificateCheck,

@@ -11,6 +11,7 @@ import {
   EstClient,
   EstError,
   type IssuedNamesRule,
+  isAbandoned,
   judgeCsrAttributes,
   type ProofOfPossessionMode,
   wantsChannelBinding,
@@ -138,6 +139,8 @@ export class IdentityLifecycle {
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
   #stopped = false;
+  /** Aborted by stop(): an EST call in flight ends at once instead of holding the daemon's stop. */
+  readonly #abort = new AbortController();
   readonly #eventCounts: Record<string, number> = {};
 
   constructor(options: IdentityLifecycleOptions) {
@@ -154,6 +157,7 @@ export class IdentityLifecycle {
     this.#stopped = true;
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = undefined;
+    this.#abort.abort();
     await this.#running?.catch(() => undefined);
   }
 
@@ -231,6 +235,10 @@ export class IdentityLifecycle {
     try {
       await this.#runExclusive(work);
     } catch (error) {
+      if (isAbandoned(error)) {
+        this.#abandoned(error);
+        throw error;
+      }
       this.#failed(error);
       if (error instanceof ProofHandled || error instanceof EnrollmentPending) {
         throw new GatewayError('EGW_IDENTITY_NOT_DONE', this.#o.records.state().lastError ?? 'not done', {
@@ -368,7 +376,8 @@ export class IdentityLifecycle {
         await this.#obtain('simplereenroll');
       }
     } catch (error) {
-      this.#failed(error);
+      if (isAbandoned(error)) this.#abandoned(error);
+      else this.#failed(error);
       return;
     }
     const active = records.active();
@@ -386,6 +395,26 @@ export class IdentityLifecycle {
     const previous = records.state();
     records.setState(target, { attempts: previous.attempts, lastError: previous.lastError });
     this.#event('info', target, { est: est.url, operation }, `${target} over EST ${operation}`);
+    try {
+      await this.#exchange(operation, origin);
+    } catch (error) {
+      // Given up because the daemon stops: the state is as it was (a pending certificate, if one was
+      // installed, stays pending and is proven after the next start, as after a power cut).
+      if (isAbandoned(error)) {
+        const { state, attempts, nextAttemptAt, lastError } = previous;
+        records.setState(state, { attempts, nextAttemptAt, lastError });
+      }
+      throw error;
+    }
+  }
+
+  /** #obtain's exchange with the EST server: the request, the answer checked, installed, proven. */
+  async #exchange(
+    operation: 'simpleenroll' | 'simplereenroll',
+    origin: 'automatic' | 'operator',
+  ): Promise<void> {
+    const { records, est } = this.#o;
+    const renewing = operation === 'simplereenroll';
     const active = records.active();
     const chain =
       renewing && active
@@ -450,7 +479,7 @@ export class IdentityLifecycle {
           },
         );
       } catch (error) {
-        this.#noteFailedAnswer(error);
+        if (!isAbandoned(error)) this.#noteFailedAnswer(error);
         throw error;
       }
       const { outcome, csrDer } = sent;
@@ -482,6 +511,8 @@ export class IdentityLifecycle {
     try {
       await (this.#o.prove ?? ((_chain, ctx) => this.#proveWithEst(ctx)))(pending.chain, context);
     } catch (error) {
+      // Not a failed proof: the daemon stops. The certificate stays pending, proven after the next start.
+      if (isAbandoned(error)) throw error;
       const reason = `proof of the new certificate failed: ${describe(error)}`;
       const attempts = records.state().attempts + 1;
       const next = new Date(
@@ -622,6 +653,11 @@ export class IdentityLifecycle {
     return { subjectRef, subjectKey: await this.#keyFor(subjectRef), reuse: undefined };
   }
 
+  /** An EST call given up because the daemon stops: no attempt counted, no retry scheduled. */
+  #abandoned(error: unknown): void {
+    this.#event('info', 'abandoned', { reason: describe(error) }, 'EST request abandoned: stopping');
+  }
+
   #failed(error: unknown): void {
     if (error instanceof ProofHandled) return;
     const { records, clock, policy } = this.#o;
@@ -717,6 +753,7 @@ export class IdentityLifecycle {
       context,
       ...(est.basicAuth ? { basicAuth: est.basicAuth } : {}),
       timeoutMs: est.timeoutMs,
+      signal: this.#abort.signal,
       ...(this.#o.log.debug ? { log: { debug: (f: object, m: string) => this.#o.log.debug?.(f, m) } } : {}),
     });
   }

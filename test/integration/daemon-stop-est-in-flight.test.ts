@@ -1,0 +1,97 @@
+import { existsSync, rmSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { ServiceSupervisor } from '../../hw-sim/systemd/index.js';
+import { gatewayFixture, provisionFactory, startDaemon } from '../helpers/daemon-harness.js';
+import { sensorGatewayWorkspace } from '../helpers/sensor-gateway-workspace.js';
+
+/**
+ * `systemctl stop` while the enrolment is stuck on an EST server that accepts and never answers (a
+ * black-holed server at 3 a.m.): the request in flight is abandoned, so the stop closes everything
+ * after it (key store, state database) and the daemon exits 0 — not after daemon.shutdown_timeout_ms
+ * with exit 1 and the database left open. The identity state is as it was before the attempt.
+ */
+
+let work: string;
+let factoryDir: string;
+const services: ServiceSupervisor[] = [];
+const servers: Server[] = [];
+const held: Socket[] = [];
+
+beforeAll(() => {
+  const workspace = sensorGatewayWorkspace('egw-stop-est-');
+  work = workspace.work;
+  factoryDir = workspace.factoryDir;
+});
+
+afterEach(async () => {
+  for (const service of services.splice(0)) await service.dispose();
+  for (const socket of held.splice(0)) socket.destroy();
+  await Promise.all(servers.splice(0).map((server) => new Promise((resolve) => server.close(resolve))));
+});
+
+afterAll(() => {
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+/** An "EST server" that accepts connections and never says a word (not even a TLS ServerHello). */
+async function silentServer(): Promise<string> {
+  const server = createServer((socket) => {
+    held.push(socket);
+  });
+  servers.push(server);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  return `127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+}
+
+async function until(condition: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 300 && !condition(); i++) await new Promise((resolve) => setTimeout(resolve, 50));
+  if (!condition()) throw new Error(`never happened: ${what}`);
+}
+
+describe('a stop while an EST request is in flight', () => {
+  it('abandons the request, closes everything and exits 0 with the identity state unchanged', async () => {
+    const est = await silentServer();
+    const fixture = gatewayFixture(
+      // The enrolment would give up only after 600 s; the stop has the default 10 s.
+      `[identity.est]\nurl = "https://${est}"\ntrust_anchor_file = "${join(factoryDir, 'root.crt')}"\n` +
+        'timeout_ms = 600000\n',
+    );
+    await provisionFactory(fixture.configPath, factoryDir, '--yes');
+    const service = startDaemon(fixture.configPath);
+    services.push(service);
+    await service.waitReady();
+    await until(() => held.length > 0, 'the daemon connected to the EST server');
+
+    expect(await service.stop('SIGTERM')).toEqual({ code: 0, signal: null });
+    const records = service.logRecords();
+    const messages = records.map((record) => String(record.msg));
+    expect(records.find((record) => record.msg === 'EST request abandoned: stopping')).toMatchObject({
+      level: 30,
+      event: 'identity.abandoned',
+    });
+    // Not an attempt that failed: no retry scheduled, nothing counted.
+    expect(records.some((record) => record.event === 'identity.retry')).toBe(false);
+    expect(messages).not.toContain('graceful stop timed out; exiting');
+    expect(messages.at(-1)).toBe('edge-gatewayd stopped');
+    // The state database was closed (SQLite removes the WAL file when its last connection closes).
+    expect(existsSync(`${fixture.dbPath}-wal`)).toBe(false);
+
+    const db = new Database(fixture.dbPath, { readonly: true });
+    try {
+      expect(db.prepare('SELECT state, attempts, last_error FROM identity_state WHERE id = 1').get()).toEqual(
+        {
+          state: 'factory',
+          attempts: 0,
+          last_error: null,
+        },
+      );
+      expect(db.prepare('SELECT COUNT(*) AS n FROM identity_certificates').get()).toEqual({ n: 0 });
+    } finally {
+      db.close();
+    }
+  });
+});
