@@ -1,10 +1,13 @@
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { EstServer } from '../../hw-sim/est-server/index.js';
 import type { ServiceSupervisor } from '../../hw-sim/systemd/index.js';
-import { gatewayFixture, provisionFactory, startDaemon } from '../helpers/daemon-harness.js';
+import { gatewayctl, gatewayFixture, provisionFactory, startDaemon } from '../helpers/daemon-harness.js';
+import { readyDaemon, waitForIdentity } from '../helpers/identity-status.js';
 import { sensorGatewayWorkspace } from '../helpers/sensor-gateway-workspace.js';
 
 /**
@@ -19,6 +22,7 @@ let factoryDir: string;
 const services: ServiceSupervisor[] = [];
 const servers: Server[] = [];
 const held: Socket[] = [];
+const estServers: EstServer[] = [];
 
 beforeAll(() => {
   const workspace = sensorGatewayWorkspace('egw-stop-est-');
@@ -29,6 +33,10 @@ beforeAll(() => {
 afterEach(async () => {
   for (const service of services.splice(0)) await service.dispose();
   for (const socket of held.splice(0)) socket.destroy();
+  for (const est of estServers.splice(0)) {
+    await est.stop();
+    rmSync(est.ca.stateDir, { recursive: true, force: true });
+  }
   await Promise.all(servers.splice(0).map((server) => new Promise((resolve) => server.close(resolve))));
 });
 
@@ -90,6 +98,49 @@ describe('a stop while an EST request is in flight', () => {
         },
       );
       expect(db.prepare('SELECT COUNT(*) AS n FROM identity_certificates').get()).toEqual({ n: 0 });
+    } finally {
+      db.close();
+    }
+  });
+
+  it('abandons a renewal stuck on a stalled EST server: the operational certificate stays, nothing pending', async () => {
+    const est = await EstServer.start({
+      stateDir: mkdtempSync(join(tmpdir(), 'egw-est-')),
+      factoryCaPem: [readFileSync(join(factoryDir, 'root.crt'), 'utf8')],
+    });
+    estServers.push(est);
+    const fixture = gatewayFixture();
+    const anchor = join(fixture.dir, 'est-root.pem');
+    writeFileSync(anchor, est.rootPem);
+    fixture.writeConfig(
+      `[identity.est]\nurl = "${est.url}"\ntrust_anchor_file = "${anchor}"\ntimeout_ms = 600000\n`,
+    );
+    await provisionFactory(fixture.configPath, factoryDir, '--yes');
+    const service = await readyDaemon(fixture, services);
+    const enrolled = await waitForIdentity(fixture, (status) => status.state === 'operational');
+
+    // The server now answers nothing for 10 minutes; the operator's renewal waits on it.
+    est.faults.stallMs = 600_000;
+    const renewal = gatewayctl('identity', 'renew', '--now', '--socket', fixture.socketPath);
+    await until(() => service.stdout.includes('renewing over EST simplereenroll'), 'the renewal began');
+
+    expect(await service.stop('SIGTERM')).toEqual({ code: 0, signal: null });
+    expect((await renewal).code).not.toBe(0);
+    const messages = service.logRecords().map((record) => String(record.msg));
+    expect(messages).toContain('EST request abandoned: stopping');
+    expect(messages).not.toContain('graceful stop timed out; exiting');
+    expect(messages.at(-1)).toBe('edge-gatewayd stopped');
+    expect(existsSync(`${fixture.dbPath}-wal`)).toBe(false);
+
+    const db = new Database(fixture.dbPath, { readonly: true });
+    try {
+      expect(db.prepare('SELECT state, attempts FROM identity_state WHERE id = 1').get()).toEqual({
+        state: 'operational',
+        attempts: 0,
+      });
+      expect(db.prepare('SELECT status, serial FROM identity_certificates ORDER BY id').all()).toEqual([
+        { status: 'active', serial: enrolled.serial },
+      ]);
     } finally {
       db.close();
     }
