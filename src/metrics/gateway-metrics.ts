@@ -366,7 +366,7 @@ export class GatewayMetrics {
     );
     this.#counter(
       'identity_renewal_attempts_total',
-      'EST enrolment and renewal attempts by result: success (new certificate committed), failure (retry scheduled), rolled_back (the new certificate failed its proof), pending (the server answered 202).',
+      'EST enrolment and renewal attempts by result: success (new certificate committed), failure (retry scheduled), rolled_back (the new certificate failed its proof), pending (the server answered 202). A request abandoned because the daemon stops is not an attempt.',
       ['result'],
       (s) =>
         Object.entries(RENEWAL_RESULTS).map(([result, event]) => [{ result }, s.identityEvents[event] ?? 0]),
