@@ -1,5 +1,5 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server, type Socket } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -23,6 +23,8 @@ const services: ServiceSupervisor[] = [];
 const servers: Server[] = [];
 const held: Socket[] = [];
 const estServers: EstServer[] = [];
+/** Connections a test's proxy passes on, both ends. */
+const piped: Socket[] = [];
 
 beforeAll(() => {
   const workspace = sensorGatewayWorkspace('egw-stop-est-');
@@ -32,7 +34,7 @@ beforeAll(() => {
 
 afterEach(async () => {
   for (const service of services.splice(0)) await service.dispose();
-  for (const socket of held.splice(0)) socket.destroy();
+  for (const socket of [...held.splice(0), ...piped.splice(0)]) socket.destroy();
   for (const est of estServers.splice(0)) {
     await est.stop();
     rmSync(est.ca.stateDir, { recursive: true, force: true });
@@ -144,5 +146,70 @@ describe('a stop while an EST request is in flight', () => {
     } finally {
       db.close();
     }
+  });
+
+  it('abandons the proof of a new certificate: it stays pending (not rolled back) and is proven after the next start', async () => {
+    const est = await EstServer.start({
+      stateDir: mkdtempSync(join(tmpdir(), 'egw-est-')),
+      factoryCaPem: [readFileSync(join(factoryDir, 'root.crt'), 'utf8')],
+    });
+    estServers.push(est);
+    // Between the daemon and the server: the enrolment's cacerts, csrattrs and simpleenroll
+    // connections pass; the next one (the new certificate's proof) is held unanswered.
+    let passing = 3;
+    const proxy = createServer((client) => {
+      if (passing-- <= 0) {
+        held.push(client);
+        return;
+      }
+      const upstream = connect(Number(new URL(est.url).port), '127.0.0.1');
+      client.on('error', () => upstream.destroy());
+      upstream.on('error', () => client.destroy());
+      piped.push(client, upstream);
+      client.pipe(upstream).pipe(client);
+    });
+    servers.push(proxy);
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    const proxyPort = (proxy.address() as { port: number }).port;
+
+    const fixture = gatewayFixture();
+    const anchor = join(fixture.dir, 'est-root.pem');
+    writeFileSync(anchor, est.rootPem);
+    fixture.writeConfig(
+      `[identity.est]\nurl = "https://127.0.0.1:${proxyPort}"\ntrust_anchor_file = "${anchor}"\ntimeout_ms = 600000\n`,
+    );
+    await provisionFactory(fixture.configPath, factoryDir, '--yes');
+    const first = await readyDaemon(fixture, services);
+    await until(() => held.length > 0, 'the proof connected');
+
+    expect(await first.stop('SIGTERM')).toEqual({ code: 0, signal: null });
+    const messages = first.logRecords().map((record) => String(record.msg));
+    expect(messages).toContain('new certificate installed as pending');
+    expect(messages).toContain('EST request abandoned: stopping');
+    expect(messages.at(-1)).toBe('edge-gatewayd stopped');
+    const issued = est.auditEntries().filter((entry) => entry.issued);
+    expect(issued).toHaveLength(1);
+    const db = new Database(fixture.dbPath, { readonly: true });
+    let pendingSerial: string;
+    try {
+      expect(db.prepare('SELECT state, attempts FROM identity_state WHERE id = 1').get()).toEqual({
+        state: 'factory',
+        attempts: 0,
+      });
+      const rows = db.prepare('SELECT status, serial FROM identity_certificates').all() as {
+        status: string;
+        serial: string;
+      }[];
+      expect(rows.map((row) => row.status)).toEqual(['pending']);
+      pendingSerial = (rows[0] as { serial: string }).serial;
+    } finally {
+      db.close();
+    }
+
+    passing = Number.POSITIVE_INFINITY;
+    await readyDaemon(fixture, services);
+    const status = await waitForIdentity(fixture, (s) => s.state === 'operational');
+    expect(status.serial).toBe(pendingSerial);
+    expect(est.auditEntries().filter((entry) => entry.issued)).toHaveLength(1);
   });
 });
