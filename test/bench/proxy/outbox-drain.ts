@@ -32,6 +32,7 @@ import { inRotatingRounds, summarizeRounds } from '../rounds.js';
 import { buildsToCompare } from './c-load-gateway.js';
 import { makeFactoryCa, provisionGateway } from './gateway-under-test.js';
 import { cpuSeconds } from './proc-stats.js';
+import { referenceBroker } from './reference-mqtt-client.js';
 
 const ROWS = Number(process.env.ROWS ?? 50_000);
 /** As many sensors as telemetry-c-load.ts has sessions: at most one message per sensor is in flight. */
@@ -61,13 +62,8 @@ async function runReference(broker: MosquittoBroker): Promise<{
   messages_per_cpu_s: number;
   wall_s: number;
 }> {
-  const backend = broker.backend;
-  if (!backend) throw new Error('the bench broker has no backend certificate');
   const command = {
-    brokerUrl: broker.url,
-    caPem: broker.caPem,
-    certFile: backend.certFile,
-    keyFile: backend.keyFile,
+    ...referenceBroker(broker),
     rows: ROWS,
     sensors: SENSORS,
     payload: PAYLOAD,

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { connectAsync, type MqttClient } from 'mqtt';
+import type { MosquittoBroker } from '../../../hw-sim/broker/index.js';
 
 /** What a reference publisher process is given (JSON in argv[2]): the broker and its client credentials. */
 export interface ReferenceBroker {
@@ -24,4 +25,11 @@ export function connectReferenceClient(broker: ReferenceBroker, clientId: string
     servername: 'localhost',
     reconnectPeriod: 0,
   });
+}
+
+/** The bench broker's address and its backend client credentials, for a reference process. */
+export function referenceBroker(broker: MosquittoBroker): ReferenceBroker {
+  const backend = broker.backend;
+  if (!backend) throw new Error('the bench broker has no backend certificate');
+  return { brokerUrl: broker.url, caPem: broker.caPem, certFile: backend.certFile, keyFile: backend.keyFile };
 }

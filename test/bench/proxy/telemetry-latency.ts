@@ -32,6 +32,7 @@ import { inRotatingRounds } from '../rounds.js';
 import { buildsToCompare, cLoadTarget, prepareCLoadGateway } from './c-load-gateway.js';
 import { RunningGateway } from './gateway-under-test.js';
 import { cpuSeconds } from './proc-stats.js';
+import { referenceBroker } from './reference-mqtt-client.js';
 import { wallClockUs } from './wall-clock.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -113,13 +114,8 @@ class Arrivals {
 }
 
 async function runReference(broker: MosquittoBroker, rate: number): Promise<Record<string, unknown>> {
-  const backend = broker.backend;
-  if (!backend) throw new Error('the bench broker has no backend certificate');
   const command = {
-    brokerUrl: broker.url,
-    caPem: broker.caPem,
-    certFile: backend.certFile,
-    keyFile: backend.keyFile,
+    ...referenceBroker(broker),
     topic: REFERENCE_TOPIC,
     payload: PAYLOAD,
     rate,
