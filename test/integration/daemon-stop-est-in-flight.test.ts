@@ -47,6 +47,16 @@ afterAll(() => {
 });
 
 /** An "EST server" that accepts connections and never says a word (not even a TLS ServerHello). */
+/** The hw-sim EST server trusting the factory CA, stopped after the file. */
+async function startEstServer(): Promise<EstServer> {
+  const est = await EstServer.start({
+    stateDir: mkdtempSync(join(tmpdir(), 'egw-est-')),
+    factoryCaPem: [readFileSync(join(factoryDir, 'root.crt'), 'utf8')],
+  });
+  estServers.push(est);
+  return est;
+}
+
 async function silentServer(): Promise<string> {
   const server = createServer((socket) => {
     held.push(socket);
@@ -106,11 +116,7 @@ describe('a stop while an EST request is in flight', () => {
   });
 
   it('abandons a renewal stuck on a stalled EST server: the operational certificate stays, nothing pending', async () => {
-    const est = await EstServer.start({
-      stateDir: mkdtempSync(join(tmpdir(), 'egw-est-')),
-      factoryCaPem: [readFileSync(join(factoryDir, 'root.crt'), 'utf8')],
-    });
-    estServers.push(est);
+    const est = await startEstServer();
     const fixture = gatewayFixture();
     const anchor = join(fixture.dir, 'est-root.pem');
     writeFileSync(anchor, est.rootPem);
@@ -149,11 +155,7 @@ describe('a stop while an EST request is in flight', () => {
   });
 
   it('abandons the proof of a new certificate: it stays pending (not rolled back) and is proven after the next start', async () => {
-    const est = await EstServer.start({
-      stateDir: mkdtempSync(join(tmpdir(), 'egw-est-')),
-      factoryCaPem: [readFileSync(join(factoryDir, 'root.crt'), 'utf8')],
-    });
-    estServers.push(est);
+    const est = await startEstServer();
     // Between the daemon and the server: the enrolment's cacerts, csrattrs and simpleenroll
     // connections pass; the next one (the new certificate's proof) is held unanswered.
     let passing = 3;
