@@ -4,10 +4,10 @@
  * window, so a busy shared machine changes the wall rate (reported beside it) more than these.
  */
 
-import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { holdIdleSessions, type LoadOptions, runLoad } from '../load/index.js';
 import { round } from '../measure.js';
+import { realtimeDuring, realtimeLatency } from '../realtime.js';
 import type { ServerUnderTest } from './servers-under-test.js';
 
 export interface PerCpuSettings {
@@ -117,36 +117,12 @@ export async function telemetryPosts(
 }
 
 /**
- * BENCH_LATENCY_RT=1 (root): the latency runs give the server's main thread and the load generator
- * SCHED_FIFO (chrt 30), the same for every server. On a shared machine others' processes otherwise
- * hold the core for milliseconds at a time (run delays of 1-5 s per 5 s window here, libcoap's p99 as
- * the daemon's 20-300 ms) and the p99 measures them. The half load is then half the saturated rate
- * per server-CPU-second (what the server does with its core, which it now has), not half of the wall
- * rate it got under contention. Other threads of the server (V8's GC helpers, libuv's pool) stay as
- * they are.
+ * With BENCH_LATENCY_RT=1 (realtime.ts) the half load is half the saturated rate per
+ * server-CPU-second (what the server does with its core, which it now has), not half of the wall rate
+ * it got under contention.
  */
-export const realtimeLatency = process.env.BENCH_LATENCY_RT === '1';
-
-/** The offered rate of a latency run: half the saturated run's (`coapGets`) rate, as the mode says. */
 export function halfLoadRate(saturated: Result): number {
   return Number(realtimeLatency ? saturated.requests_per_server_cpu_s : saturated.requests_per_wall_s) / 2;
-}
-
-function chrt(args: string[]): boolean {
-  return spawnSync('chrt', args, { stdio: 'ignore' }).status === 0;
-}
-
-/** Runs `run` with the server's main thread and this thread (so the load generator it spawns) SCHED_FIFO. */
-async function realtimeDuring<T>(pid: number | undefined, run: () => Promise<T>): Promise<T> {
-  if (!realtimeLatency || !pid) return run();
-  if (!chrt(['-f', '-p', '30', String(pid)]) || !chrt(['-f', '-p', '30', String(process.pid)]))
-    throw new Error('BENCH_LATENCY_RT=1 needs chrt(1) and root (CAP_SYS_NICE)');
-  try {
-    return await run();
-  } finally {
-    chrt(['-o', '-p', '0', String(process.pid)]);
-    chrt(['-o', '-p', '0', String(pid)]);
-  }
 }
 
 /**
@@ -159,7 +135,8 @@ export async function latencyAt(
   ratePerSecond: number,
   settings: PerCpuSettings = DEFAULT_SETTINGS,
 ): Promise<Result> {
-  const result = await realtimeDuring(server.pid, () =>
+  // The server's main thread only: its other threads (V8's GC helpers, libuv's pool) stay as they are.
+  const result = await realtimeDuring([{ pid: server.pid }], () =>
     runLoad('get', server.target, {
       path: server.getPath,
       sessions: 8,

@@ -9,6 +9,7 @@
  * {brokerUrl, caPem, certFile, keyFile, topic, payload, rate, seconds, warmup}; prints one JSON line
  * (PUBACK round trip p50/p99 over the window after the warm-up, counts) on stdout.
  */
+import { keepRealtimeToMainThread } from '../realtime.js';
 import { connectReferenceClient, type ReferenceBroker } from './reference-mqtt-client.js';
 import { wallClockUs } from './wall-clock.js';
 
@@ -29,6 +30,7 @@ function percentileMs(sorted: number[], q: number): number {
 }
 
 async function main(): Promise<void> {
+  keepRealtimeToMainThread(); // BENCH_LATENCY_RT=1: as the daemon, only the main thread SCHED_FIFO
   const command = JSON.parse(process.argv[2] ?? '{}') as Command;
   const client = await connectReferenceClient(command, 'bench-latency-reference');
   const pubackUs: number[] = [];

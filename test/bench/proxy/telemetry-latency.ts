@@ -14,7 +14,8 @@
  * telemetry-c-load.ts); the half-load runs offer half of it. Send times are in the payload ("{us}":
  * the sender's wall clock, µs), received times are the subscriber's wall clock (same machine).
  * BUILDS=<worktree roots, comma-separated> and ROUNDS compare builds in rounds whose order rotates (RATE=N
- * offers N/s to all instead of half of each one's saturated rate); OUTBOX="key = value;…" adds
+ * offers N/s to all instead of half of each one's saturated rate); BENCH_LATENCY_RT=1 (root, realtime.ts) runs
+ * both half-load runs with every process on their path SCHED_FIFO; OUTBOX="key = value;…" adds
  * [upstream.outbox] keys; LOOP_PROBE=1 adds the daemon's event-loop delay and GC pauses. Run: node dist/test/bench/proxy/telemetry-latency.js
  */
 import { spawn } from 'node:child_process';
@@ -28,6 +29,7 @@ import { builtEntry } from '../../helpers/daemon-harness.js';
 import { jsonResultOf } from '../json-result-child.js';
 import { pinServer, runLoad } from '../load/index.js';
 import { round } from '../measure.js';
+import { realtimeDuring, realtimeLatency } from '../realtime.js';
 import { inRotatingRounds } from '../rounds.js';
 import { buildsToCompare, cLoadTarget, prepareCLoadGateway } from './c-load-gateway.js';
 import { RunningGateway } from './gateway-under-test.js';
@@ -200,25 +202,38 @@ export async function benchTelemetryLatency(
     await arrivals.settle('gateway', Number.POSITIVE_INFINITY);
     arrivals.take('gateway');
     // RATE=<messages/s>: a fixed offered rate instead (the same for every build compared).
-    const half = Number(process.env.RATE ?? 0) || Math.max(1, Math.round(Number(saturated.per_s) / 2));
+    // BENCH_LATENCY_RT=1: half of what the daemon forwards per CPU-second (it now has its core), as
+    // the GET latency bench does; else half of the wall rate it reached on this machine.
+    const saturatedRate = realtimeLatency ? saturated.per_server_cpu_s : saturated.per_s;
+    const half = Number(process.env.RATE ?? 0) || Math.max(1, Math.round(Number(saturatedRate) / 2));
     const cpuBefore = cpuSeconds(gateway.pid);
     if (probeFile && gateway.pid) process.kill(gateway.pid, 'SIGUSR2');
-    const atHalf = await runLoad('post', target, {
-      ...common,
-      window: WINDOW,
-      rate: half,
-      seconds: SECONDS,
-      warmup: WARMUP,
+    // BENCH_LATENCY_RT=1: the main threads of the daemon, the broker, the subscriber and the load
+    // generator SCHED_FIFO; for the reference the same, its publisher in the daemon's place.
+    const runningBroker = broker;
+    const realtimeBroker = { pid: runningBroker.pid };
+    const atHalf = await realtimeDuring([{ pid: gateway.pid }, realtimeBroker], async () => {
+      const run = await runLoad('post', target, {
+        ...common,
+        window: WINDOW,
+        rate: half,
+        seconds: SECONDS,
+        warmup: WARMUP,
+      });
+      await arrivals.settle('gateway', Number.POSITIVE_INFINITY);
+      return run;
     });
     if (probeFile && gateway.pid) process.kill(gateway.pid, 'SIGUSR2');
     const answered = Object.entries((atHalf.codes ?? {}) as Record<string, number>)
       .filter(([code]) => code.startsWith('2.'))
       .reduce((sum, [, n]) => sum + n, 0);
-    await arrivals.settle('gateway', Number.POSITIVE_INFINITY);
     const cpuAfter = cpuSeconds(gateway.pid);
     const gatewayDelivery = arrivals.take('gateway');
-    const reference = await runReference(broker, half);
-    await arrivals.settle('reference', Number(reference.sent ?? 0));
+    const reference = await realtimeDuring([realtimeBroker], async () => {
+      const run = await runReference(runningBroker, half);
+      await arrivals.settle('reference', Number(run.sent ?? 0));
+      return run;
+    });
     const referenceDelivery = arrivals.take('reference');
     const status = await gateway.status();
     return {
@@ -228,6 +243,9 @@ export async function benchTelemetryLatency(
         messages_per_daemon_cpu_s: saturated.per_server_cpu_s,
       },
       rate_per_s: half,
+      ...(realtimeLatency
+        ? { sched_fifo: 'main threads: daemon, mosquitto, subscriber, load generator, reference publisher' }
+        : {}),
       gateway: {
         answered_per_wall_s: atHalf.per_s,
         answered_in_window: answered,
