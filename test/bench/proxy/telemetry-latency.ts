@@ -15,7 +15,8 @@
  * the sender's wall clock, µs), received times are the subscriber's wall clock (same machine).
  * BUILDS=<worktree roots, comma-separated> and ROUNDS compare builds in rounds whose order rotates (RATE=N
  * offers N/s to all instead of half of each one's saturated rate); BENCH_LATENCY_RT=1 (root, realtime.ts) runs
- * both half-load runs with every process on their path SCHED_FIFO; OUTBOX="key = value;…" adds
+ * both half-load runs with the main thread of every process on their path SCHED_FIFO (the daemon
+ * unpinned); OUTBOX="key = value;…" adds
  * [upstream.outbox] keys; LOOP_PROBE=1 adds the daemon's event-loop delay and GC pauses. Run: node dist/test/bench/proxy/telemetry-latency.js
  */
 import { spawn } from 'node:child_process';
@@ -182,7 +183,10 @@ export async function benchTelemetryLatency(
     }
     gateway = await RunningGateway.start(setup, nodeFlags, true, entry);
     // PIN=0 leaves the daemon to the scheduler (on a machine whose core 0 other benches crowd).
-    if (process.env.PIN !== '0') await pinServer(gateway.pid);
+    // BENCH_LATENCY_RT=1 leaves it unpinned too: a FIFO main thread pinned with its own pool thread
+    // starved that thread (realtime.ts).
+    const pinned = process.env.PIN !== '0' && !realtimeLatency;
+    if (pinned) await pinServer(gateway.pid);
     const target = cLoadTarget(work, setup, gateway);
     const common = {
       path: '/telemetry',
@@ -204,8 +208,9 @@ export async function benchTelemetryLatency(
     // RATE=<messages/s>: a fixed offered rate instead (the same for every build compared).
     // BENCH_LATENCY_RT=1: half of what the daemon forwards per CPU-second (it now has its core), as
     // the GET latency bench does; else half of the wall rate it reached on this machine.
-    const saturatedRate = realtimeLatency ? saturated.per_server_cpu_s : saturated.per_s;
-    const half = Number(process.env.RATE ?? 0) || Math.max(1, Math.round(Number(saturatedRate) / 2));
+    const perCpu = Number(saturated.per_server_cpu_s);
+    const saturatedRate = realtimeLatency && Number.isFinite(perCpu) ? perCpu : Number(saturated.per_s);
+    const half = Number(process.env.RATE ?? 0) || Math.max(1, Math.round(saturatedRate / 2));
     const cpuBefore = cpuSeconds(gateway.pid);
     if (probeFile && gateway.pid) process.kill(gateway.pid, 'SIGUSR2');
     // BENCH_LATENCY_RT=1: the main threads of the daemon, the broker, the subscriber and the load
@@ -220,10 +225,11 @@ export async function benchTelemetryLatency(
         seconds: SECONDS,
         warmup: WARMUP,
       });
+      // The probe's window is the load's: not the quiet wait for the last arrivals below.
+      if (probeFile && gateway?.pid) process.kill(gateway.pid, 'SIGUSR2');
       await arrivals.settle('gateway', Number.POSITIVE_INFINITY);
       return run;
     });
-    if (probeFile && gateway.pid) process.kill(gateway.pid, 'SIGUSR2');
     const answered = Object.entries((atHalf.codes ?? {}) as Record<string, number>)
       .filter(([code]) => code.startsWith('2.'))
       .reduce((sum, [, n]) => sum + n, 0);
@@ -243,6 +249,7 @@ export async function benchTelemetryLatency(
         messages_per_daemon_cpu_s: saturated.per_server_cpu_s,
       },
       rate_per_s: half,
+      daemon_pinned_to_core_0: pinned,
       ...(realtimeLatency
         ? { sched_fifo: 'main threads: daemon, mosquitto, subscriber, load generator, reference publisher' }
         : {}),
