@@ -4,13 +4,14 @@
  * CoAP GET per server-CPU-second (8 sessions, the daemon's GET /time beside libcoap's GET /), the
  * daemon's full and resumed handshakes per CPU-second with a dedicated software server key (server_key
  * = "file", the issue's figure; the identity key through the key-store hook beside it in
- * handshakesIdentityKeyPerCpuSecond), RSS per idle session (the larger of 1,000 and
+ * handshakesIdentityKeyPerCpuSecond, their floor on node's OpenSSL in handshakeFloorPerCpuSecond), RSS per idle session (the larger of 1,000 and
  * 10,000 sessions: BENCH_DTLS_SESSIONS), telemetry through the whole proxy per daemon-CPU-second and
  * the reconnect storm's seconds. The last two come from the proxy and storm benches; a figure whose
  * bench is missing or fails is null and named on stderr, never made up. Details go to stderr.
  */
 import { makeDtlsPki } from '../helpers/dtls-pki.js';
 import { coapGets, handshakes, idleSessionBytes } from './dtls/per-cpu-second.js';
+import { startReferenceServer } from './dtls/reference-server.js';
 import { type ServerUnderTest, startGateway, startLibcoap } from './dtls/servers-under-test.js';
 import { round } from './measure.js';
 
@@ -21,6 +22,13 @@ export interface Summary {
   resumedPerCpuSecond: number | null;
   /** The same two with the identity key signing (the default server_key), for comparison. */
   handshakesIdentityKeyPerCpuSecond: { full: number | null; resumed: number | null };
+  /**
+   * The floor of the two handshake figures, measured right after them: the C reference server
+   * (OpenSSL's DTLS and nothing else) on node's own OpenSSL with the same key, certificates and
+   * client. Per-CPU figures here move by up to 2× between quiet runs of the same build; the ratio to
+   * this floor moves much less.
+   */
+  handshakeFloorPerCpuSecond: { full: number | null; resumed: number | null };
   idleSessionBytes: number | null;
   stormSeconds: number | null;
 }
@@ -75,16 +83,16 @@ async function withServer<T>(
   }
 }
 
-/** Full and resumed handshakes per daemon-CPU-second of one daemon. */
+/** Full and resumed handshakes per server-CPU-second of one server (`what`: its name on stderr). */
 async function handshakeFigures(
   gateway: ServerUnderTest,
-  key: string,
+  what: string,
 ): Promise<{ full: number | null; resumed: number | null }> {
-  const full = await figure(`gateway full handshakes (${key})`, () => handshakes(gateway, 'handshake'), [
+  const full = await figure(`${what}: full handshakes`, () => handshakes(gateway, 'handshake'), [
     'handshakes_per_server_cpu_s',
   ]);
   // Only handshakes that did resume count: a server that answers with a full one is not resuming.
-  const resumed = await figure(`gateway resumed handshakes (${key})`, async () => {
+  const resumed = await figure(`${what}: resumed handshakes`, async () => {
     const result = await handshakes(gateway, 'resume');
     const cpu = Number(result.server_cpu_s);
     return {
@@ -104,6 +112,7 @@ export async function benchSummary(): Promise<Summary> {
     handshakesPerCpuSecond: null,
     resumedPerCpuSecond: null,
     handshakesIdentityKeyPerCpuSecond: { full: null, resumed: null },
+    handshakeFloorPerCpuSecond: { full: null, resumed: null },
     idleSessionBytes: null,
     stormSeconds: null,
   };
@@ -123,14 +132,24 @@ export async function benchSummary(): Promise<Summary> {
         () => coapGets(gateway, 8),
         ['requests_per_server_cpu_s'],
       );
-      summary.handshakesIdentityKeyPerCpuSecond = await handshakeFigures(gateway, 'identity key');
+      summary.handshakesIdentityKeyPerCpuSecond = await handshakeFigures(gateway, 'gateway (identity key)');
     });
-    const dedicated = await withServer(
+    await withServer(
       () => startGateway([], false, 'file'),
-      (gateway) => handshakeFigures(gateway, 'dedicated key'),
+      async (gateway) => {
+        const dedicated = await handshakeFigures(gateway, 'gateway (dedicated key)');
+        summary.handshakesPerCpuSecond = dedicated.full;
+        summary.resumedPerCpuSecond = dedicated.resumed;
+        try {
+          summary.handshakeFloorPerCpuSecond = await withServer(
+            () => startReferenceServer(gateway, 'node'),
+            (reference) => handshakeFigures(reference, "C reference server on node's OpenSSL"),
+          );
+        } catch (error) {
+          missing.push(`handshake floor: ${error instanceof Error ? error.message : String(error)}`);
+        }
+      },
     );
-    summary.handshakesPerCpuSecond = dedicated.full;
-    summary.resumedPerCpuSecond = dedicated.resumed;
     // Idle sessions on a fresh daemon each time: a heap grown by the load above would shrink under
     // the measurement.
     const perCount: number[] = [];
