@@ -1,5 +1,4 @@
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ServiceSupervisor } from '../../hw-sim/systemd/index.js';
@@ -11,6 +10,7 @@ import {
 } from '../helpers/daemon-harness.js';
 import { provisionedSensorGateway } from '../helpers/sensor-daemon.js';
 import { sensorGatewayWorkspace } from '../helpers/sensor-gateway-workspace.js';
+import { SilentServers } from '../helpers/silent-servers.js';
 
 /**
  * A start that fails late, once worker threads, sockets and the database are up, must end the
@@ -24,8 +24,8 @@ let work: string;
 let factoryDir: string;
 let sensorCaFile: string;
 const services: ServiceSupervisor[] = [];
-const servers: Server[] = [];
-const held: Socket[] = [];
+/** Servers someone else runs: they hold a port or socket path, and answer nothing. */
+const occupants = new SilentServers();
 
 beforeAll(() => {
   const workspace = sensorGatewayWorkspace('egw-failed-start-');
@@ -36,27 +36,12 @@ beforeAll(() => {
 
 afterEach(async () => {
   for (const service of services.splice(0)) await service.dispose();
-  for (const socket of held.splice(0)) socket.destroy();
-  await Promise.all(servers.splice(0).map((server) => new Promise((resolve) => server.close(resolve))));
+  await occupants.close();
 });
 
 afterAll(() => {
   if (work) rmSync(work, { recursive: true, force: true });
 });
-
-/** A server someone else runs: it holds `where` (TCP port 0 on loopback, or a unix socket path). */
-async function occupied(where: { path: string } | { port: 0 }): Promise<string> {
-  const server = createServer((socket) => {
-    // Accepts and never answers, as a stalled peer does.
-    held.push(socket);
-  });
-  servers.push(server);
-  await new Promise<void>((resolve) =>
-    'path' in where ? server.listen(where.path, resolve) : server.listen(0, '127.0.0.1', resolve),
-  );
-  const address = server.address();
-  return typeof address === 'string' ? address : `127.0.0.1:${address?.port}`;
-}
 
 /** A gateway with its sensor endpoint in-process (software key), `extra` TOML after it. */
 function softwareKeyGateway(extra: string): Promise<GatewayFixture> {
@@ -91,7 +76,7 @@ interface Stage {
 const stages: Stage[] = [
   {
     name: 'the metrics listener, whose port another process holds (sensor endpoint and control socket up)',
-    setUp: async () => softwareKeyGateway(`[metrics]\nlisten = "${await occupied({ port: 0 })}"\n`),
+    setUp: async () => softwareKeyGateway(`[metrics]\nlisten = "${await occupants.listen({ port: 0 })}"\n`),
     startedFirst: ['sensor endpoint (CoAP over DTLS) listening', 'control socket listening'],
     code: 'EGW_METRICS_LISTEN',
     message: /^start-up failed: cannot serve metrics on 127\.0\.0\.1:\d+: .*EADDRINUSE/,
@@ -101,7 +86,7 @@ const stages: Stage[] = [
     setUp: async () => {
       const fixture = await deviceWorkerGateway();
       mkdirSync(join(fixture.dir, 'run'), { recursive: true });
-      await occupied({ path: fixture.socketPath });
+      await occupants.listen({ path: fixture.socketPath });
       return fixture;
     },
     startedFirst: ['sensor endpoint on 2 worker threads (SO_REUSEPORT)'],
@@ -142,9 +127,9 @@ describe('a start that fails late', () => {
   );
 
   it('a failed start with an EST request in flight stops cleanly (the request is abandoned)', async () => {
-    const est = await occupied({ port: 0 });
+    const est = await occupants.listen({ port: 0 });
     const fixture = await softwareKeyGateway(
-      `[metrics]\nlisten = "${await occupied({ port: 0 })}"\n` +
+      `[metrics]\nlisten = "${await occupants.listen({ port: 0 })}"\n` +
         // The enrolment in flight would give up only after 600 s: the stop abandons it instead.
         `[identity.est]\nurl = "https://${est}"\ntrust_anchor_file = "${join(factoryDir, 'root.crt')}"\n` +
         'timeout_ms = 600000\n',

@@ -6,9 +6,17 @@ import Database from 'better-sqlite3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { EstServer } from '../../hw-sim/est-server/index.js';
 import type { ServiceSupervisor } from '../../hw-sim/systemd/index.js';
-import { gatewayctl, gatewayFixture, provisionFactory, startDaemon } from '../helpers/daemon-harness.js';
+import {
+  type GatewayFixture,
+  gatewayctl,
+  gatewayFixture,
+  provisionFactory,
+  startDaemon,
+} from '../helpers/daemon-harness.js';
 import { readyDaemon, waitForIdentity } from '../helpers/identity-status.js';
 import { sensorGatewayWorkspace } from '../helpers/sensor-gateway-workspace.js';
+import { SilentServers } from '../helpers/silent-servers.js';
+import { until } from '../helpers/upstream-peers.js';
 
 /**
  * `systemctl stop` while the enrolment is stuck on an EST server that accepts and never answers (a
@@ -20,11 +28,13 @@ import { sensorGatewayWorkspace } from '../helpers/sensor-gateway-workspace.js';
 let work: string;
 let factoryDir: string;
 const services: ServiceSupervisor[] = [];
-const servers: Server[] = [];
-const held: Socket[] = [];
+/** EST servers that accept and never answer (a black-holed server). */
+const silent = new SilentServers();
 const estServers: EstServer[] = [];
-/** Connections a test's proxy passes on, both ends. */
+/** The proof test's proxy, and the connections it passes on (both ends) or holds unanswered. */
+const proxies: Server[] = [];
 const piped: Socket[] = [];
+const heldByProxy: Socket[] = [];
 
 beforeAll(() => {
   const workspace = sensorGatewayWorkspace('egw-stop-est-');
@@ -34,20 +44,20 @@ beforeAll(() => {
 
 afterEach(async () => {
   for (const service of services.splice(0)) await service.dispose();
-  for (const socket of [...held.splice(0), ...piped.splice(0)]) socket.destroy();
+  await silent.close();
+  for (const socket of [...heldByProxy.splice(0), ...piped.splice(0)]) socket.destroy();
   for (const est of estServers.splice(0)) {
     await est.stop();
     rmSync(est.ca.stateDir, { recursive: true, force: true });
   }
-  await Promise.all(servers.splice(0).map((server) => new Promise((resolve) => server.close(resolve))));
+  await Promise.all(proxies.splice(0).map((server) => new Promise((resolve) => server.close(resolve))));
 });
 
 afterAll(() => {
   if (work) rmSync(work, { recursive: true, force: true });
 });
 
-/** An "EST server" that accepts connections and never says a word (not even a TLS ServerHello). */
-/** The hw-sim EST server trusting the factory CA, stopped after the file. */
+/** The hw-sim EST server trusting the factory CA, stopped after the case. */
 async function startEstServer(): Promise<EstServer> {
   const est = await EstServer.start({
     stateDir: mkdtempSync(join(tmpdir(), 'egw-est-')),
@@ -57,24 +67,21 @@ async function startEstServer(): Promise<EstServer> {
   return est;
 }
 
-async function silentServer(): Promise<string> {
-  const server = createServer((socket) => {
-    held.push(socket);
-  });
-  servers.push(server);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  return `127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
-}
-
-async function until(condition: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 300 && !condition(); i++) await new Promise((resolve) => setTimeout(resolve, 50));
-  if (!condition()) throw new Error(`never happened: ${what}`);
+/** A provisioned gateway enrolling at `url` (default: the server's own), trusting `est`'s root. */
+async function estGateway(est: EstServer, url = est.url): Promise<GatewayFixture> {
+  const fixture = gatewayFixture();
+  const anchor = join(fixture.dir, 'est-root.pem');
+  writeFileSync(anchor, est.rootPem);
+  fixture.writeConfig(
+    `[identity.est]\nurl = "${url}"\ntrust_anchor_file = "${anchor}"\ntimeout_ms = 600000\n`,
+  );
+  await provisionFactory(fixture.configPath, factoryDir, '--yes');
+  return fixture;
 }
 
 describe('a stop while an EST request is in flight', () => {
   it('abandons the request, closes everything and exits 0 with the identity state unchanged', async () => {
-    const est = await silentServer();
+    const est = await silent.listen();
     const fixture = gatewayFixture(
       // The enrolment would give up only after 600 s; the stop has the default 10 s.
       `[identity.est]\nurl = "https://${est}"\ntrust_anchor_file = "${join(factoryDir, 'root.crt')}"\n` +
@@ -84,7 +91,7 @@ describe('a stop while an EST request is in flight', () => {
     const service = startDaemon(fixture.configPath);
     services.push(service);
     await service.waitReady();
-    await until(() => held.length > 0, 'the daemon connected to the EST server');
+    await until('the daemon connected to the EST server', () => silent.held > 0);
 
     expect(await service.stop('SIGTERM')).toEqual({ code: 0, signal: null });
     const records = service.logRecords();
@@ -117,20 +124,14 @@ describe('a stop while an EST request is in flight', () => {
 
   it('abandons a renewal stuck on a stalled EST server: the operational certificate stays, nothing pending', async () => {
     const est = await startEstServer();
-    const fixture = gatewayFixture();
-    const anchor = join(fixture.dir, 'est-root.pem');
-    writeFileSync(anchor, est.rootPem);
-    fixture.writeConfig(
-      `[identity.est]\nurl = "${est.url}"\ntrust_anchor_file = "${anchor}"\ntimeout_ms = 600000\n`,
-    );
-    await provisionFactory(fixture.configPath, factoryDir, '--yes');
+    const fixture = await estGateway(est);
     const service = await readyDaemon(fixture, services);
     const enrolled = await waitForIdentity(fixture, (status) => status.state === 'operational');
 
     // The server now answers nothing for 10 minutes; the operator's renewal waits on it.
     est.faults.stallMs = 600_000;
     const renewal = gatewayctl('identity', 'renew', '--now', '--socket', fixture.socketPath);
-    await until(() => service.stdout.includes('renewing over EST simplereenroll'), 'the renewal began');
+    await until('the renewal began', () => service.stdout.includes('renewing over EST simplereenroll'));
 
     expect(await service.stop('SIGTERM')).toEqual({ code: 0, signal: null });
     expect((await renewal).code).not.toBe(0);
@@ -161,7 +162,7 @@ describe('a stop while an EST request is in flight', () => {
     let passing = 3;
     const proxy = createServer((client) => {
       if (passing-- <= 0) {
-        held.push(client);
+        heldByProxy.push(client);
         return;
       }
       const upstream = connect(Number(new URL(est.url).port), '127.0.0.1');
@@ -170,19 +171,13 @@ describe('a stop while an EST request is in flight', () => {
       piped.push(client, upstream);
       client.pipe(upstream).pipe(client);
     });
-    servers.push(proxy);
+    proxies.push(proxy);
     await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
     const proxyPort = (proxy.address() as { port: number }).port;
 
-    const fixture = gatewayFixture();
-    const anchor = join(fixture.dir, 'est-root.pem');
-    writeFileSync(anchor, est.rootPem);
-    fixture.writeConfig(
-      `[identity.est]\nurl = "https://127.0.0.1:${proxyPort}"\ntrust_anchor_file = "${anchor}"\ntimeout_ms = 600000\n`,
-    );
-    await provisionFactory(fixture.configPath, factoryDir, '--yes');
+    const fixture = await estGateway(est, `https://127.0.0.1:${proxyPort}`);
     const first = await readyDaemon(fixture, services);
-    await until(() => held.length > 0, 'the proof connected');
+    await until('the proof connected', () => heldByProxy.length > 0);
 
     expect(await first.stop('SIGTERM')).toEqual({ code: 0, signal: null });
     const messages = first.logRecords().map((record) => String(record.msg));
